@@ -1,0 +1,166 @@
+'use strict'
+
+const { NativeSession, RunTicket } = require('../binding.js')
+const { codedError, invalidArg } = require('./errors.js')
+const { fromNative } = require('./tensor.js')
+
+const CONSTRUCT = Symbol('InferenceSession.create')
+
+/**
+ * A loaded ONNX model. Create with `await InferenceSession.create(model, options)`.
+ * Runs execute on tract-node's native compute pool: the event loop keeps serving meanwhile.
+ */
+class InferenceSession {
+  #native
+
+  /** @private Use `InferenceSession.create()`. */
+  constructor(native, token) {
+    if (token !== CONSTRUCT) {
+      throw codedError('ERR_INVALID_ARG', 'use `await InferenceSession.create(model, options)` to create a session')
+    }
+    this.#native = native
+  }
+
+  /**
+   * Loads a model from a file path or the bytes of an ONNX file, off the event loop.
+   * @param {string | Uint8Array | ArrayBuffer} model
+   * @param {object} [options] see `SessionOptions`
+   */
+  static async create(model, options) {
+    const source = modelSource(model)
+    if (options !== undefined && options !== null && (typeof options !== 'object' || Array.isArray(options))) {
+      throw invalidArg('options', 'an object', options)
+    }
+    return new InferenceSession(await NativeSession.load(source, options), CONSTRUCT)
+  }
+
+  /** Input names, in the model's order. */
+  get inputNames() {
+    return this.#native.inputNames
+  }
+
+  /** Output names, in the model's order. */
+  get outputNames() {
+    return this.#native.outputNames
+  }
+
+  /** `{ name, isTensor, type, shape }` per input; symbolic dims are their names. */
+  get inputMetadata() {
+    return this.#native.inputMetadata
+  }
+
+  /** `{ name, isTensor, type, shape }` per output. */
+  get outputMetadata() {
+    return this.#native.outputMetadata
+  }
+
+  /**
+   * Runs the model on the compute pool. `fetches` (an array of output names, or an object keyed by
+   * them) selects outputs; `options.signal` aborts and `options.timeoutMs` bounds the run.
+   * Also callable as `run(feeds, options)`, as in onnxruntime-node.
+   */
+  async run(feeds, fetchesOrOptions, maybeOptions) {
+    const { fetches, options } = this.#splitArgs(fetchesOrOptions, maybeOptions)
+    const { signal, timeoutMs } = runOptions(options)
+    checkFeeds(feeds)
+    if (signal?.aborted) throw abortError(signal)
+    if (signal === undefined && timeoutMs === undefined) {
+      return wrapOutputs(await this.#native.run(feeds, fetches, null))
+    }
+    const ticket = new RunTicket()
+    const pending = this.#native.run(feeds, fetches, ticket)
+    return new Promise((resolve, reject) => {
+      let timer
+      const finish = () => {
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', onAbort)
+      }
+      const cancel = (error) => {
+        ticket.cancel()
+        finish()
+        reject(error)
+      }
+      const onAbort = () => cancel(abortError(signal))
+      signal?.addEventListener('abort', onAbort, { once: true })
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(() => cancel(codedError('ERR_TIMEOUT', `the run did not finish within ${timeoutMs} ms`)), timeoutMs)
+      }
+      pending.then(
+        (outputs) => {
+          finish()
+          resolve(wrapOutputs(outputs))
+        },
+        (error) => {
+          finish()
+          reject(error)
+        },
+      )
+    })
+  }
+
+  /** The blocking twin of `run`: computes on the calling thread. For scripts and benchmarks. */
+  runSync(feeds, fetches) {
+    checkFeeds(feeds)
+    return wrapOutputs(this.#native.runSync(feeds, this.#splitArgs(fetches).fetches))
+  }
+
+  /** Frees the model once in-flight runs finish; later runs reject with ERR_SESSION_RELEASED. */
+  async release() {
+    this.#native.release()
+  }
+
+  #splitArgs(fetchesOrOptions, maybeOptions) {
+    if (fetchesOrOptions === undefined || fetchesOrOptions === null) return { fetches: null, options: maybeOptions }
+    if (Array.isArray(fetchesOrOptions)) {
+      if (!fetchesOrOptions.every((name) => typeof name === 'string')) {
+        throw invalidArg('fetches', 'an array of output names', fetchesOrOptions)
+      }
+      return { fetches: fetchesOrOptions, options: maybeOptions }
+    }
+    if (typeof fetchesOrOptions !== 'object') {
+      throw invalidArg('fetches', 'an array of output names or an object keyed by output names', fetchesOrOptions)
+    }
+    const keys = Object.keys(fetchesOrOptions)
+    const outputs = this.outputNames
+    if (maybeOptions !== undefined || keys.some((k) => outputs.includes(k))) {
+      return { fetches: keys, options: maybeOptions }
+    }
+    return { fetches: null, options: fetchesOrOptions }
+  }
+}
+
+function modelSource(model) {
+  if (typeof model === 'string' || model instanceof Uint8Array) return model
+  if (model instanceof ArrayBuffer) return new Uint8Array(model)
+  throw invalidArg('model', 'a file path, a Buffer, a Uint8Array or an ArrayBuffer', model)
+}
+
+function checkFeeds(feeds) {
+  if (feeds === null || typeof feeds !== 'object' || Array.isArray(feeds)) {
+    throw invalidArg('feeds', 'an object mapping input names to tensors', feeds)
+  }
+}
+
+function runOptions(options) {
+  if (options === undefined || options === null) return {}
+  if (typeof options !== 'object') throw invalidArg('options', 'an object', options)
+  const { signal, timeoutMs } = options
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw invalidArg('options.signal', 'an AbortSignal', signal)
+  }
+  if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && timeoutMs > 0 && timeoutMs <= 2 ** 31 - 1)) {
+    throw invalidArg('options.timeoutMs', 'a number of milliseconds between 1 and 2147483647', timeoutMs)
+  }
+  return { signal, timeoutMs }
+}
+
+function abortError(signal) {
+  return codedError('ERR_ABORTED', 'the run was aborted', signal.reason)
+}
+
+function wrapOutputs(outputs) {
+  for (const name of Object.keys(outputs)) outputs[name] = fromNative(outputs[name])
+  return outputs
+}
+
+module.exports = { InferenceSession }

@@ -1,0 +1,267 @@
+#!/usr/bin/env python3
+"""Builds the small ONNX fixtures under __test__/fixtures/ and their reference outputs.
+
+Reference outputs are computed by onnxruntime (an independent implementation), never by tract-node.
+Regenerate with:
+
+    npm run fixtures        # = python3 -m venv .venv && .venv/bin/pip install -r scripts/requirements.txt
+                            #   && .venv/bin/python scripts/make_fixtures.py
+
+Each `<name>.onnx` gets a `<name>.json`: {"generator": ..., "cases": [{"inputs": {...}, "outputs": {...}}]}
+where every tensor is {"type": "float32", "dims": [...], "data": [...]} (int64 data as plain numbers).
+"""
+import json
+import pathlib
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+
+OUT = pathlib.Path(__file__).resolve().parent.parent / "__test__" / "fixtures"
+RNG = np.random.default_rng(20261125)
+OPSET = 17
+
+
+
+def model(name, nodes, inputs, outputs, initializers=()):
+    graph = helper.make_graph(nodes, name, inputs, outputs, list(initializers))
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="tract-node fixtures")
+    m.ir_version = 8
+    return m
+
+
+def weights(name, *shape, scale=0.5):
+    return numpy_helper.from_array((RNG.standard_normal(shape) * scale).astype(np.float32), name)
+
+
+def tensor_json(array):
+    array = np.asarray(array)
+    js_type = "string" if array.dtype == object else array.dtype.name  # float32, int64, bool, ...
+    if js_type == "float16":  # travels as the raw uint16 bits, as in onnxruntime-node
+        data = array.view(np.uint16).ravel().tolist()
+    elif js_type == "bool":
+        data = [int(v) for v in array.ravel()]
+    elif js_type == "string":
+        data = [str(v) for v in array.ravel()]
+    else:
+        data = array.ravel().tolist()
+    return {"type": js_type, "dims": list(array.shape), "data": data}
+
+
+def save(m, cases, check=True):
+    if check:
+        onnx.checker.check_model(m)
+    path = OUT / f"{m.graph.name}.onnx"
+    onnx.save(m, path)
+    reference = {
+        "generator": f"scripts/make_fixtures.py with onnx {onnx.__version__}, onnxruntime {ort.__version__}",
+        "cases": [],
+    }
+    if cases:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        names = [o.name for o in session.get_outputs()]
+        for feeds in cases:
+            results = session.run(names, feeds)
+            reference["cases"].append({
+                "inputs": {k: tensor_json(v) for k, v in feeds.items()},
+                "outputs": {k: tensor_json(v) for k, v in zip(names, results)},
+            })
+    (OUT / f"{m.graph.name}.json").write_text(json.dumps(reference, indent=1) + "\n")
+    print(f"{path.name}: {path.stat().st_size} bytes, {len(cases)} reference case(s)")
+
+
+def floats(*shape):
+    return RNG.standard_normal(shape).astype(np.float32)
+
+
+def mlp():
+    """Gemm/Relu/Gemm/Softmax with a symbolic batch dim."""
+    m = model(
+        "mlp",
+        [
+            helper.make_node("Gemm", ["x", "w1", "b1"], ["h1"], transB=1),
+            helper.make_node("Relu", ["h1"], ["r1"]),
+            helper.make_node("Gemm", ["r1", "w2", "b2"], ["logits"], transB=1),
+            helper.make_node("Softmax", ["logits"], ["probs"], axis=-1),
+        ],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 16])],
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["batch", 8])],
+        [weights("w1", 32, 16), weights("b1", 32), weights("w2", 8, 32), weights("b2", 8)],
+    )
+    save(m, [{"x": floats(1, 16)}, {"x": floats(3, 16)}] + [{"x": floats(2, 16)} for _ in range(8)])
+
+
+def cnn():
+    """Conv/BatchNormalization/Relu/MaxPool/Flatten/Gemm on a fixed 1x3x16x16 image."""
+    m = model(
+        "cnn",
+        [
+            helper.make_node("Conv", ["image", "conv_w", "conv_b"], ["c"], pads=[1, 1, 1, 1], kernel_shape=[3, 3]),
+            helper.make_node("BatchNormalization", ["c", "bn_scale", "bn_bias", "bn_mean", "bn_var"], ["bn"], epsilon=1e-5),
+            helper.make_node("Relu", ["bn"], ["r"]),
+            helper.make_node("MaxPool", ["r"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+            helper.make_node("Flatten", ["p"], ["f"], axis=1),
+            helper.make_node("Gemm", ["f", "fc_w", "fc_b"], ["logits"], transB=1),
+        ],
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 16, 16])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 10])],
+        [
+            weights("conv_w", 8, 3, 3, 3), weights("conv_b", 8),
+            weights("bn_scale", 8), weights("bn_bias", 8), weights("bn_mean", 8),
+            numpy_helper.from_array(RNG.uniform(0.5, 2.0, 8).astype(np.float32), "bn_var"),
+            weights("fc_w", 10, 8 * 8 * 8, scale=0.05), weights("fc_b", 10),
+        ],
+    )
+    save(m, [{"image": floats(1, 3, 16, 16)}, {"image": floats(1, 3, 16, 16)}])
+
+
+def multi_io():
+    """Two inputs sharing the symbolic dim 'batch', two outputs."""
+    m = model(
+        "multi_io",
+        [helper.make_node("Add", ["a", "b"], ["sum"]), helper.make_node("Mul", ["a", "b"], ["product"])],
+        [
+            helper.make_tensor_value_info("a", TensorProto.FLOAT, ["batch", 4]),
+            helper.make_tensor_value_info("b", TensorProto.FLOAT, ["batch", 4]),
+        ],
+        [
+            helper.make_tensor_value_info("sum", TensorProto.FLOAT, ["batch", 4]),
+            helper.make_tensor_value_info("product", TensorProto.FLOAT, ["batch", 4]),
+        ],
+    )
+    save(m, [{"a": floats(2, 4), "b": floats(2, 4)}])
+
+
+def int_bool_string():
+    """int64, bool and string tensors in and out."""
+    m = model(
+        "int_bool_string",
+        [
+            helper.make_node("Add", ["ids", "one"], ["next_ids"]),
+            helper.make_node("Cast", ["ids"], ["ids_as_float"], to=TensorProto.FLOAT),
+            helper.make_node("Not", ["mask"], ["inverted"]),
+            helper.make_node("Identity", ["words"], ["same_words"]),
+        ],
+        [
+            helper.make_tensor_value_info("ids", TensorProto.INT64, ["n"]),
+            helper.make_tensor_value_info("mask", TensorProto.BOOL, ["n"]),
+            helper.make_tensor_value_info("words", TensorProto.STRING, ["n"]),
+        ],
+        [
+            helper.make_tensor_value_info("next_ids", TensorProto.INT64, ["n"]),
+            helper.make_tensor_value_info("ids_as_float", TensorProto.FLOAT, ["n"]),
+            helper.make_tensor_value_info("inverted", TensorProto.BOOL, ["n"]),
+            helper.make_tensor_value_info("same_words", TensorProto.STRING, ["n"]),
+        ],
+        [numpy_helper.from_array(np.array(1, dtype=np.int64), "one")],
+    )
+    save(m, [{
+        "ids": np.array([0, 41, -7, 2**40], dtype=np.int64),
+        "mask": np.array([True, False, True, False]),
+        "words": np.array(["tract", "node", "", "ünïcödé ✓"], dtype=object),
+    }])
+
+
+ALL_TYPES = [
+    ("float32", TensorProto.FLOAT, np.float32), ("float64", TensorProto.DOUBLE, np.float64),
+    ("float16", TensorProto.FLOAT16, np.float16), ("int8", TensorProto.INT8, np.int8),
+    ("uint8", TensorProto.UINT8, np.uint8), ("int16", TensorProto.INT16, np.int16),
+    ("uint16", TensorProto.UINT16, np.uint16), ("int32", TensorProto.INT32, np.int32),
+    ("uint32", TensorProto.UINT32, np.uint32), ("int64", TensorProto.INT64, np.int64),
+    ("uint64", TensorProto.UINT64, np.uint64), ("bool", TensorProto.BOOL, np.bool_),
+    ("string", TensorProto.STRING, np.object_),
+]
+
+
+def all_types():
+    """One Identity per dtype: every dtype crosses JS -> tract -> JS."""
+    m = model(
+        "all_types",
+        [helper.make_node("Identity", [f"in_{n}"], [f"out_{n}"]) for n, _, _ in ALL_TYPES],
+        [helper.make_tensor_value_info(f"in_{n}", t, [2, 3]) for n, t, _ in ALL_TYPES],
+        [helper.make_tensor_value_info(f"out_{n}", t, [2, 3]) for n, t, _ in ALL_TYPES],
+    )
+    feeds = {}
+    for name, _, np_type in ALL_TYPES:
+        if name == "string":
+            feeds[f"in_{name}"] = np.array([["a", "bc", ""], ["ß", "日本", "x y"]], dtype=object)
+        elif name == "bool":
+            feeds[f"in_{name}"] = np.array([[True, False, True], [False, False, True]])
+        elif np_type in (np.float32, np.float64, np.float16):
+            feeds[f"in_{name}"] = np.array([[1.5, -2.25, 0], [65504 if name == "float16" else 1e30, -0.0, 3]], dtype=np_type)
+        else:
+            info = np.iinfo(np_type)
+            feeds[f"in_{name}"] = np.array([[info.min, info.max, 0], [1, 2, 3]], dtype=np_type)
+    save(m, [feeds])
+
+
+def per_shape():
+    """A dim left open (neither a value nor a name) on the input: tract cannot type the graph for all
+    shapes, so tract-node must build one plan per concrete input shape."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 4])
+    m = model(
+        "per_shape",
+        [
+            helper.make_node("Shape", ["x"], ["shape"]),
+            helper.make_node("Cast", ["shape"], ["shape32"], to=TensorProto.INT32),
+            helper.make_node("Cast", ["shape32"], ["shape64"], to=TensorProto.INT64),
+            helper.make_node("Expand", ["bias", "shape64"], ["bias_full"]),
+            helper.make_node("Add", ["x", "bias_full"], ["y"]),
+            helper.make_node("ReduceSum", ["y", "axes"], ["total"], keepdims=0),
+        ],
+        [x],
+        [helper.make_tensor_value_info("total", TensorProto.FLOAT, [None])],
+        [numpy_helper.from_array(np.array([[1, 2, 3, 4]], dtype=np.float32), "bias"),
+         numpy_helper.from_array(np.array([1], dtype=np.int64), "axes")],
+    )
+    save(m, [{"x": floats(1, 4)}, {"x": floats(5, 4)}, {"x": floats(2, 4)}])
+
+
+def heavy():
+    """No weights, lots of work: a 384x384 matrix multiplied by itself 12 times (~1.4 GFLOP)."""
+    nodes, last = [], "x"
+    for i in range(12):
+        nodes.append(helper.make_node("MatMul", [last, "x"], [f"m{i}"]))
+        nodes.append(helper.make_node("Tanh", [f"m{i}"], [f"t{i}"]))
+        last = f"t{i}"
+    nodes.append(helper.make_node("Identity", [last], ["y"]))
+    m = model(
+        "heavy",
+        nodes,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [384, 384])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [384, 384])],
+    )
+    save(m, [])  # the event-loop test only needs the work, not the numbers
+
+
+def outer():
+    """[n,1] * [1,m] -> [n,m]: the output size depends only on input dims (memory-limit tests)."""
+    m = model(
+        "outer",
+        [helper.make_node("Mul", ["col", "row"], ["grid"])],
+        [
+            helper.make_tensor_value_info("col", TensorProto.FLOAT, ["n", 1]),
+            helper.make_tensor_value_info("row", TensorProto.FLOAT, [1, "m"]),
+        ],
+        [helper.make_tensor_value_info("grid", TensorProto.FLOAT, ["n", "m"])],
+    )
+    save(m, [{"col": floats(3, 1), "row": floats(1, 2)}])
+
+
+def unsupported_op():
+    """Uses an operator that exists nowhere: loading must fail with ERR_UNSUPPORTED_OP naming it."""
+    m = model(
+        "unsupported_op",
+        [helper.make_node("Frobnicate", ["x"], ["y"], domain="com.example")],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
+    m.opset_import.append(helper.make_opsetid("com.example", 1))
+    save(m, [], check=False)
+
+
+if __name__ == "__main__":
+    OUT.mkdir(parents=True, exist_ok=True)
+    for build in (mlp, cnn, multi_io, int_bool_string, all_types, per_shape, heavy, outer, unsupported_op):
+        build()

@@ -1,0 +1,9 @@
+#![deny(clippy::all)]
+//! tract-node: ONNX inference for Node.js over tract, run on a bounded native pool so the event
+//! loop never blocks. The pure-Rust core builds without napi (`--no-default-features`).
+
+pub mod error;
+pub mod pool;
+pub mod session;
+pub mod tensor;
+

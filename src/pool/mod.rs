@@ -1,0 +1,158 @@
+//! The process-wide compute pool: a fixed number of native threads that run every CPU-heavy job.
+//!
+//! Sized to the available cores by default, or by `TRACT_NODE_THREADS`, or at run time by
+//! `setComputeThreads(n)`. The JS thread only queues jobs and settles promises.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Mutex, OnceLock};
+
+use crossbeam_channel::{unbounded, Receiver, Sender};
+
+use crate::error::{Result, TractNodeError};
+
+/// A unit of work for the pool. It must not panic out (the pool contains it if it does).
+pub type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// The most threads the pool may have.
+pub const MAX_THREADS: usize = 1024;
+
+/// The environment variable that sets the initial pool size.
+pub const THREADS_ENV: &str = "TRACT_NODE_THREADS";
+
+enum Message {
+  Run(Job),
+  Stop,
+}
+
+/// A bounded pool of worker threads fed by one FIFO queue.
+pub struct ComputePool {
+  sender: Sender<Message>,
+  receiver: Receiver<Message>,
+  size: Mutex<usize>,
+}
+
+impl ComputePool {
+  /// Starts a pool of `size` threads (at least one).
+  pub fn new(size: usize) -> ComputePool {
+    let (sender, receiver) = unbounded();
+    let pool = ComputePool { sender, receiver, size: Mutex::new(0) };
+    pool.resize(size.max(1)).expect("initial pool size is valid");
+    pool
+  }
+
+  /// Queues a job; it runs as soon as a thread is free.
+  pub fn submit(&self, job: Job) {
+    // The pool owns a receiver, so the channel is never disconnected.
+    let _ = self.sender.send(Message::Run(job));
+  }
+
+  /// Current number of threads.
+  pub fn size(&self) -> usize {
+    *self.size.lock().expect("pool size lock")
+  }
+
+  /// Grows or shrinks the pool. Shrinking lets running and already queued jobs finish.
+  pub fn resize(&self, threads: usize) -> Result<()> {
+    if !(1..=MAX_THREADS).contains(&threads) {
+      return Err(TractNodeError::invalid_arg(
+        "threads",
+        format!("expected an integer between 1 and {MAX_THREADS}, got {threads}"),
+      ));
+    }
+    let mut size = self.size.lock().expect("pool size lock");
+    for index in *size..threads {
+      let receiver = self.receiver.clone();
+      std::thread::Builder::new()
+        .name(format!("tract-node-{index}"))
+        .spawn(move || work(receiver))
+        .map_err(|e| TractNodeError::Internal { reason: format!("cannot start a compute thread: {e}") })?;
+    }
+    for _ in threads..*size {
+      let _ = self.sender.send(Message::Stop);
+    }
+    *size = threads;
+    Ok(())
+  }
+}
+
+fn work(receiver: Receiver<Message>) {
+  while let Ok(Message::Run(job)) = receiver.recv() {
+    // Jobs catch their own panics to report them; this only keeps the thread alive regardless.
+    let _ = catch_unwind(AssertUnwindSafe(job));
+  }
+}
+
+/// The process-wide pool, started on first use.
+pub fn global() -> &'static ComputePool {
+  static POOL: OnceLock<ComputePool> = OnceLock::new();
+  POOL.get_or_init(|| ComputePool::new(default_size(std::env::var(THREADS_ENV).ok().as_deref())))
+}
+
+/// `TRACT_NODE_THREADS` when it is a valid count, else the available cores.
+fn default_size(env_value: Option<&str>) -> usize {
+  env_value
+    .and_then(|v| v.trim().parse::<usize>().ok())
+    .filter(|n| (1..=MAX_THREADS).contains(n))
+    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use std::sync::atomic::{AtomicUsize, Ordering};
+  use std::sync::{Arc, Barrier};
+  use std::time::Duration;
+
+  #[test]
+  fn jobs_run_in_parallel_up_to_the_pool_size() {
+    let pool = ComputePool::new(3);
+    // Three jobs that each wait for the other two: only completes if all three run at once.
+    let barrier = Arc::new(Barrier::new(3));
+    let (done_tx, done_rx) = crossbeam_channel::unbounded();
+    for _ in 0..3 {
+      let (barrier, done_tx) = (barrier.clone(), done_tx.clone());
+      pool.submit(Box::new(move || {
+        barrier.wait();
+        done_tx.send(()).unwrap();
+      }));
+    }
+    for _ in 0..3 {
+      done_rx.recv_timeout(Duration::from_secs(10)).expect("jobs ran concurrently");
+    }
+  }
+
+  #[test]
+  fn a_panicking_job_does_not_kill_its_thread() {
+    let pool = ComputePool::new(1);
+    pool.submit(Box::new(|| panic!("job failure")));
+    let ran = Arc::new(AtomicUsize::new(0));
+    let (done_tx, done_rx) = crossbeam_channel::unbounded();
+    let counter = ran.clone();
+    pool.submit(Box::new(move || {
+      counter.fetch_add(1, Ordering::SeqCst);
+      done_tx.send(()).unwrap();
+    }));
+    done_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(ran.load(Ordering::SeqCst), 1);
+  }
+
+  #[test]
+  fn resize_checks_bounds_and_shrinks() {
+    let pool = ComputePool::new(4);
+    pool.resize(2).unwrap();
+    assert_eq!(pool.size(), 2);
+    assert_eq!(pool.resize(0).unwrap_err().code().as_str(), "ERR_INVALID_ARG");
+  }
+
+  #[test]
+  fn env_value_sets_the_default_size() {
+    assert_eq!(default_size(Some("3")), 3);
+    let cores = std::thread::available_parallelism().unwrap().get();
+    assert_eq!(default_size(Some("zero")), cores);
+    assert_eq!(default_size(Some("0")), cores);
+    assert_eq!(default_size(None), cores);
+  }
+}
+
+#[cfg(feature = "binding")]
+pub mod js;

@@ -1,0 +1,218 @@
+//! The napi face of a session: `NativeSession` (wrapped by the JS `InferenceSession` in
+//! `js/session.js`), its load task, and `RunTicket`, the handle that cancels a queued run.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use napi::bindgen_prelude::{AsyncTask, Either, FromNapiValue, Object, Uint8Array, Unknown};
+use napi::{Env, JsValue, Task, ValueType};
+use napi_derive::napi;
+use tract_onnx::prelude::Tensor;
+
+use super::model_info::{Dim, ValueInfo};
+use super::options::{SessionConfig, SessionOptions};
+use super::{ModelSource, Session};
+use crate::error::js::IntoNapi;
+use crate::error::{catch_panic, Result, TractNodeError};
+use crate::pool;
+use crate::tensor::js::{tensor_from_js, JsOutputs};
+
+/// Name, element type and shape of a model input or output, as onnxruntime-node reports them.
+#[napi(object, object_from_js = false)]
+pub struct ValueMetadata {
+  /// Name in the graph.
+  pub name: String,
+  /// Always true: tract-node models take and return tensors.
+  pub is_tensor: bool,
+  /// Element type, or `'unknown'` when the model does not declare one.
+  #[napi(js_name = "type", ts_type = "TensorType | 'unknown'")]
+  pub dtype: String,
+  /// Dims: a number when fixed, the dim's name when symbolic, -1 when left open.
+  #[napi(ts_type = "Array<number | string>")]
+  pub shape: Vec<Either<i64, String>>,
+}
+
+impl From<&ValueInfo> for ValueMetadata {
+  fn from(info: &ValueInfo) -> Self {
+    let shape = info.dims.iter().flatten().map(|dim| match dim {
+      Dim::Fixed(n) => Either::A(*n as i64),
+      Dim::Named(name) => Either::B(name.clone()),
+      Dim::Unknown => Either::A(-1),
+    });
+    ValueMetadata {
+      name: info.name.clone(),
+      is_tensor: true,
+      dtype: info.dtype.map_or("unknown", |d| d.name()).to_string(),
+      shape: shape.collect(),
+    }
+  }
+}
+
+/// A loaded model. Use `InferenceSession` from the package entry point rather than this class.
+#[napi]
+pub struct NativeSession {
+  core: Option<Arc<Session>>,
+  inputs: Vec<ValueInfo>,
+  outputs: Vec<ValueInfo>,
+}
+
+#[napi]
+impl NativeSession {
+  /// Loads a model (a file path or the bytes of an ONNX file) off the JS thread.
+  #[napi(ts_return_type = "Promise<NativeSession>", ts_args_type = "model: string | Uint8Array, options?: SessionOptions | null")]
+  pub fn load(env: Env, model: Either<String, Uint8Array>, options: Option<Unknown<'_>>) -> napi::Result<AsyncTask<LoadSessionTask>> {
+    let config = read_options(&env, options).into_napi(&env)?;
+    Ok(AsyncTask::new(LoadSessionTask { model, config }))
+  }
+
+  /// Input names, in the model's order.
+  #[napi(getter)]
+  pub fn input_names(&self) -> Vec<String> {
+    self.inputs.iter().map(|i| i.name.clone()).collect()
+  }
+
+  /// Output names, in the model's order.
+  #[napi(getter)]
+  pub fn output_names(&self) -> Vec<String> {
+    self.outputs.iter().map(|o| o.name.clone()).collect()
+  }
+
+  /// Input metadata, in the model's order.
+  #[napi(getter)]
+  pub fn input_metadata(&self) -> Vec<ValueMetadata> {
+    self.inputs.iter().map(ValueMetadata::from).collect()
+  }
+
+  /// Output metadata, in the model's order.
+  #[napi(getter)]
+  pub fn output_metadata(&self) -> Vec<ValueMetadata> {
+    self.outputs.iter().map(ValueMetadata::from).collect()
+  }
+
+  /// Whether runs build and cache one plan per input shape (the model's symbolic dims stopped
+  /// tract from optimising it once for all shapes).
+  #[napi(getter)]
+  pub fn per_shape_plans(&self) -> bool {
+    self.core.as_ref().is_some_and(|core| core.uses_per_shape_plans())
+  }
+
+  /// Checks and converts the feeds on the JS thread, then runs the model on the compute pool.
+  /// `ticket` lets the caller cancel the run: if it is cancelled before the run starts, the run
+  /// never computes; if later, its result is dropped. Either way the promise rejects ERR_ABORTED.
+  #[napi(catch_unwind, ts_return_type = "Promise<Record<string, TensorLike>>")]
+  pub fn run<'env>(
+    &self,
+    env: &'env Env,
+    feeds: Object<'_>,
+    fetches: Option<Vec<String>>,
+    ticket: Option<&RunTicket>,
+  ) -> napi::Result<Object<'env>> {
+    let (core, prepared) = self.prepare(env, &feeds, fetches)?;
+    let cancelled = ticket.map_or_else(Default::default, |t| t.cancelled.clone());
+    let (deferred, promise) = env.create_deferred()?;
+    pool::global().submit(Box::new(move || {
+      let is_cancelled = move || cancelled.load(Ordering::Acquire);
+      let outcome = if is_cancelled() { Err(TractNodeError::Aborted) } else { catch_panic(|| core.execute(prepared)) };
+      deferred.resolve(move |env: Env| {
+        // A run cancelled while it computed: drop the result without converting it.
+        let outcome = if is_cancelled() { Err(TractNodeError::Aborted) } else { outcome };
+        outcome.map(JsOutputs).into_napi(&env)
+      });
+    }));
+    Ok(promise)
+  }
+
+  /// The blocking twin of `run`: computes on the JS thread. For scripts and benchmarks.
+  #[napi(catch_unwind, ts_return_type = "Record<string, TensorLike>")]
+  pub fn run_sync(&self, env: Env, feeds: Object<'_>, fetches: Option<Vec<String>>) -> napi::Result<JsOutputs> {
+    let (core, prepared) = self.prepare(&env, &feeds, fetches)?;
+    catch_panic(|| core.execute(prepared)).map(JsOutputs).into_napi(&env)
+  }
+
+  /// Frees the model once in-flight runs finish; later runs reject ERR_SESSION_RELEASED.
+  #[napi]
+  pub fn release(&mut self) {
+    self.core = None;
+  }
+
+  fn prepare(&self, env: &Env, feeds: &Object<'_>, fetches: Option<Vec<String>>) -> napi::Result<(Arc<Session>, super::PreparedRun)> {
+    let core = self.core.clone().ok_or(TractNodeError::SessionReleased).into_napi(env)?;
+    let prepared = catch_panic(|| core.prepare(read_feeds(feeds)?, fetches.as_deref())).into_napi(env)?;
+    Ok((core, prepared))
+  }
+}
+
+/// Cancels one queued or running `NativeSession.run`.
+#[napi]
+#[derive(Default)]
+pub struct RunTicket {
+  cancelled: Arc<AtomicBool>,
+}
+
+#[napi]
+impl RunTicket {
+  /// A ticket that is not cancelled.
+  #[napi(constructor)]
+  pub fn new() -> Self {
+    RunTicket::default()
+  }
+
+  /// Cancels the run: it never starts if it has not, and its result is dropped if it has.
+  #[napi]
+  pub fn cancel(&self) {
+    self.cancelled.store(true, Ordering::Release);
+  }
+}
+
+/// Loads and optimises a model on libuv's thread pool.
+pub struct LoadSessionTask {
+  model: Either<String, Uint8Array>,
+  config: SessionConfig,
+}
+
+impl Task for LoadSessionTask {
+  type Output = Result<Session>;
+  type JsValue = NativeSession;
+
+  fn compute(&mut self) -> napi::Result<Self::Output> {
+    let source = match &self.model {
+      Either::A(path) => ModelSource::Path(Path::new(path)),
+      Either::B(bytes) => ModelSource::Bytes(bytes),
+    };
+    Ok(catch_panic(|| Session::load(source, &self.config)))
+  }
+
+  fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<NativeSession> {
+    let session = output.into_napi(&env)?;
+    Ok(NativeSession { inputs: session.inputs().to_vec(), outputs: session.outputs().to_vec(), core: Some(Arc::new(session)) })
+  }
+}
+
+fn read_options(env: &Env, options: Option<Unknown<'_>>) -> Result<SessionConfig> {
+  let Some(options) = options.filter(|o| !matches!(o.get_type(), Ok(ValueType::Undefined | ValueType::Null))) else {
+    return Ok(SessionConfig::default());
+  };
+  if options.get_type().ok() != Some(ValueType::Object) {
+    return Err(TractNodeError::invalid_arg("options", "expected an object"));
+  }
+  let options = unsafe { SessionOptions::from_napi_value(env.raw(), options.raw()) }
+    .map_err(|e| TractNodeError::invalid_arg("options", e.reason.clone()))?;
+  options.resolve()
+}
+
+fn read_feeds(feeds: &Object<'_>) -> Result<Vec<(String, Tensor)>> {
+  let names = Object::keys(feeds).map_err(|_| TractNodeError::invalid_arg("feeds", "expected an object of tensors"))?;
+  names
+    .into_iter()
+    .map(|name| {
+      let value: Unknown<'_> = feeds
+        .get(&name)
+        .ok()
+        .flatten()
+        .ok_or_else(|| TractNodeError::invalid_arg(format!("feeds.{name}"), "expected a Tensor"))?;
+      let tensor = tensor_from_js(&name, value)?;
+      Ok((name, tensor))
+    })
+    .collect()
+}

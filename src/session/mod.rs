@@ -1,0 +1,239 @@
+//! The inference session core: load a model, check feeds against it, run it. Pure Rust, no napi.
+
+pub mod model_info;
+pub mod options;
+pub mod plan;
+
+#[cfg(feature = "binding")]
+pub mod js;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use tract_onnx::model::ParseResult;
+use tract_onnx::prelude::*;
+
+use crate::error::{Result, TractNodeError};
+use crate::tensor::{into_output, DType, OutputTensor};
+use model_info::{declared_values, unsupported_ops, Dim, ValueInfo};
+use options::SessionConfig;
+use plan::{PlanOptions, Planner};
+
+/// Where a model comes from.
+pub enum ModelSource<'a> {
+  /// A file; external tensor data resolves relative to its folder.
+  Path(&'a Path),
+  /// The bytes of an ONNX file.
+  Bytes(&'a [u8]),
+}
+
+/// A loaded model, ready to serve concurrent runs.
+pub struct Session {
+  inputs: Vec<ValueInfo>,
+  outputs: Vec<ValueInfo>,
+  planner: Planner,
+}
+
+/// Feeds checked and ordered as the model's inputs, and the outputs to return.
+pub struct PreparedRun {
+  inputs: TVec<TValue>,
+  fetches: Vec<usize>,
+}
+
+impl Session {
+  /// Reads, analyses and optimises a model. Takes from milliseconds to seconds: call it off the JS
+  /// thread.
+  pub fn load(source: ModelSource<'_>, config: &SessionConfig) -> Result<Session> {
+    let onnx = tract_onnx::onnx().with_ignore_value_info(true);
+    let (proto, model_dir) = read_proto(&onnx, source)?;
+    let unsupported = unsupported_ops(&proto, |op| onnx.op_register.0.contains_key(op));
+    if !unsupported.is_empty() {
+      return Err(TractNodeError::UnsupportedOp { ops: unsupported });
+    }
+    let (declared_inputs, outputs) = declared_values(&proto)?;
+    if let Some(name) = config.input_shapes.keys().find(|n| !declared_inputs.iter().any(|i| &i.name == *n)) {
+      return Err(TractNodeError::invalid_arg(
+        format!("options.inputShapes.{name}"),
+        format!("the model has no input '{name}'"),
+      ));
+    }
+    let inputs = declared_inputs
+      .into_iter()
+      .map(|info| {
+        let pinned = config.input_shapes.get(&info.name);
+        info.pinned(pinned, &config.dim_overrides)
+      })
+      .collect::<Result<Vec<_>>>()?;
+
+    let ParseResult { model, unresolved_inputs, .. } =
+      onnx.parse(&proto, model_dir.as_deref()).map_err(|e| TractNodeError::invalid_model(&e))?;
+    if !unresolved_inputs.is_empty() {
+      return Err(TractNodeError::InvalidModel {
+        reason: format!("nodes read values nothing produces: {}", unresolved_inputs.join(", ")),
+      });
+    }
+    let model = pin_input_facts(model, &inputs, &config.dim_overrides)?;
+    let open_dims = inputs.iter().any(|i| !i.is_concrete());
+    let options = PlanOptions {
+      threads: config.intra_op_threads,
+      optimize: config.optimize,
+      max_tensor_bytes: config.max_tensor_bytes,
+    };
+    let planner = Planner::build(model, options, open_dims)?;
+    Ok(Session { inputs, outputs, planner })
+  }
+
+  /// The model's inputs (initializers excluded), with pinned dims applied.
+  pub fn inputs(&self) -> &[ValueInfo] {
+    &self.inputs
+  }
+
+  /// The model's outputs.
+  pub fn outputs(&self) -> &[ValueInfo] {
+    &self.outputs
+  }
+
+  /// Whether runs use a plan per input shape (the model could not be optimised generically).
+  pub fn uses_per_shape_plans(&self) -> bool {
+    self.planner.is_per_shape()
+  }
+
+  /// Checks feeds against the model's inputs and resolves fetches (all outputs when `None`).
+  /// Cheap: safe to call on the JS thread so that bad feeds reject before queueing.
+  pub fn prepare(&self, feeds: Vec<(String, Tensor)>, fetches: Option<&[String]>) -> Result<PreparedRun> {
+    let mut by_name: HashMap<String, Tensor> = HashMap::with_capacity(feeds.len());
+    for (name, tensor) in feeds {
+      if !self.inputs.iter().any(|i| i.name == name) {
+        return Err(TractNodeError::InputUnknown { what: "input", name, known: names(&self.inputs) });
+      }
+      by_name.insert(name, tensor);
+    }
+    let mut bindings = HashMap::new();
+    let mut inputs = TVec::with_capacity(self.inputs.len());
+    for info in &self.inputs {
+      let tensor = by_name
+        .remove(&info.name)
+        .ok_or_else(|| TractNodeError::InputMissing { name: info.name.clone() })?;
+      check_feed(info, &tensor, &mut bindings)?;
+      inputs.push(tensor.into_tvalue());
+    }
+    let fetches = match fetches {
+      None => (0..self.outputs.len()).collect(),
+      Some(wanted) => wanted
+        .iter()
+        .map(|name| {
+          self.outputs.iter().position(|o| &o.name == name).ok_or_else(|| TractNodeError::InputUnknown {
+            what: "output",
+            name: name.clone(),
+            known: names(&self.outputs),
+          })
+        })
+        .collect::<Result<_>>()?,
+    };
+    Ok(PreparedRun { inputs, fetches })
+  }
+
+  /// Runs a prepared run. The heavy part: call it off the JS thread.
+  pub fn execute(&self, run: PreparedRun) -> Result<Vec<(String, OutputTensor)>> {
+    let mut outputs: Vec<Option<TValue>> = self.planner.run(run.inputs)?.into_iter().map(Some).collect();
+    run
+      .fetches
+      .into_iter()
+      .map(|ix| {
+        let name = &self.outputs[ix].name;
+        let value = outputs[ix].take().ok_or_else(|| TractNodeError::invalid_arg("fetches", format!("'{name}' is listed twice")))?;
+        Ok((name.clone(), into_output(name, value.into_tensor())?))
+      })
+      .collect()
+  }
+
+  /// [`Session::prepare`] then [`Session::execute`].
+  pub fn run(&self, feeds: Vec<(String, Tensor)>, fetches: Option<&[String]>) -> Result<Vec<(String, OutputTensor)>> {
+    let prepared = self.prepare(feeds, fetches)?;
+    self.execute(prepared)
+  }
+}
+
+fn names(values: &[ValueInfo]) -> Vec<String> {
+  values.iter().map(|v| v.name.clone()).collect()
+}
+
+fn read_proto(onnx: &tract_onnx::Onnx, source: ModelSource<'_>) -> Result<(tract_onnx::pb::ModelProto, Option<String>)> {
+  let decode_error = |e: TractError| TractNodeError::invalid_model(&e);
+  match source {
+    ModelSource::Bytes(mut bytes) => Ok((onnx.proto_model_for_read(&mut bytes).map_err(decode_error)?, None)),
+    ModelSource::Path(path) => {
+      let not_found = |e: std::io::Error| TractNodeError::ModelNotFound {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+      };
+      if path.is_dir() {
+        return Err(not_found(std::io::Error::other("it is a directory")));
+      }
+      let mut file = std::fs::File::open(path).map_err(not_found)?;
+      let proto = onnx.proto_model_for_read(&mut file).map_err(decode_error)?;
+      let dir = path.parent().map(|d| d.to_string_lossy().into_owned());
+      Ok((proto, dir))
+    }
+  }
+}
+
+/// Gives tract the concrete facts of fully pinned inputs and binds overridden symbolic dims.
+fn pin_input_facts(
+  mut model: InferenceModel,
+  inputs: &[ValueInfo],
+  overrides: &HashMap<String, usize>,
+) -> Result<InferenceModel> {
+  let invalid = |e: TractError| TractNodeError::invalid_model(&e);
+  for (ix, info) in inputs.iter().enumerate() {
+    if let (Some(dtype), true, Some(dims)) = (info.dtype, info.is_concrete(), &info.dims) {
+      let shape: Vec<usize> = dims.iter().map(|d| if let Dim::Fixed(n) = d { *n } else { 0 }).collect();
+      model.set_input_fact(ix, InferenceFact::dt_shape(dtype.datum_type(), shape)).map_err(invalid)?;
+    }
+  }
+  if !overrides.is_empty() {
+    let substitutions = overrides.iter().map(|(name, &v)| (model.symbols.sym(name), TDim::from(v as i64))).collect();
+    model.set_symbols(&substitutions).map_err(invalid)?;
+  }
+  Ok(model)
+}
+
+/// Checks one feed's dtype and shape; `bindings` carries symbolic dim values across inputs.
+fn check_feed(info: &ValueInfo, tensor: &Tensor, bindings: &mut HashMap<String, (usize, String)>) -> Result<()> {
+  let actual_dtype = DType::for_output(tensor.datum_type());
+  if let Some(expected) = info.dtype {
+    if actual_dtype != Some(expected) {
+      return Err(TractNodeError::InputType {
+        name: info.name.clone(),
+        expected: expected.name().to_string(),
+        actual: actual_dtype.map_or("an unsupported type", DType::name).to_string(),
+      });
+    }
+  }
+  let Some(dims) = &info.dims else { return Ok(()) };
+  let shape = tensor.shape();
+  let mismatch = |detail: String| TractNodeError::InputShape {
+    name: info.name.clone(),
+    expected: format!("{}{detail}", info.shape_text()),
+    actual: format!("{shape:?}"),
+  };
+  if dims.len() != shape.len() {
+    return Err(mismatch(format!(" (rank {})", dims.len())));
+  }
+  for (dim, &size) in dims.iter().zip(shape) {
+    match dim {
+      Dim::Fixed(expected) if *expected != size => return Err(mismatch(String::new())),
+      Dim::Named(symbol) => {
+        let (bound, source) = bindings.entry(symbol.clone()).or_insert_with(|| (size, info.name.clone()));
+        if *bound != size {
+          return Err(mismatch(format!(" with {symbol} = {bound} as in input '{source}'")));
+        }
+      }
+      _ => {}
+    }
+  }
+  Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,150 @@
+//! Session options as JS passes them, and their validated form.
+
+use std::collections::HashMap;
+
+use crate::error::{Result, TractNodeError};
+
+/// Options of `InferenceSession.create`. Unknown keys are ignored, as onnxruntime-node does.
+#[cfg_attr(feature = "binding", napi_derive::napi(object, object_to_js = false))]
+#[derive(Debug, Default, Clone)]
+pub struct SessionOptions {
+  /// Threads one run may use for its matrix products (tract's multi-threaded executor).
+  /// Default 1: concurrency comes from running several requests at once on the compute pool.
+  pub intra_op_num_threads: Option<f64>,
+  /// Pins the shape of inputs, by input name, so tract builds a plan specialised for it.
+  /// Every dim must be given; symbolic dims take the pinned value.
+  pub input_shapes: Option<HashMap<String, Vec<f64>>>,
+  /// Pins symbolic dims by name (onnxruntime's option of the same name), e.g. `{ batch: 1 }`.
+  pub free_dimension_overrides: Option<HashMap<String, f64>>,
+  /// `'disabled'` skips tract's optimisation passes (decluttering only); `'basic'`, `'extended'`
+  /// and `'all'` (the default) run them all.
+  pub graph_optimization_level: Option<String>,
+}
+
+/// Validated session options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionConfig {
+  /// Threads for one run's matrix products (≥ 1).
+  pub intra_op_threads: usize,
+  /// Concrete shapes by input name.
+  pub input_shapes: HashMap<String, Vec<usize>>,
+  /// Concrete values by symbolic dim name.
+  pub dim_overrides: HashMap<String, usize>,
+  /// Whether to run tract's codegen optimisations.
+  pub optimize: bool,
+  /// The largest tensor a run may allocate: half the machine's memory.
+  pub max_tensor_bytes: u64,
+}
+
+impl Default for SessionConfig {
+  fn default() -> Self {
+    SessionConfig {
+      intra_op_threads: 1,
+      input_shapes: HashMap::new(),
+      dim_overrides: HashMap::new(),
+      optimize: true,
+      max_tensor_bytes: physical_memory_bytes().map_or(8 << 30, |total| total / 2),
+    }
+  }
+}
+
+/// Total memory from `/proc/meminfo` (Linux), if readable.
+fn physical_memory_bytes() -> Option<u64> {
+  let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+  let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
+  let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+  Some(kib * 1024)
+}
+
+/// The most threads one run may ask for.
+const MAX_INTRA_OP_THREADS: usize = 256;
+
+impl SessionOptions {
+  /// Checks every option and fills defaults.
+  pub fn resolve(self) -> Result<SessionConfig> {
+    let defaults = SessionConfig::default();
+    let intra_op_threads = match self.intra_op_num_threads {
+      // onnxruntime reads 0 as "default".
+      None => defaults.intra_op_threads,
+      Some(n) if n == 0.0 => defaults.intra_op_threads,
+      Some(n) => count("options.intraOpNumThreads", n, 1, MAX_INTRA_OP_THREADS)?,
+    };
+    let input_shapes = self
+      .input_shapes
+      .unwrap_or_default()
+      .into_iter()
+      .map(|(name, dims)| {
+        let arg = format!("options.inputShapes.{name}");
+        let dims = dims.into_iter().map(|d| count(&arg, d, 0, usize::MAX)).collect::<Result<_>>()?;
+        Ok((name, dims))
+      })
+      .collect::<Result<_>>()?;
+    let dim_overrides = self
+      .free_dimension_overrides
+      .unwrap_or_default()
+      .into_iter()
+      .map(|(name, v)| {
+        let value = count(&format!("options.freeDimensionOverrides.{name}"), v, 0, usize::MAX)?;
+        Ok((name, value))
+      })
+      .collect::<Result<_>>()?;
+    let optimize = match self.graph_optimization_level.as_deref() {
+      None | Some("all" | "extended" | "basic" | "layout") => true,
+      Some("disabled") => false,
+      Some(other) => {
+        return Err(TractNodeError::invalid_arg(
+          "options.graphOptimizationLevel",
+          format!("expected 'disabled', 'basic', 'extended' or 'all', got '{other}'"),
+        ))
+      }
+    };
+    Ok(SessionConfig { intra_op_threads, input_shapes, dim_overrides, optimize, ..defaults })
+  }
+}
+
+/// Reads a JS number as an integer in `min..=max`.
+pub fn count(arg: &str, value: f64, min: usize, max: usize) -> Result<usize> {
+  let valid = value.is_finite()
+    && value.fract() == 0.0
+    && value >= min as f64
+    && value <= (max as f64).min(9_007_199_254_740_991.0);
+  if valid {
+    Ok(value as usize)
+  } else {
+    let upper = if max == usize::MAX { String::new() } else { format!(" and {max}") };
+    let range = if upper.is_empty() { format!("≥ {min}") } else { format!("between {min}{upper}") };
+    Err(TractNodeError::invalid_arg(arg, format!("expected an integer {range}, got {value}")))
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn defaults_are_filled() {
+    assert_eq!(SessionOptions::default().resolve().unwrap(), SessionConfig::default());
+  }
+
+  #[test]
+  fn bad_values_name_the_option() {
+    let options = SessionOptions { intra_op_num_threads: Some(-2.0), ..Default::default() };
+    let err = options.resolve().unwrap_err();
+    assert_eq!(err.code().as_str(), "ERR_INVALID_ARG");
+    assert!(err.to_string().starts_with("options.intraOpNumThreads: expected an integer"));
+
+    let shapes = HashMap::from([("x".to_string(), vec![1.0, 2.5])]);
+    let options = SessionOptions { input_shapes: Some(shapes), ..Default::default() };
+    assert!(options.resolve().unwrap_err().to_string().starts_with("options.inputShapes.x:"));
+
+    let options =
+      SessionOptions { graph_optimization_level: Some("max".into()), ..Default::default() };
+    assert_eq!(options.resolve().unwrap_err().code().as_str(), "ERR_INVALID_ARG");
+  }
+
+  #[test]
+  fn zero_threads_means_default() {
+    let options = SessionOptions { intra_op_num_threads: Some(0.0), ..Default::default() };
+    assert_eq!(options.resolve().unwrap().intra_op_threads, 1);
+  }
+}

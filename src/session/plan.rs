@@ -1,0 +1,206 @@
+//! Optimised tract plans: one generic plan per session, or — when a model's symbolic dims stop
+//! tract from optimising it generically — one plan per concrete input shape, kept in a small LRU.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use tract_linalg::multithread::Executor;
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core::runtime::RunOptions;
+
+use crate::error::{error_chain, Result, TractNodeError};
+
+/// How many per-shape plans a session keeps.
+const SHAPE_CACHE_CAPACITY: usize = 16;
+
+/// How plans are built.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanOptions {
+  /// Threads one run may use for matrix products.
+  pub threads: usize,
+  /// Run tract's codegen optimisations (otherwise declutter only).
+  pub optimize: bool,
+  /// The largest tensor (in bytes) a run may allocate.
+  pub max_tensor_bytes: u64,
+}
+
+type Plan = Arc<TypedSimplePlan>;
+
+/// The runnable form of a model.
+pub struct Planner {
+  options: PlanOptions,
+  plans: Plans,
+}
+
+enum Plans {
+  /// One plan for every input shape.
+  Generic(Plan),
+  /// One plan per concrete input shape, built from the analysed-on-demand model.
+  PerShape { model: InferenceModel, cache: Mutex<Lru<Vec<TVec<usize>>, Plan>> },
+}
+
+impl Planner {
+  /// Builds the generic plan, falling back to per-shape plans when the model has open dims and the
+  /// generic plan cannot be built.
+  pub fn build(model: InferenceModel, options: PlanOptions, open_dims: bool) -> Result<Planner> {
+    let plans = match build_plan(model.clone(), options) {
+      Ok(plan) => Plans::Generic(plan),
+      Err(_) if open_dims => Plans::PerShape { model, cache: Mutex::new(Lru::default()) },
+      Err(err) => return Err(TractNodeError::invalid_model(&err)),
+    };
+    Ok(Planner { options, plans })
+  }
+
+  /// Whether this planner builds a plan per input shape.
+  pub fn is_per_shape(&self) -> bool {
+    matches!(self.plans, Plans::PerShape { .. })
+  }
+
+  /// Runs the model on inputs already checked against its declared types and shapes.
+  pub fn run(&self, inputs: TVec<TValue>) -> Result<TVec<TValue>> {
+    let plan = match &self.plans {
+      Plans::Generic(plan) => plan.clone(),
+      Plans::PerShape { model, cache } => self.plan_for(model, cache, &inputs)?,
+    };
+    check_memory(plan.model(), &inputs, self.options.max_tensor_bytes)?;
+    plan.run(inputs).map_err(|e| TractNodeError::run_failed(&e))
+  }
+
+  fn plan_for(
+    &self,
+    model: &InferenceModel,
+    cache: &Mutex<Lru<Vec<TVec<usize>>, Plan>>,
+    inputs: &[TValue],
+  ) -> Result<Plan> {
+    let key: Vec<TVec<usize>> = inputs.iter().map(|t| t.shape().into()).collect();
+    if let Some(plan) = cache.lock().expect("plan cache lock").get(&key) {
+      return Ok(plan);
+    }
+    let mut model = model.clone();
+    for (ix, input) in inputs.iter().enumerate() {
+      let fact = InferenceFact::dt_shape(input.datum_type(), input.shape());
+      model.set_input_fact(ix, fact).map_err(|e| TractNodeError::invalid_model(&e))?;
+    }
+    let plan = build_plan(model, self.options).map_err(|e| TractNodeError::ShapesUnsupported {
+      shapes: format!("{key:?}"),
+      reason: error_chain(&e),
+    })?;
+    cache.lock().expect("plan cache lock").insert(key, plan.clone());
+    Ok(plan)
+  }
+}
+
+fn build_plan(model: InferenceModel, options: PlanOptions) -> TractResult<Plan> {
+  let typed = model.into_typed()?.into_decluttered()?;
+  let typed = if options.optimize { typed.into_optimized()? } else { typed };
+  let run_options = RunOptions { executor: executor(options.threads), ..RunOptions::default() };
+  typed.into_runnable_with_options(&run_options)
+}
+
+/// One shared multi-threaded executor per thread count, so sessions do not each spawn a pool.
+fn executor(threads: usize) -> Option<Executor> {
+  static EXECUTORS: OnceLock<Mutex<HashMap<usize, Executor>>> = OnceLock::new();
+  if threads <= 1 {
+    return None;
+  }
+  let mut executors = EXECUTORS.get_or_init(Default::default).lock().expect("executor lock");
+  let executor = executors
+    .entry(threads)
+    .or_insert_with(|| Executor::multithread_with_name(threads, "tract-node-mm"));
+  Some(executor.clone())
+}
+
+/// Refuses a run whose plan would allocate a tensor larger than `limit` bytes, before allocating.
+///
+/// Dims are resolved from the input shapes; tensors whose size depends on input values cannot be
+/// known in advance and are left to tract.
+fn check_memory(model: &TypedModel, inputs: &[TValue], limit: u64) -> Result<()> {
+  let mut values = SymbolValues::default();
+  for (ix, input) in inputs.iter().enumerate() {
+    let Ok(fact) = model.input_fact(ix) else { continue };
+    for (dim, &size) in fact.shape.iter().zip(input.shape()) {
+      if let TDim::Sym(symbol) = dim {
+        values.set(symbol, size as i64);
+      }
+    }
+  }
+  for node in model.nodes() {
+    for output in &node.outputs {
+      let fact = &output.fact;
+      let mut bytes = fact.datum_type.size_of() as u64;
+      for dim in fact.shape.iter() {
+        match dim.eval(&values).to_i64() {
+          Ok(d) if d >= 0 => bytes = bytes.saturating_mul(d as u64),
+          _ => {
+            bytes = 0;
+            break;
+          }
+        }
+      }
+      if bytes > limit {
+        return Err(TractNodeError::Resource {
+          reason: format!(
+            "node '{}' would allocate {} for these input shapes, over the limit of {}",
+            node.name,
+            human_bytes(bytes),
+            human_bytes(limit)
+          ),
+        });
+      }
+    }
+  }
+  Ok(())
+}
+
+fn human_bytes(bytes: u64) -> String {
+  const GIB: f64 = (1u64 << 30) as f64;
+  format!("{:.1} GiB", bytes as f64 / GIB)
+}
+
+/// A tiny least-recently-used map: a handful of entries, scanned linearly.
+struct Lru<K, V> {
+  entries: Vec<(K, V)>,
+}
+
+impl<K, V> Default for Lru<K, V> {
+  fn default() -> Self {
+    Lru { entries: Vec::new() }
+  }
+}
+
+impl<K: PartialEq, V: Clone> Lru<K, V> {
+  fn get(&mut self, key: &K) -> Option<V> {
+    let ix = self.entries.iter().position(|(k, _)| k == key)?;
+    let entry = self.entries.remove(ix);
+    let value = entry.1.clone();
+    self.entries.push(entry);
+    Some(value)
+  }
+
+  fn insert(&mut self, key: K, value: V) {
+    self.entries.retain(|(k, _)| k != &key);
+    if self.entries.len() == SHAPE_CACHE_CAPACITY {
+      self.entries.remove(0);
+    }
+    self.entries.push((key, value));
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn lru_evicts_the_least_recently_used() {
+    let mut lru = Lru::default();
+    for k in 0..SHAPE_CACHE_CAPACITY {
+      lru.insert(k, k * 10);
+    }
+    assert_eq!(lru.get(&0), Some(0)); // 0 becomes the most recent
+    lru.insert(99, 990); // evicts 1
+    assert_eq!(lru.get(&1), None);
+    assert_eq!(lru.get(&0), Some(0));
+    assert_eq!(lru.get(&99), Some(990));
+    assert_eq!(lru.entries.len(), SHAPE_CACHE_CAPACITY);
+  }
+}
