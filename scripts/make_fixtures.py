@@ -8,7 +8,8 @@ Regenerate with:
                             #   && .venv/bin/python scripts/make_fixtures.py
 
 Each `<name>.onnx` gets a `<name>.json`: {"generator": ..., "cases": [{"inputs": {...}, "outputs": {...}}]}
-where every tensor is {"type": "float32", "dims": [...], "data": [...]} (int64 data as plain numbers).
+where every tensor is {"type": "float32", "dims": [...], "data": [...]}; int64/uint64 values are decimal
+strings (JSON numbers cannot hold them exactly), float16 values their raw uint16 bits.
 """
 import json
 import pathlib
@@ -43,6 +44,8 @@ def tensor_json(array):
     elif js_type == "bool":
         data = [int(v) for v in array.ravel()]
     elif js_type == "string":
+        data = [str(v) for v in array.ravel()]
+    elif js_type in ("int64", "uint64"):  # decimal strings: JSON numbers lose 64-bit precision
         data = [str(v) for v in array.ravel()]
     else:
         data = array.ravel().tolist()
@@ -219,9 +222,9 @@ def per_shape():
 
 
 def heavy():
-    """No weights, lots of work: a 384x384 matrix multiplied by itself 12 times (~1.4 GFLOP)."""
+    """No weights, lots of work: a 384x384 matrix multiplied by itself 48 times (~5.4 GFLOP)."""
     nodes, last = [], "x"
-    for i in range(12):
+    for i in range(48):
         nodes.append(helper.make_node("MatMul", [last, "x"], [f"m{i}"]))
         nodes.append(helper.make_node("Tanh", [f"m{i}"], [f"t{i}"]))
         last = f"t{i}"

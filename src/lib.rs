@@ -6,4 +6,3 @@ pub mod error;
 pub mod pool;
 pub mod session;
 pub mod tensor;
-

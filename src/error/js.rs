@@ -32,4 +32,3 @@ impl<T> IntoNapi<T> for Result<T, TractNodeError> {
     self.map_err(|err| to_js_error(env, &err))
   }
 }
-

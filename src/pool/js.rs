@@ -10,7 +10,9 @@ use crate::session::options::count;
 /// `TRACT_NODE_THREADS` environment variable). Running jobs finish; queued jobs wait for a thread.
 #[napi(catch_unwind)]
 pub fn set_compute_threads(env: Env, threads: f64) -> napi::Result<()> {
-  count("threads", threads, 1, super::MAX_THREADS).and_then(|n| super::global().resize(n)).into_napi(&env)
+  count("threads", threads, 1, super::MAX_THREADS)
+    .and_then(|n| super::global().resize(n))
+    .into_napi(&env)
 }
 
 /// The number of native threads that run models.

@@ -65,7 +65,9 @@ impl ComputePool {
       std::thread::Builder::new()
         .name(format!("tract-node-{index}"))
         .spawn(move || work(receiver))
-        .map_err(|e| TractNodeError::Internal { reason: format!("cannot start a compute thread: {e}") })?;
+        .map_err(|e| TractNodeError::Internal {
+          reason: format!("cannot start a compute thread: {e}"),
+        })?;
     }
     for _ in threads..*size {
       let _ = self.sender.send(Message::Stop);

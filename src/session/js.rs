@@ -60,8 +60,15 @@ pub struct NativeSession {
 #[napi]
 impl NativeSession {
   /// Loads a model (a file path or the bytes of an ONNX file) off the JS thread.
-  #[napi(ts_return_type = "Promise<NativeSession>", ts_args_type = "model: string | Uint8Array, options?: SessionOptions | null")]
-  pub fn load(env: Env, model: Either<String, Uint8Array>, options: Option<Unknown<'_>>) -> napi::Result<AsyncTask<LoadSessionTask>> {
+  #[napi(
+    ts_return_type = "Promise<NativeSession>",
+    ts_args_type = "model: string | Uint8Array, options?: SessionOptions | null"
+  )]
+  pub fn load(
+    env: Env,
+    model: Either<String, Uint8Array>,
+    options: Option<Unknown<'_>>,
+  ) -> napi::Result<AsyncTask<LoadSessionTask>> {
     let config = read_options(&env, options).into_napi(&env)?;
     Ok(AsyncTask::new(LoadSessionTask { model, config }))
   }
@@ -113,7 +120,11 @@ impl NativeSession {
     let (deferred, promise) = env.create_deferred()?;
     pool::global().submit(Box::new(move || {
       let is_cancelled = move || cancelled.load(Ordering::Acquire);
-      let outcome = if is_cancelled() { Err(TractNodeError::Aborted) } else { catch_panic(|| core.execute(prepared)) };
+      let outcome = if is_cancelled() {
+        Err(TractNodeError::Aborted)
+      } else {
+        catch_panic(|| core.execute(prepared))
+      };
       deferred.resolve(move |env: Env| {
         // A run cancelled while it computed: drop the result without converting it.
         let outcome = if is_cancelled() { Err(TractNodeError::Aborted) } else { outcome };
@@ -125,7 +136,12 @@ impl NativeSession {
 
   /// The blocking twin of `run`: computes on the JS thread. For scripts and benchmarks.
   #[napi(catch_unwind, ts_return_type = "Record<string, TensorLike>")]
-  pub fn run_sync(&self, env: Env, feeds: Object<'_>, fetches: Option<Vec<String>>) -> napi::Result<JsOutputs> {
+  pub fn run_sync(
+    &self,
+    env: Env,
+    feeds: Object<'_>,
+    fetches: Option<Vec<String>>,
+  ) -> napi::Result<JsOutputs> {
     let (core, prepared) = self.prepare(&env, &feeds, fetches)?;
     catch_panic(|| core.execute(prepared)).map(JsOutputs).into_napi(&env)
   }
@@ -136,9 +152,15 @@ impl NativeSession {
     self.core = None;
   }
 
-  fn prepare(&self, env: &Env, feeds: &Object<'_>, fetches: Option<Vec<String>>) -> napi::Result<(Arc<Session>, super::PreparedRun)> {
+  fn prepare(
+    &self,
+    env: &Env,
+    feeds: &Object<'_>,
+    fetches: Option<Vec<String>>,
+  ) -> napi::Result<(Arc<Session>, super::PreparedRun)> {
     let core = self.core.clone().ok_or(TractNodeError::SessionReleased).into_napi(env)?;
-    let prepared = catch_panic(|| core.prepare(read_feeds(feeds)?, fetches.as_deref())).into_napi(env)?;
+    let prepared =
+      catch_panic(|| core.prepare(read_feeds(feeds)?, fetches.as_deref())).into_napi(env)?;
     Ok((core, prepared))
   }
 }
@@ -185,12 +207,18 @@ impl Task for LoadSessionTask {
 
   fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<NativeSession> {
     let session = output.into_napi(&env)?;
-    Ok(NativeSession { inputs: session.inputs().to_vec(), outputs: session.outputs().to_vec(), core: Some(Arc::new(session)) })
+    Ok(NativeSession {
+      inputs: session.inputs().to_vec(),
+      outputs: session.outputs().to_vec(),
+      core: Some(Arc::new(session)),
+    })
   }
 }
 
 fn read_options(env: &Env, options: Option<Unknown<'_>>) -> Result<SessionConfig> {
-  let Some(options) = options.filter(|o| !matches!(o.get_type(), Ok(ValueType::Undefined | ValueType::Null))) else {
+  let Some(options) =
+    options.filter(|o| !matches!(o.get_type(), Ok(ValueType::Undefined | ValueType::Null)))
+  else {
     return Ok(SessionConfig::default());
   };
   if options.get_type().ok() != Some(ValueType::Object) {
@@ -202,15 +230,15 @@ fn read_options(env: &Env, options: Option<Unknown<'_>>) -> Result<SessionConfig
 }
 
 fn read_feeds(feeds: &Object<'_>) -> Result<Vec<(String, Tensor)>> {
-  let names = Object::keys(feeds).map_err(|_| TractNodeError::invalid_arg("feeds", "expected an object of tensors"))?;
+  let names = Object::keys(feeds)
+    .map_err(|_| TractNodeError::invalid_arg("feeds", "expected an object of tensors"))?;
   names
     .into_iter()
     .map(|name| {
-      let value: Unknown<'_> = feeds
-        .get(&name)
-        .ok()
-        .flatten()
-        .ok_or_else(|| TractNodeError::invalid_arg(format!("feeds.{name}"), "expected a Tensor"))?;
+      let value: Unknown<'_> =
+        feeds.get(&name).ok().flatten().ok_or_else(|| {
+          TractNodeError::invalid_arg(format!("feeds.{name}"), "expected a Tensor")
+        })?;
       let tensor = tensor_from_js(&name, value)?;
       Ok((name, tensor))
     })

@@ -51,7 +51,9 @@ impl Session {
       return Err(TractNodeError::UnsupportedOp { ops: unsupported });
     }
     let (declared_inputs, outputs) = declared_values(&proto)?;
-    if let Some(name) = config.input_shapes.keys().find(|n| !declared_inputs.iter().any(|i| &i.name == *n)) {
+    if let Some(name) =
+      config.input_shapes.keys().find(|n| !declared_inputs.iter().any(|i| &i.name == *n))
+    {
       return Err(TractNodeError::invalid_arg(
         format!("options.inputShapes.{name}"),
         format!("the model has no input '{name}'"),
@@ -100,11 +102,19 @@ impl Session {
 
   /// Checks feeds against the model's inputs and resolves fetches (all outputs when `None`).
   /// Cheap: safe to call on the JS thread so that bad feeds reject before queueing.
-  pub fn prepare(&self, feeds: Vec<(String, Tensor)>, fetches: Option<&[String]>) -> Result<PreparedRun> {
+  pub fn prepare(
+    &self,
+    feeds: Vec<(String, Tensor)>,
+    fetches: Option<&[String]>,
+  ) -> Result<PreparedRun> {
     let mut by_name: HashMap<String, Tensor> = HashMap::with_capacity(feeds.len());
     for (name, tensor) in feeds {
       if !self.inputs.iter().any(|i| i.name == name) {
-        return Err(TractNodeError::InputUnknown { what: "input", name, known: names(&self.inputs) });
+        return Err(TractNodeError::InputUnknown {
+          what: "input",
+          name,
+          known: names(&self.inputs),
+        });
       }
       by_name.insert(name, tensor);
     }
@@ -122,10 +132,12 @@ impl Session {
       Some(wanted) => wanted
         .iter()
         .map(|name| {
-          self.outputs.iter().position(|o| &o.name == name).ok_or_else(|| TractNodeError::InputUnknown {
-            what: "output",
-            name: name.clone(),
-            known: names(&self.outputs),
+          self.outputs.iter().position(|o| &o.name == name).ok_or_else(|| {
+            TractNodeError::InputUnknown {
+              what: "output",
+              name: name.clone(),
+              known: names(&self.outputs),
+            }
           })
         })
         .collect::<Result<_>>()?,
@@ -135,20 +147,27 @@ impl Session {
 
   /// Runs a prepared run. The heavy part: call it off the JS thread.
   pub fn execute(&self, run: PreparedRun) -> Result<Vec<(String, OutputTensor)>> {
-    let mut outputs: Vec<Option<TValue>> = self.planner.run(run.inputs)?.into_iter().map(Some).collect();
+    let mut outputs: Vec<Option<TValue>> =
+      self.planner.run(run.inputs)?.into_iter().map(Some).collect();
     run
       .fetches
       .into_iter()
       .map(|ix| {
         let name = &self.outputs[ix].name;
-        let value = outputs[ix].take().ok_or_else(|| TractNodeError::invalid_arg("fetches", format!("'{name}' is listed twice")))?;
+        let value = outputs[ix].take().ok_or_else(|| {
+          TractNodeError::invalid_arg("fetches", format!("'{name}' is listed twice"))
+        })?;
         Ok((name.clone(), into_output(name, value.into_tensor())?))
       })
       .collect()
   }
 
   /// [`Session::prepare`] then [`Session::execute`].
-  pub fn run(&self, feeds: Vec<(String, Tensor)>, fetches: Option<&[String]>) -> Result<Vec<(String, OutputTensor)>> {
+  pub fn run(
+    &self,
+    feeds: Vec<(String, Tensor)>,
+    fetches: Option<&[String]>,
+  ) -> Result<Vec<(String, OutputTensor)>> {
     let prepared = self.prepare(feeds, fetches)?;
     self.execute(prepared)
   }
@@ -158,10 +177,15 @@ fn names(values: &[ValueInfo]) -> Vec<String> {
   values.iter().map(|v| v.name.clone()).collect()
 }
 
-fn read_proto(onnx: &tract_onnx::Onnx, source: ModelSource<'_>) -> Result<(tract_onnx::pb::ModelProto, Option<String>)> {
+fn read_proto(
+  onnx: &tract_onnx::Onnx,
+  source: ModelSource<'_>,
+) -> Result<(tract_onnx::pb::ModelProto, Option<String>)> {
   let decode_error = |e: TractError| TractNodeError::invalid_model(&e);
   match source {
-    ModelSource::Bytes(mut bytes) => Ok((onnx.proto_model_for_read(&mut bytes).map_err(decode_error)?, None)),
+    ModelSource::Bytes(mut bytes) => {
+      Ok((onnx.proto_model_for_read(&mut bytes).map_err(decode_error)?, None))
+    }
     ModelSource::Path(path) => {
       let not_found = |e: std::io::Error| TractNodeError::ModelNotFound {
         path: path.display().to_string(),
@@ -187,19 +211,27 @@ fn pin_input_facts(
   let invalid = |e: TractError| TractNodeError::invalid_model(&e);
   for (ix, info) in inputs.iter().enumerate() {
     if let (Some(dtype), true, Some(dims)) = (info.dtype, info.is_concrete(), &info.dims) {
-      let shape: Vec<usize> = dims.iter().map(|d| if let Dim::Fixed(n) = d { *n } else { 0 }).collect();
-      model.set_input_fact(ix, InferenceFact::dt_shape(dtype.datum_type(), shape)).map_err(invalid)?;
+      let shape: Vec<usize> =
+        dims.iter().map(|d| if let Dim::Fixed(n) = d { *n } else { 0 }).collect();
+      model
+        .set_input_fact(ix, InferenceFact::dt_shape(dtype.datum_type(), shape))
+        .map_err(invalid)?;
     }
   }
   if !overrides.is_empty() {
-    let substitutions = overrides.iter().map(|(name, &v)| (model.symbols.sym(name), TDim::from(v as i64))).collect();
+    let substitutions =
+      overrides.iter().map(|(name, &v)| (model.symbols.sym(name), TDim::from(v as i64))).collect();
     model.set_symbols(&substitutions).map_err(invalid)?;
   }
   Ok(model)
 }
 
 /// Checks one feed's dtype and shape; `bindings` carries symbolic dim values across inputs.
-fn check_feed(info: &ValueInfo, tensor: &Tensor, bindings: &mut HashMap<String, (usize, String)>) -> Result<()> {
+fn check_feed(
+  info: &ValueInfo,
+  tensor: &Tensor,
+  bindings: &mut HashMap<String, (usize, String)>,
+) -> Result<()> {
   let actual_dtype = DType::for_output(tensor.datum_type());
   if let Some(expected) = info.dtype {
     if actual_dtype != Some(expected) {
@@ -224,7 +256,8 @@ fn check_feed(info: &ValueInfo, tensor: &Tensor, bindings: &mut HashMap<String, 
     match dim {
       Dim::Fixed(expected) if *expected != size => return Err(mismatch(String::new())),
       Dim::Named(symbol) => {
-        let (bound, source) = bindings.entry(symbol.clone()).or_insert_with(|| (size, info.name.clone()));
+        let (bound, source) =
+          bindings.entry(symbol.clone()).or_insert_with(|| (size, info.name.clone()));
         if *bound != size {
           return Err(mismatch(format!(" with {symbol} = {bound} as in input '{source}'")));
         }

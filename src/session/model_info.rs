@@ -78,7 +78,11 @@ impl ValueInfo {
   }
 
   /// Applies pinned shapes and symbolic-dim overrides.
-  pub fn pinned(mut self, shape: Option<&Vec<usize>>, overrides: &HashMap<String, usize>) -> Result<Self> {
+  pub fn pinned(
+    mut self,
+    shape: Option<&Vec<usize>>,
+    overrides: &HashMap<String, usize>,
+  ) -> Result<Self> {
     if let Some(shape) = shape {
       if let Some(dims) = &self.dims {
         let compatible = dims.len() == shape.len()
@@ -106,9 +110,10 @@ impl ValueInfo {
 
 /// The graph inputs that are not initializers, and the graph outputs.
 pub fn declared_values(proto: &pb::ModelProto) -> Result<(Vec<ValueInfo>, Vec<ValueInfo>)> {
-  let graph = proto.graph.as_ref().ok_or_else(|| TractNodeError::InvalidModel {
-    reason: "the model has no graph".to_string(),
-  })?;
+  let graph = proto
+    .graph
+    .as_ref()
+    .ok_or_else(|| TractNodeError::InvalidModel { reason: "the model has no graph".to_string() })?;
   let initializers: BTreeSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
   let inputs = graph
     .input
@@ -130,7 +135,11 @@ pub fn unsupported_ops(proto: &pb::ModelProto, known: impl Fn(&str) -> bool) -> 
   missing.into_iter().collect()
 }
 
-fn collect_unsupported(graph: &pb::GraphProto, known: &impl Fn(&str) -> bool, out: &mut BTreeSet<String>) {
+fn collect_unsupported(
+  graph: &pb::GraphProto,
+  known: &impl Fn(&str) -> bool,
+  out: &mut BTreeSet<String>,
+) {
   for node in &graph.node {
     if !known(&node.op_type) {
       let qualified = match node.domain.as_str() {

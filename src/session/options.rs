@@ -66,7 +66,7 @@ impl SessionOptions {
     let intra_op_threads = match self.intra_op_num_threads {
       // onnxruntime reads 0 as "default".
       None => defaults.intra_op_threads,
-      Some(n) if n == 0.0 => defaults.intra_op_threads,
+      Some(0.0) => defaults.intra_op_threads,
       Some(n) => count("options.intraOpNumThreads", n, 1, MAX_INTRA_OP_THREADS)?,
     };
     let input_shapes = self
@@ -75,7 +75,8 @@ impl SessionOptions {
       .into_iter()
       .map(|(name, dims)| {
         let arg = format!("options.inputShapes.{name}");
-        let dims = dims.into_iter().map(|d| count(&arg, d, 0, usize::MAX)).collect::<Result<_>>()?;
+        let dims =
+          dims.into_iter().map(|d| count(&arg, d, 0, usize::MAX)).collect::<Result<_>>()?;
         Ok((name, dims))
       })
       .collect::<Result<_>>()?;
@@ -112,7 +113,8 @@ pub fn count(arg: &str, value: f64, min: usize, max: usize) -> Result<usize> {
     Ok(value as usize)
   } else {
     let upper = if max == usize::MAX { String::new() } else { format!(" and {max}") };
-    let range = if upper.is_empty() { format!("≥ {min}") } else { format!("between {min}{upper}") };
+    let range =
+      if upper.is_empty() { format!("≥ {min}") } else { format!("between {min}{upper}") };
     Err(TractNodeError::invalid_arg(arg, format!("expected an integer {range}, got {value}")))
   }
 }

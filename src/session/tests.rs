@@ -1,1 +1,254 @@
+//! Session tests on the committed fixtures, against outputs computed by onnxruntime
+//! (`scripts/make_fixtures.py`), never against outputs of this crate.
 
+use std::path::PathBuf;
+
+use serde_json::Value;
+use tract_onnx::prelude::{DatumType, Tensor};
+
+use super::options::{SessionConfig, SessionOptions};
+use super::*;
+use crate::error::ErrorCode;
+use crate::tensor::{tensor_from_bytes, tensor_from_strings};
+
+fn fixture(name: &str) -> PathBuf {
+  PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("__test__/fixtures").join(name)
+}
+
+fn load(name: &str) -> Session {
+  load_with(name, SessionConfig::default())
+}
+
+fn load_with(name: &str, config: SessionConfig) -> Session {
+  Session::load(ModelSource::Path(&fixture(&format!("{name}.onnx"))), &config).unwrap()
+}
+
+fn cases(name: &str) -> Vec<Value> {
+  let text = std::fs::read_to_string(fixture(&format!("{name}.json"))).unwrap();
+  serde_json::from_str::<Value>(&text).unwrap()["cases"].as_array().unwrap().clone()
+}
+
+/// A fixture tensor `{ type, dims, data }` as a tract tensor.
+fn tensor(name: &str, json: &Value) -> Tensor {
+  let dtype = DType::from_name(json["type"].as_str().unwrap()).unwrap();
+  let dims: Vec<usize> =
+    json["dims"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
+  let data = json["data"].as_array().unwrap();
+  if dtype == DType::String {
+    return tensor_from_strings(
+      name,
+      &dims,
+      data.iter().map(|v| v.as_str().unwrap().to_string()).collect(),
+    )
+    .unwrap();
+  }
+  let bytes: Vec<u8> = data
+    .iter()
+    .flat_map(|v| -> Vec<u8> {
+      match dtype {
+        DType::Float32 => (v.as_f64().unwrap() as f32).to_le_bytes().to_vec(),
+        DType::Float64 => v.as_f64().unwrap().to_le_bytes().to_vec(),
+        // 64-bit integers are decimal strings in the JSON.
+        DType::Int64 => v.as_str().unwrap().parse::<i64>().unwrap().to_le_bytes().to_vec(),
+        DType::Uint64 => v.as_str().unwrap().parse::<u64>().unwrap().to_le_bytes().to_vec(),
+        _ => v.as_i64().unwrap().to_le_bytes()[..dtype.element_size().unwrap()].to_vec(),
+      }
+    })
+    .collect();
+  tensor_from_bytes(name, dtype, &dims, &bytes).unwrap()
+}
+
+fn feeds(case: &Value) -> Vec<(String, Tensor)> {
+  case["inputs"]
+    .as_object()
+    .unwrap()
+    .iter()
+    .map(|(name, json)| (name.clone(), tensor(name, json)))
+    .collect()
+}
+
+/// Asserts an output equals the reference: exactly for integers, bools and strings, within 1e-5
+/// relative (1e-6 absolute near zero) for floats.
+fn assert_matches(name: &str, output: &OutputTensor, expected: &Value) {
+  assert_eq!(output.dtype.name(), expected["type"].as_str().unwrap(), "{name}: type");
+  let expected_tensor = tensor(name, expected);
+  assert_eq!(output.tensor.shape(), expected_tensor.shape(), "{name}: dims");
+  if output.dtype == DType::String {
+    assert_eq!(output.tensor, expected_tensor, "{name}: strings");
+    return;
+  }
+  if matches!(output.dtype, DType::Float32 | DType::Float64) {
+    let actual = output.tensor.cast_to_dt(DatumType::F64).unwrap();
+    let expected = expected_tensor.cast_to_dt(DatumType::F64).unwrap();
+    let actual = actual.try_as_plain_ram().unwrap();
+    let expected = expected.try_as_plain_ram().unwrap();
+    for (i, (a, e)) in
+      actual.as_slice::<f64>().unwrap().iter().zip(expected.as_slice::<f64>().unwrap()).enumerate()
+    {
+      assert!((a - e).abs() <= 1e-6 + 1e-5 * e.abs(), "{name}[{i}]: {a} != {e}");
+    }
+  } else {
+    assert_eq!(output.tensor.as_bytes(), expected_tensor.as_bytes(), "{name}: data");
+  }
+}
+
+fn assert_case(session: &Session, case: &Value) {
+  let outputs = session.run(feeds(case), None).unwrap();
+  let expected = case["outputs"].as_object().unwrap();
+  assert_eq!(outputs.len(), expected.len());
+  for (name, output) in &outputs {
+    assert_matches(name, output, &expected[name]);
+  }
+}
+
+#[test]
+fn mlp_cnn_and_typed_fixtures_match_onnxruntime() {
+  for name in ["mlp", "cnn", "multi_io", "int_bool_string", "all_types", "outer"] {
+    let session = load(name);
+    assert!(!session.uses_per_shape_plans(), "{name}");
+    for case in cases(name) {
+      assert_case(&session, &case);
+    }
+  }
+}
+
+#[test]
+fn open_dims_fall_back_to_per_shape_plans() {
+  let session = load("per_shape");
+  assert!(session.uses_per_shape_plans());
+  let cases = cases("per_shape");
+  // More shapes than one plan, and a shape seen twice (served by the cache).
+  for case in cases.iter().chain(&cases[..1]) {
+    assert_case(&session, case);
+  }
+}
+
+#[test]
+fn bytes_load_like_a_path() {
+  let bytes = std::fs::read(fixture("mlp.onnx")).unwrap();
+  let session = Session::load(ModelSource::Bytes(&bytes), &SessionConfig::default()).unwrap();
+  assert_case(&session, &cases("mlp")[0]);
+}
+
+#[test]
+fn metadata_keeps_symbolic_names() {
+  let session = load("multi_io");
+  assert_eq!(
+    session.inputs().iter().map(|i| i.shape_text()).collect::<Vec<_>>(),
+    ["[batch, 4]", "[batch, 4]"]
+  );
+  assert_eq!(
+    session.outputs().iter().map(|o| o.name.as_str()).collect::<Vec<_>>(),
+    ["sum", "product"]
+  );
+}
+
+#[test]
+fn fetches_select_outputs_in_the_asked_order() {
+  let session = load("multi_io");
+  let case = &cases("multi_io")[0];
+  let outputs = session.run(feeds(case), Some(&["product".to_string()])).unwrap();
+  assert_eq!(outputs.len(), 1);
+  assert_matches("product", &outputs[0].1, &case["outputs"]["product"]);
+  let err = session.run(feeds(case), Some(&["nope".to_string()])).err().unwrap();
+  assert_eq!(err.code(), ErrorCode::ErrInputUnknown);
+  assert!(err.to_string().starts_with("output 'nope'"));
+}
+
+fn run_error(session: &Session, feeds: Vec<(String, Tensor)>) -> TractNodeError {
+  session.run(feeds, None).expect_err("the run should fail")
+}
+
+#[test]
+fn feeds_are_checked_by_name_type_and_shape() {
+  let session = load("multi_io");
+  let a = || Tensor::from_shape(&[2, 4], &[0f32; 8]).unwrap();
+  let err = run_error(&session, vec![("a".into(), a())]);
+  assert_eq!(
+    (err.code(), err.to_string().as_str()),
+    (ErrorCode::ErrInputMissing, "input 'b': missing from feeds")
+  );
+  let err = run_error(&session, vec![("a".into(), a()), ("b".into(), a()), ("c".into(), a())]);
+  assert_eq!(err.code(), ErrorCode::ErrInputUnknown);
+  let ints = Tensor::from_shape(&[2, 4], &[0i32; 8]).unwrap();
+  let err = run_error(&session, vec![("a".into(), a()), ("b".into(), ints)]);
+  assert_eq!(err.to_string(), "input 'b': expected a float32 tensor, got int32");
+  let three = Tensor::from_shape(&[3, 4], &[0f32; 12]).unwrap();
+  let err = run_error(&session, vec![("a".into(), a()), ("b".into(), three)]);
+  assert_eq!(err.code(), ErrorCode::ErrInputShape);
+  assert_eq!(
+    err.to_string(),
+    "input 'b': expected shape [batch, 4] with batch = 2 as in input 'a', got [3, 4]"
+  );
+  let rank3 = Tensor::from_shape(&[2, 4, 1], &[0f32; 8]).unwrap();
+  let err = run_error(&session, vec![("a".into(), rank3), ("b".into(), a())]);
+  assert_eq!(err.to_string(), "input 'a': expected shape [batch, 4] (rank 2), got [2, 4, 1]");
+}
+
+#[test]
+fn pinned_shapes_are_enforced() {
+  let shapes = [("x".to_string(), vec![2.0, 16.0])].into_iter().collect();
+  let config =
+    SessionOptions { input_shapes: Some(shapes), ..Default::default() }.resolve().unwrap();
+  let session = load_with("mlp", config);
+  assert_eq!(session.inputs()[0].shape_text(), "[2, 16]");
+  let two = cases("mlp").into_iter().find(|c| c["inputs"]["x"]["dims"][0] == 2).unwrap();
+  assert_case(&session, &two);
+  let err = run_error(&session, feeds(&cases("mlp")[0]));
+  assert_eq!(err.code(), ErrorCode::ErrInputShape);
+
+  let shapes = [("nope".to_string(), vec![1.0])].into_iter().collect();
+  let config =
+    SessionOptions { input_shapes: Some(shapes), ..Default::default() }.resolve().unwrap();
+  let err = Session::load(ModelSource::Path(&fixture("mlp.onnx")), &config).err().unwrap();
+  assert_eq!(err.code(), ErrorCode::ErrInvalidArg);
+}
+
+#[test]
+fn free_dimension_overrides_and_threads_keep_results() {
+  let overrides = [("batch".to_string(), 3.0)].into_iter().collect();
+  let options = SessionOptions {
+    free_dimension_overrides: Some(overrides),
+    intra_op_num_threads: Some(2.0),
+    ..Default::default()
+  };
+  let session = load_with("mlp", options.resolve().unwrap());
+  assert_eq!(session.inputs()[0].shape_text(), "[3, 16]");
+  assert_case(&session, &cases("mlp")[1]);
+}
+
+#[test]
+fn bad_models_are_classified() {
+  let err =
+    Session::load(ModelSource::Bytes(b"not a model"), &SessionConfig::default()).err().unwrap();
+  assert_eq!(err.code(), ErrorCode::ErrInvalidModel);
+  let err = Session::load(ModelSource::Path(&fixture("missing.onnx")), &SessionConfig::default())
+    .err()
+    .unwrap();
+  assert_eq!(err.code(), ErrorCode::ErrModelNotFound);
+  let err =
+    Session::load(ModelSource::Path(&fixture("")), &SessionConfig::default()).err().unwrap();
+  assert_eq!(err.code(), ErrorCode::ErrModelNotFound);
+  let err =
+    Session::load(ModelSource::Path(&fixture("unsupported_op.onnx")), &SessionConfig::default())
+      .err()
+      .unwrap();
+  assert_eq!(err, TractNodeError::UnsupportedOp { ops: vec!["com.example.Frobnicate".into()] });
+  // A valid file cut in half.
+  let bytes = std::fs::read(fixture("cnn.onnx")).unwrap();
+  let err = Session::load(ModelSource::Bytes(&bytes[..bytes.len() / 2]), &SessionConfig::default())
+    .err()
+    .unwrap();
+  assert_eq!(err.code(), ErrorCode::ErrInvalidModel);
+}
+
+#[test]
+fn oversized_tensors_are_refused_before_allocating() {
+  let session = load("outer");
+  let n = 1 << 20; // [2^20, 1] x [1, 2^20] -> a 4 TiB float grid
+  let col = Tensor::from_shape(&[n, 1], &vec![1f32; n]).unwrap();
+  let row = Tensor::from_shape(&[1, n], &vec![1f32; n]).unwrap();
+  let err = run_error(&session, vec![("col".into(), col), ("row".into(), row)]);
+  assert_eq!(err.code(), ErrorCode::ErrResource);
+  assert!(err.to_string().contains("4096.0 GiB"), "{err}");
+}

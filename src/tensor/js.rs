@@ -3,7 +3,8 @@
 //! handed to JS without a copy (an external ArrayBuffer that owns the tract tensor).
 
 use napi::bindgen_prelude::{
-  ArrayBuffer, FromNapiValue, JsObjectValue, Object, ToNapiValue, TypedArray, TypedArrayType, Unknown,
+  ArrayBuffer, FromNapiValue, JsObjectValue, Object, ToNapiValue, TypedArray, TypedArrayType,
+  Unknown,
 };
 use napi::{sys, Env, JsValue, ValueType};
 use tract_onnx::prelude::Tensor;
@@ -32,17 +33,28 @@ pub fn tensor_from_js(name: &str, value: Unknown<'_>) -> Result<Tensor> {
     let strings: Vec<String> = (data.is_array().unwrap_or(false))
       .then(|| unsafe { data.cast() }.ok())
       .flatten()
-      .ok_or_else(|| TractNodeError::tensor_data(name, "a string tensor's data must be an array of strings"))?;
+      .ok_or_else(|| {
+        TractNodeError::tensor_data(name, "a string tensor's data must be an array of strings")
+      })?;
     return tensor_from_strings(name, &dims, strings);
   }
   let array = (data.is_typedarray().unwrap_or(false))
     .then(|| unsafe { data.cast::<TypedArray<'_>>() }.ok())
     .flatten()
-    .ok_or_else(|| TractNodeError::tensor_data(name, format!("a {type_name} tensor's data must be a {}", expected_array(dtype))))?;
+    .ok_or_else(|| {
+      TractNodeError::tensor_data(
+        name,
+        format!("a {type_name} tensor's data must be a {}", expected_array(dtype)),
+      )
+    })?;
   if !array_fits(dtype, array.typed_array_type) {
     return Err(TractNodeError::tensor_data(
       name,
-      format!("a {type_name} tensor's data must be a {}, got {}", expected_array(dtype), array_name(array.typed_array_type)),
+      format!(
+        "a {type_name} tensor's data must be a {}, got {}",
+        expected_array(dtype),
+        array_name(array.typed_array_type)
+      ),
     ));
   }
   tensor_from_bytes(name, dtype, &dims, &array.arraybuffer)
@@ -53,11 +65,15 @@ fn property<T: FromNapiValue>(object: &Object<'_>, key: &str) -> Option<T> {
 }
 
 fn read_dims(name: &str, object: &Object<'_>) -> Result<Vec<usize>> {
-  let invalid = || TractNodeError::tensor_data(name, "dims must be an array of non-negative integers");
+  let invalid =
+    || TractNodeError::tensor_data(name, "dims must be an array of non-negative integers");
   let dims: Vec<f64> = property(object, "dims").ok_or_else(invalid)?;
   dims
     .into_iter()
-    .map(|d| (d.is_finite() && d.fract() == 0.0 && (0.0..=MAX_SAFE_INTEGER).contains(&d)).then_some(d as usize))
+    .map(|d| {
+      (d.is_finite() && d.fract() == 0.0 && (0.0..=MAX_SAFE_INTEGER).contains(&d))
+        .then_some(d as usize)
+    })
     .collect::<Option<_>>()
     .ok_or_else(invalid)
 }
@@ -158,16 +174,10 @@ fn output_to_js(env: &Env, output: OutputTensor) -> napi::Result<Object<'_>> {
   };
   let mut typed_array = std::ptr::null_mut();
   napi::check_status!(unsafe {
-    sys::napi_create_typedarray(
-      env.raw(),
-      kind as i32,
-      length,
-      buffer.raw(),
-      0,
-      &mut typed_array,
-    )
+    sys::napi_create_typedarray(env.raw(), kind as i32, length, buffer.raw(), 0, &mut typed_array)
   })?;
-  object.set_named_property("data", unsafe { Unknown::from_raw_unchecked(env.raw(), typed_array) })?;
+  object
+    .set_named_property("data", unsafe { Unknown::from_raw_unchecked(env.raw(), typed_array) })?;
   Ok(object)
 }
 

@@ -3,7 +3,7 @@
 //! One way in ([`tensor_from_bytes`], [`tensor_from_strings`]) and one way out ([`into_output`]); the
 //! JS half (`tensor::js`) only reads and builds JS values around these.
 
-use tract_onnx::prelude::{DatumType, Tensor, TDim};
+use tract_onnx::prelude::{DatumType, TDim, Tensor};
 
 use crate::error::{Result, TractNodeError};
 
@@ -139,7 +139,10 @@ impl DType {
 /// Number of elements of `dims`, or a `TensorData` error if it overflows.
 pub fn element_count(name: &str, dims: &[usize]) -> Result<usize> {
   dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or_else(|| {
-    TractNodeError::tensor_data(name, format!("dims {dims:?} describe more elements than fit in memory"))
+    TractNodeError::tensor_data(
+      name,
+      format!("dims {dims:?} describe more elements than fit in memory"),
+    )
   })
 }
 
@@ -201,13 +204,12 @@ pub fn into_output(name: &str, tensor: Tensor) -> Result<OutputTensor> {
     DatumType::TDim => {
       let view = tensor.try_as_plain_ram().map_err(internal)?;
       let dims = view.as_slice::<TDim>().map_err(internal)?;
-      let values = dims
-        .iter()
-        .map(|d| d.to_i64())
-        .collect::<std::result::Result<Vec<i64>, _>>()
-        .map_err(|_| TractNodeError::Internal {
-          reason: format!("output '{name}' holds symbolic dimensions that were never resolved"),
-        })?;
+      let values =
+        dims.iter().map(|d| d.to_i64()).collect::<std::result::Result<Vec<i64>, _>>().map_err(
+          |_| TractNodeError::Internal {
+            reason: format!("output '{name}' holds symbolic dimensions that were never resolved"),
+          },
+        )?;
       Tensor::from_shape(tensor.shape(), &values).map_err(internal)?
     }
     dt if dt.is_quantized() => tensor.cast_to_dt(dt.unquantized()).map_err(internal)?.into_owned(),
@@ -269,8 +271,8 @@ mod tests {
 
   #[test]
   fn symbolic_outputs_become_int64() {
-    let dims: Vec<TDim> = vec![3.into(), 4.into()];
-    let out = into_output("shape", Tensor::from_shape(&[2], &dims).unwrap()).unwrap();
+    let dims = tract_onnx::prelude::tract_ndarray::arr1(&[TDim::from(3), TDim::from(4)]);
+    let out = into_output("shape", dims.into_dyn().into()).unwrap();
     assert_eq!(out.dtype, DType::Int64);
     assert_eq!(slice::<i64>(&out.tensor), &[3, 4]);
   }

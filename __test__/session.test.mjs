@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { test } from 'node:test'
+
+import { InferenceSession, Tensor, computeThreads, setComputeThreads } from '../index.js'
+import { assertCode, assertOutputsMatch, feedsOf, fixture, referenceCases } from './helpers.mjs'
+
+for (const model of ['mlp', 'cnn', 'multi_io', 'int_bool_string', 'per_shape']) {
+  test(`${model}: run and runSync match onnxruntime on every reference case`, async () => {
+    const session = await InferenceSession.create(fixture(`${model}.onnx`))
+    for (const reference of referenceCases(model)) {
+      assertOutputsMatch(await session.run(feedsOf(reference)), reference)
+      assertOutputsMatch(session.runSync(feedsOf(reference)), reference)
+    }
+    await session.release()
+  })
+}
+
+test('a model loads from a path, a Buffer, a Uint8Array and an ArrayBuffer', async () => {
+  const buffer = readFileSync(fixture('mlp.onnx'))
+  const copy = new Uint8Array(buffer)
+  const [reference] = referenceCases('mlp')
+  for (const source of [fixture('mlp.onnx'), buffer, copy, copy.buffer]) {
+    const session = await InferenceSession.create(source)
+    assertOutputsMatch(await session.run(feedsOf(reference)), reference)
+  }
+})
+
+test('metadata has the shape of onnxruntime-node', async () => {
+  const session = await InferenceSession.create(fixture('multi_io.onnx'))
+  assert.deepEqual(session.inputNames, ['a', 'b'])
+  assert.deepEqual(session.outputNames, ['sum', 'product'])
+  assert.deepEqual(session.inputMetadata, [
+    { name: 'a', isTensor: true, type: 'float32', shape: ['batch', 4] },
+    { name: 'b', isTensor: true, type: 'float32', shape: ['batch', 4] },
+  ])
+  const perShape = await InferenceSession.create(fixture('per_shape.onnx'))
+  assert.deepEqual(perShape.inputMetadata[0].shape, [-1, 4])
+})
+
+test('options pin shapes; wrong option types are ERR_INVALID_ARG; unknown options are ignored', async () => {
+  const pinned = await InferenceSession.create(fixture('mlp.onnx'), {
+    freeDimensionOverrides: { batch: 3 },
+    intraOpNumThreads: 2,
+    executionProviders: ['cpu'],
+    somethingOnnxruntimeHas: true,
+  })
+  assert.deepEqual(pinned.inputMetadata[0].shape, [3, 16])
+  assertOutputsMatch(await pinned.run(feedsOf(referenceCases('mlp')[1])), referenceCases('mlp')[1])
+  await assertCode(pinned.run(feedsOf(referenceCases('mlp')[0])), 'ERR_INPUT_SHAPE', /input 'x': expected shape \[3, 16\]/)
+
+  await assertCode(InferenceSession.create(fixture('mlp.onnx'), { intraOpNumThreads: 'two' }), 'ERR_INVALID_ARG', /options/)
+  await assertCode(InferenceSession.create(fixture('mlp.onnx'), { intraOpNumThreads: -1 }), 'ERR_INVALID_ARG', /intraOpNumThreads/)
+  await assertCode(InferenceSession.create(fixture('mlp.onnx'), { inputShapes: { x: [1, 15] } }), 'ERR_INVALID_ARG', /inputShapes\.x/)
+  await assertCode(InferenceSession.create(fixture('mlp.onnx'), { inputShapes: { y: [1, 16] } }), 'ERR_INVALID_ARG', /no input 'y'/)
+  await assertCode(InferenceSession.create(fixture('mlp.onnx'), 'fast'), 'ERR_INVALID_ARG', /options/)
+})
+
+test('fetches select outputs, as an array or an object keyed by name', async () => {
+  const session = await InferenceSession.create(fixture('multi_io.onnx'))
+  const [reference] = referenceCases('multi_io')
+  const onlyProduct = await session.run(feedsOf(reference), ['product'])
+  assert.deepEqual(Object.keys(onlyProduct), ['product'])
+  const asObject = await session.run(feedsOf(reference), { sum: null })
+  assert.deepEqual(Object.keys(asObject), ['sum'])
+  assert.deepEqual(Object.keys(session.runSync(feedsOf(reference), ['sum'])), ['sum'])
+  await assertCode(session.run(feedsOf(reference), ['nope']), 'ERR_INPUT_UNKNOWN', /output 'nope'/)
+})
+
+test('200 concurrent runs on one session all return their own correct result', async () => {
+  const session = await InferenceSession.create(fixture('mlp.onnx'))
+  const cases = referenceCases('mlp')
+  const runs = Array.from({ length: 200 }, (_, i) => cases[i % cases.length])
+  const outputs = await Promise.all(runs.map((reference) => session.run(feedsOf(reference))))
+  outputs.forEach((output, i) => assertOutputsMatch(output, runs[i]))
+})
+
+test('the compute pool can be resized', () => {
+  const before = computeThreads()
+  setComputeThreads(3)
+  assert.equal(computeThreads(), 3)
+  setComputeThreads(before)
+  assert.throws(() => setComputeThreads(0), { code: 'ERR_INVALID_ARG' })
+  assert.throws(() => setComputeThreads(1.5), { code: 'ERR_INVALID_ARG' })
+})
+
+test('outputs are fresh typed arrays the caller owns', async () => {
+  const session = await InferenceSession.create(fixture('multi_io.onnx'))
+  const a = new Tensor('float32', [1, 2, 3, 4], [1, 4])
+  const first = await session.run({ a, b: a })
+  first.sum.data[0] = 100
+  const second = await session.run({ a, b: a })
+  assert.deepEqual([...second.sum.data], [2, 4, 6, 8])
+  assert.deepEqual([...a.data], [1, 2, 3, 4])
+})
