@@ -2,10 +2,13 @@
 
 use std::collections::HashMap;
 
+#[cfg(feature = "binding")]
+use napi_derive::napi;
+
 use crate::error::{Result, TractNodeError};
 
 /// Options of `InferenceSession.create`. Unknown keys are ignored, as onnxruntime-node does.
-#[cfg_attr(feature = "binding", napi_derive::napi(object, object_to_js = false))]
+#[cfg_attr(feature = "binding", napi(object, object_to_js = false))]
 #[derive(Debug, Default, Clone)]
 pub struct SessionOptions {
   /// Threads one run may use for its matrix products (tract's multi-threaded executor).
@@ -18,6 +21,7 @@ pub struct SessionOptions {
   pub free_dimension_overrides: Option<HashMap<String, f64>>,
   /// `'disabled'` skips tract's optimisation passes (decluttering only); `'basic'`, `'extended'`
   /// and `'all'` (the default) run them all.
+  #[cfg_attr(feature = "binding", napi(ts_type = "'disabled' | 'basic' | 'extended' | 'all'"))]
   pub graph_optimization_level: Option<String>,
 }
 

@@ -1,0 +1,61 @@
+// Type tests: this file must compile under `strict`, and every @ts-expect-error line must be an error.
+import { ErrorCode, InferenceSession, Tensor, computeThreads, setComputeThreads } from '../../index.js'
+import type { OutputsType, TensorType, TractNodeError, ValueMetadata } from '../../index.js'
+
+async function main(): Promise<void> {
+  const session = await InferenceSession.create('model.onnx', {
+    intraOpNumThreads: 2,
+    inputShapes: { x: [1, 4] },
+    freeDimensionOverrides: { batch: 1 },
+    graphOptimizationLevel: 'all',
+  })
+  const names: readonly string[] = session.inputNames
+  const meta: readonly ValueMetadata[] = session.outputMetadata
+  const dims: Array<number | string> = meta[0].shape
+
+  const x = new Tensor('float32', new Float32Array(4), [1, 4])
+  const ids = new Tensor('int64', [1, 2, 3])
+  const inferred: Tensor = new Tensor(new Int32Array(3))
+  const bigints: BigInt64Array = ids.data
+  const floats: Float32Array = x.data
+
+  const controller = new AbortController()
+  const out: OutputsType = await session.run({ x }, ['y'], { signal: controller.signal, timeoutMs: 50 })
+  const alsoOut = await session.run({ x }, { timeoutMs: 10 })
+  const syncOut = session.runSync({ x, ids }, ['y'])
+  const type: TensorType = out.y.type
+  await session.release()
+
+  try {
+    await session.run({ x })
+  } catch (error) {
+    const coded = error as TractNodeError
+    if (coded.code === 'ERR_SESSION_RELEASED' || coded.code === ErrorCode.ErrAborted) {
+      console.log(coded.message)
+    }
+  }
+  setComputeThreads(computeThreads())
+  console.log(names, dims, inferred, bigints, floats, alsoOut, syncOut, type)
+
+  // @ts-expect-error: not a tensor type
+  new Tensor('float128', [1])
+  // @ts-expect-error: float32 data must be numbers
+  new Tensor('float32', ['a'])
+  // @ts-expect-error: dims are numbers
+  new Tensor('float32', [1], ['1'])
+  // @ts-expect-error: a session is created with InferenceSession.create
+  new InferenceSession()
+  // @ts-expect-error: model must be a path or bytes
+  await InferenceSession.create(42)
+  // @ts-expect-error: unknown optimisation level
+  await InferenceSession.create('m.onnx', { graphOptimizationLevel: 'max' })
+  // @ts-expect-error: timeoutMs is a number
+  await session.run({ x }, { timeoutMs: '5' })
+  // @ts-expect-error: feeds map names to tensors
+  await session.run({ x: [1, 2, 3] })
+  // @ts-expect-error: error codes are a closed set
+  const bad: TractNodeError['code'] = 'ERR_NOPE'
+  console.log(bad)
+}
+
+void main
