@@ -7,6 +7,21 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** A compiled schema. Use `Schema` from the package entry point rather than this class. */
+export declare class NativeSchema {
+  /** Compiles `fields` (`{ name: { type, ... } }`, in declaration order); throws ERR_SCHEMA. */
+  constructor(fields: object, options?: SchemaOptionsJs | undefined | null)
+  /** Declared field names, in order. */
+  get fieldNames(): Array<string>
+  /** Cleans one record on the calling thread; throws ERR_VALIDATION with `errors`. */
+  validateSync(record: unknown): Record<string, unknown>
+  /**
+   * Cleans many records on the compute pool: an array of objects, or a Buffer holding a JSON array
+   * or NDJSON (parsed in Rust).
+   */
+  validateMany(records: Array<unknown> | Uint8Array): Promise<ValidationReport>
+}
+
 /** A loaded model. Use `InferenceSession` from the package entry point rather than this class. */
 export declare class NativeSession {
   /** Loads a model (a file path or the bytes of an ONNX file) off the JS thread. */
@@ -44,6 +59,18 @@ export declare class RunTicket {
   cancel(): void
 }
 
+/** The outcome of `validateMany`, handed over in chunks (`takeValid`, `takeErrors`). */
+export declare class ValidationReport {
+  /** Valid records not taken yet. */
+  get validLeft(): number
+  /** Errors not taken yet. */
+  get errorsLeft(): number
+  /** Takes up to `count` cleaned records, in input order. */
+  takeValid(count: number): Array<Record<string, unknown>>
+  /** Takes up to `count` errors, in input order. */
+  takeErrors(count: number): Array<FieldError>
+}
+
 /** The number of native threads that run models. */
 export declare function computeThreads(): number
 
@@ -78,8 +105,40 @@ export declare enum ErrorCode {
   ErrInvalidArg = 'ERR_INVALID_ARG',
   /** A run would need more memory than allowed. */
   ErrResource = 'ERR_RESOURCE',
+  /** A schema or pipeline definition is invalid; the message names the field. */
+  ErrSchema = 'ERR_SCHEMA',
+  /** A record failed validation; `err.errors` lists every bad field. */
+  ErrValidation = 'ERR_VALIDATION',
+  /** A pipeline was used before `fit`. */
+  ErrNotFitted = 'ERR_NOT_FITTED',
   /** An internal failure (a caught Rust panic, or a tract failure at run time). */
   ErrInternal = 'ERR_INTERNAL',
+}
+
+/**
+ * One validation failure: which record (`validateMany` only), which field, a Django-style code
+ * and a human message.
+ */
+export interface FieldError {
+  /** Position of the record in the input (`validateMany`). */
+  index?: number
+  /** The field name; empty when the record as a whole is bad (not an object, not JSON). */
+  path: string
+  /**
+   * Django-style code: `required`, `null`, `blank`, `invalid`, `max_length`, `min_length`,
+   * `max_value`, `min_value`, `invalid_choice`, `invalid_date`, `invalid_datetime`, `unknown_field`.
+   */
+  code: string
+  /** A human-readable explanation. */
+  message: string
+}
+
+/** Schema-wide options. */
+export interface SchemaOptionsJs {
+  /** Accept (and drop) keys the schema does not declare instead of failing with `unknown_field`. */
+  allowUnknown?: boolean
+  /** Default `coerce` of every field: convert strings the way Django forms do. */
+  coerce?: boolean
 }
 
 /** Options of `InferenceSession.create`. Unknown keys are ignored, as onnxruntime-node does. */

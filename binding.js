@@ -835,8 +835,10 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.NativeSchema = nativeBinding.NativeSchema
 module.exports.NativeSession = nativeBinding.NativeSession
 module.exports.RunTicket = nativeBinding.RunTicket
+module.exports.ValidationReport = nativeBinding.ValidationReport
 module.exports.computeThreads = nativeBinding.computeThreads
 module.exports.ErrorCode = nativeBinding.ErrorCode
 module.exports.setComputeThreads = nativeBinding.setComputeThreads

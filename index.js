@@ -4,5 +4,6 @@
 const { ErrorCode, setComputeThreads, computeThreads } = require('./binding.js')
 const { Tensor } = require('./js/tensor.js')
 const { InferenceSession } = require('./js/session.js')
+const { Schema } = require('./js/schema.js')
 
-module.exports = { InferenceSession, Tensor, ErrorCode, setComputeThreads, computeThreads }
+module.exports = { InferenceSession, Tensor, Schema, ErrorCode, setComputeThreads, computeThreads }

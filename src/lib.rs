@@ -4,5 +4,6 @@
 
 pub mod error;
 pub mod pool;
+pub mod schema;
 pub mod session;
 pub mod tensor;

@@ -18,6 +18,9 @@ fn build(env: &Env, err: &TractNodeError) -> Result<napi::Error, napi::Error> {
   })?;
   let mut error = Object::from_raw(env.raw(), raw);
   error.set_named_property("code", err.code().as_str())?;
+  if let TractNodeError::Validation { errors } = err {
+    error.set_named_property("errors", errors.clone())?;
+  }
   Ok(napi::Error::from(error.to_unknown()))
 }
 

@@ -40,6 +40,12 @@ pub enum ErrorCode {
   ErrInvalidArg,
   /// A run would need more memory than allowed.
   ErrResource,
+  /// A schema or pipeline definition is invalid; the message names the field.
+  ErrSchema,
+  /// A record failed validation; `err.errors` lists every bad field.
+  ErrValidation,
+  /// A pipeline was used before `fit`.
+  ErrNotFitted,
   /// An internal failure (a caught Rust panic, or a tract failure at run time).
   ErrInternal,
 }
@@ -61,6 +67,9 @@ impl ErrorCode {
       ErrorCode::ErrTimeout => "ERR_TIMEOUT",
       ErrorCode::ErrInvalidArg => "ERR_INVALID_ARG",
       ErrorCode::ErrResource => "ERR_RESOURCE",
+      ErrorCode::ErrSchema => "ERR_SCHEMA",
+      ErrorCode::ErrValidation => "ERR_VALIDATION",
+      ErrorCode::ErrNotFitted => "ERR_NOT_FITTED",
       ErrorCode::ErrInternal => "ERR_INTERNAL",
     }
   }
@@ -95,6 +104,12 @@ pub enum TractNodeError {
   InvalidArg { arg: String, reason: String },
   /// A tensor would exceed the memory limit.
   Resource { reason: String },
+  /// A bad schema or pipeline definition.
+  Schema { field: String, reason: String },
+  /// Records that failed validation.
+  Validation { errors: Vec<crate::schema::FieldError> },
+  /// A pipeline used before `fit`.
+  NotFitted,
   /// A caught panic or an unexpected tract failure.
   Internal { reason: String },
 }
@@ -116,6 +131,9 @@ impl TractNodeError {
       TractNodeError::Aborted => ErrorCode::ErrAborted,
       TractNodeError::InvalidArg { .. } => ErrorCode::ErrInvalidArg,
       TractNodeError::Resource { .. } => ErrorCode::ErrResource,
+      TractNodeError::Schema { .. } => ErrorCode::ErrSchema,
+      TractNodeError::Validation { .. } => ErrorCode::ErrValidation,
+      TractNodeError::NotFitted => ErrorCode::ErrNotFitted,
       TractNodeError::Internal { .. } => ErrorCode::ErrInternal,
     }
   }
@@ -174,6 +192,18 @@ impl fmt::Display for TractNodeError {
       TractNodeError::Aborted => write!(f, "the run was aborted"),
       TractNodeError::InvalidArg { arg, reason } => write!(f, "{arg}: {reason}"),
       TractNodeError::Resource { reason } => write!(f, "not enough memory allowed: {reason}"),
+      TractNodeError::Schema { field, reason } => write!(f, "field '{field}': {reason}"),
+      TractNodeError::Validation { errors } => {
+        let shown: Vec<String> =
+          errors.iter().take(3).map(|e| format!("{}: {}", e.path, e.message)).collect();
+        let more = if errors.len() > 3 {
+          format!(" (and {} more)", errors.len() - 3)
+        } else {
+          String::new()
+        };
+        write!(f, "validation failed: {}{more}", shown.join("; "))
+      }
+      TractNodeError::NotFitted => write!(f, "the pipeline is not fitted: call fit() first"),
       TractNodeError::Internal { reason } => write!(f, "internal error: {reason}"),
     }
   }

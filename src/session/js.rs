@@ -116,22 +116,8 @@ impl NativeSession {
     ticket: Option<&RunTicket>,
   ) -> napi::Result<Object<'env>> {
     let (core, prepared) = self.prepare(env, &feeds, fetches)?;
-    let cancelled = ticket.map_or_else(Default::default, |t| t.cancelled.clone());
-    let (deferred, promise) = env.create_deferred()?;
-    pool::global().submit(Box::new(move || {
-      let is_cancelled = move || cancelled.load(Ordering::Acquire);
-      let outcome = if is_cancelled() {
-        Err(TractNodeError::Aborted)
-      } else {
-        catch_panic(|| core.execute(prepared))
-      };
-      deferred.resolve(move |env: Env| {
-        // A run cancelled while it computed: drop the result without converting it.
-        let outcome = if is_cancelled() { Err(TractNodeError::Aborted) } else { outcome };
-        outcome.map(JsOutputs).into_napi(&env)
-      });
-    }));
-    Ok(promise)
+    let cancelled = ticket.map(|t| t.cancelled.clone());
+    pool::js::spawn(env, cancelled, move || core.execute(prepared).map(JsOutputs))
   }
 
   /// The blocking twin of `run`: computes on the JS thread. For scripts and benchmarks.

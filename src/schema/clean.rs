@@ -1,0 +1,239 @@
+//! Cleaning one value against one field, with Django's rules and messages.
+//!
+//! Without `coerce`, values must already have their JSON type ('42' is not an int). With `coerce`,
+//! strings convert the way Django forms convert them (`IntegerField`, `FloatField`, `BooleanField`,
+//! `CharField`).
+
+use super::dates::{from_epoch_millis, parse_date, parse_datetime, DateError};
+use super::field::{Field, Kind};
+use super::value::{Clean, RawValue};
+
+/// Why a value is invalid: a Django error code and message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Issue {
+  pub code: &'static str,
+  pub message: String,
+}
+
+fn issue(code: &'static str, message: impl Into<String>) -> Issue {
+  Issue { code, message: message.into() }
+}
+
+/// Cleans the value of `field` (`None` when the record lacks the key).
+pub fn clean(field: &Field, raw: Option<&RawValue>) -> Result<Clean, Issue> {
+  let raw = match raw {
+    None if field.default.is_some() => return Ok(field.default.clone().expect("checked")),
+    None if !field.required => return Ok(Clean::Null),
+    None => return Err(issue("required", "This field is required.")),
+    Some(raw) => raw,
+  };
+  if *raw == RawValue::Null {
+    return if field.nullable {
+      Ok(Clean::Null)
+    } else {
+      Err(issue("null", "This field cannot be null."))
+    };
+  }
+  let value = match &field.kind {
+    Kind::String { .. } => to_string(raw, field.coerce)?,
+    Kind::Int { .. } => to_int(raw, field.coerce)?,
+    Kind::Float { .. } => to_float(raw, field.coerce)?,
+    Kind::Bool => to_bool(raw, field.coerce)?,
+    Kind::Date => to_date(raw)?,
+    Kind::DateTime => to_datetime(raw)?,
+  };
+  check_constraints(field, &value)?;
+  Ok(value)
+}
+
+fn to_string(raw: &RawValue, coerce: bool) -> Result<Clean, Issue> {
+  match (raw, coerce) {
+    (RawValue::String(s), false) => Ok(Clean::String(s.clone())),
+    (RawValue::String(s), true) => Ok(Clean::String(s.trim().to_string())),
+    (RawValue::Number(n), true) if n.is_finite() => Ok(Clean::String(format_number(*n))),
+    (RawValue::Bool(b), true) => Ok(Clean::String(if *b { "True" } else { "False" }.to_string())),
+    _ => Err(issue("invalid", format!("Not a valid string (got {}).", raw.kind()))),
+  }
+}
+
+/// Python's `str()` of a number that arrived as a JS number: integral values print without `.0`.
+fn format_number(n: f64) -> String {
+  if n.fract() == 0.0 && n.abs() < 1e15 {
+    format!("{}", n as i64)
+  } else {
+    n.to_string()
+  }
+}
+
+const WHOLE_NUMBER: &str = "Enter a whole number.";
+
+fn to_int(raw: &RawValue, coerce: bool) -> Result<Clean, Issue> {
+  let invalid = || issue("invalid", WHOLE_NUMBER);
+  let from_float = |n: f64| {
+    // 18.0 is a whole number; 36.5, NaN and values beyond i64 are not.
+    if n.is_finite() && n.fract() == 0.0 && n.abs() < 9.2e18 {
+      Ok(Clean::Int(n as i64))
+    } else {
+      Err(invalid())
+    }
+  };
+  match raw {
+    RawValue::Number(n) => from_float(*n),
+    RawValue::String(s) if coerce => {
+      // IntegerField: strip, drop a trailing ".000", then int().
+      let trimmed = s.trim();
+      let body = match trimmed.find('.') {
+        Some(dot) if trimmed[dot + 1..].chars().all(|c| c == '0') => &trimmed[..dot],
+        _ => trimmed,
+      };
+      python_int(body).map(Clean::Int).ok_or_else(invalid)
+    }
+    _ => Err(invalid()),
+  }
+}
+
+/// Python's `int(str)`: optional sign, digits with single underscores between them.
+fn python_int(text: &str) -> Option<i64> {
+  let digits = text.strip_prefix('+').unwrap_or(text);
+  let (negative, digits) = match digits.strip_prefix('-') {
+    Some(rest) if !text.starts_with('+') => (true, rest),
+    _ => (false, digits),
+  };
+  if digits.is_empty() || digits.starts_with('_') || digits.ends_with('_') || digits.contains("__")
+  {
+    return None;
+  }
+  let plain: String = digits.chars().filter(|&c| c != '_').collect();
+  if !plain.chars().all(|c| c.is_ascii_digit()) {
+    return None;
+  }
+  let value: i64 = plain.parse().ok()?;
+  Some(if negative { -value } else { value })
+}
+
+fn to_float(raw: &RawValue, coerce: bool) -> Result<Clean, Issue> {
+  let invalid = || issue("invalid", "Enter a number.");
+  let value = match raw {
+    RawValue::Number(n) => *n,
+    RawValue::String(s) if coerce => {
+      s.trim().replace('_', "").parse::<f64>().map_err(|_| invalid())?
+    }
+    _ => return Err(invalid()),
+  };
+  // NaN and ±Infinity are not numbers a form accepts.
+  if value.is_finite() {
+    Ok(Clean::Float(value))
+  } else {
+    Err(invalid())
+  }
+}
+
+fn to_bool(raw: &RawValue, coerce: bool) -> Result<Clean, Issue> {
+  match (raw, coerce) {
+    (RawValue::Bool(b), _) => Ok(Clean::Bool(*b)),
+    // BooleanField.to_python: 'false' and '0' are False, any other non-empty string is True.
+    (RawValue::String(s), true) => {
+      Ok(Clean::Bool(!(s.is_empty() || s.eq_ignore_ascii_case("false") || s == "0")))
+    }
+    (RawValue::Number(n), true) => Ok(Clean::Bool(*n != 0.0 && !n.is_nan())),
+    _ => Err(issue("invalid", "Must be either true or false.")),
+  }
+}
+
+fn to_date(raw: &RawValue) -> Result<Clean, Issue> {
+  match raw {
+    RawValue::String(s) => match parse_date(s.trim()) {
+      Ok(date) => Ok(Clean::Date(date)),
+      Err(DateError::Impossible) => Err(issue(
+        "invalid_date",
+        format!("“{s}” value has the correct format (YYYY-MM-DD) but it is an invalid date."),
+      )),
+      Err(DateError::Format) => Err(issue(
+        "invalid",
+        format!("“{s}” value has an invalid date format. It must be in YYYY-MM-DD format."),
+      )),
+    },
+    RawValue::Date(millis) => from_epoch_millis(*millis)
+      .map(|dt| Clean::Date(dt.date_naive()))
+      .ok_or_else(|| issue("invalid", "Enter a valid date.")),
+    _ => Err(issue("invalid", format!("Enter a valid date (got {}).", raw.kind()))),
+  }
+}
+
+fn to_datetime(raw: &RawValue) -> Result<Clean, Issue> {
+  match raw {
+    RawValue::String(s) => match parse_datetime(s.trim()) {
+      Ok(dt) => Ok(Clean::DateTime(dt)),
+      Err(DateError::Impossible) => Err(issue(
+        "invalid_datetime",
+        format!("“{s}” value has the correct format (YYYY-MM-DD HH:MM[:ss[.uuuuuu]][TZ]) but it is an invalid date/time."),
+      )),
+      Err(DateError::Format) => Err(issue(
+        "invalid",
+        format!("“{s}” value has an invalid format. It must be in YYYY-MM-DD HH:MM[:ss[.uuuuuu]][TZ] format."),
+      )),
+    },
+    RawValue::Date(millis) => from_epoch_millis(*millis).map(Clean::DateTime).ok_or_else(|| issue("invalid", "Enter a valid date/time.")),
+    _ => Err(issue("invalid", format!("Enter a valid date/time (got {}).", raw.kind()))),
+  }
+}
+
+fn check_constraints(field: &Field, value: &Clean) -> Result<(), Issue> {
+  match (&field.kind, value) {
+    (Kind::String { min_length, max_length, pattern }, Clean::String(s)) => {
+      if s.is_empty() && field.required {
+        return Err(issue("blank", "This field cannot be blank."));
+      }
+      // Characters, as Python counts them (Unicode scalar values), not bytes.
+      let length = s.chars().count();
+      if let Some(max) = max_length.filter(|&max| length > max) {
+        return Err(issue(
+          "max_length",
+          format!("Ensure this value has at most {max} characters (it has {length})."),
+        ));
+      }
+      if let Some(min) = min_length.filter(|&min| length < min) {
+        return Err(issue(
+          "min_length",
+          format!("Ensure this value has at least {min} characters (it has {length})."),
+        ));
+      }
+      if pattern.as_ref().is_some_and(|p| !p.is_match(s)) {
+        return Err(issue("invalid", "Enter a valid value."));
+      }
+    }
+    (Kind::Int { min, max } | Kind::Float { min, max }, Clean::Int(_) | Clean::Float(_)) => {
+      let n = match value {
+        Clean::Int(i) => *i as f64,
+        Clean::Float(f) => *f,
+        _ => unreachable!("matched above"),
+      };
+      if let Some(max) = max.filter(|&max| n > max) {
+        return Err(issue(
+          "max_value",
+          format!("Ensure this value is less than or equal to {}.", format_number(max)),
+        ));
+      }
+      if let Some(min) = min.filter(|&min| n < min) {
+        return Err(issue(
+          "min_value",
+          format!("Ensure this value is greater than or equal to {}.", format_number(min)),
+        ));
+      }
+    }
+    _ => {}
+  }
+  if let Some(choices) = &field.choices {
+    if !choices.contains(value) {
+      let shown = match value.to_json() {
+        serde_json::Value::String(s) => s,
+        other => other.to_string(),
+      };
+      return Err(issue(
+        "invalid_choice",
+        format!("Select a valid choice. {shown} is not one of the available choices."),
+      ));
+    }
+  }
+  Ok(())
+}

@@ -1,0 +1,256 @@
+//! The napi face of [`Schema`]: `NativeSchema` (wrapped by `Schema` in `js/schema.js`) and
+//! `ValidationReport`, which hands results to JS in chunks so that a million records never block
+//! the event loop in one go.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use napi::bindgen_prelude::{
+  Array, Either, JsObjectValue, Null, Object, ToNapiValue, Uint8Array, Unknown,
+};
+use napi::{sys, Env, JsDate, JsValue, ValueType};
+use napi_derive::napi;
+use serde_json::Value;
+
+use super::records::{parse_records, Parsed};
+use super::value::{Clean, RawRecord, RawValue};
+use super::{FieldError, Schema, SchemaOptions};
+use crate::error::js::IntoNapi;
+use crate::error::{Result, TractNodeError};
+use crate::pool;
+
+/// Schema-wide options.
+#[napi(object, object_to_js = false)]
+#[derive(Default)]
+pub struct SchemaOptionsJs {
+  /// Accept (and drop) keys the schema does not declare instead of failing with `unknown_field`.
+  pub allow_unknown: Option<bool>,
+  /// Default `coerce` of every field: convert strings the way Django forms do.
+  pub coerce: Option<bool>,
+}
+
+/// A compiled schema. Use `Schema` from the package entry point rather than this class.
+#[napi]
+pub struct NativeSchema {
+  pub(crate) schema: Arc<Schema>,
+}
+
+#[napi]
+impl NativeSchema {
+  /// Compiles `fields` (`{ name: { type, ... } }`, in declaration order); throws ERR_SCHEMA.
+  #[napi(constructor, catch_unwind)]
+  pub fn new(env: Env, fields: Object<'_>, options: Option<SchemaOptionsJs>) -> napi::Result<Self> {
+    let options = options.unwrap_or_default();
+    let options = SchemaOptions {
+      allow_unknown: options.allow_unknown.unwrap_or(false),
+      coerce: options.coerce.unwrap_or(false),
+    };
+    let entries = definition_entries(&env, &fields).into_napi(&env)?;
+    let schema = Schema::from_definition(&entries, options).into_napi(&env)?;
+    Ok(NativeSchema { schema: Arc::new(schema) })
+  }
+
+  /// Declared field names, in order.
+  #[napi(getter)]
+  pub fn field_names(&self) -> Vec<String> {
+    self.schema.fields().iter().map(|f| f.name.clone()).collect()
+  }
+
+  /// Cleans one record on the calling thread; throws ERR_VALIDATION with `errors`.
+  #[napi(catch_unwind, ts_return_type = "Record<string, unknown>")]
+  pub fn validate_sync(&self, env: Env, record: Unknown<'_>) -> napi::Result<CleanRecord> {
+    let outcome = match read_record(record) {
+      Parsed::Record(record) => {
+        self.schema.clean(&record, None).map(|values| CleanRecord::new(&self.schema, values))
+      }
+      Parsed::Invalid(message) => {
+        Err(vec![FieldError { index: None, path: String::new(), code: "invalid".into(), message }])
+      }
+    };
+    outcome.map_err(|errors| TractNodeError::Validation { errors }).into_napi(&env)
+  }
+
+  /// Cleans many records on the compute pool: an array of objects, or a Buffer holding a JSON array
+  /// or NDJSON (parsed in Rust).
+  #[napi(
+    catch_unwind,
+    ts_return_type = "Promise<ValidationReport>",
+    ts_args_type = "records: Array<unknown> | Uint8Array"
+  )]
+  pub fn validate_many<'env>(
+    &self,
+    env: &'env Env,
+    records: Either<Uint8Array, Array<'_>>,
+  ) -> napi::Result<Object<'env>> {
+    let schema = self.schema.clone();
+    let input = read_many(records).into_napi(env)?;
+    pool::js::spawn(env, None, move || {
+      let records = match input {
+        Either::A(bytes) => parse_records(&bytes)?,
+        Either::B(records) => records,
+      };
+      let report = schema.clean_many(records);
+      Ok(ValidationReport { schema, valid: report.valid.into(), errors: report.errors.into() })
+    })
+  }
+}
+
+/// The outcome of `validateMany`, handed over in chunks (`takeValid`, `takeErrors`).
+#[napi]
+pub struct ValidationReport {
+  schema: Arc<Schema>,
+  valid: VecDeque<(usize, Vec<Clean>)>,
+  errors: VecDeque<FieldError>,
+}
+
+#[napi]
+impl ValidationReport {
+  /// Valid records not taken yet.
+  #[napi(getter)]
+  pub fn valid_left(&self) -> u32 {
+    self.valid.len() as u32
+  }
+
+  /// Errors not taken yet.
+  #[napi(getter)]
+  pub fn errors_left(&self) -> u32 {
+    self.errors.len() as u32
+  }
+
+  /// Takes up to `count` cleaned records, in input order.
+  #[napi(ts_return_type = "Array<Record<string, unknown>>")]
+  pub fn take_valid(&mut self, count: u32) -> Vec<CleanRecord> {
+    let count = (count as usize).min(self.valid.len());
+    self.valid.drain(..count).map(|(_, values)| CleanRecord::new(&self.schema, values)).collect()
+  }
+
+  /// Takes up to `count` errors, in input order.
+  #[napi]
+  pub fn take_errors(&mut self, count: u32) -> Vec<FieldError> {
+    let count = (count as usize).min(self.errors.len());
+    self.errors.drain(..count).collect()
+  }
+}
+
+/// A cleaned record on its way to JS: declared fields in declaration order; dates as `YYYY-MM-DD`,
+/// datetimes as RFC 3339 UTC strings.
+pub struct CleanRecord {
+  schema: Arc<Schema>,
+  values: Vec<Clean>,
+}
+
+impl CleanRecord {
+  fn new(schema: &Arc<Schema>, values: Vec<Clean>) -> Self {
+    CleanRecord { schema: schema.clone(), values }
+  }
+}
+
+impl ToNapiValue for CleanRecord {
+  unsafe fn to_napi_value(raw_env: sys::napi_env, record: Self) -> napi::Result<sys::napi_value> {
+    let env = Env::from_raw(raw_env);
+    let mut object = Object::new(&env)?;
+    for (field, value) in record.schema.fields().iter().zip(record.values) {
+      match value {
+        Clean::Null => object.set_named_property(&field.name, Null)?,
+        Clean::Bool(b) => object.set_named_property(&field.name, b)?,
+        Clean::Int(i) => object.set_named_property(&field.name, i as f64)?,
+        Clean::Float(f) => object.set_named_property(&field.name, f)?,
+        Clean::String(s) => object.set_named_property(&field.name, s)?,
+        date => {
+          object.set_named_property(&field.name, date.to_json().as_str().unwrap_or_default())?
+        }
+      }
+    }
+    Ok(object.raw())
+  }
+}
+
+/// The fields object as ordered entries; definitions themselves go through serde.
+fn definition_entries(env: &Env, fields: &Object<'_>) -> Result<Vec<(String, Value)>> {
+  let bad = |reason: String| TractNodeError::Schema { field: "(schema)".into(), reason };
+  let names = Object::keys(fields).map_err(|e| bad(e.reason.clone()))?;
+  names
+    .into_iter()
+    .map(|name| {
+      let value: Unknown<'_> =
+        fields.get(&name).ok().flatten().ok_or_else(|| bad(format!("cannot read '{name}'")))?;
+      let definition: Value = env
+        .from_js_value(value)
+        .map_err(|e| TractNodeError::Schema { field: name.clone(), reason: e.reason.clone() })?;
+      Ok((name, definition))
+    })
+    .collect()
+}
+
+fn read_many(records: Either<Uint8Array, Array<'_>>) -> Result<Either<Uint8Array, Vec<Parsed>>> {
+  Ok(match records {
+    Either::A(bytes) => Either::A(bytes),
+    Either::B(array) => Either::B(
+      (0..array.len())
+        .map(|i| {
+          let value: Unknown<'_> = array.get(i).ok().flatten().ok_or_else(|| {
+            TractNodeError::invalid_arg("records", format!("cannot read element {i}"))
+          })?;
+          Ok(read_record(value))
+        })
+        .collect::<Result<_>>()?,
+    ),
+  })
+}
+
+/// Reads a JS record's own enumerable keys; `undefined` values count as missing keys.
+pub(crate) fn read_record(value: Unknown<'_>) -> Parsed {
+  let kind = value.get_type().unwrap_or(ValueType::Unknown);
+  if kind != ValueType::Object || value.is_array().unwrap_or(false) {
+    return Parsed::Invalid(format!("Expected an object, got {}.", RawValue::from_js_kind(kind)));
+  }
+  let object: Object<'_> = match unsafe { value.cast() } {
+    Ok(object) => object,
+    Err(e) => return Parsed::Invalid(e.reason.clone()),
+  };
+  let Ok(keys) = Object::keys(&object) else {
+    return Parsed::Invalid("Cannot read the object's keys.".into());
+  };
+  let mut record = RawRecord::with_capacity(keys.len());
+  for key in keys {
+    let Some(field) = object.get::<Unknown<'_>>(&key).ok().flatten() else { continue };
+    match read_value(field) {
+      Some(raw) => record.push((key, raw)),
+      None => continue,
+    }
+  }
+  Parsed::Record(record)
+}
+
+fn read_value(value: Unknown<'_>) -> Option<RawValue> {
+  let kind = value.get_type().ok()?;
+  Some(match kind {
+    ValueType::Undefined => return None,
+    ValueType::Null => RawValue::Null,
+    ValueType::Boolean => RawValue::Bool(unsafe { value.cast::<bool>() }.ok()?),
+    ValueType::Number => RawValue::Number(unsafe { value.cast::<f64>() }.ok()?),
+    ValueType::String => RawValue::String(unsafe { value.cast::<String>() }.ok()?),
+    ValueType::Object if value.is_date().unwrap_or(false) => {
+      RawValue::Date(unsafe { value.cast::<JsDate<'_>>() }.ok()?.value_of().ok()?)
+    }
+    ValueType::Object if value.is_array().unwrap_or(false) => RawValue::Other("an array"),
+    other => RawValue::Other(RawValue::from_js_kind(other)),
+  })
+}
+
+impl RawValue {
+  /// How a JS value of this type is named in error messages.
+  fn from_js_kind(kind: ValueType) -> &'static str {
+    match kind {
+      ValueType::Undefined => "undefined",
+      ValueType::Null => "null",
+      ValueType::Boolean => "a boolean",
+      ValueType::Number => "a number",
+      ValueType::String => "a string",
+      ValueType::Symbol => "a symbol",
+      ValueType::Function => "a function",
+      ValueType::BigInt => "a bigint",
+      _ => "an object",
+    }
+  }
+}

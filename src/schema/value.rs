@@ -1,0 +1,84 @@
+//! Values as they arrive (from JS objects or parsed JSON) and as validation leaves them.
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use serde_json::Value;
+
+/// One field's value as it arrived, before validation. JSON-like, plus what JS can hold that JSON
+/// cannot: non-finite numbers and `Date` objects.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RawValue {
+  Null,
+  Bool(bool),
+  /// Any JS number, NaN and ±Infinity included.
+  Number(f64),
+  String(String),
+  /// A JS `Date`, as milliseconds since the epoch (NaN for an invalid date).
+  Date(f64),
+  /// Arrays, objects and other values no field accepts; the name says which.
+  Other(&'static str),
+}
+
+impl RawValue {
+  /// What the value is, for error messages.
+  pub fn kind(&self) -> &'static str {
+    match self {
+      RawValue::Null => "null",
+      RawValue::Bool(_) => "a boolean",
+      RawValue::Number(_) => "a number",
+      RawValue::String(_) => "a string",
+      RawValue::Date(_) => "a Date",
+      RawValue::Other(kind) => kind,
+    }
+  }
+}
+
+impl From<Value> for RawValue {
+  fn from(value: Value) -> Self {
+    match value {
+      Value::Null => RawValue::Null,
+      Value::Bool(b) => RawValue::Bool(b),
+      Value::Number(n) => RawValue::Number(n.as_f64().unwrap_or(f64::NAN)),
+      Value::String(s) => RawValue::String(s),
+      Value::Array(_) => RawValue::Other("an array"),
+      Value::Object(_) => RawValue::Other("an object"),
+    }
+  }
+}
+
+/// A record as it arrived: field names and values, in arrival order.
+pub type RawRecord = Vec<(String, RawValue)>;
+
+/// Converts a parsed JSON record; anything but an object is `None`.
+pub fn raw_record(value: Value) -> Option<RawRecord> {
+  match value {
+    Value::Object(map) => Some(map.into_iter().map(|(k, v)| (k, RawValue::from(v))).collect()),
+    _ => None,
+  }
+}
+
+/// A validated value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Clean {
+  Null,
+  Bool(bool),
+  Int(i64),
+  Float(f64),
+  String(String),
+  Date(NaiveDate),
+  DateTime(DateTime<Utc>),
+}
+
+impl Clean {
+  /// The value as JSON: dates as `YYYY-MM-DD`, datetimes as RFC 3339 UTC with milliseconds.
+  pub fn to_json(&self) -> Value {
+    match self {
+      Clean::Null => Value::Null,
+      Clean::Bool(b) => Value::Bool(*b),
+      Clean::Int(i) => Value::from(*i),
+      Clean::Float(f) => Value::from(*f),
+      Clean::String(s) => Value::String(s.clone()),
+      Clean::Date(d) => Value::String(d.format("%Y-%m-%d").to_string()),
+      Clean::DateTime(dt) => Value::String(dt.to_rfc3339_opts(SecondsFormat::Millis, true)),
+    }
+  }
+}
