@@ -141,9 +141,151 @@ export type ErrorCodeString =
   | 'ERR_TIMEOUT'
   | 'ERR_INVALID_ARG'
   | 'ERR_RESOURCE'
+  | 'ERR_SCHEMA'
+  | 'ERR_VALIDATION'
+  | 'ERR_NOT_FITTED'
   | 'ERR_INTERNAL'
 
 /** The shape of every error tract-node throws or rejects with. */
 export interface TractNodeError extends Error {
   code: ErrorCodeString
+}
+
+/** Field types of a Schema. */
+export type FieldType = 'string' | 'int' | 'float' | 'bool' | 'date' | 'datetime'
+
+/** One field of a Schema. Unknown keys are ERR_SCHEMA (a typo never silently disables a rule). */
+export interface FieldDefinition {
+  type: FieldType
+  /** `null` is a valid value (default false). A null is never replaced by `default`. */
+  nullable?: boolean
+  /** Value taken when the key is missing. Must itself be valid. */
+  default?: string | number | boolean | null
+  /** The key must be present (default: true unless a default is given). */
+  required?: boolean
+  /** Convert strings (and, for strings, numbers) as Django forms do: `' 42 '` → 42, `'false'` → false. */
+  coerce?: boolean
+  /** The only values allowed. */
+  choices?: ReadonlyArray<string | number | boolean>
+  /** string: most characters (Unicode scalar values, as Django counts), not bytes. */
+  maxLength?: number
+  /** string: fewest characters. */
+  minLength?: number
+  /** string: a regular expression the value must contain a match of (Rust `regex` syntax). */
+  pattern?: string
+  /** int, float: smallest value. */
+  min?: number
+  /** int, float: largest value. */
+  max?: number
+  /** Documentation only. */
+  description?: string
+  /** Documentation only. */
+  label?: string
+}
+
+/** Schema-wide options. */
+export interface SchemaOptions {
+  /** Accept (and drop) undeclared keys instead of failing them with `unknown_field`. */
+  allowUnknown?: boolean
+  /** Default `coerce` of every field. */
+  coerce?: boolean
+}
+
+/** One validation problem. `index` is the record's position (validateMany, fit, transform, predict). */
+export interface FieldError {
+  index?: number
+  /** The field; empty when the record as a whole is bad (not an object, not JSON). */
+  path: string
+  /** `required` `null` `blank` `invalid` `max_length` `min_length` `max_value` `min_value` `invalid_choice` `invalid_date` `invalid_datetime` `unknown_field` */
+  code: string
+  message: string
+}
+
+/** The error of a failed validation: `code` is `'ERR_VALIDATION'` and `errors` lists every problem. */
+export interface ValidationError extends TractNodeError {
+  code: 'ERR_VALIDATION'
+  errors: FieldError[]
+}
+
+/** A cleaned record: declared fields in order; dates as `YYYY-MM-DD`, datetimes as RFC 3339 UTC strings. */
+export type CleanRecord = Record<string, string | number | boolean | null>
+
+/** Records in bulk: an array of objects, or bytes (Buffer, Uint8Array, string) of a JSON array or NDJSON. */
+export type RecordsInput = ReadonlyArray<unknown> | Uint8Array | string
+
+/** A Django-like data model, validated in Rust. */
+export declare class Schema {
+  constructor(fields: Record<string, FieldDefinition>, options?: SchemaOptions)
+  /** Declared field names, in declaration order. */
+  readonly fieldNames: string[]
+  /** Resolves with the cleaned record, or rejects with a `ValidationError` listing every bad field. */
+  validate(record: unknown): Promise<CleanRecord>
+  /** The blocking twin of `validate`. */
+  validateSync(record: unknown): CleanRecord
+  /** Validates many records on the compute pool; one bad record never loses the good ones. */
+  validateMany(records: RecordsInput): Promise<{ valid: CleanRecord[]; errors: FieldError[] }>
+  toJSON(): { fields: Record<string, FieldDefinition>; options: SchemaOptions }
+  static fromJSON(json: string | { fields: Record<string, FieldDefinition>; options?: SchemaOptions }): Schema
+}
+
+/** Options shared by every step: impute missing (null) values before the transform. */
+export interface ImputeOptions {
+  impute?: 'mean' | 'median' | 'most_frequent' | 'constant'
+  /** The constant for `impute: 'constant'` (fitted for the other strategies). */
+  fillValue?: string | number | boolean
+}
+
+/** One pipeline step: a column and what to do with it. Output columns follow step order. */
+export type StepDefinition = { column: string } & ImputeOptions &
+  (
+    | { transform: 'standardize' }
+    | { transform: 'minmax' }
+    | { transform: 'onehot'; categories?: Array<string | number | boolean> }
+    | { transform: 'ordinal'; categories?: Array<string | number | boolean>; unknownValue?: number }
+    | { transform: 'impute'; impute: 'mean' | 'median' | 'most_frequent' | 'constant' }
+    | { transform: 'dateParts'; parts: Array<'year' | 'month' | 'day' | 'dayOfWeek' | 'dayOfYear' | 'hour' | 'epochDays'> }
+    | { transform: 'hash'; buckets: number; alternateSign?: boolean }
+    | { transform: 'passthrough' }
+  )
+
+/** Per-column features over a Schema, numerically equal to scikit-learn's transformers. */
+export declare class Pipeline {
+  constructor(schema: Schema, steps: StepDefinition[])
+  readonly schema: Schema
+  /** Whether every step has learnt its state. */
+  readonly fitted: boolean
+  /** Output column names; throws `ERR_NOT_FITTED` before `fit`. */
+  readonly featureNames: string[]
+  fit(records: RecordsInput): Promise<this>
+  fitSync(records: RecordsInput): this
+  /** A float32 Tensor `[n, featureNames.length]`. */
+  transform(records: RecordsInput): Promise<Tensor<'float32'>>
+  transformSync(records: RecordsInput): Tensor<'float32'>
+  fitTransform(records: RecordsInput): Promise<Tensor<'float32'>>
+  toJSON(): { format: 'tract-node/pipeline'; version: 1; schema: ReturnType<Schema['toJSON']>; steps: object[] }
+  static fromJSON(json: string | object): Pipeline
+}
+
+/** A prediction: `{ label, probabilities }` for classifiers, `{ value }` for regressors. */
+export type Prediction =
+  | { label: string | number; probabilities: number[] | null }
+  | { value: number | number[] }
+
+/** Records in, predictions out: Schema → Pipeline → InferenceSession in one native job per batch. */
+export declare class Model {
+  private constructor()
+  static create(parts: {
+    session: InferenceSession
+    pipeline: Pipeline
+    /** Must be the pipeline's schema, if given. */
+    schema?: Schema
+    /** Class labels by class index. */
+    labels?: Array<string | number>
+    /** The input fed with the features (default: the model's only input). */
+    inputName?: string
+  }): Promise<Model>
+  readonly pipeline: Pipeline
+  readonly schema: Schema
+  predict(records: RecordsInput): Promise<Prediction[]>
+  predictSync(records: RecordsInput): Prediction[]
 }

@@ -5,5 +5,7 @@ const { ErrorCode, setComputeThreads, computeThreads } = require('./binding.js')
 const { Tensor } = require('./js/tensor.js')
 const { InferenceSession } = require('./js/session.js')
 const { Schema } = require('./js/schema.js')
+const { Pipeline } = require('./js/pipeline.js')
+const { Model } = require('./js/model.js')
 
-module.exports = { InferenceSession, Tensor, Schema, ErrorCode, setComputeThreads, computeThreads }
+module.exports = { InferenceSession, Tensor, Schema, Pipeline, Model, ErrorCode, setComputeThreads, computeThreads }

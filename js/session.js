@@ -6,12 +6,22 @@ const { fromNative } = require('./tensor.js')
 
 const CONSTRUCT = Symbol('InferenceSession.create')
 
+/** The native session behind an InferenceSession, for Model. */
+let nativeSession
+
 /**
  * A loaded ONNX model. Create with `await InferenceSession.create(model, options)`.
  * Runs execute on tract-node's native compute pool: the event loop keeps serving meanwhile.
  */
 class InferenceSession {
   #native
+
+  static {
+    nativeSession = (session) => {
+      if (!(session instanceof InferenceSession)) throw invalidArg('session', 'an InferenceSession', session)
+      return session.#native
+    }
+  }
 
   /** @private Use `InferenceSession.create()`. */
   constructor(native, token) {
@@ -163,4 +173,4 @@ function wrapOutputs(outputs) {
   return outputs
 }
 
-module.exports = { InferenceSession }
+module.exports = { InferenceSession, nativeSession }

@@ -3,6 +3,8 @@
 //! loop never blocks. The pure-Rust core builds without napi (`--no-default-features`).
 
 pub mod error;
+pub mod features;
+pub mod model;
 pub mod pool;
 pub mod schema;
 pub mod session;

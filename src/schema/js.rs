@@ -182,7 +182,9 @@ fn definition_entries(env: &Env, fields: &Object<'_>) -> Result<Vec<(String, Val
     .collect()
 }
 
-fn read_many(records: Either<Uint8Array, Array<'_>>) -> Result<Either<Uint8Array, Vec<Parsed>>> {
+pub(crate) fn read_many(
+  records: Either<Uint8Array, Array<'_>>,
+) -> Result<Either<Uint8Array, Vec<Parsed>>> {
   Ok(match records {
     Either::A(bytes) => Either::A(bytes),
     Either::B(array) => Either::B(

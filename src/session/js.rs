@@ -151,6 +151,13 @@ impl NativeSession {
   }
 }
 
+impl NativeSession {
+  /// The loaded model, unless released.
+  pub(crate) fn core(&self) -> Result<Arc<Session>> {
+    self.core.clone().ok_or(TractNodeError::SessionReleased)
+  }
+}
+
 /// Cancels one queued or running `NativeSession.run`.
 #[napi]
 #[derive(Default)]

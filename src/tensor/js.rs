@@ -153,14 +153,10 @@ impl ToNapiValue for JsOutputs {
 
 fn output_to_js(env: &Env, output: OutputTensor) -> napi::Result<Object<'_>> {
   let OutputTensor { dtype, mut tensor } = output;
-  let mut object = Object::new(env)?;
-  object.set_named_property("type", dtype.name())?;
-  let dims: Vec<f64> = tensor.shape().iter().map(|&d| d as f64).collect();
-  object.set_named_property("dims", dims)?;
+  let dims = tensor.shape().to_vec();
   let Some(kind) = output_kind(dtype) else {
     let strings = plain(&tensor)?.as_slice::<String>().map_err(reason)?.to_vec();
-    object.set_named_property("data", strings)?;
-    return Ok(object);
+    return tensor_object(env, dtype, &dims, strings);
   };
   plain(&tensor)?;
   let length = tensor.len();
@@ -176,8 +172,20 @@ fn output_to_js(env: &Env, output: OutputTensor) -> napi::Result<Object<'_>> {
   napi::check_status!(unsafe {
     sys::napi_create_typedarray(env.raw(), kind as i32, length, buffer.raw(), 0, &mut typed_array)
   })?;
-  object
-    .set_named_property("data", unsafe { Unknown::from_raw_unchecked(env.raw(), typed_array) })?;
+  tensor_object(env, dtype, &dims, unsafe { Unknown::from_raw_unchecked(env.raw(), typed_array) })
+}
+
+/// `{ type, dims, data }`, the shape of every tensor handed to JS.
+pub fn tensor_object<'env>(
+  env: &'env Env,
+  dtype: DType,
+  dims: &[usize],
+  data: impl ToNapiValue,
+) -> napi::Result<Object<'env>> {
+  let mut object = Object::new(env)?;
+  object.set_named_property("type", dtype.name())?;
+  object.set_named_property("dims", dims.iter().map(|&d| d as f64).collect::<Vec<f64>>())?;
+  object.set_named_property("data", data)?;
   Ok(object)
 }
 

@@ -1,0 +1,185 @@
+//! The napi face of [`Pipeline`]: `NativePipeline` (wrapped by `Pipeline` in `js/pipeline.js`).
+//! Records are validated by the pipeline's schema and featurised on the compute pool.
+
+use std::sync::{Arc, RwLock};
+
+use napi::bindgen_prelude::{
+  Array, Either, Float32Array, Object, ToNapiValue, Uint8Array, Unknown,
+};
+use napi::{sys, Env, JsValue};
+use napi_derive::napi;
+use serde_json::Value;
+
+use super::Pipeline;
+use crate::error::js::IntoNapi;
+use crate::error::{Result, TractNodeError};
+use crate::pool;
+use crate::schema::js::{read_many, NativeSchema};
+use crate::schema::records::{parse_records, Parsed};
+use crate::schema::value::Clean;
+use crate::schema::Schema;
+use crate::tensor::js::tensor_object;
+use crate::tensor::DType;
+
+/// Most field errors attached to one ERR_VALIDATION raised by fit, transform or predict.
+const MAX_REPORTED_ERRORS: usize = 1000;
+
+/// A feature pipeline. Use `Pipeline` from the package entry point rather than this class.
+#[napi]
+pub struct NativePipeline {
+  pipeline: Arc<RwLock<Pipeline>>,
+}
+
+#[napi]
+impl NativePipeline {
+  /// Builds a pipeline over `schema` from step definitions (fitted state included); throws ERR_SCHEMA.
+  #[napi(constructor, catch_unwind)]
+  pub fn new(env: Env, schema: &NativeSchema, steps: Array<'_>) -> napi::Result<Self> {
+    let definitions = (0..steps.len())
+      .map(|i| {
+        let step: Unknown<'_> =
+          steps.get(i)?.ok_or_else(|| napi::Error::from_reason("missing step"))?;
+        env.from_js_value::<Value, _>(step)
+      })
+      .collect::<napi::Result<Vec<Value>>>()
+      .map_err(|e| TractNodeError::Schema { field: "(pipeline)".into(), reason: e.reason.clone() })
+      .into_napi(&env)?;
+    let pipeline = Pipeline::new(schema.schema.clone(), &definitions).into_napi(&env)?;
+    Ok(NativePipeline { pipeline: Arc::new(RwLock::new(pipeline)) })
+  }
+
+  /// Whether every step has its fitted state.
+  #[napi(getter)]
+  pub fn fitted(&self) -> bool {
+    self.read().is_fitted()
+  }
+
+  /// Output column names; throws ERR_NOT_FITTED before `fit`.
+  #[napi(getter, catch_unwind)]
+  pub fn feature_names(&self, env: Env) -> napi::Result<Vec<String>> {
+    self.read().feature_names().into_napi(&env)
+  }
+
+  /// Step definitions with fitted state, for `toJSON`.
+  #[napi(ts_return_type = "Array<Record<string, unknown>>")]
+  pub fn steps_json(&self) -> Vec<Value> {
+    self.read().steps_json()
+  }
+
+  /// Validates `records` and learns every step's state from them, on the compute pool.
+  #[napi(
+    catch_unwind,
+    ts_return_type = "Promise<void>",
+    ts_args_type = "records: Array<unknown> | Uint8Array"
+  )]
+  pub fn fit<'env>(
+    &self,
+    env: &'env Env,
+    records: Either<Uint8Array, Array<'_>>,
+  ) -> napi::Result<Object<'env>> {
+    let (input, pipeline) = (read_many(records).into_napi(env)?, self.pipeline.clone());
+    pool::js::spawn(env, None, move || fit(&pipeline, input))
+  }
+
+  /// The blocking twin of `fit`.
+  #[napi(catch_unwind, ts_args_type = "records: Array<unknown> | Uint8Array")]
+  pub fn fit_sync(&self, env: Env, records: Either<Uint8Array, Array<'_>>) -> napi::Result<()> {
+    read_many(records).and_then(|input| fit(&self.pipeline, input)).into_napi(&env)
+  }
+
+  /// Validates `records` and computes the `[n, width]` float32 feature matrix, on the compute pool.
+  #[napi(
+    catch_unwind,
+    ts_return_type = "Promise<TensorLike<'float32'>>",
+    ts_args_type = "records: Array<unknown> | Uint8Array"
+  )]
+  pub fn transform<'env>(
+    &self,
+    env: &'env Env,
+    records: Either<Uint8Array, Array<'_>>,
+  ) -> napi::Result<Object<'env>> {
+    let (input, pipeline) = (read_many(records).into_napi(env)?, self.pipeline.clone());
+    pool::js::spawn(env, None, move || transform(&pipeline, input))
+  }
+
+  /// The blocking twin of `transform`.
+  #[napi(
+    catch_unwind,
+    ts_return_type = "TensorLike<'float32'>",
+    ts_args_type = "records: Array<unknown> | Uint8Array"
+  )]
+  pub fn transform_sync(
+    &self,
+    env: Env,
+    records: Either<Uint8Array, Array<'_>>,
+  ) -> napi::Result<FeatureMatrix> {
+    read_many(records).and_then(|input| transform(&self.pipeline, input)).into_napi(&env)
+  }
+
+  fn read(&self) -> std::sync::RwLockReadGuard<'_, Pipeline> {
+    self.pipeline.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+  }
+}
+
+impl NativePipeline {
+  /// The pipeline, for `NativeModel`.
+  pub(crate) fn shared(&self) -> Arc<RwLock<Pipeline>> {
+    self.pipeline.clone()
+  }
+}
+
+fn fit(pipeline: &RwLock<Pipeline>, input: Either<Uint8Array, Vec<Parsed>>) -> Result<()> {
+  let mut fitted = pipeline.read().unwrap_or_else(|p| p.into_inner()).clone();
+  let rows = clean_all(fitted.schema(), input)?;
+  fitted.fit(&rows)?;
+  *pipeline.write().unwrap_or_else(|p| p.into_inner()) = fitted;
+  Ok(())
+}
+
+fn transform(
+  pipeline: &RwLock<Pipeline>,
+  input: Either<Uint8Array, Vec<Parsed>>,
+) -> Result<FeatureMatrix> {
+  let pipeline = pipeline.read().unwrap_or_else(|p| p.into_inner()).clone();
+  let rows = clean_all(pipeline.schema(), input)?;
+  features(&pipeline, &rows)
+}
+
+/// The feature matrix of cleaned rows.
+pub(crate) fn features(pipeline: &Pipeline, rows: &[Vec<Clean>]) -> Result<FeatureMatrix> {
+  let width = pipeline.width()?;
+  Ok(FeatureMatrix { rows: rows.len(), width, data: pipeline.transform(rows)? })
+}
+
+/// Parses (bytes) and cleans every record; any bad record fails the whole batch with its errors.
+pub(crate) fn clean_all(
+  schema: &Schema,
+  input: Either<Uint8Array, Vec<Parsed>>,
+) -> Result<Vec<Vec<Clean>>> {
+  let records = match input {
+    Either::A(bytes) => parse_records(&bytes)?,
+    Either::B(records) => records,
+  };
+  let report = schema.clean_many(records);
+  if !report.errors.is_empty() {
+    let mut errors = report.errors;
+    errors.truncate(MAX_REPORTED_ERRORS);
+    return Err(TractNodeError::Validation { errors });
+  }
+  Ok(report.valid.into_iter().map(|(_, values)| values).collect())
+}
+
+/// A row-major float32 matrix on its way to JS as `{ type, dims, data }` (no copy of the data).
+pub struct FeatureMatrix {
+  pub(crate) rows: usize,
+  pub(crate) width: usize,
+  pub(crate) data: Vec<f32>,
+}
+
+impl ToNapiValue for FeatureMatrix {
+  unsafe fn to_napi_value(raw_env: sys::napi_env, matrix: Self) -> napi::Result<sys::napi_value> {
+    let env = Env::from_raw(raw_env);
+    let data = Float32Array::new(matrix.data);
+    Ok(tensor_object(&env, DType::Float32, &[matrix.rows, matrix.width], data)?.raw())
+  }
+}

@@ -1,0 +1,350 @@
+//! Feature pipelines: per-column transforms that turn cleaned records into a float32 matrix,
+//! numerically equal to scikit-learn's StandardScaler, MinMaxScaler, OneHotEncoder
+//! (handle_unknown='ignore'), OrdinalEncoder, SimpleImputer and FeatureHasher. Pure Rust;
+//! `features::js` is the napi face.
+
+pub mod categories;
+pub mod date_parts;
+pub mod hash;
+pub mod impute;
+pub mod scaler;
+
+#[cfg(feature = "binding")]
+pub mod js;
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{Result, TractNodeError};
+use crate::schema::field::Kind;
+use crate::schema::value::Clean;
+use crate::schema::Schema;
+use categories::{OneHot, Ordinal};
+use date_parts::DateParts;
+use hash::Hash;
+use impute::Imputation;
+use scaler::{MinMax, Standardize};
+
+/// What a step does to its column.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "transform")]
+pub enum Transform {
+  #[serde(rename = "standardize")]
+  Standardize(Standardize),
+  #[serde(rename = "minmax")]
+  MinMax(MinMax),
+  #[serde(rename = "onehot")]
+  OneHot(OneHot),
+  #[serde(rename = "ordinal")]
+  Ordinal(Ordinal),
+  #[serde(rename = "dateParts")]
+  DateParts(DateParts),
+  #[serde(rename = "hash")]
+  Hash(Hash),
+  /// The value as a number (bools 0/1, dates as epoch days); `impute` is passthrough with a
+  /// required imputation.
+  #[serde(rename = "passthrough", alias = "impute")]
+  Passthrough {},
+}
+
+impl Transform {
+  fn name(&self) -> &'static str {
+    match self {
+      Transform::Standardize(_) => "standardize",
+      Transform::MinMax(_) => "minmax",
+      Transform::OneHot(_) => "onehot",
+      Transform::Ordinal(_) => "ordinal",
+      Transform::DateParts(_) => "dateParts",
+      Transform::Hash(_) => "hash",
+      Transform::Passthrough {} => "passthrough",
+    }
+  }
+
+  /// Option keys each transform accepts (besides `column`, `transform`, `impute`, `fillValue`).
+  fn options(name: &str) -> Option<&'static [&'static str]> {
+    Some(match name {
+      "standardize" => &["mean", "scale"],
+      "minmax" => &["dataMin", "dataMax"],
+      "onehot" => &["categories"],
+      "ordinal" => &["categories", "unknownValue"],
+      "dateParts" => &["parts"],
+      "hash" => &["buckets", "alternateSign"],
+      "passthrough" | "impute" => &[],
+      _ => return None,
+    })
+  }
+}
+
+/// One column's transform, with its optional imputation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Step {
+  pub column: String,
+  #[serde(flatten)]
+  pub transform: Transform,
+  #[serde(flatten)]
+  pub imputation: Imputation,
+  #[serde(skip)]
+  field: usize,
+}
+
+impl Step {
+  /// Reads a step definition and checks it against the schema. Fitted state, when present, is kept.
+  pub fn from_definition(schema: &Schema, definition: &Value) -> Result<Step> {
+    let column = definition.get("column").and_then(Value::as_str).unwrap_or("(step)").to_string();
+    let error = |reason: String| TractNodeError::Schema { field: column.clone(), reason };
+    let object = definition
+      .as_object()
+      .ok_or_else(|| error("a step must be an object { column, transform }".into()))?;
+    let field = schema
+      .field_index(&column)
+      .ok_or_else(|| error("the schema declares no such field".into()))?;
+    let name = object.get("transform").and_then(Value::as_str).unwrap_or("");
+    let options = Transform::options(name).ok_or_else(|| {
+      error(format!(
+        "transform: expected standardize, minmax, onehot, ordinal, impute, dateParts, hash or passthrough, got '{name}'"
+      ))
+    })?;
+    let common = ["column", "transform", "impute", "fillValue"];
+    if let Some(key) =
+      object.keys().find(|k| !common.contains(&k.as_str()) && !options.contains(&k.as_str()))
+    {
+      return Err(error(format!("'{key}' is not an option of '{name}'")));
+    }
+    let mut step: Step =
+      serde_json::from_value(definition.clone()).map_err(|e| error(e.to_string()))?;
+    step.field = field;
+    let kind = &schema.fields()[field].kind;
+    step.check(name, kind).map_err(error)?;
+    step.prepare(kind);
+    Ok(step)
+  }
+
+  fn check(&self, name: &str, kind: &Kind) -> std::result::Result<(), String> {
+    let numeric = matches!(kind, Kind::Int { .. } | Kind::Float { .. } | Kind::Bool);
+    let temporal = matches!(kind, Kind::Date | Kind::DateTime);
+    let fits = match &self.transform {
+      Transform::Standardize(_) | Transform::MinMax(_) => numeric,
+      Transform::DateParts(parts) => temporal && !parts.parts.is_empty(),
+      Transform::Hash(hash) => hash.buckets > 0,
+      Transform::Passthrough {} => numeric || temporal,
+      Transform::OneHot(_) | Transform::Ordinal(_) => true,
+    };
+    if !fits {
+      return Err(format!(
+        "'{name}' does not apply to a {} field (or its options are empty)",
+        kind.name()
+      ));
+    }
+    if name == "impute" && self.imputation.impute.is_none() {
+      return Err(
+        "'impute' needs a strategy: impute: 'mean' | 'median' | 'most_frequent' | 'constant'"
+          .into(),
+      );
+    }
+    Ok(())
+  }
+
+  fn prepare(&mut self, kind: &Kind) {
+    self.imputation.prepare(kind);
+    match &mut self.transform {
+      Transform::OneHot(t) => t.categories.prepare(),
+      Transform::Ordinal(t) => t.categories.prepare(),
+      _ => {}
+    }
+  }
+
+  fn is_fitted(&self) -> bool {
+    self.imputation.is_fitted()
+      && match &self.transform {
+        Transform::Standardize(t) => t.is_fitted(),
+        Transform::MinMax(t) => t.is_fitted(),
+        Transform::OneHot(t) => t.categories.is_fitted(),
+        Transform::Ordinal(t) => t.categories.is_fitted(),
+        Transform::DateParts(_) | Transform::Hash(_) | Transform::Passthrough {} => true,
+      }
+  }
+
+  fn fit(&mut self, kind: &Kind, rows: &[Vec<Clean>]) -> Result<()> {
+    let raw: Vec<&Clean> = rows.iter().map(|row| &row[self.field]).collect();
+    self.imputation.fit(&self.column, kind, &raw)?;
+    let values: Vec<&Clean> = raw.into_iter().map(|v| self.imputation.apply(v)).collect();
+    let numbers = || values.iter().map(|v| numeric(v).unwrap_or(f64::NAN)).collect::<Vec<f64>>();
+    match &mut self.transform {
+      Transform::Standardize(t) => t.fit(&numbers()),
+      Transform::MinMax(t) => t.fit(&numbers()),
+      Transform::OneHot(t) => t.categories.fit(&values),
+      Transform::Ordinal(t) => t.categories.fit(&values),
+      Transform::DateParts(_) | Transform::Hash(_) | Transform::Passthrough {} => {}
+    }
+    Ok(())
+  }
+
+  fn width(&self) -> usize {
+    match &self.transform {
+      Transform::OneHot(t) => t.categories.count(),
+      Transform::DateParts(t) => t.parts.len(),
+      Transform::Hash(t) => t.buckets,
+      _ => 1,
+    }
+  }
+
+  fn names(&self) -> Vec<String> {
+    let column = &self.column;
+    match &self.transform {
+      Transform::OneHot(t) => {
+        t.categories.names().iter().map(|c| format!("{column}_{c}")).collect()
+      }
+      Transform::DateParts(t) => t.parts.iter().map(|p| format!("{column}_{}", p.name())).collect(),
+      Transform::Hash(t) => (0..t.buckets).map(|i| format!("{column}_hash{i}")).collect(),
+      _ => vec![column.clone()],
+    }
+  }
+
+  fn encode(&self, row: &[Clean], out: &mut [f32]) {
+    let value = self.imputation.apply(&row[self.field]);
+    let number = || numeric(value).unwrap_or(f64::NAN);
+    match &self.transform {
+      Transform::Standardize(t) => out[0] = t.encode(number()),
+      Transform::MinMax(t) => out[0] = t.encode(number()),
+      Transform::Passthrough {} => out[0] = number() as f32,
+      Transform::Ordinal(t) => out[0] = t.encode(value),
+      Transform::OneHot(t) => t.encode(value, out),
+      Transform::DateParts(t) => t.encode(value, out),
+      Transform::Hash(t) => t.encode(value, out),
+    }
+  }
+}
+
+/// A schema plus ordered steps; output columns follow step order.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+  schema: Arc<Schema>,
+  steps: Vec<Step>,
+}
+
+impl Pipeline {
+  /// Builds a pipeline from step definitions (fitted state included, as `to_json` writes it).
+  pub fn new(schema: Arc<Schema>, steps: &[Value]) -> Result<Pipeline> {
+    if steps.is_empty() {
+      return Err(TractNodeError::Schema {
+        field: "(pipeline)".into(),
+        reason: "has no steps".into(),
+      });
+    }
+    let steps = steps.iter().map(|s| Step::from_definition(&schema, s)).collect::<Result<_>>()?;
+    Ok(Pipeline { schema, steps })
+  }
+
+  /// The schema records are validated with.
+  pub fn schema(&self) -> &Arc<Schema> {
+    &self.schema
+  }
+
+  /// Whether every step has its fitted state.
+  pub fn is_fitted(&self) -> bool {
+    self.steps.iter().all(Step::is_fitted)
+  }
+
+  /// Learns every step's state from cleaned rows.
+  pub fn fit(&mut self, rows: &[Vec<Clean>]) -> Result<()> {
+    if rows.is_empty() {
+      return Err(TractNodeError::invalid_arg("records", "fit needs at least one record"));
+    }
+    let fields = self.schema.fields();
+    for step in &mut self.steps {
+      step.fit(&fields[step.field].kind, rows)?;
+    }
+    Ok(())
+  }
+
+  /// Output width (features per row). Needs a fitted pipeline.
+  pub fn width(&self) -> Result<usize> {
+    self.require_fitted()?;
+    Ok(self.steps.iter().map(Step::width).sum())
+  }
+
+  /// Output column names, sklearn-style (`salary`, `department_eng`, `joined_year`, `name_hash3`).
+  pub fn feature_names(&self) -> Result<Vec<String>> {
+    self.require_fitted()?;
+    Ok(self.steps.iter().flat_map(Step::names).collect())
+  }
+
+  /// Row-major `[rows.len(), width]` features.
+  pub fn transform(&self, rows: &[Vec<Clean>]) -> Result<Vec<f32>> {
+    let width = self.width()?;
+    let mut out = vec![0f32; rows.len() * width];
+    if width == 0 {
+      return Ok(out);
+    }
+    for (row, chunk) in rows.iter().zip(out.chunks_exact_mut(width)) {
+      let mut offset = 0;
+      for step in &self.steps {
+        let w = step.width();
+        step.encode(row, &mut chunk[offset..offset + w]);
+        offset += w;
+      }
+    }
+    Ok(out)
+  }
+
+  /// Step definitions with fitted state, for `toJSON`.
+  pub fn steps_json(&self) -> Vec<Value> {
+    self
+      .steps
+      .iter()
+      .map(|step| {
+        let mut value = serde_json::to_value(step).unwrap_or(Value::Null);
+        if let (Value::Object(map), "passthrough") = (&mut value, step.transform.name()) {
+          if step.imputation.impute.is_some() {
+            map.insert("transform".into(), Value::from("impute"));
+          }
+        }
+        value
+      })
+      .collect()
+  }
+
+  fn require_fitted(&self) -> Result<()> {
+    if self.is_fitted() {
+      Ok(())
+    } else {
+      Err(TractNodeError::NotFitted)
+    }
+  }
+}
+
+/// A value as a number: ints, floats, bools (0/1), dates (epoch days), datetimes (epoch days with
+/// the time as a fraction). `None` for null and strings.
+pub fn numeric(value: &Clean) -> Option<f64> {
+  match value {
+    Clean::Int(i) => Some(*i as f64),
+    Clean::Float(f) => Some(*f),
+    Clean::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
+    Clean::Date(d) => Some(d.signed_duration_since(chrono::NaiveDate::default()).num_days() as f64),
+    Clean::DateTime(dt) => Some(dt.timestamp_millis() as f64 / 86_400_000.0),
+    Clean::Null | Clean::String(_) => None,
+  }
+}
+
+/// The order scikit-learn sorts categories in: numbers numerically, strings by code point.
+pub fn compare(a: &Clean, b: &Clean) -> Ordering {
+  match (numeric(a), numeric(b), a, b) {
+    (_, _, Clean::String(x), Clean::String(y)) => x.cmp(y),
+    (Some(x), Some(y), _, _) => x.total_cmp(&y),
+    _ => category_rank(a).cmp(&category_rank(b)),
+  }
+}
+
+fn category_rank(value: &Clean) -> u8 {
+  match value {
+    Clean::Null => 2,
+    Clean::String(_) => 1,
+    _ => 0,
+  }
+}
+
+#[cfg(test)]
+mod tests;
