@@ -35,6 +35,11 @@ export declare class NativePipeline {
   transform(records: Array<unknown> | Uint8Array): Promise<TensorLike<'float32'>>
   /** The blocking twin of `transform`. */
   transformSync(records: Array<unknown> | Uint8Array): TensorLike<'float32'>
+  /**
+   * Validates and featurises in one job: bad records are reported, not fatal. Resolves with the
+   * features of the valid records, their input indices, and a report holding every error.
+   */
+  validateAndTransform(records: Array<unknown> | Uint8Array): Promise<ValidTransform>
 }
 
 /** A compiled schema. Use `Schema` from the package entry point rather than this class. */

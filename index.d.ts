@@ -262,6 +262,11 @@ export declare class Pipeline {
   transform(records: RecordsInput): Promise<Tensor<'float32'>>
   transformSync(records: RecordsInput): Tensor<'float32'>
   fitTransform(records: RecordsInput): Promise<Tensor<'float32'>>
+  /**
+   * Validates and featurises in one native job, keeping the good records: the features of the valid
+   * records, each row's index in the input, and every error of the bad ones.
+   */
+  validateAndTransform(records: RecordsInput): Promise<{ features: Tensor<'float32'>; indices: Uint32Array; errors: FieldError[] }>
   toJSON(): { format: 'tract-node/pipeline'; version: 1; schema: ReturnType<Schema['toJSON']>; steps: object[] }
   static fromJSON(json: string | object): Pipeline
 }

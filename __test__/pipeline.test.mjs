@@ -38,6 +38,20 @@ test('steps concatenate in order; JSON and NDJSON buffers featurise like arrays'
   assert.deepEqual(fromNdjson.data, features.data)
 })
 
+test('validateAndTransform keeps the good records and reports the bad ones', async () => {
+  const pipeline = new Pipeline(schema, [{ column: 'age', transform: 'minmax' }])
+  await pipeline.fit(refs.fit)
+  const records = [refs.transform[0], { ...refs.transform[1], age: 'old' }, 'junk', refs.transform[3]]
+  for (const input of [records, Buffer.from(JSON.stringify(records))]) {
+    const { features, indices, errors } = await pipeline.validateAndTransform(input)
+    assert.deepEqual([...indices], [0, 3])
+    assert.deepEqual(features.dims, [2, 1])
+    const expected = await pipeline.transform([refs.transform[0], refs.transform[3]])
+    assert.deepEqual(features.data, expected.data)
+    assert.deepEqual(errors.map((e) => [e.index, e.path, e.code]), [[1, 'age', 'invalid'], [2, '', 'invalid']])
+  }
+})
+
 test('fit -> toJSON -> fromJSON -> transform gives identical tensors', async () => {
   const pipeline = new Pipeline(schema, refs.cases.map((c) => c.step))
   await pipeline.fit(refs.fit)

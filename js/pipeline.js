@@ -2,7 +2,7 @@
 
 const { NativePipeline } = require('../binding.js')
 const { codedError, invalidArg } = require('./errors.js')
-const { Schema, manyInput } = require('./schema.js')
+const { Schema, drain, manyInput } = require('./schema.js')
 const { fromNative } = require('./tensor.js')
 
 const FORMAT = 'tract-node/pipeline'
@@ -71,6 +71,16 @@ class Pipeline {
   /** The blocking twin of `transform`. */
   transformSync(records) {
     return fromNative(this.#native.transformSync(manyInput(records)))
+  }
+
+  /**
+   * Validates and featurises in one native job, keeping the good records: resolves with
+   * `{ features, indices, errors }` — the float32 features of the valid records, each row's index
+   * in the input (Uint32Array), and every error of the bad ones.
+   */
+  async validateAndTransform(records) {
+    const { features, indices, errors } = await this.#native.validateAndTransform(manyInput(records))
+    return { features: fromNative(features), indices, errors: await drain(errors, 'errorsLeft', (n) => errors.takeErrors(n)) }
   }
 
   /** `fit` then `transform` on the same records. */

@@ -3,8 +3,8 @@
 const { NativeSchema } = require('../binding.js')
 const { codedError, invalidArg } = require('./errors.js')
 
-/** How many records or errors cross from Rust to JS per event-loop turn (a few ms of work). */
-const CHUNK = 4096
+/** How many records or errors cross from Rust to JS per event-loop turn (~1-2 ms of work). */
+const CHUNK = 1024
 
 /**
  * A Django-like data model: typed fields with constraints. Validation and cleaning run in Rust;

@@ -1,6 +1,7 @@
 //! OneHotEncoder(handle_unknown='ignore') and OrdinalEncoder over categories sorted as scikit-learn
 //! sorts them (`np.unique`).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
@@ -8,18 +9,18 @@ use serde_json::Value;
 
 use crate::schema::value::Clean;
 
-/// The lookup key of a category: its text (strings as is, numbers and dates in canonical form).
-pub fn category_key(value: &Clean) -> Option<String> {
-  match value {
-    Clean::Null => None,
-    Clean::String(s) => Some(s.clone()),
-    Clean::Int(i) => Some(i.to_string()),
-    Clean::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => Some((*f as i64).to_string()),
-    other => Some(match other.to_json() {
+/// The lookup key of a category: its text (strings as is, borrowed; numbers and dates in canonical form).
+pub fn category_key(value: &Clean) -> Option<Cow<'_, str>> {
+  Some(match value {
+    Clean::Null => return None,
+    Clean::String(s) => Cow::Borrowed(s.as_str()),
+    Clean::Int(i) => Cow::Owned(i.to_string()),
+    Clean::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => Cow::Owned((*f as i64).to_string()),
+    other => Cow::Owned(match other.to_json() {
       Value::String(s) => s,
       json => json.to_string(),
     }),
-  }
+  })
 }
 
 /// Sorted distinct categories with a key index.
@@ -61,7 +62,7 @@ impl Categories {
 
   /// Position of a value among the categories.
   pub fn position(&self, value: &Clean) -> Option<usize> {
-    category_key(value).and_then(|key| self.index.get(&key).copied())
+    category_key(value).and_then(|key| self.index.get(key.as_ref()).copied())
   }
 
   /// Category names for feature names, as scikit-learn prints them (`True`, not `true`).

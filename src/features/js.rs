@@ -4,7 +4,7 @@
 use std::sync::{Arc, RwLock};
 
 use napi::bindgen_prelude::{
-  Array, Either, Float32Array, Object, ToNapiValue, Uint8Array, Unknown,
+  Array, Either, Float32Array, JsObjectValue, Object, ToNapiValue, Uint32Array, Uint8Array, Unknown,
 };
 use napi::{sys, Env, JsValue};
 use napi_derive::napi;
@@ -14,7 +14,7 @@ use super::Pipeline;
 use crate::error::js::IntoNapi;
 use crate::error::{Result, TractNodeError};
 use crate::pool;
-use crate::schema::js::{read_many, NativeSchema};
+use crate::schema::js::{read_many, NativeSchema, ValidationReport};
 use crate::schema::records::{parse_records, Parsed};
 use crate::schema::value::Clean;
 use crate::schema::Schema;
@@ -77,14 +77,15 @@ impl NativePipeline {
     env: &'env Env,
     records: Either<Uint8Array, Array<'_>>,
   ) -> napi::Result<Object<'env>> {
-    let (input, pipeline) = (read_many(records).into_napi(env)?, self.pipeline.clone());
+    let (input, pipeline) =
+      (read_many(&self.schema(), records).into_napi(env)?, self.pipeline.clone());
     pool::js::spawn(env, None, move || fit(&pipeline, input))
   }
 
   /// The blocking twin of `fit`.
   #[napi(catch_unwind, ts_args_type = "records: Array<unknown> | Uint8Array")]
   pub fn fit_sync(&self, env: Env, records: Either<Uint8Array, Array<'_>>) -> napi::Result<()> {
-    read_many(records).and_then(|input| fit(&self.pipeline, input)).into_napi(&env)
+    read_many(&self.schema(), records).and_then(|input| fit(&self.pipeline, input)).into_napi(&env)
   }
 
   /// Validates `records` and computes the `[n, width]` float32 feature matrix, on the compute pool.
@@ -98,7 +99,8 @@ impl NativePipeline {
     env: &'env Env,
     records: Either<Uint8Array, Array<'_>>,
   ) -> napi::Result<Object<'env>> {
-    let (input, pipeline) = (read_many(records).into_napi(env)?, self.pipeline.clone());
+    let (input, pipeline) =
+      (read_many(&self.schema(), records).into_napi(env)?, self.pipeline.clone());
     pool::js::spawn(env, None, move || transform(&pipeline, input))
   }
 
@@ -113,7 +115,41 @@ impl NativePipeline {
     env: Env,
     records: Either<Uint8Array, Array<'_>>,
   ) -> napi::Result<FeatureMatrix> {
-    read_many(records).and_then(|input| transform(&self.pipeline, input)).into_napi(&env)
+    read_many(&self.schema(), records)
+      .and_then(|input| transform(&self.pipeline, input))
+      .into_napi(&env)
+  }
+
+  /// Validates and featurises in one job: bad records are reported, not fatal. Resolves with the
+  /// features of the valid records, their input indices, and a report holding every error.
+  #[napi(
+    catch_unwind,
+    ts_return_type = "Promise<ValidTransform>",
+    ts_args_type = "records: Array<unknown> | Uint8Array"
+  )]
+  pub fn validate_and_transform<'env>(
+    &self,
+    env: &'env Env,
+    records: Either<Uint8Array, Array<'_>>,
+  ) -> napi::Result<Object<'env>> {
+    let (input, pipeline) =
+      (read_many(&self.schema(), records).into_napi(env)?, self.pipeline.clone());
+    pool::js::spawn(env, None, move || {
+      let pipeline = pipeline.read().unwrap_or_else(|p| p.into_inner()).clone();
+      let report = pipeline.schema().clean_many(parse(pipeline.schema(), input)?);
+      let (indices, rows): (Vec<u32>, Vec<Vec<Clean>>) =
+        report.valid.into_iter().map(|(i, row)| (i as u32, row)).unzip();
+      let features = features(&pipeline, &rows)?;
+      Ok(ValidTransform {
+        features,
+        indices,
+        errors: ValidationReport::errors_only(pipeline.schema().clone(), report.errors),
+      })
+    })
+  }
+
+  fn schema(&self) -> Arc<Schema> {
+    self.read().schema().clone()
   }
 
   fn read(&self) -> std::sync::RwLockReadGuard<'_, Pipeline> {
@@ -151,22 +187,43 @@ pub(crate) fn features(pipeline: &Pipeline, rows: &[Vec<Clean>]) -> Result<Featu
   Ok(FeatureMatrix { rows: rows.len(), width, data: pipeline.transform(rows)? })
 }
 
+fn parse(schema: &Schema, input: Either<Uint8Array, Vec<Parsed>>) -> Result<Vec<Parsed>> {
+  match input {
+    Either::A(bytes) => parse_records(&bytes, schema),
+    Either::B(records) => Ok(records),
+  }
+}
+
 /// Parses (bytes) and cleans every record; any bad record fails the whole batch with its errors.
 pub(crate) fn clean_all(
   schema: &Schema,
   input: Either<Uint8Array, Vec<Parsed>>,
 ) -> Result<Vec<Vec<Clean>>> {
-  let records = match input {
-    Either::A(bytes) => parse_records(&bytes)?,
-    Either::B(records) => records,
-  };
-  let report = schema.clean_many(records);
+  let report = schema.clean_many(parse(schema, input)?);
   if !report.errors.is_empty() {
     let mut errors = report.errors;
     errors.truncate(MAX_REPORTED_ERRORS);
     return Err(TractNodeError::Validation { errors });
   }
   Ok(report.valid.into_iter().map(|(_, values)| values).collect())
+}
+
+/// The outcome of `validateAndTransform`, on its way to JS as `{ features, indices, errors }`.
+pub struct ValidTransform {
+  features: FeatureMatrix,
+  indices: Vec<u32>,
+  errors: ValidationReport,
+}
+
+impl ToNapiValue for ValidTransform {
+  unsafe fn to_napi_value(raw_env: sys::napi_env, result: Self) -> napi::Result<sys::napi_value> {
+    let env = Env::from_raw(raw_env);
+    let mut object = Object::new(&env)?;
+    object.set_named_property("features", result.features)?;
+    object.set_named_property("indices", Uint32Array::new(result.indices))?;
+    object.set_named_property("errors", result.errors)?;
+    Ok(object.raw())
+  }
 }
 
 /// A row-major float32 matrix on its way to JS as `{ type, dims, data }` (no copy of the data).

@@ -89,7 +89,7 @@ impl NativeModel {
     env: &'env Env,
     records: Either<Uint8Array, Array<'_>>,
   ) -> napi::Result<Object<'env>> {
-    let input = read_many(records).into_napi(env)?;
+    let input = read_many(&self.schema(), records).into_napi(env)?;
     let (session, pipeline, name, labels) =
       (self.session.clone(), self.pipeline.clone(), self.input.clone(), self.labels.clone());
     pool::js::spawn(env, None, move || {
@@ -109,9 +109,15 @@ impl NativeModel {
     records: Either<Uint8Array, Array<'_>>,
   ) -> napi::Result<Predictions> {
     let labels = self.labels.as_deref().map(Vec::as_slice);
-    read_many(records)
+    read_many(&self.schema(), records)
       .and_then(|input| predict(&self.session, &self.pipeline, &self.input, labels, input))
       .into_napi(&env)
+  }
+}
+
+impl NativeModel {
+  fn schema(&self) -> Arc<crate::schema::Schema> {
+    self.pipeline.read().unwrap_or_else(|p| p.into_inner()).schema().clone()
   }
 }
 

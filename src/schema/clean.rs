@@ -20,14 +20,14 @@ fn issue(code: &'static str, message: impl Into<String>) -> Issue {
 }
 
 /// Cleans the value of `field` (`None` when the record lacks the key).
-pub fn clean(field: &Field, raw: Option<&RawValue>) -> Result<Clean, Issue> {
+pub fn clean(field: &Field, raw: Option<RawValue>) -> Result<Clean, Issue> {
   let raw = match raw {
     None if field.default.is_some() => return Ok(field.default.clone().expect("checked")),
     None if !field.required => return Ok(Clean::Null),
     None => return Err(issue("required", "This field is required.")),
     Some(raw) => raw,
   };
-  if *raw == RawValue::Null {
+  if raw == RawValue::Null {
     return if field.nullable {
       Ok(Clean::Null)
     } else {
@@ -36,23 +36,23 @@ pub fn clean(field: &Field, raw: Option<&RawValue>) -> Result<Clean, Issue> {
   }
   let value = match &field.kind {
     Kind::String { .. } => to_string(raw, field.coerce)?,
-    Kind::Int { .. } => to_int(raw, field.coerce)?,
-    Kind::Float { .. } => to_float(raw, field.coerce)?,
-    Kind::Bool => to_bool(raw, field.coerce)?,
-    Kind::Date => to_date(raw)?,
-    Kind::DateTime => to_datetime(raw)?,
+    Kind::Int { .. } => to_int(&raw, field.coerce)?,
+    Kind::Float { .. } => to_float(&raw, field.coerce)?,
+    Kind::Bool => to_bool(&raw, field.coerce)?,
+    Kind::Date => to_date(&raw)?,
+    Kind::DateTime => to_datetime(&raw)?,
   };
   check_constraints(field, &value)?;
   Ok(value)
 }
 
-fn to_string(raw: &RawValue, coerce: bool) -> Result<Clean, Issue> {
+fn to_string(raw: RawValue, coerce: bool) -> Result<Clean, Issue> {
   match (raw, coerce) {
-    (RawValue::String(s), false) => Ok(Clean::String(s.clone())),
+    (RawValue::String(s), false) => Ok(Clean::String(s)),
     (RawValue::String(s), true) => Ok(Clean::String(s.trim().to_string())),
-    (RawValue::Number(n), true) if n.is_finite() => Ok(Clean::String(format_number(*n))),
-    (RawValue::Bool(b), true) => Ok(Clean::String(if *b { "True" } else { "False" }.to_string())),
-    _ => Err(issue("invalid", format!("Not a valid string (got {}).", raw.kind()))),
+    (RawValue::Number(n), true) if n.is_finite() => Ok(Clean::String(format_number(n))),
+    (RawValue::Bool(b), true) => Ok(Clean::String(if b { "True" } else { "False" }.to_string())),
+    (raw, _) => Err(issue("invalid", format!("Not a valid string (got {}).", raw.kind()))),
   }
 }
 

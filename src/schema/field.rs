@@ -139,14 +139,14 @@ impl Field {
       let cleaned = list
         .iter()
         .map(|c| {
-          super::clean::clean(&field, Some(&c.clone().into()))
+          super::clean::clean(&field, Some(c.clone().into()))
             .map_err(|issue| error(format!("choices: {}", issue.message)))
         })
         .collect::<Result<Vec<_>>>()?;
       field.choices = Some(cleaned);
     }
     if let Some(default) = object.get("default") {
-      let cleaned = super::clean::clean(&field, Some(&default.clone().into()))
+      let cleaned = super::clean::clean(&field, Some(default.clone().into()))
         .map_err(|issue| error(format!("default: {}", issue.message)))?;
       field.default = Some(cleaned);
     }

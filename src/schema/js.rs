@@ -59,9 +59,9 @@ impl NativeSchema {
   /// Cleans one record on the calling thread; throws ERR_VALIDATION with `errors`.
   #[napi(catch_unwind, ts_return_type = "Record<string, unknown>")]
   pub fn validate_sync(&self, env: Env, record: Unknown<'_>) -> napi::Result<CleanRecord> {
-    let outcome = match read_record(record) {
+    let outcome = match read_record(&self.schema, record) {
       Parsed::Record(record) => {
-        self.schema.clean(&record, None).map(|values| CleanRecord::new(&self.schema, values))
+        self.schema.clean(record, None).map(|values| CleanRecord::new(&self.schema, values))
       }
       Parsed::Invalid(message) => {
         Err(vec![FieldError { index: None, path: String::new(), code: "invalid".into(), message }])
@@ -83,10 +83,10 @@ impl NativeSchema {
     records: Either<Uint8Array, Array<'_>>,
   ) -> napi::Result<Object<'env>> {
     let schema = self.schema.clone();
-    let input = read_many(records).into_napi(env)?;
+    let input = read_many(&schema, records).into_napi(env)?;
     pool::js::spawn(env, None, move || {
       let records = match input {
-        Either::A(bytes) => parse_records(&bytes)?,
+        Either::A(bytes) => parse_records(&bytes, &schema)?,
         Either::B(records) => records,
       };
       let report = schema.clean_many(records);
@@ -101,6 +101,13 @@ pub struct ValidationReport {
   schema: Arc<Schema>,
   valid: VecDeque<(usize, Vec<Clean>)>,
   errors: VecDeque<FieldError>,
+}
+
+impl ValidationReport {
+  /// A report of errors alone (the valid records went elsewhere).
+  pub(crate) fn errors_only(schema: Arc<Schema>, errors: Vec<FieldError>) -> Self {
+    ValidationReport { schema, valid: VecDeque::new(), errors: errors.into() }
+  }
 }
 
 #[napi]
@@ -183,6 +190,7 @@ fn definition_entries(env: &Env, fields: &Object<'_>) -> Result<Vec<(String, Val
 }
 
 pub(crate) fn read_many(
+  schema: &Schema,
   records: Either<Uint8Array, Array<'_>>,
 ) -> Result<Either<Uint8Array, Vec<Parsed>>> {
   Ok(match records {
@@ -193,7 +201,7 @@ pub(crate) fn read_many(
           let value: Unknown<'_> = array.get(i).ok().flatten().ok_or_else(|| {
             TractNodeError::invalid_arg("records", format!("cannot read element {i}"))
           })?;
-          Ok(read_record(value))
+          Ok(read_record(schema, value))
         })
         .collect::<Result<_>>()?,
     ),
@@ -201,7 +209,7 @@ pub(crate) fn read_many(
 }
 
 /// Reads a JS record's own enumerable keys; `undefined` values count as missing keys.
-pub(crate) fn read_record(value: Unknown<'_>) -> Parsed {
+pub(crate) fn read_record(schema: &Schema, value: Unknown<'_>) -> Parsed {
   let kind = value.get_type().unwrap_or(ValueType::Unknown);
   if kind != ValueType::Object || value.is_array().unwrap_or(false) {
     return Parsed::Invalid(format!("Expected an object, got {}.", RawValue::from_js_kind(kind)));
@@ -213,12 +221,11 @@ pub(crate) fn read_record(value: Unknown<'_>) -> Parsed {
   let Ok(keys) = Object::keys(&object) else {
     return Parsed::Invalid("Cannot read the object's keys.".into());
   };
-  let mut record = RawRecord::with_capacity(keys.len());
+  let mut record = RawRecord::new(schema);
   for key in keys {
     let Some(field) = object.get::<Unknown<'_>>(&key).ok().flatten() else { continue };
-    match read_value(field) {
-      Some(raw) => record.push((key, raw)),
-      None => continue,
+    if let Some(raw) = read_value(field) {
+      record.insert(schema, &key, raw);
     }
   }
   Parsed::Record(record)

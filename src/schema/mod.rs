@@ -98,7 +98,7 @@ impl Schema {
   /// Cleans one record into one value per declared field, or lists every problem.
   pub fn clean(
     &self,
-    record: &RawRecord,
+    record: RawRecord,
     index: Option<u32>,
   ) -> std::result::Result<Vec<Clean>, Vec<FieldError>> {
     let mut errors = Vec::new();
@@ -109,7 +109,7 @@ impl Schema {
       message,
     };
     if !self.options.allow_unknown {
-      for (key, _) in record.iter().filter(|(key, _)| self.field_index(key).is_none()) {
+      for key in &record.unknown {
         errors.push(error(
           key,
           "unknown_field",
@@ -118,9 +118,7 @@ impl Schema {
       }
     }
     let mut cleaned = Vec::with_capacity(self.fields.len());
-    for field in &self.fields {
-      // The last occurrence of a key wins, as in a JS object or a Python dict.
-      let raw = record.iter().rev().find(|(key, _)| *key == field.name).map(|(_, v)| v);
+    for (field, raw) in self.fields.iter().zip(record.values) {
       match clean::clean(field, raw) {
         Ok(value) => cleaned.push(value),
         Err(issue) => errors.push(error(&field.name, issue.code, issue.message)),
@@ -138,7 +136,7 @@ impl Schema {
     let mut report = Report::default();
     for (index, parsed) in records.into_iter().enumerate() {
       match parsed {
-        Parsed::Record(record) => match self.clean(&record, Some(index as u32)) {
+        Parsed::Record(record) => match self.clean(record, Some(index as u32)) {
           Ok(values) => report.valid.push((index, values)),
           Err(errors) => report.errors.extend(errors),
         },

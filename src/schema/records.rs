@@ -1,11 +1,13 @@
 //! Records from bytes: a JSON array of objects, or NDJSON (one object per line). Parsed straight into
-//! [`RawRecord`]s, without building a JSON tree first.
+//! [`RawRecord`]s slotted by the schema, without building a JSON tree or allocating known keys.
 
 use std::fmt;
 
-use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
 
 use super::value::{RawRecord, RawValue};
+use super::Schema;
 use crate::error::{Result, TractNodeError};
 
 /// One element of the input: a record, or why it is not one.
@@ -18,83 +20,147 @@ pub enum Parsed {
 
 /// Parses a JSON array of objects or NDJSON. A JSON array with a syntax error fails as a whole;
 /// in NDJSON, each bad line fails alone. Blank NDJSON lines are skipped.
-pub fn parse_records(bytes: &[u8]) -> Result<Vec<Parsed>> {
+pub fn parse_records(bytes: &[u8], schema: &Schema) -> Result<Vec<Parsed>> {
   let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
   if first == Some(&b'[') {
-    let records: Vec<Element> = serde_json::from_slice(bytes).map_err(|e| {
-      TractNodeError::invalid_arg("records", format!("not a valid JSON array: {e}"))
-    })?;
-    return Ok(records.into_iter().map(|Element(parsed)| parsed).collect());
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let records = deserializer
+      .deserialize_seq(ArrayVisitor { schema })
+      .and_then(|records| deserializer.end().map(|_| records))
+      .map_err(|e| {
+        TractNodeError::invalid_arg("records", format!("not a valid JSON array: {e}"))
+      })?;
+    return Ok(records);
   }
   Ok(
     bytes
       .split(|&b| b == b'\n')
       .filter(|line| line.iter().any(|b| !b.is_ascii_whitespace()))
-      .map(|line| match serde_json::from_slice::<Element>(line) {
-        Ok(Element(parsed)) => parsed,
-        Err(e) => Parsed::Invalid(format!("Not valid JSON: {e}.")),
+      .map(|line| {
+        let mut deserializer = serde_json::Deserializer::from_slice(line);
+        ElementSeed { schema }
+          .deserialize(&mut deserializer)
+          .and_then(|parsed| deserializer.end().map(|_| parsed))
+          .unwrap_or_else(|e| Parsed::Invalid(format!("Not valid JSON: {e}.")))
       })
       .collect(),
   )
 }
 
-struct Element(Parsed);
+struct ArrayVisitor<'s> {
+  schema: &'s Schema,
+}
 
-impl<'de> Deserialize<'de> for Element {
-  fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-    deserializer.deserialize_any(ElementVisitor)
+impl<'de> Visitor<'de> for ArrayVisitor<'_> {
+  type Value = Vec<Parsed>;
+
+  fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+    f.write_str("an array of records")
+  }
+
+  fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Vec<Parsed>, A::Error> {
+    let mut records = Vec::with_capacity(seq.size_hint().unwrap_or(1024));
+    while let Some(parsed) = seq.next_element_seed(ElementSeed { schema: self.schema })? {
+      records.push(parsed);
+    }
+    Ok(records)
   }
 }
 
-struct ElementVisitor;
-
-fn not_an_object(kind: &str) -> Element {
-  Element(Parsed::Invalid(format!("Expected an object, got {kind}.")))
+/// One element of the input, read against the schema.
+#[derive(Clone, Copy)]
+struct ElementSeed<'s> {
+  schema: &'s Schema,
 }
 
-impl<'de> Visitor<'de> for ElementVisitor {
-  type Value = Element;
+impl<'de> DeserializeSeed<'de> for ElementSeed<'_> {
+  type Value = Parsed;
+
+  fn deserialize<D: Deserializer<'de>>(
+    self,
+    deserializer: D,
+  ) -> std::result::Result<Parsed, D::Error> {
+    deserializer.deserialize_any(self)
+  }
+}
+
+fn not_an_object(kind: &str) -> Parsed {
+  Parsed::Invalid(format!("Expected an object, got {kind}."))
+}
+
+impl<'de> Visitor<'de> for ElementSeed<'_> {
+  type Value = Parsed;
 
   fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
     f.write_str("a record object")
   }
 
-  fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Element, A::Error> {
-    let mut record = RawRecord::with_capacity(map.size_hint().unwrap_or(8));
-    while let Some(key) = map.next_key::<String>()? {
+  fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Parsed, A::Error> {
+    let mut record = RawRecord::new(self.schema);
+    while let Some(key) = map.next_key_seed(KeySeed)? {
       let FieldValue(value) = map.next_value()?;
-      record.push((key, value));
+      record.insert(self.schema, &key, value);
     }
-    Ok(Element(Parsed::Record(record)))
+    Ok(Parsed::Record(record))
   }
 
-  fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Element, A::Error> {
+  fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Parsed, A::Error> {
     while seq.next_element::<IgnoredAny>()?.is_some() {}
     Ok(not_an_object("an array"))
   }
 
-  fn visit_str<E>(self, _: &str) -> std::result::Result<Element, E> {
+  fn visit_str<E>(self, _: &str) -> std::result::Result<Parsed, E> {
     Ok(not_an_object("a string"))
   }
 
-  fn visit_f64<E>(self, _: f64) -> std::result::Result<Element, E> {
+  fn visit_f64<E>(self, _: f64) -> std::result::Result<Parsed, E> {
     Ok(not_an_object("a number"))
   }
 
-  fn visit_i64<E>(self, _: i64) -> std::result::Result<Element, E> {
+  fn visit_i64<E>(self, _: i64) -> std::result::Result<Parsed, E> {
     Ok(not_an_object("a number"))
   }
 
-  fn visit_u64<E>(self, _: u64) -> std::result::Result<Element, E> {
+  fn visit_u64<E>(self, _: u64) -> std::result::Result<Parsed, E> {
     Ok(not_an_object("a number"))
   }
 
-  fn visit_bool<E>(self, _: bool) -> std::result::Result<Element, E> {
+  fn visit_bool<E>(self, _: bool) -> std::result::Result<Parsed, E> {
     Ok(not_an_object("a boolean"))
   }
 
-  fn visit_unit<E>(self) -> std::result::Result<Element, E> {
+  fn visit_unit<E>(self) -> std::result::Result<Parsed, E> {
     Ok(not_an_object("null"))
+  }
+}
+
+/// A key, borrowed from the input when it has no escapes.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+  type Value = std::borrow::Cow<'de, str>;
+
+  fn deserialize<D: Deserializer<'de>>(
+    self,
+    deserializer: D,
+  ) -> std::result::Result<Self::Value, D::Error> {
+    deserializer.deserialize_str(self)
+  }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+  type Value = std::borrow::Cow<'de, str>;
+
+  fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+    f.write_str("a key")
+  }
+
+  fn visit_borrowed_str<E>(self, v: &'de str) -> std::result::Result<Self::Value, E> {
+    Ok(std::borrow::Cow::Borrowed(v))
+  }
+
+  fn visit_str<E>(self, v: &str) -> std::result::Result<Self::Value, E> {
+    Ok(std::borrow::Cow::Owned(v.to_string()))
   }
 }
 
@@ -159,8 +225,14 @@ impl<'de> Visitor<'de> for FieldValueVisitor {
 mod tests {
   use super::*;
 
+  fn schema() -> Schema {
+    let entries = ["a", "b", "c", "d", "e"]
+      .map(|n| (n.to_string(), serde_json::json!({ "type": "string", "nullable": true })));
+    Schema::from_definition(&entries, Default::default()).unwrap()
+  }
+
   fn records(text: &str) -> Vec<String> {
-    parse_records(text.as_bytes())
+    parse_records(text.as_bytes(), &schema())
       .unwrap()
       .into_iter()
       .map(|p| match p {
@@ -172,19 +244,28 @@ mod tests {
 
   #[test]
   fn json_arrays_and_ndjson_parse_to_records() {
-    let array = records(r#" [{"a": 1, "b": "x"}, {"c": null, "d": [1], "e": {"f": 2}}, 3] "#);
-    assert_eq!(array[0], r#"[("a", Number(1.0)), ("b", String("x"))]"#);
-    assert_eq!(array[1], r#"[("c", Null), ("d", Other("an array")), ("e", Other("an object"))]"#);
+    let array = records(
+      r#" [{"a": 1, "b": "x", "z": 0}, {"c": null, "d": [1], "e": {"f": 2}, "c": "last"}, 3] "#,
+    );
+    assert_eq!(
+      array[0],
+      r#"RawRecord { values: [Some(Number(1.0)), Some(String("x")), None, None, None], unknown: ["z"] }"#
+    );
+    assert_eq!(
+      array[1],
+      r#"RawRecord { values: [None, None, Some(String("last")), Some(Other("an array")), Some(Other("an object"))], unknown: [] }"#
+    );
     assert_eq!(array[2], "Expected an object, got a number.");
-    let ndjson = records("{\"a\": true}\n\n{bad json}\n{\"a\": false}\n");
-    assert_eq!(ndjson.len(), 3);
+    let ndjson = records("{\"a\": true}\n\n{bad json}\n{\"a\": false} trailing\n{\"a\": false}");
+    assert_eq!(ndjson.len(), 4);
     assert!(ndjson[1].starts_with("Not valid JSON"));
-    assert_eq!(ndjson[2], r#"[("a", Bool(false))]"#);
+    assert!(ndjson[2].starts_with("Not valid JSON"));
+    assert!(ndjson[3].starts_with("RawRecord { values: [Some(Bool(false))"));
   }
 
   #[test]
   fn a_broken_json_array_fails_whole() {
-    let err = parse_records(b"[{\"a\": 1}, {").unwrap_err();
+    let err = parse_records(b"[{\"a\": 1}, {", &schema()).unwrap_err();
     assert_eq!(err.code().as_str(), "ERR_INVALID_ARG");
   }
 }

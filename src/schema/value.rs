@@ -3,6 +3,8 @@
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde_json::Value;
 
+use super::Schema;
+
 /// One field's value as it arrived, before validation. JSON-like, plus what JS can hold that JSON
 /// cannot: non-finite numbers and `Date` objects.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,14 +47,37 @@ impl From<Value> for RawValue {
   }
 }
 
-/// A record as it arrived: field names and values, in arrival order.
-pub type RawRecord = Vec<(String, RawValue)>;
+/// A record as it arrived, slotted by the schema: one value per declared field (`None` when the
+/// key is missing) and the keys the schema does not declare.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawRecord {
+  pub values: Vec<Option<RawValue>>,
+  pub unknown: Vec<String>,
+}
 
-/// Converts a parsed JSON record; anything but an object is `None`.
-pub fn raw_record(value: Value) -> Option<RawRecord> {
-  match value {
-    Value::Object(map) => Some(map.into_iter().map(|(k, v)| (k, RawValue::from(v))).collect()),
-    _ => None,
+impl RawRecord {
+  /// An empty record for `schema`.
+  pub fn new(schema: &Schema) -> Self {
+    RawRecord { values: vec![None; schema.fields().len()], unknown: Vec::new() }
+  }
+
+  /// Sets a key's value; a repeated key keeps its last value, as a JS object or a dict does.
+  pub fn insert(&mut self, schema: &Schema, key: &str, value: RawValue) {
+    match schema.field_index(key) {
+      Some(index) => self.values[index] = Some(value),
+      None if !self.unknown.iter().any(|k| k == key) => self.unknown.push(key.to_string()),
+      None => {}
+    }
+  }
+
+  /// A parsed JSON object as a record; anything but an object is `None`.
+  pub fn from_json(schema: &Schema, value: Value) -> Option<RawRecord> {
+    let Value::Object(map) = value else { return None };
+    let mut record = RawRecord::new(schema);
+    for (key, value) in map {
+      record.insert(schema, &key, value.into());
+    }
+    Some(record)
   }
 }
 
