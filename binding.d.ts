@@ -39,7 +39,7 @@ export declare class NativePipeline {
    * Validates and featurises in one job: bad records are reported, not fatal. Resolves with the
    * features of the valid records, their input indices, and a report holding every error.
    */
-  validateAndTransform(records: Array<unknown> | Uint8Array): Promise<ValidTransform>
+  validateAndTransform(records: Array<unknown> | Uint8Array): Promise<{ features: TensorLike<'float32'>; indices: Uint32Array; errors: ValidationReport }>
 }
 
 /** A compiled schema. Use `Schema` from the package entry point rather than this class. */

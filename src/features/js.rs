@@ -77,15 +77,13 @@ impl NativePipeline {
     env: &'env Env,
     records: Either<Uint8Array, Array<'_>>,
   ) -> napi::Result<Object<'env>> {
-    let (input, pipeline) =
-      (read_many(&self.schema(), records).into_napi(env)?, self.pipeline.clone());
-    pool::js::spawn(env, None, move || fit(&pipeline, input))
+    self.spawn(env, records, fit)
   }
 
   /// The blocking twin of `fit`.
   #[napi(catch_unwind, ts_args_type = "records: Array<unknown> | Uint8Array")]
   pub fn fit_sync(&self, env: Env, records: Either<Uint8Array, Array<'_>>) -> napi::Result<()> {
-    read_many(&self.schema(), records).and_then(|input| fit(&self.pipeline, input)).into_napi(&env)
+    self.run(&env, records, fit)
   }
 
   /// Validates `records` and computes the `[n, width]` float32 feature matrix, on the compute pool.
@@ -99,9 +97,7 @@ impl NativePipeline {
     env: &'env Env,
     records: Either<Uint8Array, Array<'_>>,
   ) -> napi::Result<Object<'env>> {
-    let (input, pipeline) =
-      (read_many(&self.schema(), records).into_napi(env)?, self.pipeline.clone());
-    pool::js::spawn(env, None, move || transform(&pipeline, input))
+    self.spawn(env, records, transform)
   }
 
   /// The blocking twin of `transform`.
@@ -124,7 +120,7 @@ impl NativePipeline {
   /// features of the valid records, their input indices, and a report holding every error.
   #[napi(
     catch_unwind,
-    ts_return_type = "Promise<ValidTransform>",
+    ts_return_type = "Promise<{ features: TensorLike<'float32'>; indices: Uint32Array; errors: ValidationReport }>",
     ts_args_type = "records: Array<unknown> | Uint8Array"
   )]
   pub fn validate_and_transform<'env>(
@@ -132,20 +128,29 @@ impl NativePipeline {
     env: &'env Env,
     records: Either<Uint8Array, Array<'_>>,
   ) -> napi::Result<Object<'env>> {
+    self.spawn(env, records, validate_and_transform)
+  }
+
+  /// Reads `records` on the JS thread, then runs `job` on the compute pool.
+  fn spawn<'env, V: ToNapiValue + Send + 'static>(
+    &self,
+    env: &'env Env,
+    records: Either<Uint8Array, Array<'_>>,
+    job: fn(&RwLock<Pipeline>, Input) -> Result<V>,
+  ) -> napi::Result<Object<'env>> {
     let (input, pipeline) =
       (read_many(&self.schema(), records).into_napi(env)?, self.pipeline.clone());
-    pool::js::spawn(env, None, move || {
-      let pipeline = pipeline.read().unwrap_or_else(|p| p.into_inner()).clone();
-      let report = pipeline.schema().clean_many(parse(pipeline.schema(), input)?);
-      let (indices, rows): (Vec<u32>, Vec<Vec<Clean>>) =
-        report.valid.into_iter().map(|(i, row)| (i as u32, row)).unzip();
-      let features = features(&pipeline, &rows)?;
-      Ok(ValidTransform {
-        features,
-        indices,
-        errors: ValidationReport::errors_only(pipeline.schema().clone(), report.errors),
-      })
-    })
+    pool::js::spawn(env, None, move || job(&pipeline, input))
+  }
+
+  /// Reads `records` and runs `job` on the calling thread (the blocking twins).
+  fn run<V>(
+    &self,
+    env: &Env,
+    records: Either<Uint8Array, Array<'_>>,
+    job: fn(&RwLock<Pipeline>, Input) -> Result<V>,
+  ) -> napi::Result<V> {
+    read_many(&self.schema(), records).and_then(|input| job(&self.pipeline, input)).into_napi(env)
   }
 
   fn schema(&self) -> Arc<Schema> {
@@ -164,7 +169,10 @@ impl NativePipeline {
   }
 }
 
-fn fit(pipeline: &RwLock<Pipeline>, input: Either<Uint8Array, Vec<Parsed>>) -> Result<()> {
+/// Records as the pool receives them: bytes to parse, or records read from a JS array.
+type Input = Either<Uint8Array, Vec<Parsed>>;
+
+fn fit(pipeline: &RwLock<Pipeline>, input: Input) -> Result<()> {
   let mut fitted = pipeline.read().unwrap_or_else(|p| p.into_inner()).clone();
   let rows = clean_all(fitted.schema(), input)?;
   fitted.fit(&rows)?;
@@ -172,13 +180,19 @@ fn fit(pipeline: &RwLock<Pipeline>, input: Either<Uint8Array, Vec<Parsed>>) -> R
   Ok(())
 }
 
-fn transform(
-  pipeline: &RwLock<Pipeline>,
-  input: Either<Uint8Array, Vec<Parsed>>,
-) -> Result<FeatureMatrix> {
+fn transform(pipeline: &RwLock<Pipeline>, input: Input) -> Result<FeatureMatrix> {
   let pipeline = pipeline.read().unwrap_or_else(|p| p.into_inner()).clone();
   let rows = clean_all(pipeline.schema(), input)?;
   features(&pipeline, &rows)
+}
+
+fn validate_and_transform(pipeline: &RwLock<Pipeline>, input: Input) -> Result<ValidTransform> {
+  let pipeline = pipeline.read().unwrap_or_else(|p| p.into_inner()).clone();
+  let report = pipeline.schema().clean_many(parse(pipeline.schema(), input)?);
+  let (indices, rows): (Vec<u32>, Vec<Vec<Clean>>) =
+    report.valid.into_iter().map(|(i, row)| (i as u32, row)).unzip();
+  let errors = ValidationReport::errors_only(pipeline.schema().clone(), report.errors);
+  Ok(ValidTransform { features: features(&pipeline, &rows)?, indices, errors })
 }
 
 /// The feature matrix of cleaned rows.

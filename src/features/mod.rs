@@ -226,7 +226,7 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-  /// Builds a pipeline from step definitions (fitted state included, as `to_json` writes it).
+  /// Builds a pipeline from step definitions (fitted state included, as `steps_json` writes it).
   pub fn new(schema: Arc<Schema>, steps: &[Value]) -> Result<Pipeline> {
     if steps.is_empty() {
       return Err(TractNodeError::Schema {

@@ -113,31 +113,3 @@ fn bad_steps_name_the_column() {
     assert!(err.to_string().contains(step["column"].as_str().unwrap()), "{err}");
   }
 }
-
-#[test]
-#[ignore = "timing probe: cargo test --release -- --ignored --nocapture"]
-fn probe_phases() {
-  let bytes = std::fs::read("/tmp/prof/records.json").unwrap();
-  let definition = r#"{"name":{"type":"string","maxLength":200},"address":{"type":"string","maxLength":200,"nullable":true},"dateOfJoining":{"type":"date"},"department":{"type":"string","choices":["eng","ops","sales"]},"salary":{"type":"float","min":0},"active":{"type":"bool","default":true}}"#;
-  let schema = Arc::new(
-    Schema::from_definition(
-      &serde_json::from_str::<Entries>(definition).unwrap().0,
-      SchemaOptions::default(),
-    )
-    .unwrap(),
-  );
-  let t = std::time::Instant::now();
-  let parsed = crate::schema::records::parse_records(&bytes, &schema).unwrap();
-  eprintln!("parse {:?}", t.elapsed());
-  let t = std::time::Instant::now();
-  let report = schema.clean_many(parsed);
-  eprintln!("clean {:?}", t.elapsed());
-  let rows: Vec<Vec<Clean>> = report.valid.into_iter().map(|(_, r)| r).collect();
-  let steps = serde_json::json!([{ "column": "salary", "transform": "standardize" }, { "column": "department", "transform": "onehot" },
-    { "column": "dateOfJoining", "transform": "dateParts", "parts": ["year", "month", "dayOfWeek"] }, { "column": "name", "transform": "hash", "buckets": 16 }]);
-  let mut pipeline = Pipeline::new(schema, steps.as_array().unwrap()).unwrap();
-  pipeline.fit(&rows[..1000]).unwrap();
-  let t = std::time::Instant::now();
-  let out = pipeline.transform(&rows).unwrap();
-  eprintln!("transform {:?} ({} floats)", t.elapsed(), out.len());
-}

@@ -11,8 +11,7 @@ pub mod value;
 pub mod js;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
-use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::error::{Result, TractNodeError};
 use field::Field;
@@ -22,10 +21,9 @@ use value::{Clean, RawRecord};
 /// One validation failure: which record (`validateMany` only), which field, a Django-style code
 /// and a human message.
 #[cfg_attr(feature = "binding", napi_derive::napi(object, object_from_js = false))]
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FieldError {
   /// Position of the record in the input (`validateMany`).
-  #[serde(skip_serializing_if = "Option::is_none")]
   pub index: Option<u32>,
   /// The field name; empty when the record as a whole is bad (not an object, not JSON).
   pub path: String,
@@ -149,16 +147,6 @@ impl Schema {
       }
     }
     report
-  }
-
-  /// A cleaned record as a JSON object of declared fields (keys sorted: for JS, see `schema::js`).
-  pub fn to_json(&self, values: &[Clean]) -> Map<String, Value> {
-    self
-      .fields
-      .iter()
-      .zip(values)
-      .map(|(field, value)| (field.name.clone(), value.to_json()))
-      .collect()
   }
 }
 
