@@ -22,7 +22,12 @@ fn schema(definition: Value, options: SchemaOptions) -> Result<Schema> {
 
 /// A cleaned record as a JSON object (keys sorted), to compare with `json!` literals.
 fn to_json(schema: &Schema, values: &[Clean]) -> serde_json::Map<String, Value> {
-  schema.fields().iter().zip(values).map(|(field, value)| (field.name.clone(), value.to_json())).collect()
+  schema
+    .fields()
+    .iter()
+    .zip(values)
+    .map(|(field, value)| (field.name.clone(), value.to_json()))
+    .collect()
 }
 
 fn employee() -> Schema {

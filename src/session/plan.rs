@@ -24,7 +24,13 @@ pub struct PlanOptions {
   pub max_tensor_bytes: u64,
 }
 
-type Plan = Arc<TypedSimplePlan>;
+/// An optimised plan with its memory guard.
+struct Compiled {
+  plan: Arc<TypedSimplePlan>,
+  guard: MemoryGuard,
+}
+
+type Plan = Arc<Compiled>;
 
 /// The runnable form of a model.
 pub struct Planner {
@@ -62,8 +68,8 @@ impl Planner {
       Plans::Generic(plan) => plan.clone(),
       Plans::PerShape { model, cache } => self.plan_for(model, cache, &inputs)?,
     };
-    check_memory(plan.model(), &inputs, self.options.max_tensor_bytes)?;
-    plan.run(inputs).map_err(|e| TractNodeError::run_failed(&e))
+    plan.guard.check(plan.plan.model(), &inputs)?;
+    plan.plan.run(inputs).map_err(|e| TractNodeError::run_failed(&e))
   }
 
   fn plan_for(
@@ -94,7 +100,9 @@ fn build_plan(model: InferenceModel, options: PlanOptions) -> TractResult<Plan> 
   let typed = model.into_typed()?.into_decluttered()?;
   let typed = if options.optimize { typed.into_optimized()? } else { typed };
   let run_options = RunOptions { executor: executor(options.threads), ..RunOptions::default() };
-  typed.into_runnable_with_options(&run_options)
+  let plan = typed.into_runnable_with_options(&run_options)?;
+  let guard = MemoryGuard::new(plan.model(), options.max_tensor_bytes);
+  Ok(Arc::new(Compiled { plan, guard }))
 }
 
 /// One shared multi-threaded executor per thread count, so sessions do not each spawn a pool.
@@ -112,44 +120,77 @@ fn executor(threads: usize) -> Option<Executor> {
 
 /// Refuses a run whose plan would allocate a tensor larger than `limit` bytes, before allocating.
 ///
-/// Dims are resolved from the input shapes; tensors whose size depends on input values cannot be
-/// known in advance and are left to tract.
-fn check_memory(model: &TypedModel, inputs: &[TValue], limit: u64) -> Result<()> {
-  let mut values = SymbolValues::default();
-  for (ix, input) in inputs.iter().enumerate() {
-    let Ok(fact) = model.input_fact(ix) else { continue };
-    for (dim, &size) in fact.shape.iter().zip(input.shape()) {
-      if let TDim::Sym(symbol) = dim {
-        values.set(symbol, size as i64);
-      }
-    }
-  }
-  for node in model.nodes() {
-    for output in &node.outputs {
-      let fact = &output.fact;
-      let mut bytes = fact.datum_type.size_of() as u64;
-      for dim in fact.shape.iter() {
-        match dim.eval(&values).to_i64() {
-          Ok(d) if d >= 0 => bytes = bytes.saturating_mul(d as u64),
-          _ => {
-            bytes = 0;
-            break;
+/// Built once per plan: tensors of fixed size are checked then, and only those whose dims involve
+/// symbols are evaluated per run, from the input shapes. Tensors whose size depends on input values
+/// cannot be known in advance and are left to tract.
+struct MemoryGuard {
+  limit: u64,
+  /// The largest fixed-size tensor, when over the limit.
+  oversized: Option<(String, u64)>,
+  /// Outputs with symbolic dims: node name, element size, dims.
+  symbolic: Vec<(String, u64, TVec<TDim>)>,
+}
+
+impl MemoryGuard {
+  fn new(model: &TypedModel, limit: u64) -> MemoryGuard {
+    let mut guard = MemoryGuard { limit, oversized: None, symbolic: Vec::new() };
+    for node in model.nodes() {
+      for output in &node.outputs {
+        let fact = &output.fact;
+        let size = fact.datum_type.size_of() as u64;
+        match fact.shape.as_concrete() {
+          Some(dims) => {
+            let bytes = dims.iter().fold(size, |acc, &d| acc.saturating_mul(d as u64));
+            if bytes > limit && guard.oversized.as_ref().is_none_or(|(_, b)| bytes > *b) {
+              guard.oversized = Some((node.name.clone(), bytes));
+            }
+          }
+          None => {
+            guard.symbolic.push((node.name.clone(), size, fact.shape.iter().cloned().collect()))
           }
         }
       }
-      if bytes > limit {
-        return Err(TractNodeError::Resource {
-          reason: format!(
-            "node '{}' would allocate {} for these input shapes, over the limit of {}",
-            node.name,
-            human_bytes(bytes),
-            human_bytes(limit)
-          ),
-        });
+    }
+    guard
+  }
+
+  fn check(&self, model: &TypedModel, inputs: &[TValue]) -> Result<()> {
+    if let Some((node, bytes)) = &self.oversized {
+      return Err(self.refuse(node, *bytes));
+    }
+    if self.symbolic.is_empty() {
+      return Ok(());
+    }
+    let mut values = SymbolValues::default();
+    for (ix, input) in inputs.iter().enumerate() {
+      let Ok(fact) = model.input_fact(ix) else { continue };
+      for (dim, &size) in fact.shape.iter().zip(input.shape()) {
+        if let TDim::Sym(symbol) = dim {
+          values.set(symbol, size as i64);
+        }
       }
     }
+    for (node, size, dims) in &self.symbolic {
+      let bytes = dims.iter().try_fold(*size, |acc, dim| match dim.eval(&values).to_i64() {
+        Ok(d) if d >= 0 => Some(acc.saturating_mul(d as u64)),
+        _ => None,
+      });
+      if let Some(bytes) = bytes.filter(|&b| b > self.limit) {
+        return Err(self.refuse(node, bytes));
+      }
+    }
+    Ok(())
   }
-  Ok(())
+
+  fn refuse(&self, node: &str, bytes: u64) -> TractNodeError {
+    TractNodeError::Resource {
+      reason: format!(
+        "node '{node}' would allocate {} for these input shapes, over the limit of {}",
+        human_bytes(bytes),
+        human_bytes(self.limit)
+      ),
+    }
+  }
 }
 
 fn human_bytes(bytes: u64) -> String {
