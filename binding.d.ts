@@ -82,6 +82,8 @@ export declare class NativeSession {
   run(feeds: object, fetches?: Array<string> | undefined | null, ticket?: RunTicket | undefined | null): Promise<Record<string, TensorLike>>
   /** The blocking twin of `run`: computes on the JS thread. For scripts and benchmarks. */
   runSync(feeds: object, fetches?: Array<string> | undefined | null): Record<string, TensorLike>
+  /** The session's counters. */
+  stats(): SessionStats
   /** Frees the model once in-flight runs finish; later runs reject ERR_SESSION_RELEASED. */
   release(): void
 }
@@ -90,8 +92,11 @@ export declare class NativeSession {
 export declare class RunTicket {
   /** A ticket that is not cancelled. */
   constructor()
-  /** Cancels the run: it never starts if it has not, and its result is dropped if it has. */
-  cancel(): void
+  /**
+   * Cancels the run: it never starts if it has not, and its result is dropped if it has.
+   * `reason` feeds the session's rejection counts.
+   */
+  cancel(reason: 'abort' | 'timeout'): void
 }
 
 /** The outcome of `validateMany`, handed over in chunks (`takeValid`, `takeErrors`). */
@@ -176,6 +181,14 @@ export interface ModelOptions {
   inputName?: string
 }
 
+/** Runs rejected by cause. */
+export interface RejectedCounts {
+  /** Aborted through an AbortSignal. */
+  aborted: number
+  /** Past their `timeoutMs`. */
+  timeout: number
+}
+
 /** Schema-wide options. */
 export interface SchemaOptionsJs {
   /** Accept (and drop) keys the schema does not declare instead of failing with `unknown_field`. */
@@ -205,6 +218,24 @@ export interface SessionOptions {
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all'
 }
 
+/** Counters of a session (`InferenceSession.stats()`). */
+export interface SessionStats {
+  /** Runs computed (a run cancelled mid-run counts: it did compute). */
+  runs: number
+  /** Model executions (equal to `runs` without batching). */
+  batches: number
+  /** Runs per execution. */
+  meanBatchSize: number
+  /** Runs waiting for a compute thread. */
+  queueDepth: number
+  /** Median latency from `run` to result, over the last 1,024 runs, in milliseconds. */
+  p50Ms: number
+  /** 99th-percentile latency over the last 1,024 runs, in milliseconds. */
+  p99Ms: number
+  /** Runs rejected by cause. */
+  rejected: RejectedCounts
+}
+
 /**
  * Sets the number of native threads that run models (default: the available cores, or the
  * `TRACT_NODE_THREADS` environment variable). Running jobs finish; queued jobs wait for a thread.
@@ -219,6 +250,6 @@ export interface ValueMetadata {
   isTensor: boolean
   /** Element type, or `'unknown'` when the model does not declare one. */
   type: TensorType | 'unknown'
-  /** Dims: a number when fixed, the dim's name when symbolic, -1 when left open. */
+  /** Dims: a number when fixed, the dim's name when symbolic, `''` when left open (as onnxruntime-node). */
   shape: Array<number | string>
 }

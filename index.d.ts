@@ -1,7 +1,7 @@
 // Public types of tract-node. The native half is declared in the generated binding.d.ts.
-import type { SessionOptions, ValueMetadata } from './binding'
+import type { SessionOptions, SessionStats, ValueMetadata } from './binding'
 
-export { ErrorCode, SessionOptions, ValueMetadata, computeThreads, setComputeThreads } from './binding'
+export { ErrorCode, RejectedCounts, SessionOptions, SessionStats, ValueMetadata, computeThreads, setComputeThreads } from './binding'
 
 /** Element types a tensor can have (the names onnxruntime-node uses). */
 export type TensorType =
@@ -122,6 +122,8 @@ export declare class InferenceSession {
   run(feeds: FeedsType, fetches: FetchesType | null | undefined, options?: RunOptions): Promise<OutputsType>
   /** The blocking twin of `run`: computes on the calling thread. For scripts and benchmarks. */
   runSync(feeds: FeedsType, fetches?: FetchesType | null): OutputsType
+  /** Counters: runs, batches, mean batch size, queue depth, p50/p99 latency, rejections. */
+  stats(): SessionStats
   /** Frees the model once in-flight runs finish; later runs reject with `ERR_SESSION_RELEASED`. */
   release(): Promise<void>
 }

@@ -19,6 +19,12 @@ before(async () => {
 
 after(() => setComputeThreads(poolSize))
 
+/** Polls until `predicate()` holds (up to 10 s). */
+async function waitFor(predicate) {
+  for (let i = 0; i < 1000 && !predicate(); i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  assert.ok(predicate(), 'condition not reached in 10 s')
+}
+
 test('an already-aborted signal rejects without running', async () => {
   const controller = new AbortController()
   controller.abort(new Error('user left'))
@@ -26,6 +32,7 @@ test('an already-aborted signal rejects without running', async () => {
 })
 
 test('aborting mid-run rejects at once, long before the run would end', async () => {
+  const abortedBefore = session.stats().rejected.aborted
   const controller = new AbortController()
   const start = performance.now()
   const pending = session.run({ x: heavyInput() }, { signal: controller.signal })
@@ -33,27 +40,41 @@ test('aborting mid-run rejects at once, long before the run would end', async ()
   await assertCode(pending, 'ERR_ABORTED')
   const elapsed = performance.now() - start
   assert.ok(elapsed < heavyMs / 2 + 5, `rejected after ${elapsed.toFixed(1)} ms; a run takes ${heavyMs.toFixed(1)} ms`)
+  // The computation itself runs to its end (tract has no cancellation point); its result is dropped.
+  await waitFor(() => session.stats().rejected.aborted === abortedBefore + 1)
 })
 
 test('a run aborted while queued never computes', async () => {
   setComputeThreads(1)
   const controller = new AbortController()
-  const start = performance.now()
+  const before = session.stats()
   const first = session.run({ x: heavyInput() })
   const queued = session.run({ x: heavyInput() }, { signal: controller.signal })
   const third = session.run({ x: heavyInput() })
+  assert.ok(session.stats().queueDepth >= 1, "runs wait for the single thread")
   controller.abort()
   await assertCode(queued, 'ERR_ABORTED')
-  await first
-  await third
-  // With one thread, the third run only waits for the first if the aborted one was skipped.
-  const elapsed = performance.now() - start
-  assert.ok(elapsed < heavyMs * 2.7, `two runs took ${elapsed.toFixed(1)} ms; one takes ${heavyMs.toFixed(1)} ms`)
+  await Promise.all([first, third])
+  const after = session.stats()
+  assert.equal(after.runs - before.runs, 2, 'the aborted run was skipped, not computed')
+  assert.equal(after.rejected.aborted - before.rejected.aborted, 1)
+  assert.equal(after.queueDepth, 0)
   setComputeThreads(poolSize)
 })
 
-test('timeoutMs rejects with ERR_TIMEOUT', async () => {
+test('timeoutMs rejects with ERR_TIMEOUT and is counted once the run is dropped', async () => {
+  const before = session.stats().rejected.timeout
   await assertCode(session.run({ x: heavyInput() }, { timeoutMs: 1 }), 'ERR_TIMEOUT', /1 ms/)
+  // The run is dropped when its thread gets to it (or finishes it).
+  await waitFor(() => session.stats().rejected.timeout === before + 1)
+})
+
+test('stats report latency percentiles of recent runs', () => {
+  const { runs, batches, meanBatchSize, p50Ms, p99Ms } = session.stats()
+  assert.ok(runs >= 3)
+  assert.equal(batches, runs)
+  assert.equal(meanBatchSize, 1)
+  assert.ok(p50Ms > 0 && p99Ms >= p50Ms, `${p50Ms} ${p99Ms}`)
 })
 
 test('a signal that never fires and a generous timeout leave the result intact', async () => {

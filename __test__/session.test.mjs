@@ -35,7 +35,7 @@ test('metadata has the shape of onnxruntime-node', async () => {
     { name: 'b', isTensor: true, type: 'float32', shape: ['batch', 4] },
   ])
   const perShape = await InferenceSession.create(fixture('per_shape.onnx'))
-  assert.deepEqual(perShape.inputMetadata[0].shape, [-1, 4])
+  assert.deepEqual(perShape.inputMetadata[0].shape, ['', 4]) // what onnxruntime-node 1.30 reports
 })
 
 test('options pin shapes; wrong option types are ERR_INVALID_ARG; unknown options are ignored', async () => {

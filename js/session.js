@@ -85,15 +85,16 @@ class InferenceSession {
         clearTimeout(timer)
         signal?.removeEventListener('abort', onAbort)
       }
-      const cancel = (error) => {
-        ticket.cancel()
+      const cancel = (error, reason) => {
+        ticket.cancel(reason)
         finish()
         reject(error)
       }
-      const onAbort = () => cancel(abortError(signal))
+      const onAbort = () => cancel(abortError(signal), 'abort')
       signal?.addEventListener('abort', onAbort, { once: true })
       if (timeoutMs !== undefined) {
-        timer = setTimeout(() => cancel(codedError('ERR_TIMEOUT', `the run did not finish within ${timeoutMs} ms`)), timeoutMs)
+        const timeoutError = () => codedError('ERR_TIMEOUT', `the run did not finish within ${timeoutMs} ms`)
+        timer = setTimeout(() => cancel(timeoutError(), 'timeout'), timeoutMs)
       }
       pending.then(
         (outputs) => {
@@ -112,6 +113,14 @@ class InferenceSession {
   runSync(feeds, fetches) {
     checkFeeds(feeds)
     return wrapOutputs(this.#native.runSync(feeds, this.#splitArgs(fetches).fetches))
+  }
+
+  /**
+   * Counters: `runs` computed, `batches` (model executions), `meanBatchSize`, `queueDepth` (runs
+   * waiting for a thread), `p50Ms`/`p99Ms` latency over the last 1,024 runs, and `rejected` counts.
+   */
+  stats() {
+    return this.#native.stats()
   }
 
   /** Frees the model once in-flight runs finish; later runs reject with ERR_SESSION_RELEASED. */

@@ -8,4 +8,5 @@ pub mod model;
 pub mod pool;
 pub mod schema;
 pub mod session;
+pub mod stats;
 pub mod tensor;

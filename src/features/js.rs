@@ -140,7 +140,7 @@ impl NativePipeline {
   ) -> napi::Result<Object<'env>> {
     let (input, pipeline) =
       (read_many(&self.schema(), records).into_napi(env)?, self.pipeline.clone());
-    pool::js::spawn(env, None, move || job(&pipeline, input))
+    pool::js::spawn(env, move || job(&pipeline, input))
   }
 
   /// Reads `records` and runs `job` on the calling thread (the blocking twins).

@@ -92,7 +92,7 @@ impl NativeModel {
     let input = read_many(&self.schema(), records).into_napi(env)?;
     let (session, pipeline, name, labels) =
       (self.session.clone(), self.pipeline.clone(), self.input.clone(), self.labels.clone());
-    pool::js::spawn(env, None, move || {
+    pool::js::spawn(env, move || {
       predict(&session, &pipeline, &name, labels.as_deref().map(Vec::as_slice), input)
     })
   }

@@ -84,7 +84,7 @@ impl NativeSchema {
   ) -> napi::Result<Object<'env>> {
     let schema = self.schema.clone();
     let input = read_many(&schema, records).into_napi(env)?;
-    pool::js::spawn(env, None, move || {
+    pool::js::spawn(env, move || {
       let records = match input {
         Either::A(bytes) => parse_records(&bytes, &schema)?,
         Either::B(records) => records,

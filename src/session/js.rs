@@ -2,8 +2,9 @@
 //! `js/session.js`), its load task, and `RunTicket`, the handle that cancels a queued run.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use napi::bindgen_prelude::{AsyncTask, Either, FromNapiValue, Object, Uint8Array, Unknown};
 use napi::{Env, JsValue, Task, ValueType};
@@ -16,6 +17,7 @@ use super::{ModelSource, Session};
 use crate::error::js::IntoNapi;
 use crate::error::{catch_panic, Result, TractNodeError};
 use crate::pool;
+use crate::stats::{Rejection, Stats};
 use crate::tensor::js::{tensor_from_js, JsOutputs};
 
 /// Name, element type and shape of a model input or output, as onnxruntime-node reports them.
@@ -28,7 +30,7 @@ pub struct ValueMetadata {
   /// Element type, or `'unknown'` when the model does not declare one.
   #[napi(js_name = "type", ts_type = "TensorType | 'unknown'")]
   pub dtype: String,
-  /// Dims: a number when fixed, the dim's name when symbolic, -1 when left open.
+  /// Dims: a number when fixed, the dim's name when symbolic, `''` when left open (as onnxruntime-node).
   #[napi(ts_type = "Array<number | string>")]
   pub shape: Vec<Either<i64, String>>,
 }
@@ -38,7 +40,7 @@ impl From<&ValueInfo> for ValueMetadata {
     let shape = info.dims.iter().flatten().map(|dim| match dim {
       Dim::Fixed(n) => Either::A(*n as i64),
       Dim::Named(name) => Either::B(name.clone()),
-      Dim::Unknown => Either::A(-1),
+      Dim::Unknown => Either::B(String::new()),
     });
     ValueMetadata {
       name: info.name.clone(),
@@ -116,8 +118,19 @@ impl NativeSession {
     ticket: Option<&RunTicket>,
   ) -> napi::Result<Object<'env>> {
     let (core, prepared) = self.prepare(env, &feeds, fetches)?;
-    let cancelled = ticket.map(|t| t.cancelled.clone());
-    pool::js::spawn(env, cancelled, move || core.execute(prepared).map(JsOutputs))
+    let ticket = ticket.map(|t| t.state.clone()).unwrap_or_default();
+    let enqueued = Instant::now();
+    core.stats().queued();
+    pool::js::spawn(env, move || {
+      let stats = core.stats();
+      stats.dequeued();
+      ticket.check(stats)?;
+      let outputs = core.execute(prepared);
+      stats.executed(1, enqueued.elapsed());
+      // Cancelled while computing: the caller has already been answered; drop the result.
+      ticket.check(stats)?;
+      outputs.map(JsOutputs)
+    })
   }
 
   /// The blocking twin of `run`: computes on the JS thread. For scripts and benchmarks.
@@ -130,6 +143,21 @@ impl NativeSession {
   ) -> napi::Result<JsOutputs> {
     let (core, prepared) = self.prepare(&env, &feeds, fetches)?;
     catch_panic(|| core.execute(prepared)).map(JsOutputs).into_napi(&env)
+  }
+
+  /// The session's counters.
+  #[napi(catch_unwind)]
+  pub fn stats(&self, env: Env) -> napi::Result<SessionStats> {
+    let s = self.core().into_napi(&env)?.stats().snapshot();
+    Ok(SessionStats {
+      runs: s.runs as f64,
+      batches: s.batches as f64,
+      mean_batch_size: s.mean_batch_size,
+      queue_depth: s.queue_depth as f64,
+      p50_ms: s.p50_ms,
+      p99_ms: s.p99_ms,
+      rejected: RejectedCounts { aborted: s.aborted as f64, timeout: s.timeouts as f64 },
+    })
   }
 
   /// Frees the model once in-flight runs finish; later runs reject ERR_SESSION_RELEASED.
@@ -162,7 +190,7 @@ impl NativeSession {
 #[napi]
 #[derive(Default)]
 pub struct RunTicket {
-  cancelled: Arc<AtomicBool>,
+  state: Arc<TicketState>,
 }
 
 #[napi]
@@ -174,10 +202,60 @@ impl RunTicket {
   }
 
   /// Cancels the run: it never starts if it has not, and its result is dropped if it has.
-  #[napi]
-  pub fn cancel(&self) {
-    self.cancelled.store(true, Ordering::Release);
+  /// `reason` feeds the session's rejection counts.
+  #[napi(ts_args_type = "reason: 'abort' | 'timeout'")]
+  pub fn cancel(&self, reason: String) {
+    let why = if reason == "timeout" { TicketState::TIMEOUT } else { TicketState::ABORTED };
+    self.state.0.store(why, Ordering::Release);
   }
+}
+
+/// Whether (and why) a run was cancelled.
+#[derive(Default)]
+struct TicketState(AtomicU8);
+
+impl TicketState {
+  const ABORTED: u8 = 1;
+  const TIMEOUT: u8 = 2;
+
+  /// `Err(Aborted)` (counted once in `stats`) if the run was cancelled.
+  fn check(&self, stats: &Stats) -> Result<()> {
+    let why = match self.0.swap(0, Ordering::AcqRel) {
+      0 => return Ok(()),
+      Self::TIMEOUT => Rejection::Timeout,
+      _ => Rejection::Aborted,
+    };
+    stats.rejected(why);
+    Err(TractNodeError::Aborted)
+  }
+}
+
+/// Counters of a session (`InferenceSession.stats()`).
+#[napi(object, object_from_js = false)]
+pub struct SessionStats {
+  /// Runs computed (a run cancelled mid-run counts: it did compute).
+  pub runs: f64,
+  /// Model executions (equal to `runs` without batching).
+  pub batches: f64,
+  /// Runs per execution.
+  pub mean_batch_size: f64,
+  /// Runs waiting for a compute thread.
+  pub queue_depth: f64,
+  /// Median latency from `run` to result, over the last 1,024 runs, in milliseconds.
+  pub p50_ms: f64,
+  /// 99th-percentile latency over the last 1,024 runs, in milliseconds.
+  pub p99_ms: f64,
+  /// Runs rejected by cause.
+  pub rejected: RejectedCounts,
+}
+
+/// Runs rejected by cause.
+#[napi(object, object_from_js = false)]
+pub struct RejectedCounts {
+  /// Aborted through an AbortSignal.
+  pub aborted: f64,
+  /// Past their `timeoutMs`.
+  pub timeout: f64,
 }
 
 /// Loads and optimises a model on libuv's thread pool.

@@ -14,6 +14,7 @@ use tract_onnx::model::ParseResult;
 use tract_onnx::prelude::*;
 
 use crate::error::{Result, TractNodeError};
+use crate::stats::Stats;
 use crate::tensor::{into_output, DType, OutputTensor};
 use model_info::{declared_values, unsupported_ops, Dim, ValueInfo};
 use options::SessionConfig;
@@ -32,6 +33,7 @@ pub struct Session {
   inputs: Vec<ValueInfo>,
   outputs: Vec<ValueInfo>,
   planner: Planner,
+  stats: Stats,
 }
 
 /// Feeds checked and ordered as the model's inputs, and the outputs to return.
@@ -82,7 +84,7 @@ impl Session {
       max_tensor_bytes: config.max_tensor_bytes,
     };
     let planner = Planner::build(model, options, open_dims)?;
-    Ok(Session { inputs, outputs, planner })
+    Ok(Session { inputs, outputs, planner, stats: Stats::default() })
   }
 
   /// The model's inputs (initializers excluded), with pinned dims applied.
@@ -93,6 +95,11 @@ impl Session {
   /// The model's outputs.
   pub fn outputs(&self) -> &[ValueInfo] {
     &self.outputs
+  }
+
+  /// The session's counters (updated by the JS-facing run path).
+  pub fn stats(&self) -> &Stats {
+    &self.stats
   }
 
   /// Whether runs use a plan per input shape (the model could not be optimised generically).
@@ -255,7 +262,7 @@ fn check_feed(
   for (dim, &size) in dims.iter().zip(shape) {
     match dim {
       Dim::Fixed(expected) if *expected != size => return Err(mismatch(String::new())),
-      Dim::Named(symbol) => {
+      Dim::Named(symbol) if symbol != "?" => {
         let (bound, source) =
           bindings.entry(symbol.clone()).or_insert_with(|| (size, info.name.clone()));
         if *bound != size {

@@ -16,9 +16,10 @@ use crate::tensor::DType;
 pub enum Dim {
   /// A fixed size.
   Fixed(usize),
-  /// A symbolic size shared by every dim of that name (`batch`, `seq`).
+  /// A symbolic size shared by every dim of that name (`batch`, `seq`); `?` names no dim in
+  /// particular and binds nothing.
   Named(String),
-  /// A size the model leaves open.
+  /// A size the model leaves open (no value, no name).
   Unknown,
 }
 
@@ -27,7 +28,7 @@ impl fmt::Display for Dim {
     match self {
       Dim::Fixed(n) => write!(f, "{n}"),
       Dim::Named(name) => f.write_str(name),
-      Dim::Unknown => f.write_str("?"),
+      Dim::Unknown => f.write_str("_"),
     }
   }
 }
@@ -56,7 +57,7 @@ impl ValueInfo {
         .iter()
         .map(|d| match &d.value {
           Some(DimValue::DimValue(v)) if *v >= 0 => Dim::Fixed(*v as usize),
-          Some(DimValue::DimParam(p)) if !p.is_empty() && p != "?" => Dim::Named(p.clone()),
+          Some(DimValue::DimParam(p)) if !p.is_empty() => Dim::Named(p.clone()),
           _ => Dim::Unknown,
         })
         .collect()
@@ -185,7 +186,7 @@ mod tests {
     let info = ValueInfo::from_proto(&proto);
     assert_eq!(info.dtype, Some(DType::Float32));
     assert_eq!(info.dims, Some(vec![Dim::Named("batch".into()), Dim::Fixed(4), Dim::Unknown]));
-    assert_eq!(info.shape_text(), "[batch, 4, ?]");
+    assert_eq!(info.shape_text(), "[batch, 4, _]");
     assert!(!info.is_concrete());
   }
 
