@@ -111,6 +111,16 @@ export declare class ValidationReport {
   takeErrors(count: number): Array<FieldError>
 }
 
+/** Dynamic batching limits. */
+export interface BatchingOptions {
+  /** Most rows (first-dim entries) per model run. Default 32. */
+  maxBatchSize?: number
+  /** Longest the first run of a batch waits for others, in milliseconds. Default 2. */
+  maxDelayMs?: number
+  /** Most runs waiting; past it `run` rejects ERR_QUEUE_FULL at once. Default 1024. */
+  maxQueue?: number
+}
+
 /** The number of native threads that run models. */
 export declare function computeThreads(): number
 
@@ -141,6 +151,8 @@ export declare enum ErrorCode {
   ErrAborted = 'ERR_ABORTED',
   /** The run did not finish within `timeoutMs`. */
   ErrTimeout = 'ERR_TIMEOUT',
+  /** The batching queue is full: the run was refused at once. */
+  ErrQueueFull = 'ERR_QUEUE_FULL',
   /** An argument or option has the wrong type or value. */
   ErrInvalidArg = 'ERR_INVALID_ARG',
   /** A run would need more memory than allowed. */
@@ -187,6 +199,8 @@ export interface RejectedCounts {
   aborted: number
   /** Past their `timeoutMs`. */
   timeout: number
+  /** Refused because the batching queue was full. */
+  queueFull: number
 }
 
 /** Schema-wide options. */
@@ -216,6 +230,11 @@ export interface SessionOptions {
    * and `'all'` (the default) run them all.
    */
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all'
+  /**
+   * Dynamic batching: concurrent runs whose inputs agree on every dim but the first are run as one.
+   * The model's inputs must all start with the same symbolic dim.
+   */
+  batching?: BatchingOptions
 }
 
 /** Counters of a session (`InferenceSession.stats()`). */

@@ -1,7 +1,7 @@
 // Public types of tract-node. The native half is declared in the generated binding.d.ts.
 import type { SessionOptions, SessionStats, ValueMetadata } from './binding'
 
-export { ErrorCode, RejectedCounts, SessionOptions, SessionStats, ValueMetadata, computeThreads, setComputeThreads } from './binding'
+export { BatchingOptions, ErrorCode, RejectedCounts, SessionOptions, SessionStats, ValueMetadata, computeThreads, setComputeThreads } from './binding'
 
 /** Element types a tensor can have (the names onnxruntime-node uses). */
 export type TensorType =
@@ -141,6 +141,7 @@ export type ErrorCodeString =
   | 'ERR_SESSION_RELEASED'
   | 'ERR_ABORTED'
   | 'ERR_TIMEOUT'
+  | 'ERR_QUEUE_FULL'
   | 'ERR_INVALID_ARG'
   | 'ERR_RESOURCE'
   | 'ERR_SCHEMA'

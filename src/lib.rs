@@ -2,6 +2,8 @@
 //! tract-node: ONNX inference for Node.js over tract, run on a bounded native pool so the event
 //! loop never blocks. The pure-Rust core builds without napi (`--no-default-features`).
 
+pub mod batching;
+pub mod cancel;
 pub mod error;
 pub mod features;
 pub mod model;

@@ -24,6 +24,7 @@ pub struct Stats {
   queued: AtomicU64,
   aborted: AtomicU64,
   timeouts: AtomicU64,
+  queue_full: AtomicU64,
   latencies: Mutex<Ring>,
 }
 
@@ -44,6 +45,7 @@ pub struct Snapshot {
   pub p99_ms: f64,
   pub aborted: u64,
   pub timeouts: u64,
+  pub queue_full: u64,
 }
 
 impl Stats {
@@ -57,20 +59,28 @@ impl Stats {
     self.queued.fetch_sub(1, Ordering::Relaxed);
   }
 
-  /// A model execution of `runs` requests finished after `latency` (from queueing to result).
-  pub fn executed(&self, runs: u64, latency: Duration) {
+  /// One model execution served these requests, each after its latency (from queueing to result).
+  pub fn executed(&self, latencies: impl ExactSizeIterator<Item = Duration>) {
+    let runs = latencies.len() as u64;
     self.runs.fetch_add(runs, Ordering::Relaxed);
     self.batches.fetch_add(1, Ordering::Relaxed);
     self.batched_runs.fetch_add(runs, Ordering::Relaxed);
     let mut ring = self.latencies.lock().unwrap_or_else(|p| p.into_inner());
-    let ms = latency.as_secs_f64() * 1e3;
-    if ring.values.len() < LATENCY_WINDOW {
-      ring.values.push(ms);
-    } else {
-      let at = ring.next;
-      ring.values[at] = ms;
+    for latency in latencies {
+      let ms = latency.as_secs_f64() * 1e3;
+      if ring.values.len() < LATENCY_WINDOW {
+        ring.values.push(ms);
+      } else {
+        let at = ring.next;
+        ring.values[at] = ms;
+      }
+      ring.next = (ring.next + 1) % LATENCY_WINDOW;
     }
-    ring.next = (ring.next + 1) % LATENCY_WINDOW;
+  }
+
+  /// A request was refused because the batching queue was full.
+  pub fn rejected_queue_full(&self) {
+    self.queue_full.fetch_add(1, Ordering::Relaxed);
   }
 
   /// A run was rejected.
@@ -107,6 +117,7 @@ impl Stats {
       p99_ms: percentile(0.99),
       aborted: self.aborted.load(Ordering::Relaxed),
       timeouts: self.timeouts.load(Ordering::Relaxed),
+      queue_full: self.queue_full.load(Ordering::Relaxed),
     }
   }
 }
@@ -122,24 +133,21 @@ mod tests {
     stats.queued();
     stats.dequeued();
     for ms in 1..=100 {
-      stats.executed(1, Duration::from_millis(ms));
+      stats.executed(std::iter::once(Duration::from_millis(ms)));
     }
+    stats.executed([Duration::from_millis(50), Duration::from_millis(50)].into_iter());
     stats.rejected(Rejection::Timeout);
     let s = stats.snapshot();
-    assert_eq!((s.runs, s.batches, s.queue_depth, s.timeouts, s.aborted), (100, 100, 1, 1, 0));
-    assert_eq!(s.mean_batch_size, 1.0);
+    assert_eq!((s.runs, s.batches, s.queue_depth, s.timeouts, s.aborted), (102, 101, 1, 1, 0));
+    assert!((s.mean_batch_size - 102.0 / 101.0).abs() < 1e-12);
     assert!((s.p50_ms - 50.5).abs() < 1.0 && (s.p99_ms - 99.0).abs() < 1.1, "{s:?}");
   }
 
   #[test]
   fn the_latency_window_keeps_the_most_recent() {
     let stats = Stats::default();
-    for _ in 0..LATENCY_WINDOW {
-      stats.executed(1, Duration::from_millis(1000));
-    }
-    for _ in 0..LATENCY_WINDOW {
-      stats.executed(1, Duration::from_millis(1));
-    }
+    stats.executed(std::iter::repeat_n(Duration::from_millis(1000), LATENCY_WINDOW));
+    stats.executed(std::iter::repeat_n(Duration::from_millis(1), LATENCY_WINDOW));
     assert!((stats.snapshot().p99_ms - 1.0).abs() < 1e-9);
   }
 }

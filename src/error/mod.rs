@@ -36,6 +36,8 @@ pub enum ErrorCode {
   ErrAborted,
   /// The run did not finish within `timeoutMs`.
   ErrTimeout,
+  /// The batching queue is full: the run was refused at once.
+  ErrQueueFull,
   /// An argument or option has the wrong type or value.
   ErrInvalidArg,
   /// A run would need more memory than allowed.
@@ -65,6 +67,7 @@ impl ErrorCode {
       ErrorCode::ErrSessionReleased => "ERR_SESSION_RELEASED",
       ErrorCode::ErrAborted => "ERR_ABORTED",
       ErrorCode::ErrTimeout => "ERR_TIMEOUT",
+      ErrorCode::ErrQueueFull => "ERR_QUEUE_FULL",
       ErrorCode::ErrInvalidArg => "ERR_INVALID_ARG",
       ErrorCode::ErrResource => "ERR_RESOURCE",
       ErrorCode::ErrSchema => "ERR_SCHEMA",
@@ -100,6 +103,8 @@ pub enum TractNodeError {
   SessionReleased,
   /// A run cancelled through its ticket.
   Aborted,
+  /// The batching queue already holds `max_queue` requests.
+  QueueFull { max_queue: usize },
   /// A wrong argument or option.
   InvalidArg { arg: String, reason: String },
   /// A tensor would exceed the memory limit.
@@ -129,6 +134,7 @@ impl TractNodeError {
       TractNodeError::TensorData { .. } => ErrorCode::ErrTensorData,
       TractNodeError::SessionReleased => ErrorCode::ErrSessionReleased,
       TractNodeError::Aborted => ErrorCode::ErrAborted,
+      TractNodeError::QueueFull { .. } => ErrorCode::ErrQueueFull,
       TractNodeError::InvalidArg { .. } => ErrorCode::ErrInvalidArg,
       TractNodeError::Resource { .. } => ErrorCode::ErrResource,
       TractNodeError::Schema { .. } => ErrorCode::ErrSchema,
@@ -190,6 +196,9 @@ impl fmt::Display for TractNodeError {
       TractNodeError::TensorData { name, reason } => write!(f, "tensor '{name}': {reason}"),
       TractNodeError::SessionReleased => write!(f, "the session was released"),
       TractNodeError::Aborted => write!(f, "the run was aborted"),
+      TractNodeError::QueueFull { max_queue } => {
+        write!(f, "the batching queue is full ({max_queue} runs waiting): try again later")
+      }
       TractNodeError::InvalidArg { arg, reason } => write!(f, "{arg}: {reason}"),
       TractNodeError::Resource { reason } => write!(f, "not enough memory allowed: {reason}"),
       TractNodeError::Schema { field, reason } => write!(f, "field '{field}': {reason}"),

@@ -32,10 +32,19 @@ pub fn spawn<'env, V>(
 where
   V: ToNapiValue + Send + 'static,
 {
-  let (deferred, promise) = env.create_deferred()?;
-  super::global().submit(Box::new(move || {
-    let outcome = catch_panic(work);
-    deferred.resolve(move |env: Env| outcome.into_napi(&env));
-  }));
+  let (settle, promise) = promise(env)?;
+  super::global().submit(Box::new(move || settle(catch_panic(work))));
   Ok(promise)
+}
+
+/// A Promise and the function that settles it from any thread (the value is converted to JS on the
+/// JS thread). The function must be called exactly once.
+pub fn promise<'env, V>(
+  env: &'env Env,
+) -> napi::Result<(impl FnOnce(Result<V>) + Send + 'static, Object<'env>)>
+where
+  V: ToNapiValue + Send + 'static,
+{
+  let (deferred, promise) = env.create_deferred()?;
+  Ok((move |outcome: Result<V>| deferred.resolve(move |env: Env| outcome.into_napi(&env)), promise))
 }

@@ -2,7 +2,6 @@
 //! `js/session.js`), its load task, and `RunTicket`, the handle that cancels a queued run.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -14,10 +13,12 @@ use tract_onnx::prelude::Tensor;
 use super::model_info::{Dim, ValueInfo};
 use super::options::{SessionConfig, SessionOptions};
 use super::{ModelSource, Session};
+use crate::batching::{Batcher, Request};
+use crate::cancel::Cancellation;
 use crate::error::js::IntoNapi;
 use crate::error::{catch_panic, Result, TractNodeError};
 use crate::pool;
-use crate::stats::{Rejection, Stats};
+use crate::stats::Rejection;
 use crate::tensor::js::{tensor_from_js, JsOutputs};
 
 /// Name, element type and shape of a model input or output, as onnxruntime-node reports them.
@@ -55,6 +56,8 @@ impl From<&ValueInfo> for ValueMetadata {
 #[napi]
 pub struct NativeSession {
   core: Option<Arc<Session>>,
+  /// The batching front, when the session was created with `batching`.
+  batcher: Option<Batcher>,
   inputs: Vec<ValueInfo>,
   outputs: Vec<ValueInfo>,
 }
@@ -120,13 +123,19 @@ impl NativeSession {
     let (core, prepared) = self.prepare(env, &feeds, fetches)?;
     let ticket = ticket.map(|t| t.state.clone()).unwrap_or_default();
     let enqueued = Instant::now();
+    if let Some(batcher) = self.batcher.as_ref().filter(|_| prepared.rows() > 0) {
+      let (settle, promise) = pool::js::promise(env)?;
+      let respond = Box::new(move |outcome: Result<_>| settle(outcome.map(JsOutputs)));
+      batcher.submit(Request { run: prepared, cancel: ticket, respond, since: enqueued });
+      return Ok(promise);
+    }
     core.stats().queued();
     pool::js::spawn(env, move || {
       let stats = core.stats();
       stats.dequeued();
       ticket.check(stats)?;
       let outputs = core.execute(prepared);
-      stats.executed(1, enqueued.elapsed());
+      stats.executed(std::iter::once(enqueued.elapsed()));
       // Cancelled while computing: the caller has already been answered; drop the result.
       ticket.check(stats)?;
       outputs.map(JsOutputs)
@@ -156,13 +165,19 @@ impl NativeSession {
       queue_depth: s.queue_depth as f64,
       p50_ms: s.p50_ms,
       p99_ms: s.p99_ms,
-      rejected: RejectedCounts { aborted: s.aborted as f64, timeout: s.timeouts as f64 },
+      rejected: RejectedCounts {
+        aborted: s.aborted as f64,
+        timeout: s.timeouts as f64,
+        queue_full: s.queue_full as f64,
+      },
     })
   }
 
   /// Frees the model once in-flight runs finish; later runs reject ERR_SESSION_RELEASED.
   #[napi]
   pub fn release(&mut self) {
+    // Queued batched runs still complete: the batcher's thread holds the session until then.
+    self.batcher = None;
     self.core = None;
   }
 
@@ -190,7 +205,7 @@ impl NativeSession {
 #[napi]
 #[derive(Default)]
 pub struct RunTicket {
-  state: Arc<TicketState>,
+  state: Arc<Cancellation>,
 }
 
 #[napi]
@@ -205,28 +220,7 @@ impl RunTicket {
   /// `reason` feeds the session's rejection counts.
   #[napi(ts_args_type = "reason: 'abort' | 'timeout'")]
   pub fn cancel(&self, reason: String) {
-    let why = if reason == "timeout" { TicketState::TIMEOUT } else { TicketState::ABORTED };
-    self.state.0.store(why, Ordering::Release);
-  }
-}
-
-/// Whether (and why) a run was cancelled.
-#[derive(Default)]
-struct TicketState(AtomicU8);
-
-impl TicketState {
-  const ABORTED: u8 = 1;
-  const TIMEOUT: u8 = 2;
-
-  /// `Err(Aborted)` (counted once in `stats`) if the run was cancelled.
-  fn check(&self, stats: &Stats) -> Result<()> {
-    let why = match self.0.swap(0, Ordering::AcqRel) {
-      0 => return Ok(()),
-      Self::TIMEOUT => Rejection::Timeout,
-      _ => Rejection::Aborted,
-    };
-    stats.rejected(why);
-    Err(TractNodeError::Aborted)
+    self.state.cancel(if reason == "timeout" { Rejection::Timeout } else { Rejection::Aborted });
   }
 }
 
@@ -256,6 +250,8 @@ pub struct RejectedCounts {
   pub aborted: f64,
   /// Past their `timeoutMs`.
   pub timeout: f64,
+  /// Refused because the batching queue was full.
+  pub queue_full: f64,
 }
 
 /// Loads and optimises a model on libuv's thread pool.
@@ -277,11 +273,18 @@ impl Task for LoadSessionTask {
   }
 
   fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<NativeSession> {
-    let session = output.into_napi(&env)?;
+    let session = Arc::new(output.into_napi(&env)?);
+    let batcher = self
+      .config
+      .batching
+      .map(|limits| Batcher::start(session.clone(), limits))
+      .transpose()
+      .into_napi(&env)?;
     Ok(NativeSession {
       inputs: session.inputs().to_vec(),
       outputs: session.outputs().to_vec(),
-      core: Some(Arc::new(session)),
+      core: Some(session),
+      batcher,
     })
   }
 }

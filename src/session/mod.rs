@@ -13,7 +13,7 @@ use std::path::Path;
 use tract_onnx::model::ParseResult;
 use tract_onnx::prelude::*;
 
-use crate::error::{Result, TractNodeError};
+use crate::error::{error_chain, Result, TractNodeError};
 use crate::stats::Stats;
 use crate::tensor::{into_output, DType, OutputTensor};
 use model_info::{declared_values, unsupported_ops, Dim, ValueInfo};
@@ -40,6 +40,18 @@ pub struct Session {
 pub struct PreparedRun {
   inputs: TVec<TValue>,
   fetches: Vec<usize>,
+}
+
+impl PreparedRun {
+  /// The checked inputs, in model order.
+  pub fn inputs(&self) -> &[TValue] {
+    &self.inputs
+  }
+
+  /// Rows of this run: the first dim of its first input (0 for a model without inputs or scalars).
+  pub fn rows(&self) -> usize {
+    self.inputs.first().and_then(|t| t.shape().first().copied()).unwrap_or(0)
+  }
 }
 
 impl Session {
@@ -75,6 +87,9 @@ impl Session {
       return Err(TractNodeError::InvalidModel {
         reason: format!("nodes read values nothing produces: {}", unresolved_inputs.join(", ")),
       });
+    }
+    if config.batching.is_some() {
+      check_batchable(&inputs)?;
     }
     let model = pin_input_facts(model, &inputs, &config.dim_overrides)?;
     let open_dims = inputs.iter().any(|i| !i.is_concrete());
@@ -154,17 +169,69 @@ impl Session {
 
   /// Runs a prepared run. The heavy part: call it off the JS thread.
   pub fn execute(&self, run: PreparedRun) -> Result<Vec<(String, OutputTensor)>> {
+    // Outputs are moved out (not cloned) so their storage goes to JS without a copy.
     let mut outputs: Vec<Option<TValue>> =
       self.planner.run(run.inputs)?.into_iter().map(Some).collect();
-    run
-      .fetches
-      .into_iter()
-      .map(|ix| {
+    self.select(&run.fetches, |ix| {
+      Ok(outputs[ix].take().expect("each output is fetched once").into_tensor())
+    })
+  }
+
+  /// Runs several prepared runs as one: inputs concatenated along dim 0, every fetched output
+  /// split back along dim 0. All runs must agree on every other dim (the batcher groups them so).
+  pub fn execute_batch(&self, runs: Vec<PreparedRun>) -> Result<Vec<Vec<(String, OutputTensor)>>> {
+    if runs.len() == 1 {
+      return runs.into_iter().map(|run| self.execute(run)).collect();
+    }
+    let internal = |e: TractError| TractNodeError::Internal { reason: error_chain(&e) };
+    let inputs = (0..self.inputs.len())
+      .map(|i| {
+        let parts: Vec<&Tensor> = runs.iter().map(|r| &*r.inputs[i]).collect();
+        Ok(Tensor::stack_tensors(0, &parts).map_err(internal)?.into_tvalue())
+      })
+      .collect::<Result<TVec<TValue>>>()?;
+    let total: usize = runs.iter().map(PreparedRun::rows).sum();
+    let outputs = self.planner.run(inputs)?;
+    let mut start = 0;
+    runs
+      .iter()
+      .map(|run| {
+        let rows = run.rows();
+        let selected = self.select(&run.fetches, |ix| {
+          let output = &outputs[ix];
+          if output.shape().first() != Some(&total) {
+            return Err(TractNodeError::Internal {
+              reason: format!(
+                "output '{}' has shape {:?}, not one row per input row: this model cannot be batched",
+                self.outputs[ix].name,
+                output.shape()
+              ),
+            });
+          }
+          output.slice(0, start, start + rows).map_err(internal)
+        });
+        start += rows;
+        selected
+      })
+      .collect()
+  }
+
+  /// The fetched outputs by name, each read once through `output`.
+  fn select(
+    &self,
+    fetches: &[usize],
+    mut output: impl FnMut(usize) -> Result<Tensor>,
+  ) -> Result<Vec<(String, OutputTensor)>> {
+    let mut seen = Vec::with_capacity(fetches.len());
+    fetches
+      .iter()
+      .map(|&ix| {
         let name = &self.outputs[ix].name;
-        let value = outputs[ix].take().ok_or_else(|| {
-          TractNodeError::invalid_arg("fetches", format!("'{name}' is listed twice"))
-        })?;
-        Ok((name.clone(), into_output(name, value.into_tensor())?))
+        if seen.contains(&ix) {
+          return Err(TractNodeError::invalid_arg("fetches", format!("'{name}' is listed twice")));
+        }
+        seen.push(ix);
+        Ok((name.clone(), into_output(name, output(ix)?)?))
       })
       .collect()
   }
@@ -207,6 +274,24 @@ fn read_proto(
       Ok((proto, dir))
     }
   }
+}
+
+/// Batching stacks along dim 0: every input must start with the same symbolic dim.
+fn check_batchable(inputs: &[ValueInfo]) -> Result<()> {
+  let first = |info: &ValueInfo| info.dims.as_ref().and_then(|d| d.first()).cloned();
+  let batch = inputs.first().and_then(first);
+  let symbolic = matches!(&batch, Some(Dim::Named(n)) if n != "?");
+  if let Some(info) = inputs.iter().find(|info| !symbolic || first(info) != batch) {
+    return Err(TractNodeError::invalid_arg(
+      "options.batching",
+      format!(
+        "batching needs every input to start with the same symbolic dim; input '{}' has shape {}",
+        info.name,
+        info.shape_text()
+      ),
+    ));
+  }
+  Ok(())
 }
 
 /// Gives tract the concrete facts of fully pinned inputs and binds overridden symbolic dims.

@@ -1,10 +1,12 @@
 //! Session options as JS passes them, and their validated form.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 #[cfg(feature = "binding")]
 use napi_derive::napi;
 
+use crate::batching::queue::Limits;
 use crate::error::{Result, TractNodeError};
 
 /// Options of `InferenceSession.create`. Unknown keys are ignored, as onnxruntime-node does.
@@ -23,6 +25,21 @@ pub struct SessionOptions {
   /// and `'all'` (the default) run them all.
   #[cfg_attr(feature = "binding", napi(ts_type = "'disabled' | 'basic' | 'extended' | 'all'"))]
   pub graph_optimization_level: Option<String>,
+  /// Dynamic batching: concurrent runs whose inputs agree on every dim but the first are run as one.
+  /// The model's inputs must all start with the same symbolic dim.
+  pub batching: Option<BatchingOptions>,
+}
+
+/// Dynamic batching limits.
+#[cfg_attr(feature = "binding", napi(object, object_to_js = false))]
+#[derive(Debug, Default, Clone)]
+pub struct BatchingOptions {
+  /// Most rows (first-dim entries) per model run. Default 32.
+  pub max_batch_size: Option<f64>,
+  /// Longest the first run of a batch waits for others, in milliseconds. Default 2.
+  pub max_delay_ms: Option<f64>,
+  /// Most runs waiting; past it `run` rejects ERR_QUEUE_FULL at once. Default 1024.
+  pub max_queue: Option<f64>,
 }
 
 /// Validated session options.
@@ -38,6 +55,8 @@ pub struct SessionConfig {
   pub optimize: bool,
   /// The largest tensor a run may allocate: half the machine's memory.
   pub max_tensor_bytes: u64,
+  /// Batching limits, when batching is on.
+  pub batching: Option<Limits>,
 }
 
 impl Default for SessionConfig {
@@ -48,6 +67,7 @@ impl Default for SessionConfig {
       dim_overrides: HashMap::new(),
       optimize: true,
       max_tensor_bytes: physical_memory_bytes().map_or(8 << 30, |total| total / 2),
+      batching: None,
     }
   }
 }
@@ -103,7 +123,32 @@ impl SessionOptions {
         ))
       }
     };
-    Ok(SessionConfig { intra_op_threads, input_shapes, dim_overrides, optimize, ..defaults })
+    let batching = self.batching.map(BatchingOptions::resolve).transpose()?;
+    Ok(SessionConfig {
+      intra_op_threads,
+      input_shapes,
+      dim_overrides,
+      optimize,
+      batching,
+      ..defaults
+    })
+  }
+}
+
+impl BatchingOptions {
+  fn resolve(self) -> Result<Limits> {
+    let option = |name: &str, value: Option<f64>, default: usize, max: usize| match value {
+      None => Ok(default),
+      Some(v) => count(&format!("options.batching.{name}"), v, 1, max),
+    };
+    Ok(Limits {
+      max_batch_size: option("maxBatchSize", self.max_batch_size, 32, 1 << 20)?,
+      max_delay: Duration::from_millis(match self.max_delay_ms {
+        None => 2,
+        Some(v) => count("options.batching.maxDelayMs", v, 0, 60_000)? as u64,
+      }),
+      max_queue: option("maxQueue", self.max_queue, 1024, 1 << 24)?,
+    })
   }
 }
 
@@ -146,6 +191,20 @@ mod tests {
     let options =
       SessionOptions { graph_optimization_level: Some("max".into()), ..Default::default() };
     assert_eq!(options.resolve().unwrap_err().code().as_str(), "ERR_INVALID_ARG");
+  }
+
+  #[test]
+  fn batching_limits_have_defaults_and_bounds() {
+    let options =
+      SessionOptions { batching: Some(BatchingOptions::default()), ..Default::default() };
+    let limits = options.resolve().unwrap().batching.unwrap();
+    assert_eq!(
+      (limits.max_batch_size, limits.max_delay, limits.max_queue),
+      (32, Duration::from_millis(2), 1024)
+    );
+    let bad = BatchingOptions { max_queue: Some(0.0), ..Default::default() };
+    let err = SessionOptions { batching: Some(bad), ..Default::default() }.resolve().unwrap_err();
+    assert!(err.to_string().starts_with("options.batching.maxQueue"), "{err}");
   }
 
   #[test]

@@ -252,3 +252,16 @@ fn oversized_tensors_are_refused_before_allocating() {
   assert_eq!(err.code(), ErrorCode::ErrResource);
   assert!(err.to_string().contains("4096.0 GiB"), "{err}");
 }
+
+#[test]
+fn a_batch_of_runs_splits_back_to_each_run_exactly() {
+  let session = load("mlp");
+  let cases = cases("mlp");
+  // Runs of 1, 3 and 2 rows stacked into one execution of 6 rows.
+  let picked = [&cases[0], &cases[1], &cases[2]];
+  let runs = picked.iter().map(|case| session.prepare(feeds(case), None).unwrap()).collect();
+  let outputs = session.execute_batch(runs).unwrap();
+  for (case, outputs) in picked.iter().zip(&outputs) {
+    assert_matches("probs", &outputs[0].1, &case["outputs"]["probs"]);
+  }
+}
