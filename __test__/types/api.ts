@@ -9,6 +9,10 @@ async function main(): Promise<void> {
     freeDimensionOverrides: { batch: 1 },
     graphOptimizationLevel: 'all',
   })
+  const batched = await InferenceSession.create('model.onnx', { batching: { maxBatchSize: 32, maxDelayMs: 2, maxQueue: 1024 } })
+  const { runs, batches, meanBatchSize, queueDepth, p50Ms, p99Ms, rejected } = batched.stats()
+  const refused: number = rejected.queueFull + rejected.timeout + rejected.aborted
+  console.log(runs, batches, meanBatchSize, queueDepth, p50Ms, p99Ms, refused)
   const names: readonly string[] = session.inputNames
   const meta: readonly ValueMetadata[] = session.outputMetadata
   const dims: Array<number | string> = meta[0].shape
@@ -49,6 +53,8 @@ async function main(): Promise<void> {
   await InferenceSession.create(42)
   // @ts-expect-error: unknown optimisation level
   await InferenceSession.create('m.onnx', { graphOptimizationLevel: 'max' })
+  // @ts-expect-error: batching limits are numbers
+  await InferenceSession.create('m.onnx', { batching: { maxBatchSize: '32' } })
   // @ts-expect-error: timeoutMs is a number
   await session.run({ x }, { timeoutMs: '5' })
   // @ts-expect-error: feeds map names to tensors
