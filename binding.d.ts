@@ -253,6 +253,8 @@ export interface SessionStats {
   p99Ms: number
   /** Runs rejected by cause. */
   rejected: RejectedCounts
+  /** Executions per batch size: counts for sizes ≤ 1, 2, 4, 8, 16, 32, 64, 128 and larger (not cumulative). */
+  batchSizes: Array<number>
 }
 
 /**

@@ -59,7 +59,7 @@ test('release lets queued runs finish, then refuses new ones', async () => {
   await assertCode(session.run({ x }), 'ERR_SESSION_RELEASED')
 })
 
-test('batching needs inputs that start with the same symbolic dim', async () => {
+test('batching needs inputs that start with the same open or symbolic dim', async () => {
   await assertCode(InferenceSession.create(fixture('cnn.onnx'), { batching: {} }), 'ERR_INVALID_ARG', /input 'image' has shape \[1, 3, 16, 16\]/)
   await assertCode(InferenceSession.create(fixture('mlp.onnx'), { batching: { maxBatchSize: 0 } }), 'ERR_INVALID_ARG', /maxBatchSize/)
   const multi = await InferenceSession.create(fixture('multi_io.onnx'), { batching: { maxDelayMs: 2 } })

@@ -13,10 +13,12 @@ const { nativeSession } = require('./session.js')
 class Model {
   #native
   #pipeline
+  #session
 
-  constructor(native, pipeline) {
+  constructor(native, pipeline, session) {
     this.#native = native
     this.#pipeline = pipeline
+    this.#session = session
   }
 
   /**
@@ -29,7 +31,12 @@ class Model {
     }
     if (labels !== undefined && !Array.isArray(labels)) throw invalidArg('labels', 'an array of class labels', labels)
     const native = new NativeModel(nativeSession(session), nativePipeline(pipeline), { labels, inputName })
-    return new Model(native, pipeline)
+    return new Model(native, pipeline, session)
+  }
+
+  /** The session that runs the model. */
+  get session() {
+    return this.#session
   }
 
   /** The pipeline that featurises records. */

@@ -8,6 +8,9 @@ use std::time::Duration;
 /// How many recent latencies the percentiles are computed over.
 const LATENCY_WINDOW: usize = 1024;
 
+/// Upper bounds of the batch-size histogram buckets; a last bucket takes larger batches.
+pub const BATCH_SIZE_BOUNDS: [u64; 8] = [1, 2, 4, 8, 16, 32, 64, 128];
+
 /// Why a run was turned away.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rejection {
@@ -25,6 +28,7 @@ pub struct Stats {
   aborted: AtomicU64,
   timeouts: AtomicU64,
   queue_full: AtomicU64,
+  batch_sizes: [AtomicU64; BATCH_SIZE_BOUNDS.len() + 1],
   latencies: Mutex<Ring>,
 }
 
@@ -46,6 +50,8 @@ pub struct Snapshot {
   pub aborted: u64,
   pub timeouts: u64,
   pub queue_full: u64,
+  /// Executions per batch-size bucket (`BATCH_SIZE_BOUNDS`, then larger), not cumulative.
+  pub batch_sizes: Vec<u64>,
 }
 
 impl Stats {
@@ -65,6 +71,9 @@ impl Stats {
     self.runs.fetch_add(runs, Ordering::Relaxed);
     self.batches.fetch_add(1, Ordering::Relaxed);
     self.batched_runs.fetch_add(runs, Ordering::Relaxed);
+    let bucket =
+      BATCH_SIZE_BOUNDS.iter().position(|&bound| runs <= bound).unwrap_or(BATCH_SIZE_BOUNDS.len());
+    self.batch_sizes[bucket].fetch_add(1, Ordering::Relaxed);
     let mut ring = self.latencies.lock().unwrap_or_else(|p| p.into_inner());
     for latency in latencies {
       let ms = latency.as_secs_f64() * 1e3;
@@ -118,6 +127,7 @@ impl Stats {
       aborted: self.aborted.load(Ordering::Relaxed),
       timeouts: self.timeouts.load(Ordering::Relaxed),
       queue_full: self.queue_full.load(Ordering::Relaxed),
+      batch_sizes: self.batch_sizes.iter().map(|c| c.load(Ordering::Relaxed)).collect(),
     }
   }
 }
@@ -140,6 +150,7 @@ mod tests {
     let s = stats.snapshot();
     assert_eq!((s.runs, s.batches, s.queue_depth, s.timeouts, s.aborted), (102, 101, 1, 1, 0));
     assert!((s.mean_batch_size - 102.0 / 101.0).abs() < 1e-12);
+    assert_eq!(s.batch_sizes, [100, 1, 0, 0, 0, 0, 0, 0, 0]);
     assert!((s.p50_ms - 50.5).abs() < 1.0 && (s.p99_ms - 99.0).abs() < 1.1, "{s:?}");
   }
 

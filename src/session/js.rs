@@ -170,6 +170,7 @@ impl NativeSession {
         timeout: s.timeouts as f64,
         queue_full: s.queue_full as f64,
       },
+      batch_sizes: s.batch_sizes.iter().map(|&c| c as f64).collect(),
     })
   }
 
@@ -241,6 +242,8 @@ pub struct SessionStats {
   pub p99_ms: f64,
   /// Runs rejected by cause.
   pub rejected: RejectedCounts,
+  /// Executions per batch size: counts for sizes ≤ 1, 2, 4, 8, 16, 32, 64, 128 and larger (not cumulative).
+  pub batch_sizes: Vec<f64>,
 }
 
 /// Runs rejected by cause.

@@ -276,20 +276,28 @@ fn read_proto(
   }
 }
 
-/// Batching stacks along dim 0: every input must start with the same symbolic dim.
+/// Batching stacks along dim 0: every input's first dim must be open or symbolic, and the same
+/// symbol wherever it is named.
 fn check_batchable(inputs: &[ValueInfo]) -> Result<()> {
   let first = |info: &ValueInfo| info.dims.as_ref().and_then(|d| d.first()).cloned();
-  let batch = inputs.first().and_then(first);
-  let symbolic = matches!(&batch, Some(Dim::Named(n)) if n != "?");
-  if let Some(info) = inputs.iter().find(|info| !symbolic || first(info) != batch) {
-    return Err(TractNodeError::invalid_arg(
-      "options.batching",
-      format!(
-        "batching needs every input to start with the same symbolic dim; input '{}' has shape {}",
-        info.name,
-        info.shape_text()
-      ),
-    ));
+  let mut name: Option<String> = None;
+  for info in inputs {
+    let fits = match first(info) {
+      Some(Dim::Unknown) => true,
+      Some(Dim::Named(n)) if n == "?" => true,
+      Some(Dim::Named(n)) => name.get_or_insert_with(|| n.clone()) == &n,
+      _ => false,
+    };
+    if !fits {
+      return Err(TractNodeError::invalid_arg(
+        "options.batching",
+        format!(
+          "batching needs every input to start with the same open or symbolic dim; input '{}' has shape {}",
+          info.name,
+          info.shape_text()
+        ),
+      ));
+    }
   }
   Ok(())
 }
@@ -302,13 +310,20 @@ fn pin_input_facts(
 ) -> Result<InferenceModel> {
   let invalid = |e: TractError| TractNodeError::invalid_model(&e);
   for (ix, info) in inputs.iter().enumerate() {
-    if let (Some(dtype), true, Some(dims)) = (info.dtype, info.is_concrete(), &info.dims) {
-      let shape: Vec<usize> =
-        dims.iter().map(|d| if let Dim::Fixed(n) = d { *n } else { 0 }).collect();
-      model
-        .set_input_fact(ix, InferenceFact::dt_shape(dtype.datum_type(), shape))
-        .map_err(invalid)?;
-    }
+    let (Some(dtype), Some(dims)) = (info.dtype, &info.dims) else { continue };
+    // Open dims get a symbol of their own, so tract can still build one plan for every shape.
+    let shape: TVec<TDim> = dims
+      .iter()
+      .enumerate()
+      .map(|(axis, dim)| match dim {
+        Dim::Fixed(n) => TDim::from(*n as i64),
+        Dim::Named(name) if name != "?" => model.symbols.sym(name).into(),
+        _ => model.symbols.sym(&format!("unk__{ix}_{axis}")).into(),
+      })
+      .collect();
+    model
+      .set_input_fact(ix, InferenceFact::dt_shape(dtype.datum_type(), shape))
+      .map_err(invalid)?;
   }
   if !overrides.is_empty() {
     let substitutions =

@@ -1,0 +1,18 @@
+// Type tests for tract-node/express (compiled under strict by `npm test`).
+import express from 'express'
+import { inferenceRouter } from '../../express.js'
+import { InferenceSession } from '../../index.js'
+
+async function main(): Promise<void> {
+  const session = await InferenceSession.create('model.onnx', { batching: { maxDelayMs: 2 } })
+  const router = inferenceRouter({ models: { iris: session }, bodyLimit: 1 << 20, timeoutMs: 1000 })
+  const app = express()
+  app.use(router)
+  await router.close()
+  // @ts-expect-error: models map names to sessions or models
+  inferenceRouter({ models: { iris: 'model.onnx' } })
+  // @ts-expect-error: models are required
+  inferenceRouter({})
+}
+
+void main

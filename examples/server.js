@@ -1,0 +1,45 @@
+// The demo server: a scikit-learn wine classifier behind tract-node's Express router.
+//   npm start                  (PORT=3000 by default; PORT=0 picks a free port)
+//   curl -s localhost:3000/v2/models/wine/predict -H 'content-type: application/json' \
+//     -d '{"alcohol":13.2,"malic_acid":1.78,...}'
+// SIGTERM / SIGINT: stop accepting, finish requests in flight, release the sessions, exit 0.
+const express = require('express')
+const fs = require('node:fs')
+const path = require('node:path')
+const { InferenceSession, Model, Pipeline } = require('tract-node')
+const { inferenceRouter } = require('tract-node/express')
+
+const models = path.join(__dirname, 'models')
+
+async function main() {
+  const session = await InferenceSession.create(path.join(models, 'wine.onnx'), {
+    batching: { maxBatchSize: 64, maxDelayMs: 2, maxQueue: 4096 },
+  })
+  const pipeline = Pipeline.fromJSON(fs.readFileSync(path.join(models, 'wine.pipeline.json'), 'utf8'))
+  const { labels } = JSON.parse(fs.readFileSync(path.join(models, 'wine.samples.json'), 'utf8'))
+  const wine = await Model.create({ session, pipeline, labels })
+
+  const router = inferenceRouter({ models: { wine }, bodyLimit: 1 << 20 })
+  const app = express()
+  app.disable('x-powered-by')
+  app.use(router)
+
+  const server = app.listen(Number(process.env.PORT ?? 3000), () => {
+    console.log(`tract-node demo listening on http://127.0.0.1:${server.address().port}`)
+  })
+
+  const shutdown = async (signal) => {
+    console.log(`${signal}: finishing requests in flight`)
+    server.close()
+    await router.close()
+    console.log('bye')
+    process.exit(0)
+  }
+  process.once('SIGTERM', shutdown)
+  process.once('SIGINT', shutdown)
+}
+
+main().catch((error) => {
+  console.error(`${error.code ?? 'ERROR'}: ${error.message}`)
+  process.exit(1)
+})

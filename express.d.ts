@@ -1,0 +1,27 @@
+// Types of tract-node/express.
+import type { Router } from 'express'
+import type { InferenceSession, Model } from './index'
+
+/** Options of `inferenceRouter`. */
+export interface InferenceRouterOptions {
+  /** The models to serve, by the name used in routes. A `Model` also serves `/predict`. */
+  models: Record<string, InferenceSession | Model>
+  /** Largest request body, in bytes (default 1 MiB); larger bodies get 413 after being read. */
+  bodyLimit?: number
+  /** Longest one inference may take, in milliseconds (default 30,000); then 504. */
+  timeoutMs?: number
+}
+
+/** The router, plus `close()` for graceful shutdown. */
+export interface InferenceRouter extends Router {
+  /** Stops accepting inference requests (503), waits for those in flight, then releases every session. */
+  close(): Promise<void>
+}
+
+/**
+ * Mounts `GET /v2/health/live`, `GET /v2/health/ready`, `GET /v2/models/:name`,
+ * `POST /v2/models/:name/infer` (KServe V2 JSON), `POST /v2/models/:name/predict` (records) and
+ * `GET /metrics` (Prometheus). Errors map to HTTP: validation and bad JSON 400, unknown model 404,
+ * body too large 413, wrong content type 415, queue full 503 with Retry-After, timeout 504, else 500.
+ */
+export declare function inferenceRouter(options: InferenceRouterOptions): InferenceRouter
