@@ -80,6 +80,11 @@ export declare class NativeSession {
    * never computes; if later, its result is dropped. Either way the promise rejects ERR_ABORTED.
    */
   run(feeds: object, fetches?: Array<string> | undefined | null, ticket?: RunTicket | undefined | null): Promise<Record<string, TensorLike>>
+  /**
+   * The lean HTTP path: a KServe V2 JSON request body in, the JSON response body out. Parsing,
+   * running (batched when the session batches) and serialising all happen off the JS thread.
+   */
+  inferJson(body: Uint8Array, modelName: string, ticket?: RunTicket | undefined | null): Promise<Buffer>
   /** The blocking twin of `run`: computes on the JS thread. For scripts and benchmarks. */
   runSync(feeds: object, fetches?: Array<string> | undefined | null): Record<string, TensorLike>
   /** The session's counters. */

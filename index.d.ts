@@ -122,6 +122,11 @@ export declare class InferenceSession {
   run(feeds: FeedsType, fetches: FetchesType | null | undefined, options?: RunOptions): Promise<OutputsType>
   /** The blocking twin of `run`: computes on the calling thread. For scripts and benchmarks. */
   runSync(feeds: FeedsType, fetches?: FetchesType | null): OutputsType
+  /**
+   * The lean HTTP path: a KServe V2 inference request body (JSON bytes) in, the response body
+   * (`{ model_name, outputs }` JSON bytes) out, parsed, run and serialised off the event loop.
+   */
+  inferJson(body: Uint8Array, modelName: string, options?: RunOptions): Promise<Buffer>
   /** Counters: runs, batches, mean batch size, queue depth, p50/p99 latency, rejections. */
   stats(): SessionStats
   /** Frees the model once in-flight runs finish; later runs reject with `ERR_SESSION_RELEASED`. */

@@ -4,7 +4,6 @@
 // Prometheus metrics, over InferenceSession and Model. Express is a peer: required when used.
 const { InferenceSession } = require('./session.js')
 const { Model } = require('./model.js')
-const { Tensor } = require('./tensor.js')
 const { codedError } = require('./errors.js')
 
 /** KServe V2 datatypes by tensor type. */
@@ -23,7 +22,6 @@ const DATATYPE = {
   bool: 'BOOL',
   string: 'BYTES',
 }
-const TYPE = Object.fromEntries(Object.entries(DATATYPE).map(([type, datatype]) => [datatype, type]))
 
 /** HTTP status per error code; anything else is a 500 without details beyond code and message. */
 const STATUS = {
@@ -74,8 +72,10 @@ function inferenceRouter({ models, bodyLimit = 1 << 20, timeoutMs = 30_000 } = {
         await drain(req)
         throw codedError('ERR_MODEL_NOT_FOUND', `model '${name}' is not served here (serving: ${Object.keys(served).join(', ')})`)
       }
-      const body = await readJson(req, bodyLimit)
-      res.json(await work(entry, body, name))
+      const body = await readBody(req, bodyLimit)
+      const answer = await work(entry, body, name)
+      if (Buffer.isBuffer(answer)) res.type('application/json').send(answer)
+      else res.json(answer)
     } catch (error) {
       metrics.error(name, error.code)
       sendError(res, error)
@@ -97,7 +97,7 @@ function inferenceRouter({ models, bodyLimit = 1 << 20, timeoutMs = 30_000 } = {
     res.json(metadata(req.params.name, sessionOf(entry)))
   })
   router.post('/v2/models/:name/infer', handle('infer', (entry, body, name) => infer(sessionOf(entry), body, name, timeoutMs)))
-  router.post('/v2/models/:name/predict', handle('predict', (entry, body, name) => predict(entry, body, name)))
+  router.post('/v2/models/:name/predict', handle('predict', (entry, body, name) => predict(entry, parseJson(body), name)))
   router.get('/metrics', (req, res) => {
     res.type('text/plain; version=0.0.4').send(metrics.render(served))
   })
@@ -139,31 +139,13 @@ function metadata(name, session) {
   return { name, platform: 'tract-node', inputs: session.inputMetadata.map(describe), outputs: session.outputMetadata.map(describe) }
 }
 
-/** KServe V2 inference: `{ inputs: [{ name, shape, datatype, data }], outputs?: [{ name }] }`. */
+/**
+ * KServe V2 inference. A raw body goes to Rust as bytes (parsed, run and serialised off the event
+ * loop); a body an upstream `express.json()` already parsed is re-encoded first.
+ */
 async function infer(session, body, name, timeoutMs) {
-  if (!Array.isArray(body?.inputs)) throw codedError('ERR_INVALID_ARG', "body: expected { inputs: [{ name, shape, datatype, data }] }")
-  const feeds = {}
-  for (const [i, input] of body.inputs.entries()) {
-    const type = TYPE[input?.datatype]
-    if (typeof input?.name !== 'string' || !type) {
-      throw codedError('ERR_INVALID_ARG', `inputs[${i}]: expected a name and a datatype among ${Object.keys(TYPE).join(', ')}`)
-    }
-    if (!Array.isArray(input.data) || !Array.isArray(input.shape)) {
-      throw codedError('ERR_INVALID_ARG', `inputs[${i}] '${input.name}': expected shape and data arrays`)
-    }
-    feeds[input.name] = new Tensor(type, input.data.flat(Infinity), input.shape)
-  }
-  const fetches = Array.isArray(body.outputs) ? body.outputs.map((o) => o?.name) : undefined
-  const outputs = await session.run(feeds, fetches, { timeoutMs })
-  return {
-    model_name: name,
-    outputs: Object.entries(outputs).map(([output, tensor]) => ({
-      name: output,
-      datatype: DATATYPE[tensor.type],
-      shape: [...tensor.dims],
-      data: Array.from(tensor.data, (v) => (typeof v === 'bigint' ? Number(v) : v)),
-    })),
-  }
+  const bytes = Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body))
+  return session.inferJson(bytes, name, { timeoutMs })
 }
 
 /** Records → predictions, through a Model: a record, an array of records, or `{ records: [...] }`. */
@@ -175,9 +157,12 @@ async function predict(entry, body, name) {
   return { model_name: name, predictions: await entry.predict(records) }
 }
 
-/** Reads the request body as JSON, refusing wrong content types (415) and bodies over `limit` (413). */
-async function readJson(req, limit) {
-  if (req.body !== undefined && req._body) return req.body // an upstream express.json() already parsed it
+/**
+ * Reads the request body as bytes, refusing wrong content types (415) and bodies over `limit` (413,
+ * after reading it all). A body an upstream `express.json()` already parsed is returned as is.
+ */
+async function readBody(req, limit) {
+  if (req.body !== undefined && req._body) return req.body
   const type = String(req.headers['content-type'] ?? '')
   if (!/^application\/([\w.+-]*\+)?json\b/i.test(type)) {
     await drain(req)
@@ -185,15 +170,19 @@ async function readJson(req, limit) {
   }
   const chunks = []
   let size = 0
-  let tooLarge = false
   for await (const chunk of req) {
     size += chunk.length
-    if (size > limit) tooLarge = true // keep reading: the client gets the answer, not a reset
-    else chunks.push(chunk)
+    if (size <= limit) chunks.push(chunk) // past the limit keep reading: the client gets the answer, not a reset
   }
-  if (tooLarge) throw codedError('ERR_BODY_TOO_LARGE', `the body is ${size} bytes, over the limit of ${limit}`)
+  if (size > limit) throw codedError('ERR_BODY_TOO_LARGE', `the body is ${size} bytes, over the limit of ${limit}`)
+  return Buffer.concat(chunks)
+}
+
+/** Parses JSON bytes (or passes through an already parsed body). */
+function parseJson(body) {
+  if (!Buffer.isBuffer(body)) return body
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'))
+    return JSON.parse(body.toString('utf8'))
   } catch (cause) {
     throw codedError('ERR_BAD_JSON', `the body is not valid JSON: ${cause.message}`)
   }

@@ -71,42 +71,21 @@ class InferenceSession {
    */
   async run(feeds, fetchesOrOptions, maybeOptions) {
     const { fetches, options } = this.#splitArgs(fetchesOrOptions, maybeOptions)
-    const { signal, timeoutMs } = runOptions(options)
     checkFeeds(feeds)
-    if (signal?.aborted) throw abortError(signal)
-    if (signal === undefined && timeoutMs === undefined) {
-      return wrapOutputs(await this.#native.run(feeds, fetches, null))
-    }
-    const ticket = new RunTicket()
-    const pending = this.#native.run(feeds, fetches, ticket)
-    return new Promise((resolve, reject) => {
-      let timer
-      const finish = () => {
-        clearTimeout(timer)
-        signal?.removeEventListener('abort', onAbort)
-      }
-      const cancel = (error, reason) => {
-        ticket.cancel(reason)
-        finish()
-        reject(error)
-      }
-      const onAbort = () => cancel(abortError(signal), 'abort')
-      signal?.addEventListener('abort', onAbort, { once: true })
-      if (timeoutMs !== undefined) {
-        const timeoutError = () => codedError('ERR_TIMEOUT', `the run did not finish within ${timeoutMs} ms`)
-        timer = setTimeout(() => cancel(timeoutError(), 'timeout'), timeoutMs)
-      }
-      pending.then(
-        (outputs) => {
-          finish()
-          resolve(wrapOutputs(outputs))
-        },
-        (error) => {
-          finish()
-          reject(error)
-        },
-      )
-    })
+    return wrapOutputs(await cancellable(options, (ticket) => this.#native.run(feeds, fetches, ticket)))
+  }
+
+  /**
+   * The lean HTTP path: a KServe V2 inference request body (JSON bytes) in, the response body
+   * (JSON bytes, `{ model_name, outputs }`) out. Parsing, running and serialising all happen off the
+   * event loop. Takes `{ signal, timeoutMs }` like `run`.
+   * @param {Uint8Array} body
+   * @param {string} modelName echoed as `model_name`
+   */
+  async inferJson(body, modelName, options) {
+    if (!(body instanceof Uint8Array)) throw invalidArg('body', 'a Buffer or Uint8Array of JSON', body)
+    if (typeof modelName !== 'string') throw invalidArg('modelName', 'a string', modelName)
+    return cancellable(options, (ticket) => this.#native.inferJson(body, modelName, ticket))
   }
 
   /** The blocking twin of `run`: computes on the calling thread. For scripts and benchmarks. */
@@ -158,6 +137,46 @@ function checkFeeds(feeds) {
   if (feeds === null || typeof feeds !== 'object' || Array.isArray(feeds)) {
     throw invalidArg('feeds', 'an object mapping input names to tensors', feeds)
   }
+}
+
+/**
+ * Starts a native run with a ticket when `options` carry a signal or a timeout, and rejects at once
+ * (ERR_ABORTED / ERR_TIMEOUT) when either fires, cancelling the run.
+ */
+async function cancellable(options, start) {
+  const { signal, timeoutMs } = runOptions(options)
+  if (signal?.aborted) throw abortError(signal)
+  if (signal === undefined && timeoutMs === undefined) return start(null)
+  const ticket = new RunTicket()
+  const pending = start(ticket)
+  return new Promise((resolve, reject) => {
+    let timer
+    const finish = () => {
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', onAbort)
+    }
+    const cancel = (error, reason) => {
+      ticket.cancel(reason)
+      finish()
+      reject(error)
+    }
+    const onAbort = () => cancel(abortError(signal), 'abort')
+    signal?.addEventListener('abort', onAbort, { once: true })
+    if (timeoutMs !== undefined) {
+      const timeoutError = () => codedError('ERR_TIMEOUT', `the run did not finish within ${timeoutMs} ms`)
+      timer = setTimeout(() => cancel(timeoutError(), 'timeout'), timeoutMs)
+    }
+    pending.then(
+      (value) => {
+        finish()
+        resolve(value)
+      },
+      (error) => {
+        finish()
+        reject(error)
+      },
+    )
+  })
 }
 
 function runOptions(options) {

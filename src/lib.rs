@@ -6,6 +6,7 @@ pub mod batching;
 pub mod cancel;
 pub mod error;
 pub mod features;
+pub mod kserve;
 pub mod model;
 pub mod pool;
 pub mod schema;

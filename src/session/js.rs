@@ -5,21 +5,25 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use napi::bindgen_prelude::{AsyncTask, Either, FromNapiValue, Object, Uint8Array, Unknown};
+use napi::bindgen_prelude::{
+  AsyncTask, Buffer, Either, FromNapiValue, Object, Uint8Array, Unknown,
+};
 use napi::{Env, JsValue, Task, ValueType};
 use napi_derive::napi;
 use tract_onnx::prelude::Tensor;
 
 use super::model_info::{Dim, ValueInfo};
 use super::options::{SessionConfig, SessionOptions};
-use super::{ModelSource, Session};
-use crate::batching::{Batcher, Request};
+use super::{ModelSource, PreparedRun, Session};
+use crate::batching::{Batcher, Request, Respond};
 use crate::cancel::Cancellation;
 use crate::error::js::IntoNapi;
 use crate::error::{catch_panic, Result, TractNodeError};
+use crate::kserve;
 use crate::pool;
 use crate::stats::Rejection;
 use crate::tensor::js::{tensor_from_js, JsOutputs};
+use crate::tensor::OutputTensor;
 
 /// Name, element type and shape of a model input or output, as onnxruntime-node reports them.
 #[napi(object, object_from_js = false)]
@@ -57,7 +61,7 @@ impl From<&ValueInfo> for ValueMetadata {
 pub struct NativeSession {
   core: Option<Arc<Session>>,
   /// The batching front, when the session was created with `batching`.
-  batcher: Option<Batcher>,
+  batcher: Option<Arc<Batcher>>,
   inputs: Vec<ValueInfo>,
   outputs: Vec<ValueInfo>,
 }
@@ -121,25 +125,50 @@ impl NativeSession {
     ticket: Option<&RunTicket>,
   ) -> napi::Result<Object<'env>> {
     let (core, prepared) = self.prepare(env, &feeds, fetches)?;
-    let ticket = ticket.map(|t| t.state.clone()).unwrap_or_default();
-    let enqueued = Instant::now();
-    if let Some(batcher) = self.batcher.as_ref().filter(|_| prepared.rows() > 0) {
-      let (settle, promise) = pool::js::promise(env)?;
-      let respond = Box::new(move |outcome: Result<_>| settle(outcome.map(JsOutputs)));
-      batcher.submit(Request { run: prepared, cancel: ticket, respond, since: enqueued });
-      return Ok(promise);
-    }
-    core.stats().queued();
-    pool::js::spawn(env, move || {
-      let stats = core.stats();
-      stats.dequeued();
-      ticket.check(stats)?;
-      let outputs = core.execute(prepared);
-      stats.executed(std::iter::once(enqueued.elapsed()));
-      // Cancelled while computing: the caller has already been answered; drop the result.
-      ticket.check(stats)?;
-      outputs.map(JsOutputs)
-    })
+    let (settle, promise) = pool::js::promise(env)?;
+    let job = Job {
+      core,
+      batcher: self.batcher.clone(),
+      ticket: ticket_state(ticket),
+      since: Instant::now(),
+    };
+    let respond = Box::new(move |outcome: Result<_>| settle(outcome.map(JsOutputs)));
+    job.queue(move |job| job.dispatch(prepared, respond));
+    Ok(promise)
+  }
+
+  /// The lean HTTP path: a KServe V2 JSON request body in, the JSON response body out. Parsing,
+  /// running (batched when the session batches) and serialising all happen off the JS thread.
+  #[napi(catch_unwind, ts_return_type = "Promise<Buffer>")]
+  pub fn infer_json<'env>(
+    &self,
+    env: &'env Env,
+    body: Uint8Array,
+    model_name: String,
+    ticket: Option<&RunTicket>,
+  ) -> napi::Result<Object<'env>> {
+    let core = self.core().into_napi(env)?;
+    let (settle, promise) = pool::js::promise(env)?;
+    let job = Job {
+      core,
+      batcher: self.batcher.clone(),
+      ticket: ticket_state(ticket),
+      since: Instant::now(),
+    };
+    job.queue(move |job| match catch_panic(|| kserve::parse(&body, &job.core)) {
+      Err(error) => settle(Err(error)),
+      Ok(kserve::Parsed { run, id }) => {
+        let respond = Box::new(move |outcome: Result<Vec<(String, OutputTensor)>>| {
+          settle(
+            outcome
+              .and_then(|outputs| kserve::response(&model_name, id, &outputs))
+              .map(Buffer::from),
+          )
+        });
+        job.dispatch(run, respond)
+      }
+    });
+    Ok(promise)
   }
 
   /// The blocking twin of `run`: computes on the JS thread. For scripts and benchmarks.
@@ -200,6 +229,54 @@ impl NativeSession {
   pub(crate) fn core(&self) -> Result<Arc<Session>> {
     self.core.clone().ok_or(TractNodeError::SessionReleased)
   }
+}
+
+fn ticket_state(ticket: Option<&RunTicket>) -> Arc<Cancellation> {
+  ticket.map(|t| t.state.clone()).unwrap_or_default()
+}
+
+/// A run on its way: to the session's batcher, or computed right here (on a pool thread).
+struct Job {
+  core: Arc<Session>,
+  batcher: Option<Arc<Batcher>>,
+  ticket: Arc<Cancellation>,
+  since: Instant,
+}
+
+impl Job {
+  /// Runs `work` on the compute pool; the run counts as queued until then.
+  fn queue(self, work: impl FnOnce(Job) + Send + 'static) {
+    self.core.stats().queued();
+    pool::global().submit(Box::new(move || {
+      self.core.stats().dequeued();
+      work(self)
+    }));
+  }
+
+  fn dispatch(self, run: PreparedRun, respond: Respond) {
+    match self.batcher {
+      Some(batcher) if run.rows() > 0 => {
+        batcher.submit(Request { run, cancel: self.ticket, respond, since: self.since })
+      }
+      _ => respond(catch_panic(|| execute(&self.core, run, &self.ticket, self.since))),
+    }
+  }
+}
+
+/// Computes one unbatched run, counting it and honouring its cancellation before and after.
+fn execute(
+  core: &Session,
+  run: PreparedRun,
+  ticket: &Cancellation,
+  since: Instant,
+) -> Result<Vec<(String, OutputTensor)>> {
+  let stats = core.stats();
+  ticket.check(stats)?;
+  let outputs = core.execute(run);
+  stats.executed(std::iter::once(since.elapsed()));
+  // Cancelled while computing: the caller has already been answered; drop the result.
+  ticket.check(stats)?;
+  outputs
 }
 
 /// Cancels one queued or running `NativeSession.run`.
@@ -280,7 +357,7 @@ impl Task for LoadSessionTask {
     let batcher = self
       .config
       .batching
-      .map(|limits| Batcher::start(session.clone(), limits))
+      .map(|limits| Batcher::start(session.clone(), limits).map(Arc::new))
       .transpose()
       .into_napi(&env)?;
     Ok(NativeSession {

@@ -1,0 +1,251 @@
+//! KServe V2 JSON, straight to tensors and back, so an HTTP server's JS thread never parses or
+//! serialises tensor data. Request: `{ inputs: [{ name, shape, datatype, data }], outputs?: [{ name }] }`
+//! with `data` flat or nested; response: `{ model_name, outputs: [{ name, datatype, shape, data }] }`.
+
+use serde::ser::{SerializeSeq, Serializer};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tract_onnx::prelude::{f16, Datum, Tensor};
+
+use crate::error::{Result, TractNodeError};
+use crate::session::{PreparedRun, Session};
+use crate::tensor::{tensor_from_strings, DType, OutputTensor};
+
+#[derive(Deserialize)]
+struct InferRequest {
+  inputs: Vec<InferInput>,
+  #[serde(default)]
+  outputs: Option<Vec<RequestedOutput>>,
+  #[serde(default)]
+  id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct InferInput {
+  name: String,
+  shape: Vec<usize>,
+  datatype: String,
+  data: Value,
+}
+
+#[derive(Deserialize)]
+struct RequestedOutput {
+  name: String,
+}
+
+/// A parsed request: the checked run and the request id to echo.
+pub struct Parsed {
+  pub run: PreparedRun,
+  pub id: Option<String>,
+}
+
+/// The KServe datatype of a dtype.
+pub fn datatype(dtype: DType) -> &'static str {
+  match dtype {
+    DType::Float32 => "FP32",
+    DType::Float64 => "FP64",
+    DType::Float16 => "FP16",
+    DType::Int8 => "INT8",
+    DType::Uint8 => "UINT8",
+    DType::Int16 => "INT16",
+    DType::Uint16 => "UINT16",
+    DType::Int32 => "INT32",
+    DType::Uint32 => "UINT32",
+    DType::Int64 => "INT64",
+    DType::Uint64 => "UINT64",
+    DType::Bool => "BOOL",
+    DType::String => "BYTES",
+  }
+}
+
+/// Parses a request body and checks it against the session's inputs.
+pub fn parse(body: &[u8], session: &Session) -> Result<Parsed> {
+  let request: InferRequest = serde_json::from_slice(body).map_err(|e| {
+    TractNodeError::invalid_arg("body", format!("not a KServe V2 inference request: {e}"))
+  })?;
+  let feeds = request
+    .inputs
+    .into_iter()
+    .map(|input| Ok((input.name.clone(), input_tensor(input)?)))
+    .collect::<Result<Vec<_>>>()?;
+  let fetches: Option<Vec<String>> =
+    request.outputs.map(|outputs| outputs.into_iter().map(|o| o.name).collect());
+  Ok(Parsed { run: session.prepare(feeds, fetches.as_deref())?, id: request.id })
+}
+
+fn input_tensor(input: InferInput) -> Result<Tensor> {
+  let name = input.name;
+  let dtype = DType::ALL.into_iter().find(|d| datatype(*d) == input.datatype).ok_or_else(|| {
+    TractNodeError::invalid_arg(
+      format!("inputs '{name}'.datatype"),
+      format!("unknown datatype '{}'", input.datatype),
+    )
+  })?;
+  let mut values = Vec::new();
+  flatten(input.data, &mut values);
+  let count: usize = input.shape.iter().product();
+  if values.len() != count {
+    return Err(TractNodeError::tensor_data(
+      &name,
+      format!("shape {:?} needs {count} elements, data has {}", input.shape, values.len()),
+    ));
+  }
+  let bad = |what: &str| {
+    TractNodeError::tensor_data(&name, format!("{} data must be {what}", input.datatype))
+  };
+  if dtype == DType::String {
+    let strings = values
+      .into_iter()
+      .map(|v| v.as_str().map(str::to_string))
+      .collect::<Option<Vec<_>>>()
+      .ok_or_else(|| bad("strings"))?;
+    return tensor_from_strings(&name, &input.shape, strings);
+  }
+  if dtype == DType::Bool {
+    let bools = values
+      .iter()
+      .map(|v| v.as_bool().or_else(|| v.as_f64().map(|n| n != 0.0)))
+      .collect::<Option<Vec<_>>>()
+      .ok_or_else(|| bad("booleans"))?;
+    return Tensor::from_shape(&input.shape, &bools)
+      .map_err(|e| TractNodeError::tensor_data(&name, e.to_string()));
+  }
+  let numbers =
+    values.iter().map(Value::as_f64).collect::<Option<Vec<f64>>>().ok_or_else(|| bad("numbers"))?;
+  let tensor = Tensor::from_shape(&input.shape, &numbers)
+    .map_err(|e| TractNodeError::tensor_data(&name, e.to_string()))?;
+  let cast = tensor
+    .cast_to_dt(dtype.datum_type())
+    .map_err(|e| TractNodeError::tensor_data(&name, e.to_string()))?;
+  Ok(cast.into_owned())
+}
+
+fn flatten(value: Value, out: &mut Vec<Value>) {
+  match value {
+    Value::Array(items) => items.into_iter().for_each(|item| flatten(item, out)),
+    scalar => out.push(scalar),
+  }
+}
+
+#[derive(Serialize)]
+struct InferResponse<'a> {
+  model_name: &'a str,
+  #[serde(skip_serializing_if = "Option::is_none")]
+  id: Option<String>,
+  outputs: Vec<ResponseOutput<'a>>,
+}
+
+#[derive(Serialize)]
+struct ResponseOutput<'a> {
+  name: &'a str,
+  datatype: &'static str,
+  shape: &'a [usize],
+  data: Data<'a>,
+}
+
+/// A tensor's elements as a flat JSON array (int64 beyond 2^53 keeps its digits).
+struct Data<'a>(&'a OutputTensor);
+
+impl Serialize for Data<'_> {
+  fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+    fn seq<S: Serializer, T: Datum + Serialize>(
+      serializer: S,
+      tensor: &Tensor,
+    ) -> std::result::Result<S::Ok, S::Error> {
+      let view = tensor.try_as_plain_ram().map_err(serde::ser::Error::custom)?;
+      let values = view.as_slice::<T>().map_err(serde::ser::Error::custom)?;
+      let mut seq = serializer.serialize_seq(Some(values.len()))?;
+      values.iter().try_for_each(|v| seq.serialize_element(v))?;
+      seq.end()
+    }
+    let tensor = &self.0.tensor;
+    match self.0.dtype {
+      DType::Float32 => seq::<S, f32>(serializer, tensor),
+      DType::Float64 => seq::<S, f64>(serializer, tensor),
+      DType::Float16 => {
+        let view = tensor.try_as_plain_ram().map_err(serde::ser::Error::custom)?;
+        let values = view.as_slice::<f16>().map_err(serde::ser::Error::custom)?;
+        serializer.collect_seq(values.iter().map(|v| v.to_f32()))
+      }
+      DType::Int8 => seq::<S, i8>(serializer, tensor),
+      DType::Uint8 => seq::<S, u8>(serializer, tensor),
+      DType::Int16 => seq::<S, i16>(serializer, tensor),
+      DType::Uint16 => seq::<S, u16>(serializer, tensor),
+      DType::Int32 => seq::<S, i32>(serializer, tensor),
+      DType::Uint32 => seq::<S, u32>(serializer, tensor),
+      DType::Int64 => seq::<S, i64>(serializer, tensor),
+      DType::Uint64 => seq::<S, u64>(serializer, tensor),
+      DType::Bool => seq::<S, bool>(serializer, tensor),
+      DType::String => seq::<S, String>(serializer, tensor),
+    }
+  }
+}
+
+/// The response body for `outputs`.
+pub fn response(
+  model_name: &str,
+  id: Option<String>,
+  outputs: &[(String, OutputTensor)],
+) -> Result<Vec<u8>> {
+  let outputs = outputs
+    .iter()
+    .map(|(name, output)| ResponseOutput {
+      name,
+      datatype: datatype(output.dtype),
+      shape: output.tensor.shape(),
+      data: Data(output),
+    })
+    .collect();
+  serde_json::to_vec(&InferResponse { model_name, id, outputs })
+    .map_err(|e| TractNodeError::Internal { reason: e.to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use crate::session::options::SessionConfig;
+  use crate::session::ModelSource;
+
+  fn multi_io() -> Session {
+    let path = format!("{}/__test__/fixtures/multi_io.onnx", env!("CARGO_MANIFEST_DIR"));
+    Session::load(ModelSource::Path(std::path::Path::new(&path)), &SessionConfig::default())
+      .unwrap()
+  }
+
+  #[test]
+  fn requests_parse_to_runs_and_responses_serialise() {
+    let session = multi_io();
+    let body = br#"{"id":"r1","inputs":[{"name":"a","shape":[1,4],"datatype":"FP32","data":[[1,2,3,4]]},
+      {"name":"b","shape":[1,4],"datatype":"FP32","data":[0.5,0.5,0.5,0.5]}],"outputs":[{"name":"product"}]}"#;
+    let parsed = parse(body, &session).unwrap();
+    let outputs = session.execute(parsed.run).unwrap();
+    let text = String::from_utf8(response("m", parsed.id, &outputs).unwrap()).unwrap();
+    assert_eq!(
+      text,
+      r#"{"model_name":"m","id":"r1","outputs":[{"name":"product","datatype":"FP32","shape":[1,4],"data":[0.5,1.0,1.5,2.0]}]}"#
+    );
+  }
+
+  #[test]
+  fn bad_requests_are_client_errors() {
+    let session = multi_io();
+    let code = |body: &[u8]| parse(body, &session).err().map(|e| e.code().as_str()).unwrap_or("ok");
+    assert_eq!(code(b"{"), "ERR_INVALID_ARG");
+    assert_eq!(
+      code(br#"{"inputs":[{"name":"a","shape":[1,4],"datatype":"FP99","data":[1,2,3,4]}]}"#),
+      "ERR_INVALID_ARG"
+    );
+    assert_eq!(
+      code(br#"{"inputs":[{"name":"a","shape":[1,4],"datatype":"FP32","data":[1,2,3]}]}"#),
+      "ERR_TENSOR_DATA"
+    );
+    assert_eq!(
+      code(br#"{"inputs":[{"name":"a","shape":[1,4],"datatype":"FP32","data":["x",2,3,4]}]}"#),
+      "ERR_TENSOR_DATA"
+    );
+    assert_eq!(
+      code(br#"{"inputs":[{"name":"a","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]}]}"#),
+      "ERR_INPUT_MISSING"
+    );
+  }
+}
