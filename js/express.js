@@ -74,8 +74,13 @@ function inferenceRouter({ models, bodyLimit = 1 << 20, timeoutMs = 30_000 } = {
       }
       const body = await readBody(req, bodyLimit)
       const answer = await work(entry, body, name)
-      if (Buffer.isBuffer(answer)) res.type('application/json').send(answer)
-      else res.json(answer)
+      if (Buffer.isBuffer(answer)) {
+        // Bytes from the lean path: written as they are (no ETag hashing or re-encoding).
+        res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': answer.length })
+        res.end(answer)
+      } else {
+        res.json(answer)
+      }
     } catch (error) {
       metrics.error(name, error.code)
       sendError(res, error)
@@ -170,12 +175,16 @@ async function readBody(req, limit) {
   }
   const chunks = []
   let size = 0
-  for await (const chunk of req) {
-    size += chunk.length
-    if (size <= limit) chunks.push(chunk) // past the limit keep reading: the client gets the answer, not a reset
-  }
+  await new Promise((resolve, reject) => {
+    req.on('data', (chunk) => {
+      size += chunk.length
+      if (size <= limit) chunks.push(chunk) // past the limit keep reading: the client gets the answer, not a reset
+    })
+    req.once('end', resolve)
+    req.once('error', reject)
+  })
   if (size > limit) throw codedError('ERR_BODY_TOO_LARGE', `the body is ${size} bytes, over the limit of ${limit}`)
-  return Buffer.concat(chunks)
+  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)
 }
 
 /** Parses JSON bytes (or passes through an already parsed body). */
