@@ -126,12 +126,7 @@ impl NativeSession {
   ) -> napi::Result<Object<'env>> {
     let (core, prepared) = self.prepare(env, &feeds, fetches)?;
     let (settle, promise) = pool::js::promise(env)?;
-    let job = Job {
-      core,
-      batcher: self.batcher.clone(),
-      ticket: ticket_state(ticket),
-      since: Instant::now(),
-    };
+    let job = self.job(core, ticket);
     let respond = Box::new(move |outcome: Result<_>| settle(outcome.map(JsOutputs)));
     job.queue(move |job| job.dispatch(prepared, respond));
     Ok(promise)
@@ -149,12 +144,7 @@ impl NativeSession {
   ) -> napi::Result<Object<'env>> {
     let core = self.core().into_napi(env)?;
     let (settle, promise) = pool::js::promise(env)?;
-    let job = Job {
-      core,
-      batcher: self.batcher.clone(),
-      ticket: ticket_state(ticket),
-      since: Instant::now(),
-    };
+    let job = self.job(core, ticket);
     job.queue(move |job| match catch_panic(|| kserve::parse(&body, &job.core)) {
       Err(error) => settle(Err(error)),
       Ok(kserve::Parsed { run, id }) => {
@@ -225,14 +215,16 @@ impl NativeSession {
 }
 
 impl NativeSession {
+  /// A run of `core` starting now, through the batcher when the session batches.
+  fn job(&self, core: Arc<Session>, ticket: Option<&RunTicket>) -> Job {
+    let ticket = ticket.map(|t| t.state.clone()).unwrap_or_default();
+    Job { core, batcher: self.batcher.clone(), ticket, since: Instant::now() }
+  }
+
   /// The loaded model, unless released.
   pub(crate) fn core(&self) -> Result<Arc<Session>> {
     self.core.clone().ok_or(TractNodeError::SessionReleased)
   }
-}
-
-fn ticket_state(ticket: Option<&RunTicket>) -> Arc<Cancellation> {
-  ticket.map(|t| t.state.clone()).unwrap_or_default()
 }
 
 /// A run on its way: to the session's batcher, or computed right here (on a pool thread).
