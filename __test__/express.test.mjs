@@ -84,7 +84,9 @@ test('errors map to HTTP statuses with coded JSON bodies and no stack traces', a
   }
   const invalid = await expectError(await post('/v2/models/wine/predict', [{ ...samples.records[0], alcohol: 'strong' }]), 400, 'ERR_VALIDATION')
   assert.deepEqual(invalid.errors.map((e) => [e.index, e.path, e.code]), [[0, 'alcohol', 'invalid']])
-  await expectError(await post('/v2/models/wine/predict', '{"alcohol": '), 400, 'ERR_BAD_JSON')
+  const malformed = await expectError(await post('/v2/models/wine/predict', '{"alcohol": '), 400, 'ERR_VALIDATION')
+  assert.match(malformed.errors[0].message, /Not valid JSON/)
+  await expectError(await post('/v2/models/wine/predict', '[{"alcohol": 1}, '), 400, 'ERR_INVALID_ARG')
   await expectError(await post('/v2/models/wine/infer', { inputs: [{ name: 'features', shape: [1, 12], datatype: 'FP32', data: Array(12).fill(0) }] }), 400, 'ERR_INPUT_SHAPE')
   await expectError(await post('/v2/models/wine/infer', { inputs: 'nope' }), 400, 'ERR_INVALID_ARG')
   await expectError(await post('/v2/models/nope/predict', {}), 404, 'ERR_MODEL_NOT_FOUND')
@@ -97,7 +99,7 @@ test('errors map to HTTP statuses with coded JSON bodies and no stack traces', a
 test('/metrics exposes Prometheus counters and histograms per model', async () => {
   const text = await (await fetch(`${base}/metrics`)).text()
   assert.match(text, /^tract_node_requests_total\{model="wine",route="predict"\} \d+$/m)
-  assert.match(text, /^tract_node_errors_total\{model="wine",code="ERR_VALIDATION"\} 1$/m)
+  assert.match(text, /^tract_node_errors_total\{model="wine",code="ERR_VALIDATION"\} 2$/m)
   assert.match(text, /^tract_node_request_duration_seconds_bucket\{model="wine",le="\+Inf"\} \d+$/m)
   assert.match(text, /^tract_node_batch_size_bucket\{model="wine",le="1"\} \d+$/m)
   assert.match(text, /^tract_node_queue_depth\{model="wine"\} 0$/m)

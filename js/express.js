@@ -32,7 +32,6 @@ const STATUS = {
   ERR_INPUT_TYPE: 400,
   ERR_INPUT_SHAPE: 400,
   ERR_TENSOR_DATA: 400,
-  ERR_BAD_JSON: 400,
   ERR_MODEL_NOT_FOUND: 404,
   ERR_BODY_TOO_LARGE: 413,
   ERR_CONTENT_TYPE: 415,
@@ -102,7 +101,7 @@ function inferenceRouter({ models, bodyLimit = 1 << 20, timeoutMs = 30_000 } = {
     res.json(metadata(req.params.name, sessionOf(entry)))
   })
   router.post('/v2/models/:name/infer', handle('infer', (entry, body, name) => infer(sessionOf(entry), body, name, timeoutMs)))
-  router.post('/v2/models/:name/predict', handle('predict', (entry, body, name) => predict(entry, parseJson(body), name)))
+  router.post('/v2/models/:name/predict', handle('predict', (entry, body, name) => predict(entry, body, name)))
   router.get('/metrics', (req, res) => {
     res.type('text/plain; version=0.0.4').send(metrics.render(served))
   })
@@ -153,12 +152,15 @@ async function infer(session, body, name, timeoutMs) {
   return session.inferJson(bytes, name, { timeoutMs })
 }
 
-/** Records → predictions, through a Model: a record, an array of records, or `{ records: [...] }`. */
+/**
+ * Records → predictions, through a Model: a record, an array of records, or NDJSON. Raw bytes go to
+ * Rust as they are (parsed and validated off the event loop).
+ */
 async function predict(entry, body, name) {
   if (!(entry instanceof Model)) {
     throw codedError('ERR_INVALID_ARG', `model '${name}' takes tensors, not records: use /v2/models/${name}/infer`)
   }
-  const records = Array.isArray(body) ? body : Array.isArray(body?.records) ? body.records : [body]
+  const records = Buffer.isBuffer(body) ? body : Array.isArray(body) ? body : [body]
   return { model_name: name, predictions: await entry.predict(records) }
 }
 
@@ -185,16 +187,6 @@ async function readBody(req, limit) {
   })
   if (size > limit) throw codedError('ERR_BODY_TOO_LARGE', `the body is ${size} bytes, over the limit of ${limit}`)
   return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)
-}
-
-/** Parses JSON bytes (or passes through an already parsed body). */
-function parseJson(body) {
-  if (!Buffer.isBuffer(body)) return body
-  try {
-    return JSON.parse(body.toString('utf8'))
-  } catch (cause) {
-    throw codedError('ERR_BAD_JSON', `the body is not valid JSON: ${cause.message}`)
-  }
 }
 
 /** Reads and discards the rest of a request body. */
