@@ -85,23 +85,18 @@ fn work(receiver: Receiver<Message>) {
   }
 }
 
-/// The environment variable that sets how much lower compute threads are scheduled (0 … 19).
+/// The environment variable that lowers the scheduling priority of compute threads (nice 0 … 19).
 pub const NICE_ENV: &str = "TRACT_NODE_NICE";
 
-/// Default nice increment of compute threads: a JS thread that wakes up (a request, a timer, a
-/// resolved promise) gets its core at once instead of waiting for a compute time slice. Measured on
-/// 2 cores with 8 MLP runs in flight: event-loop p99 4.6 ms at +0, 3.9 ms at +5, 2.0 ms at +10.
-const DEFAULT_NICE: i32 = 10;
-
-/// `TRACT_NODE_NICE` when it is an integer in 0..=19, else the default.
+/// `TRACT_NODE_NICE` when it is an integer in 0..=19, else 0 (compute threads keep the process's
+/// priority).
 fn nice_increment(env_value: Option<&str>) -> i32 {
-  env_value
-    .and_then(|v| v.trim().parse::<i32>().ok())
-    .filter(|n| (0..=19).contains(n))
-    .unwrap_or(DEFAULT_NICE)
+  env_value.and_then(|v| v.trim().parse::<i32>().ok()).filter(|n| (0..=19).contains(n)).unwrap_or(0)
 }
 
-/// Lowers the calling thread's scheduling priority (on Linux, nice is per thread). Best effort.
+/// Lowers the calling thread's priority by `TRACT_NODE_NICE` (on Linux, nice is per thread), so a JS
+/// thread that wakes up gets its core at once. Opt-in: the compute threads then also yield to every
+/// other process of the machine. Best effort.
 fn lower_priority() {
   let increment = nice_increment(std::env::var(NICE_ENV).ok().as_deref());
   #[cfg(target_os = "linux")]
@@ -178,12 +173,11 @@ mod tests {
   }
 
   #[test]
-  fn nice_comes_from_the_environment_within_bounds() {
-    assert_eq!(nice_increment(None), DEFAULT_NICE);
-    assert_eq!(nice_increment(Some("0")), 0);
-    assert_eq!(nice_increment(Some(" 19 ")), 19);
-    assert_eq!(nice_increment(Some("20")), DEFAULT_NICE);
-    assert_eq!(nice_increment(Some("-5")), DEFAULT_NICE);
+  fn nice_is_opt_in_and_bounded() {
+    assert_eq!(nice_increment(None), 0);
+    assert_eq!(nice_increment(Some(" 10 ")), 10);
+    assert_eq!(nice_increment(Some("20")), 0);
+    assert_eq!(nice_increment(Some("-5")), 0);
   }
 
   #[test]
