@@ -70,11 +70,6 @@ export declare class NativeSession {
   /** Output metadata, in the model's order. */
   get outputMetadata(): Array<ValueMetadata>
   /**
-   * Whether runs build and cache one plan per input shape (the model's symbolic dims stopped
-   * tract from optimising it once for all shapes).
-   */
-  get perShapePlans(): boolean
-  /**
    * Checks and converts the feeds on the JS thread, then runs the model on the compute pool.
    * `ticket` lets the caller cancel the run: if it is cancelled before the run starts, the run
    * never computes; if later, its result is dropped. Either way the promise rejects ERR_ABORTED.

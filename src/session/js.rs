@@ -106,13 +106,6 @@ impl NativeSession {
     self.outputs.iter().map(ValueMetadata::from).collect()
   }
 
-  /// Whether runs build and cache one plan per input shape (the model's symbolic dims stopped
-  /// tract from optimising it once for all shapes).
-  #[napi(getter)]
-  pub fn per_shape_plans(&self) -> bool {
-    self.core.as_ref().is_some_and(|core| core.uses_per_shape_plans())
-  }
-
   /// Checks and converts the feeds on the JS thread, then runs the model on the compute pool.
   /// `ticket` lets the caller cancel the run: if it is cancelled before the run starts, the run
   /// never computes; if later, its result is dropped. Either way the promise rejects ERR_ABORTED.
