@@ -12,9 +12,14 @@ export declare class NativeModel {
   /** Ties a session to a pipeline; throws ERR_INVALID_ARG when the session has no usable input. */
   constructor(session: NativeSession, pipeline: NativePipeline, options?: ModelOptions | undefined | null)
   /** Validates, featurises and runs `records`; resolves with one prediction per record, in order. */
-  predict(records: Array<unknown> | Uint8Array): Promise<Array<Prediction>>
+  predict(records: Array<unknown> | Uint8Array, options?: ReadOptions): Promise<Array<Prediction>>
   /** The blocking twin of `predict`. */
-  predictSync(records: Array<unknown> | Uint8Array): Array<Prediction>
+  predictSync(records: Array<unknown> | Uint8Array, options?: ReadOptions): Array<Prediction>
+  /**
+   * Validates, featurises and runs in one job, keeping the good records: resolves with the
+   * predictions of the valid records, their input indices, and a report holding every error.
+   */
+  validateAndPredict(records: Array<unknown> | Uint8Array, options?: ReadOptions): Promise<{ predictions: Array<Prediction>; indices: Uint32Array; errors: ValidationReport }>
 }
 
 /** A feature pipeline. Use `Pipeline` from the package entry point rather than this class. */
@@ -28,18 +33,18 @@ export declare class NativePipeline {
   /** Step definitions with fitted state, for `toJSON`. */
   stepsJson(): Array<Record<string, unknown>>
   /** Validates `records` and learns every step's state from them, on the compute pool. */
-  fit(records: Array<unknown> | Uint8Array): Promise<void>
+  fit(records: Array<unknown> | Uint8Array, options?: ReadOptions): Promise<void>
   /** The blocking twin of `fit`. */
-  fitSync(records: Array<unknown> | Uint8Array): void
+  fitSync(records: Array<unknown> | Uint8Array, options?: ReadOptions): void
   /** Validates `records` and computes the `[n, width]` float32 feature matrix, on the compute pool. */
-  transform(records: Array<unknown> | Uint8Array): Promise<TensorLike<'float32'>>
+  transform(records: Array<unknown> | Uint8Array, options?: ReadOptions): Promise<TensorLike<'float32'>>
   /** The blocking twin of `transform`. */
-  transformSync(records: Array<unknown> | Uint8Array): TensorLike<'float32'>
+  transformSync(records: Array<unknown> | Uint8Array, options?: ReadOptions): TensorLike<'float32'>
   /**
    * Validates and featurises in one job: bad records are reported, not fatal. Resolves with the
    * features of the valid records, their input indices, and a report holding every error.
    */
-  validateAndTransform(records: Array<unknown> | Uint8Array): Promise<{ features: TensorLike<'float32'>; indices: Uint32Array; errors: ValidationReport }>
+  validateAndTransform(records: Array<unknown> | Uint8Array, options?: ReadOptions): Promise<{ features: TensorLike<'float32'>; indices: Uint32Array; errors: ValidationReport }>
 }
 
 /** A compiled schema. Use `Schema` from the package entry point rather than this class. */
@@ -51,10 +56,10 @@ export declare class NativeSchema {
   /** Cleans one record on the calling thread; throws ERR_VALIDATION with `errors`. */
   validateSync(record: unknown): Record<string, unknown>
   /**
-   * Cleans many records on the compute pool: an array of objects, or a Buffer holding a JSON array
-   * or NDJSON (parsed in Rust).
+   * Cleans many records on the compute pool: an array of objects, or a Buffer holding a JSON array,
+   * NDJSON or CSV (parsed in Rust).
    */
-  validateMany(records: Array<unknown> | Uint8Array): Promise<ValidationReport>
+  validateMany(records: Array<unknown> | Uint8Array, options?: ReadOptions): Promise<ValidationReport>
 }
 
 /** A loaded model. Use `InferenceSession` from the package entry point rather than this class. */
@@ -191,6 +196,16 @@ export interface ModelOptions {
   labels?: Array<string | number>
   /** The model input fed with the features (default: the model's only input). */
   inputName?: string
+}
+
+/** How to read records given as bytes. */
+export interface ReadOptions {
+  /**
+   * `'json'` (default): a JSON array of objects or NDJSON. `'csv'`: CSV (RFC 4180) with a header
+   * row naming the fields; cells are text, converted the way Django forms convert input (as with
+   * `coerce`), and an empty cell takes the field's default, else null if nullable, else is missing.
+   */
+  format?: 'json' | 'csv'
 }
 
 /** Runs rejected by cause. */

@@ -1,7 +1,7 @@
 // Public types of tract-node. The native half is declared in the generated binding.d.ts.
 import type { SessionOptions, SessionStats, ValueMetadata } from './binding'
 
-export { BatchingOptions, ErrorCode, RejectedCounts, SessionOptions, SessionStats, ValueMetadata, computeThreads, setComputeThreads } from './binding'
+export { BatchingOptions, ErrorCode, ReadOptions, RejectedCounts, SessionOptions, SessionStats, ValueMetadata, computeThreads, setComputeThreads } from './binding'
 
 /** Element types a tensor can have (the names onnxruntime-node uses). */
 export type TensorType =
@@ -153,6 +153,8 @@ export type ErrorCodeString =
   | 'ERR_VALIDATION'
   | 'ERR_NOT_FITTED'
   | 'ERR_INTERNAL'
+  /** Thrown by `require('tract-node')` when no native binary fits this platform (the message names the package). */
+  | 'ERR_NATIVE_BINDING'
 
 /** The shape of every error tract-node throws or rejects with. */
 export interface TractNodeError extends Error {
@@ -218,8 +220,9 @@ export interface ValidationError extends TractNodeError {
 /** A cleaned record: declared fields in order; dates as `YYYY-MM-DD`, datetimes as RFC 3339 UTC strings. */
 export type CleanRecord = Record<string, string | number | boolean | null>
 
-/** Records in bulk: an array of objects, or bytes (Buffer, Uint8Array, string) of a JSON array or NDJSON. */
+/** Records in bulk: an array of objects, or bytes (Buffer, Uint8Array, string) of a JSON array, NDJSON or CSV. */
 export type RecordsInput = ReadonlyArray<unknown> | Uint8Array | string
+
 
 /** A Django-like data model, validated in Rust. */
 export declare class Schema {
@@ -231,7 +234,7 @@ export declare class Schema {
   /** The blocking twin of `validate`. */
   validateSync(record: unknown): CleanRecord
   /** Validates many records on the compute pool; one bad record never loses the good ones. */
-  validateMany(records: RecordsInput): Promise<{ valid: CleanRecord[]; errors: FieldError[] }>
+  validateMany(records: RecordsInput, options?: ReadOptions): Promise<{ valid: CleanRecord[]; errors: FieldError[] }>
   toJSON(): { fields: Record<string, FieldDefinition>; options: SchemaOptions }
   static fromJSON(json: string | { fields: Record<string, FieldDefinition>; options?: SchemaOptions }): Schema
 }
@@ -264,17 +267,17 @@ export declare class Pipeline {
   readonly fitted: boolean
   /** Output column names; throws `ERR_NOT_FITTED` before `fit`. */
   readonly featureNames: string[]
-  fit(records: RecordsInput): Promise<this>
-  fitSync(records: RecordsInput): this
+  fit(records: RecordsInput, options?: ReadOptions): Promise<this>
+  fitSync(records: RecordsInput, options?: ReadOptions): this
   /** A float32 Tensor `[n, featureNames.length]`. */
-  transform(records: RecordsInput): Promise<Tensor<'float32'>>
-  transformSync(records: RecordsInput): Tensor<'float32'>
-  fitTransform(records: RecordsInput): Promise<Tensor<'float32'>>
+  transform(records: RecordsInput, options?: ReadOptions): Promise<Tensor<'float32'>>
+  transformSync(records: RecordsInput, options?: ReadOptions): Tensor<'float32'>
+  fitTransform(records: RecordsInput, options?: ReadOptions): Promise<Tensor<'float32'>>
   /**
    * Validates and featurises in one native job, keeping the good records: the features of the valid
    * records, each row's index in the input, and every error of the bad ones.
    */
-  validateAndTransform(records: RecordsInput): Promise<{ features: Tensor<'float32'>; indices: Uint32Array; errors: FieldError[] }>
+  validateAndTransform(records: RecordsInput, options?: ReadOptions): Promise<{ features: Tensor<'float32'>; indices: Uint32Array; errors: FieldError[] }>
   toJSON(): { format: 'tract-node/pipeline'; version: 1; schema: ReturnType<Schema['toJSON']>; steps: object[] }
   static fromJSON(json: string | object): Pipeline
 }
@@ -299,6 +302,13 @@ export declare class Model {
   }): Promise<Model>
   readonly pipeline: Pipeline
   readonly schema: Schema
-  predict(records: RecordsInput): Promise<Prediction[]>
-  predictSync(records: RecordsInput): Prediction[]
+  /** One prediction per record, in order; rejects `ERR_VALIDATION` (with `errors`) when any record is invalid. */
+  predict(records: RecordsInput, options?: ReadOptions): Promise<Prediction[]>
+  /** The blocking twin of `predict`. */
+  predictSync(records: RecordsInput, options?: ReadOptions): Prediction[]
+  /**
+   * Validates, featurises and runs in one native job, keeping the good records: the predictions of
+   * the valid records, each one's index in the input, and every error of the bad ones.
+   */
+  validateAndPredict(records: RecordsInput, options?: ReadOptions): Promise<{ predictions: Prediction[]; indices: Uint32Array; errors: FieldError[] }>
 }

@@ -1,7 +1,7 @@
 'use strict'
 
 // The public entry point: the generated native loader (binding.js) plus the JS layer over it.
-const { ErrorCode, setComputeThreads, computeThreads } = require('./binding.js')
+const { ErrorCode, setComputeThreads, computeThreads } = require('./js/native.js')
 const { Tensor } = require('./js/tensor.js')
 const { InferenceSession } = require('./js/session.js')
 const { Schema } = require('./js/schema.js')

@@ -1,9 +1,9 @@
 'use strict'
 
-const { NativeModel } = require('../binding.js')
+const { NativeModel } = require('./native.js')
 const { invalidArg } = require('./errors.js')
 const { nativePipeline } = require('./pipeline.js')
-const { manyInput } = require('./schema.js')
+const { drain, manyInput, readOptions } = require('./schema.js')
 const { nativeSession } = require('./session.js')
 
 /**
@@ -53,13 +53,23 @@ class Model {
    * One prediction per record, in order: `{ label, probabilities }` for classifiers, `{ value }` for
    * regressors. Rejects ERR_VALIDATION (with `errors`) when any record is invalid.
    */
-  async predict(records) {
-    return this.#native.predict(manyInput(records))
+  async predict(records, options) {
+    return this.#native.predict(manyInput(records), readOptions(options))
   }
 
   /** The blocking twin of `predict`. */
-  predictSync(records) {
-    return this.#native.predictSync(manyInput(records))
+  predictSync(records, options) {
+    return this.#native.predictSync(manyInput(records), readOptions(options))
+  }
+
+  /**
+   * Validates, featurises and runs in one native job, keeping the good records: resolves with
+   * `{ predictions, indices, errors }` — the predictions of the valid records, each one's index in
+   * the input (Uint32Array), and every error of the bad ones. For bulk scoring (files, streams).
+   */
+  async validateAndPredict(records, options) {
+    const { predictions, indices, errors } = await this.#native.validateAndPredict(manyInput(records), readOptions(options))
+    return { predictions, indices, errors: await drain(errors, 'errorsLeft', (n) => errors.takeErrors(n)) }
   }
 }
 

@@ -1,8 +1,8 @@
 'use strict'
 
-const { NativePipeline } = require('../binding.js')
+const { NativePipeline } = require('./native.js')
 const { codedError, invalidArg } = require('./errors.js')
-const { Schema, drain, manyInput } = require('./schema.js')
+const { Schema, drain, manyInput, readOptions } = require('./schema.js')
 const { fromNative } = require('./tensor.js')
 
 const FORMAT = 'tract-node/pipeline'
@@ -52,25 +52,25 @@ class Pipeline {
   }
 
   /** Learns every step's state from records (an array, or a Buffer of JSON / NDJSON). */
-  async fit(records) {
-    await this.#native.fit(manyInput(records))
+  async fit(records, options) {
+    await this.#native.fit(manyInput(records), readOptions(options))
     return this
   }
 
   /** The blocking twin of `fit`. */
-  fitSync(records) {
-    this.#native.fitSync(manyInput(records))
+  fitSync(records, options) {
+    this.#native.fitSync(manyInput(records), readOptions(options))
     return this
   }
 
   /** Features of records as a float32 `Tensor` `[n, featureNames.length]`; rejects ERR_NOT_FITTED before fit. */
-  async transform(records) {
-    return fromNative(await this.#native.transform(manyInput(records)))
+  async transform(records, options) {
+    return fromNative(await this.#native.transform(manyInput(records), readOptions(options)))
   }
 
   /** The blocking twin of `transform`. */
-  transformSync(records) {
-    return fromNative(this.#native.transformSync(manyInput(records)))
+  transformSync(records, options) {
+    return fromNative(this.#native.transformSync(manyInput(records), readOptions(options)))
   }
 
   /**
@@ -78,15 +78,15 @@ class Pipeline {
    * `{ features, indices, errors }` — the float32 features of the valid records, each row's index
    * in the input (Uint32Array), and every error of the bad ones.
    */
-  async validateAndTransform(records) {
-    const { features, indices, errors } = await this.#native.validateAndTransform(manyInput(records))
+  async validateAndTransform(records, options) {
+    const { features, indices, errors } = await this.#native.validateAndTransform(manyInput(records), readOptions(options))
     return { features: fromNative(features), indices, errors: await drain(errors, 'errorsLeft', (n) => errors.takeErrors(n)) }
   }
 
   /** `fit` then `transform` on the same records. */
-  async fitTransform(records) {
-    await this.fit(records)
-    return this.transform(records)
+  async fitTransform(records, options) {
+    await this.fit(records, options)
+    return this.transform(records, options)
   }
 
   /** Schema, steps and fitted state, for `JSON.stringify` and `Pipeline.fromJSON`. */

@@ -1,6 +1,6 @@
 'use strict'
 
-const { NativeSchema } = require('../binding.js')
+const { NativeSchema } = require('./native.js')
 const { codedError, invalidArg } = require('./errors.js')
 
 /** How many records or errors cross from Rust to JS per event-loop turn (~1-2 ms of work). */
@@ -45,12 +45,13 @@ class Schema {
   }
 
   /**
-   * Validates an array of records, or a Buffer holding a JSON array or NDJSON, on the compute pool.
+   * Validates an array of records, or a Buffer holding a JSON array, NDJSON or (with
+   * `{ format: 'csv' }`) CSV, on the compute pool.
    * Resolves with `{ valid, errors }`: cleaned good records, and `{ index, path, code, message }`
    * for every problem of every bad record. One bad record never loses the good ones.
    */
-  async validateMany(records) {
-    const report = await this.#native.validateMany(manyInput(records))
+  async validateMany(records, options) {
+    const report = await this.#native.validateMany(manyInput(records), readOptions(options))
     return {
       valid: await drain(report, 'validLeft', (n) => report.takeValid(n)),
       errors: await drain(report, 'errorsLeft', (n) => report.takeErrors(n)),
@@ -81,6 +82,13 @@ function checkOptions(options) {
   }
 }
 
+/** Options for reading records given as bytes: `{ format: 'json' | 'csv' }` or nothing. */
+function readOptions(options) {
+  if (options === undefined) return undefined
+  if (options === null || typeof options !== 'object') throw invalidArg('options', "an object like { format: 'csv' }", options)
+  return options
+}
+
 /** Records for the native side: an array as is, bytes (Buffer, Uint8Array, string) as a Uint8Array. */
 function manyInput(records) {
   if (Array.isArray(records) || records instanceof Uint8Array) return records
@@ -98,4 +106,4 @@ async function drain(report, left, take) {
   return items
 }
 
-module.exports = { Schema, drain, manyInput }
+module.exports = { Schema, drain, manyInput, readOptions }

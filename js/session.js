@@ -1,6 +1,6 @@
 'use strict'
 
-const { NativeSession, RunTicket } = require('../binding.js')
+const { NativeSession, RunTicket } = require('./native.js')
 const { codedError, invalidArg } = require('./errors.js')
 const { fromNative } = require('./tensor.js')
 

@@ -14,8 +14,7 @@ use super::Pipeline;
 use crate::error::js::IntoNapi;
 use crate::error::{Result, TractNodeError};
 use crate::pool;
-use crate::schema::js::{read_many, NativeSchema, ValidationReport};
-use crate::schema::records::{parse_records, Parsed};
+use crate::schema::js::{read_many, Input, NativeSchema, ReadOptions, ValidationReport};
 use crate::schema::value::Clean;
 use crate::schema::Schema;
 use crate::tensor::js::tensor_object;
@@ -70,50 +69,59 @@ impl NativePipeline {
   #[napi(
     catch_unwind,
     ts_return_type = "Promise<void>",
-    ts_args_type = "records: Array<unknown> | Uint8Array"
+    ts_args_type = "records: Array<unknown> | Uint8Array, options?: ReadOptions"
   )]
   pub fn fit<'env>(
     &self,
     env: &'env Env,
     records: Either<Uint8Array, Array<'_>>,
+    options: Option<ReadOptions>,
   ) -> napi::Result<Object<'env>> {
-    self.spawn(env, records, fit)
+    self.spawn(env, records, options, fit)
   }
 
   /// The blocking twin of `fit`.
-  #[napi(catch_unwind, ts_args_type = "records: Array<unknown> | Uint8Array")]
-  pub fn fit_sync(&self, env: Env, records: Either<Uint8Array, Array<'_>>) -> napi::Result<()> {
-    self.run(&env, records, fit)
+  #[napi(
+    catch_unwind,
+    ts_args_type = "records: Array<unknown> | Uint8Array, options?: ReadOptions"
+  )]
+  pub fn fit_sync(
+    &self,
+    env: Env,
+    records: Either<Uint8Array, Array<'_>>,
+    options: Option<ReadOptions>,
+  ) -> napi::Result<()> {
+    self.run(&env, records, options, fit)
   }
 
   /// Validates `records` and computes the `[n, width]` float32 feature matrix, on the compute pool.
   #[napi(
     catch_unwind,
     ts_return_type = "Promise<TensorLike<'float32'>>",
-    ts_args_type = "records: Array<unknown> | Uint8Array"
+    ts_args_type = "records: Array<unknown> | Uint8Array, options?: ReadOptions"
   )]
   pub fn transform<'env>(
     &self,
     env: &'env Env,
     records: Either<Uint8Array, Array<'_>>,
+    options: Option<ReadOptions>,
   ) -> napi::Result<Object<'env>> {
-    self.spawn(env, records, transform)
+    self.spawn(env, records, options, transform)
   }
 
   /// The blocking twin of `transform`.
   #[napi(
     catch_unwind,
     ts_return_type = "TensorLike<'float32'>",
-    ts_args_type = "records: Array<unknown> | Uint8Array"
+    ts_args_type = "records: Array<unknown> | Uint8Array, options?: ReadOptions"
   )]
   pub fn transform_sync(
     &self,
     env: Env,
     records: Either<Uint8Array, Array<'_>>,
+    options: Option<ReadOptions>,
   ) -> napi::Result<FeatureMatrix> {
-    read_many(&self.schema(), records)
-      .and_then(|input| transform(&self.pipeline, input))
-      .into_napi(&env)
+    self.run(&env, records, options, transform)
   }
 
   /// Validates and featurises in one job: bad records are reported, not fatal. Resolves with the
@@ -121,14 +129,15 @@ impl NativePipeline {
   #[napi(
     catch_unwind,
     ts_return_type = "Promise<{ features: TensorLike<'float32'>; indices: Uint32Array; errors: ValidationReport }>",
-    ts_args_type = "records: Array<unknown> | Uint8Array"
+    ts_args_type = "records: Array<unknown> | Uint8Array, options?: ReadOptions"
   )]
   pub fn validate_and_transform<'env>(
     &self,
     env: &'env Env,
     records: Either<Uint8Array, Array<'_>>,
+    options: Option<ReadOptions>,
   ) -> napi::Result<Object<'env>> {
-    self.spawn(env, records, validate_and_transform)
+    self.spawn(env, records, options, validate_and_transform)
   }
 
   /// Reads `records` on the JS thread, then runs `job` on the compute pool.
@@ -136,10 +145,11 @@ impl NativePipeline {
     &self,
     env: &'env Env,
     records: Either<Uint8Array, Array<'_>>,
+    options: Option<ReadOptions>,
     job: fn(&RwLock<Pipeline>, Input) -> Result<V>,
   ) -> napi::Result<Object<'env>> {
     let (input, pipeline) =
-      (read_many(&self.schema(), records).into_napi(env)?, self.pipeline.clone());
+      (read_many(&self.schema(), records, options).into_napi(env)?, self.pipeline.clone());
     pool::js::spawn(env, move || job(&pipeline, input))
   }
 
@@ -148,9 +158,12 @@ impl NativePipeline {
     &self,
     env: &Env,
     records: Either<Uint8Array, Array<'_>>,
+    options: Option<ReadOptions>,
     job: fn(&RwLock<Pipeline>, Input) -> Result<V>,
   ) -> napi::Result<V> {
-    read_many(&self.schema(), records).and_then(|input| job(&self.pipeline, input)).into_napi(env)
+    read_many(&self.schema(), records, options)
+      .and_then(|input| job(&self.pipeline, input))
+      .into_napi(env)
   }
 
   fn schema(&self) -> Arc<Schema> {
@@ -169,9 +182,6 @@ impl NativePipeline {
   }
 }
 
-/// Records as the pool receives them: bytes to parse, or records read from a JS array.
-type Input = Either<Uint8Array, Vec<Parsed>>;
-
 fn fit(pipeline: &RwLock<Pipeline>, input: Input) -> Result<()> {
   let mut fitted = pipeline.read().unwrap_or_else(|p| p.into_inner()).clone();
   let rows = clean_all(fitted.schema(), input)?;
@@ -188,11 +198,19 @@ fn transform(pipeline: &RwLock<Pipeline>, input: Input) -> Result<FeatureMatrix>
 
 fn validate_and_transform(pipeline: &RwLock<Pipeline>, input: Input) -> Result<ValidTransform> {
   let pipeline = pipeline.read().unwrap_or_else(|p| p.into_inner()).clone();
-  let report = pipeline.schema().clean_many(parse(pipeline.schema(), input)?);
-  let (indices, rows): (Vec<u32>, Vec<Vec<Clean>>) =
-    report.valid.into_iter().map(|(i, row)| (i as u32, row)).unzip();
-  let errors = ValidationReport::errors_only(pipeline.schema().clone(), report.errors);
+  let (indices, rows, errors) = clean_valid(pipeline.schema(), input)?;
   Ok(ValidTransform { features: features(&pipeline, &rows)?, indices, errors })
+}
+
+/// Parses and cleans records, keeping the valid ones: their input indices, their cleaned rows,
+/// and a report of every error of the others.
+pub(crate) fn clean_valid(
+  schema: &Arc<Schema>,
+  input: Input,
+) -> Result<(Vec<u32>, Vec<Vec<Clean>>, ValidationReport)> {
+  let report = schema.clean_many(input.parse(schema)?);
+  let (indices, rows) = report.valid.into_iter().map(|(i, row)| (i as u32, row)).unzip();
+  Ok((indices, rows, ValidationReport::errors_only(schema.clone(), report.errors)))
 }
 
 /// The feature matrix of cleaned rows.
@@ -201,19 +219,9 @@ pub(crate) fn features(pipeline: &Pipeline, rows: &[Vec<Clean>]) -> Result<Featu
   Ok(FeatureMatrix { rows: rows.len(), width, data: pipeline.transform(rows)? })
 }
 
-fn parse(schema: &Schema, input: Either<Uint8Array, Vec<Parsed>>) -> Result<Vec<Parsed>> {
-  match input {
-    Either::A(bytes) => parse_records(&bytes, schema),
-    Either::B(records) => Ok(records),
-  }
-}
-
 /// Parses (bytes) and cleans every record; any bad record fails the whole batch with its errors.
-pub(crate) fn clean_all(
-  schema: &Schema,
-  input: Either<Uint8Array, Vec<Parsed>>,
-) -> Result<Vec<Vec<Clean>>> {
-  let report = schema.clean_many(parse(schema, input)?);
+pub(crate) fn clean_all(schema: &Schema, input: Input) -> Result<Vec<Vec<Clean>>> {
+  let report = schema.clean_many(input.parse(schema)?);
   if !report.errors.is_empty() {
     let mut errors = report.errors;
     errors.truncate(MAX_REPORTED_ERRORS);

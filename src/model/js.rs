@@ -3,7 +3,9 @@
 
 use std::sync::{Arc, RwLock};
 
-use napi::bindgen_prelude::{Array, Either, JsObjectValue, Null, Object, ToNapiValue, Uint8Array};
+use napi::bindgen_prelude::{
+  Array, Either, JsObjectValue, Null, Object, ToNapiValue, Uint32Array, Uint8Array,
+};
 use napi::{sys, Env, JsValue};
 use napi_derive::napi;
 use serde_json::Value;
@@ -12,11 +14,11 @@ use tract_onnx::prelude::Tensor;
 use super::{interpret, Prediction};
 use crate::error::js::IntoNapi;
 use crate::error::{Result, TractNodeError};
-use crate::features::js::{clean_all, features, NativePipeline};
+use crate::features::js::{clean_all, clean_valid, features, NativePipeline};
 use crate::features::Pipeline;
 use crate::pool;
-use crate::schema::js::read_many;
-use crate::schema::records::Parsed;
+use crate::schema::js::{read_many, Input, ReadOptions, ValidationReport};
+use crate::schema::value::Clean;
 use crate::session::js::NativeSession;
 use crate::session::Session;
 
@@ -82,36 +84,48 @@ impl NativeModel {
   #[napi(
     catch_unwind,
     ts_return_type = "Promise<Array<Prediction>>",
-    ts_args_type = "records: Array<unknown> | Uint8Array"
+    ts_args_type = "records: Array<unknown> | Uint8Array, options?: ReadOptions"
   )]
   pub fn predict<'env>(
     &self,
     env: &'env Env,
     records: Either<Uint8Array, Array<'_>>,
+    options: Option<ReadOptions>,
   ) -> napi::Result<Object<'env>> {
-    let input = read_many(&self.schema(), records).into_napi(env)?;
-    let (session, pipeline, name, labels) =
-      (self.session.clone(), self.pipeline.clone(), self.input.clone(), self.labels.clone());
-    pool::js::spawn(env, move || {
-      predict(&session, &pipeline, &name, labels.as_deref().map(Vec::as_slice), input)
-    })
+    self.spawn(env, records, options, predict)
   }
 
   /// The blocking twin of `predict`.
   #[napi(
     catch_unwind,
     ts_return_type = "Array<Prediction>",
-    ts_args_type = "records: Array<unknown> | Uint8Array"
+    ts_args_type = "records: Array<unknown> | Uint8Array, options?: ReadOptions"
   )]
   pub fn predict_sync(
     &self,
     env: Env,
     records: Either<Uint8Array, Array<'_>>,
+    options: Option<ReadOptions>,
   ) -> napi::Result<Predictions> {
-    let labels = self.labels.as_deref().map(Vec::as_slice);
-    read_many(&self.schema(), records)
-      .and_then(|input| predict(&self.session, &self.pipeline, &self.input, labels, input))
+    read_many(&self.schema(), records, options)
+      .and_then(|input| predict(&self.parts(), input))
       .into_napi(&env)
+  }
+
+  /// Validates, featurises and runs in one job, keeping the good records: resolves with the
+  /// predictions of the valid records, their input indices, and a report holding every error.
+  #[napi(
+    catch_unwind,
+    ts_return_type = "Promise<{ predictions: Array<Prediction>; indices: Uint32Array; errors: ValidationReport }>",
+    ts_args_type = "records: Array<unknown> | Uint8Array, options?: ReadOptions"
+  )]
+  pub fn validate_and_predict<'env>(
+    &self,
+    env: &'env Env,
+    records: Either<Uint8Array, Array<'_>>,
+    options: Option<ReadOptions>,
+  ) -> napi::Result<Object<'env>> {
+    self.spawn(env, records, options, validate_and_predict)
   }
 }
 
@@ -119,22 +133,76 @@ impl NativeModel {
   fn schema(&self) -> Arc<crate::schema::Schema> {
     self.pipeline.read().unwrap_or_else(|p| p.into_inner()).schema().clone()
   }
+
+  fn parts(&self) -> Parts {
+    Parts {
+      session: self.session.clone(),
+      pipeline: self.pipeline.read().unwrap_or_else(|p| p.into_inner()).clone(),
+      input: self.input.clone(),
+      labels: self.labels.clone(),
+    }
+  }
+
+  /// Reads `records` on the JS thread, then runs `job` on the compute pool.
+  fn spawn<'env, V: ToNapiValue + Send + 'static>(
+    &self,
+    env: &'env Env,
+    records: Either<Uint8Array, Array<'_>>,
+    options: Option<ReadOptions>,
+    job: fn(&Parts, Input) -> Result<V>,
+  ) -> napi::Result<Object<'env>> {
+    let input = read_many(&self.schema(), records, options).into_napi(env)?;
+    let parts = self.parts();
+    pool::js::spawn(env, move || job(&parts, input))
+  }
 }
 
-fn predict(
-  session: &Session,
-  pipeline: &RwLock<Pipeline>,
-  input: &str,
-  labels: Option<&[Value]>,
-  records: Either<Uint8Array, Vec<Parsed>>,
-) -> Result<Predictions> {
-  let pipeline = pipeline.read().unwrap_or_else(|p| p.into_inner()).clone();
-  let rows = clean_all(pipeline.schema(), records)?;
-  let matrix = features(&pipeline, &rows)?;
-  let tensor = Tensor::from_shape(&[matrix.rows, matrix.width], &matrix.data)
-    .map_err(|e| TractNodeError::Internal { reason: e.to_string() })?;
-  let outputs = session.run(vec![(input.to_string(), tensor)], None)?;
-  Ok(Predictions(interpret(&outputs, matrix.rows, labels)?))
+/// What a prediction job needs, detached from the JS object.
+struct Parts {
+  session: Arc<Session>,
+  pipeline: Pipeline,
+  input: String,
+  labels: Option<Arc<Vec<Value>>>,
+}
+
+impl Parts {
+  /// Featurises cleaned rows, runs the model and reads one prediction per row.
+  fn predict_rows(&self, rows: &[Vec<Clean>]) -> Result<Vec<Prediction>> {
+    let matrix = features(&self.pipeline, rows)?;
+    let tensor = Tensor::from_shape(&[matrix.rows, matrix.width], &matrix.data)
+      .map_err(|e| TractNodeError::Internal { reason: e.to_string() })?;
+    let outputs = self.session.run(vec![(self.input.clone(), tensor)], None)?;
+    interpret(&outputs, matrix.rows, self.labels.as_deref().map(Vec::as_slice))
+  }
+}
+
+fn predict(parts: &Parts, input: Input) -> Result<Predictions> {
+  let rows = clean_all(parts.pipeline.schema(), input)?;
+  Ok(Predictions(parts.predict_rows(&rows)?))
+}
+
+fn validate_and_predict(parts: &Parts, input: Input) -> Result<ValidPredictions> {
+  let (indices, rows, errors) = clean_valid(parts.pipeline.schema(), input)?;
+  let predictions = if rows.is_empty() { Vec::new() } else { parts.predict_rows(&rows)? };
+  Ok(ValidPredictions { predictions: Predictions(predictions), indices, errors })
+}
+
+/// The outcome of `validateAndPredict`, on its way to JS as `{ predictions, indices, errors }`.
+pub struct ValidPredictions {
+  predictions: Predictions,
+  indices: Vec<u32>,
+  errors: ValidationReport,
+}
+
+impl ToNapiValue for ValidPredictions {
+  unsafe fn to_napi_value(raw_env: sys::napi_env, result: Self) -> napi::Result<sys::napi_value> {
+    let env = Env::from_raw(raw_env);
+    let mut object = Object::new(&env)?;
+    object.set_named_property("predictions", result.predictions)?;
+    object.set_named_property("indices", Uint32Array::new(result.indices))?;
+    object.set_named_property("errors", result.errors)?;
+    Ok(object.raw())
+  }
 }
 
 /// Predictions on their way to JS: `{ label, probabilities }` or `{ value }` objects.

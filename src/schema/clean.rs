@@ -2,7 +2,7 @@
 //!
 //! Without `coerce`, values must already have their JSON type ('42' is not an int). With `coerce`,
 //! strings convert the way Django forms convert them (`IntegerField`, `FloatField`, `BooleanField`,
-//! `CharField`).
+//! `CharField`). Text (a CSV cell) always converts, as form input does.
 
 use super::dates::{from_epoch_millis, parse_date, parse_datetime, DateError};
 use super::field::{Field, Kind};
@@ -34,11 +34,15 @@ pub fn clean(field: &Field, raw: Option<RawValue>) -> Result<Clean, Issue> {
       Err(issue("null", "This field cannot be null."))
     };
   }
+  let (raw, coerce) = match raw {
+    RawValue::Text(text) => (RawValue::String(text), true),
+    raw => (raw, field.coerce),
+  };
   let value = match &field.kind {
-    Kind::String { .. } => to_string(raw, field.coerce)?,
-    Kind::Int { .. } => to_int(&raw, field.coerce)?,
-    Kind::Float { .. } => to_float(&raw, field.coerce)?,
-    Kind::Bool => to_bool(&raw, field.coerce)?,
+    Kind::String { .. } => to_string(raw, coerce)?,
+    Kind::Int { .. } => to_int(&raw, coerce)?,
+    Kind::Float { .. } => to_float(&raw, coerce)?,
+    Kind::Bool => to_bool(&raw, coerce)?,
     Kind::Date => to_date(&raw)?,
     Kind::DateTime => to_datetime(&raw)?,
   };

@@ -12,7 +12,7 @@ use napi::{sys, Env, JsDate, JsValue, ValueType};
 use napi_derive::napi;
 use serde_json::Value;
 
-use super::records::{parse_records, Parsed};
+use super::records::{parse, Format, Parsed};
 use super::value::{Clean, RawRecord, RawValue};
 use super::{FieldError, Schema, SchemaOptions};
 use crate::error::js::IntoNapi;
@@ -27,6 +27,33 @@ pub struct SchemaOptionsJs {
   pub allow_unknown: Option<bool>,
   /// Default `coerce` of every field: convert strings the way Django forms do.
   pub coerce: Option<bool>,
+}
+
+/// How to read records given as bytes.
+#[napi(object, object_to_js = false)]
+#[derive(Default)]
+pub struct ReadOptions {
+  /// `'json'` (default): a JSON array of objects or NDJSON. `'csv'`: CSV (RFC 4180) with a header
+  /// row naming the fields; cells are text, converted the way Django forms convert input (as with
+  /// `coerce`), and an empty cell takes the field's default, else null if nullable, else is missing.
+  #[napi(ts_type = "'json' | 'csv'")]
+  pub format: Option<String>,
+}
+
+/// Records on their way to the compute pool: bytes to parse there, or records read from a JS array.
+pub(crate) enum Input {
+  Bytes(Uint8Array, Format),
+  Records(Vec<Parsed>),
+}
+
+impl Input {
+  /// The records, parsing bytes against `schema`.
+  pub(crate) fn parse(self, schema: &Schema) -> Result<Vec<Parsed>> {
+    match self {
+      Input::Bytes(bytes, format) => parse(&bytes, format, schema),
+      Input::Records(records) => Ok(records),
+    }
+  }
 }
 
 /// A compiled schema. Use `Schema` from the package entry point rather than this class.
@@ -70,26 +97,23 @@ impl NativeSchema {
     outcome.map_err(|errors| TractNodeError::Validation { errors }).into_napi(&env)
   }
 
-  /// Cleans many records on the compute pool: an array of objects, or a Buffer holding a JSON array
-  /// or NDJSON (parsed in Rust).
+  /// Cleans many records on the compute pool: an array of objects, or a Buffer holding a JSON array,
+  /// NDJSON or CSV (parsed in Rust).
   #[napi(
     catch_unwind,
     ts_return_type = "Promise<ValidationReport>",
-    ts_args_type = "records: Array<unknown> | Uint8Array"
+    ts_args_type = "records: Array<unknown> | Uint8Array, options?: ReadOptions"
   )]
   pub fn validate_many<'env>(
     &self,
     env: &'env Env,
     records: Either<Uint8Array, Array<'_>>,
+    options: Option<ReadOptions>,
   ) -> napi::Result<Object<'env>> {
     let schema = self.schema.clone();
-    let input = read_many(&schema, records).into_napi(env)?;
+    let input = read_many(&schema, records, options).into_napi(env)?;
     pool::js::spawn(env, move || {
-      let records = match input {
-        Either::A(bytes) => parse_records(&bytes, &schema)?,
-        Either::B(records) => records,
-      };
-      let report = schema.clean_many(records);
+      let report = schema.clean_many(input.parse(&schema)?);
       Ok(ValidationReport { schema, valid: report.valid.into(), errors: report.errors.into() })
     })
   }
@@ -189,13 +213,19 @@ fn definition_entries(env: &Env, fields: &Object<'_>) -> Result<Vec<(String, Val
     .collect()
 }
 
+/// Takes records from JS: bytes are kept to parse on the pool, array elements are read now.
 pub(crate) fn read_many(
   schema: &Schema,
   records: Either<Uint8Array, Array<'_>>,
-) -> Result<Either<Uint8Array, Vec<Parsed>>> {
+  options: Option<ReadOptions>,
+) -> Result<Input> {
+  let format = match options.and_then(|o| o.format) {
+    Some(name) => Format::from_name(&name)?,
+    None => Format::default(),
+  };
   Ok(match records {
-    Either::A(bytes) => Either::A(bytes),
-    Either::B(array) => Either::B(
+    Either::A(bytes) => Input::Bytes(bytes, format),
+    Either::B(array) => Input::Records(
       (0..array.len())
         .map(|i| {
           let value: Unknown<'_> = array.get(i).ok().flatten().ok_or_else(|| {

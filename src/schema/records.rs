@@ -1,5 +1,6 @@
-//! Records from bytes: a JSON array of objects, or NDJSON (one object per line). Parsed straight into
-//! [`RawRecord`]s slotted by the schema, without building a JSON tree or allocating known keys.
+//! Records from bytes: a JSON array of objects, NDJSON (one object per line), or CSV with a header
+//! row. Parsed straight into [`RawRecord`]s slotted by the schema, without building a JSON tree or
+//! allocating known keys.
 
 use std::fmt;
 
@@ -16,6 +17,81 @@ pub enum Parsed {
   Record(RawRecord),
   /// Not an object (`kind` says what it is) or not valid JSON (NDJSON lines only).
   Invalid(String),
+}
+
+/// How record bytes are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+  /// A JSON array of objects, or NDJSON (told apart by the first character).
+  #[default]
+  Json,
+  /// CSV (RFC 4180) with a header row naming the fields.
+  Csv,
+}
+
+impl Format {
+  /// The format named `name` (`json` or `csv`).
+  pub fn from_name(name: &str) -> Result<Format> {
+    match name {
+      "json" => Ok(Format::Json),
+      "csv" => Ok(Format::Csv),
+      other => {
+        Err(TractNodeError::invalid_arg("format", format!("'json' or 'csv', got {other:?}")))
+      }
+    }
+  }
+}
+
+/// Parses records laid out in `format`.
+pub fn parse(bytes: &[u8], format: Format, schema: &Schema) -> Result<Vec<Parsed>> {
+  match format {
+    Format::Json => parse_records(bytes, schema),
+    Format::Csv => Ok(parse_csv(bytes, schema)),
+  }
+}
+
+/// Parses CSV whose first row names the columns. Cells are text, cleaned as form input is
+/// ([`RawValue::Text`]). An empty cell has no value: the field's default if it has one, else null
+/// if it is nullable, else it is missing (`required`). A row with more or fewer cells than the
+/// header, or cells that are not UTF-8, is that record's error. Blank lines are skipped.
+pub fn parse_csv(bytes: &[u8], schema: &Schema) -> Vec<Parsed> {
+  let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(bytes);
+  let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
+  let header: Vec<String> = match reader.byte_headers() {
+    Ok(header) => {
+      header.iter().map(|name| String::from_utf8_lossy(name).trim().to_string()).collect()
+    }
+    Err(e) => return vec![Parsed::Invalid(format!("Cannot read the CSV header: {e}."))],
+  };
+  reader
+    .into_byte_records()
+    .map(|row| match row {
+      Ok(row) if row.len() != header.len() => Parsed::Invalid(format!(
+        "Expected {} columns (as in the header), got {}.",
+        header.len(),
+        row.len()
+      )),
+      Ok(row) => csv_record(schema, &header, &row),
+      Err(e) => Parsed::Invalid(format!("Not valid CSV: {e}.")),
+    })
+    .collect()
+}
+
+fn csv_record(schema: &Schema, header: &[String], row: &csv::ByteRecord) -> Parsed {
+  let mut record = RawRecord::new(schema);
+  for (name, cell) in header.iter().zip(row.iter()) {
+    let Ok(text) = std::str::from_utf8(cell) else {
+      return Parsed::Invalid(format!("Column '{name}' is not valid UTF-8."));
+    };
+    if !text.is_empty() {
+      record.insert(schema, name, RawValue::Text(text.to_string()));
+    } else if let Some(field) = schema.field_index(name).map(|i| &schema.fields()[i]) {
+      if field.nullable && field.default.is_none() {
+        record.insert(schema, name, RawValue::Null);
+      }
+    }
+  }
+  Parsed::Record(record)
 }
 
 /// Parses a JSON array of objects or NDJSON. A JSON array with a syntax error fails as a whole;
@@ -261,6 +337,34 @@ mod tests {
     assert!(ndjson[1].starts_with("Not valid JSON"));
     assert!(ndjson[2].starts_with("Not valid JSON"));
     assert!(ndjson[3].starts_with("RawRecord { values: [Some(Bool(false))"));
+  }
+
+  fn csv(text: &str) -> Vec<String> {
+    parse(text.as_bytes(), Format::Csv, &schema())
+      .unwrap()
+      .into_iter()
+      .map(|p| match p {
+        Parsed::Record(r) => format!("{:?}", r.values),
+        Parsed::Invalid(why) => why,
+      })
+      .collect()
+  }
+
+  #[test]
+  fn csv_cells_are_text_and_empty_cells_of_nullable_fields_are_null() {
+    let rows = csv("\u{feff}a,b, c\r\n1,\"x, \"\"y\"\"\",\n\n,\"multi\nline\",3\n1,2\n");
+    assert_eq!(rows[0], r#"[Some(Text("1")), Some(Text("x, \"y\"")), Some(Null), None, None]"#);
+    assert_eq!(rows[1], r#"[Some(Null), Some(Text("multi\nline")), Some(Text("3")), None, None]"#);
+    assert_eq!(rows[2], "Expected 3 columns (as in the header), got 2.");
+    assert_eq!(rows.len(), 3);
+  }
+
+  #[test]
+  fn csv_rejects_bad_utf8_per_row_and_unknown_formats() {
+    let rows = parse(b"a,b\n\xff,1\n2,1\n", Format::Csv, &schema()).unwrap();
+    assert!(matches!(&rows[0], Parsed::Invalid(why) if why == "Column 'a' is not valid UTF-8."));
+    assert!(matches!(rows[1], Parsed::Record(_)));
+    assert_eq!(Format::from_name("xml").unwrap_err().code().as_str(), "ERR_INVALID_ARG");
   }
 
   #[test]

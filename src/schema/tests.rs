@@ -208,3 +208,26 @@ fn many_records_keep_the_good_ones_and_index_the_bad_ones() {
     [(Some(1), "a", "invalid"), (Some(2), "", "invalid"), (Some(3), "", "invalid")]
   );
 }
+
+#[test]
+fn csv_cells_clean_as_form_input_without_coerce() {
+  let definition = json!({
+    "age": { "type": "int" },
+    "score": { "type": "float", "nullable": true },
+    "member": { "type": "bool", "default": false },
+    "name": { "type": "string", "maxLength": 4 },
+  });
+  let schema = schema(definition, SchemaOptions::default()).unwrap();
+  let input = b"age,score,member,name\n 42 ,,false,Ann \n4.5,1e3,1,Bob\n";
+  let report = schema.clean_many(super::records::parse_csv(input, &schema));
+  assert_eq!(report.valid.len(), 1, "{:?}", report.errors);
+  let (index, values) = &report.valid[0];
+  assert_eq!(*index, 0);
+  assert_eq!(
+    Value::Object(to_json(&schema, values)),
+    json!({ "age": 42, "score": null, "member": false, "name": "Ann" })
+  );
+  let errors: Vec<(Option<u32>, &str, &str)> =
+    report.errors.iter().map(|e| (e.index, e.path.as_str(), e.code.as_str())).collect();
+  assert_eq!(errors, [(Some(1), "age", "invalid")]);
+}

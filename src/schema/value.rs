@@ -14,6 +14,9 @@ pub enum RawValue {
   /// Any JS number, NaN and ±Infinity included.
   Number(f64),
   String(String),
+  /// Text with no type of its own (a CSV cell): cleaned the way a form cleans its input, as if the
+  /// field had `coerce`.
+  Text(String),
   /// A JS `Date`, as milliseconds since the epoch (NaN for an invalid date).
   Date(f64),
   /// Arrays, objects and other values no field accepts; the name says which.
@@ -27,7 +30,7 @@ impl RawValue {
       RawValue::Null => "null",
       RawValue::Bool(_) => "a boolean",
       RawValue::Number(_) => "a number",
-      RawValue::String(_) => "a string",
+      RawValue::String(_) | RawValue::Text(_) => "a string",
       RawValue::Date(_) => "a Date",
       RawValue::Other(kind) => kind,
     }
