@@ -190,12 +190,54 @@ export interface FieldError {
   message: string
 }
 
+/**
+ * Reads what a model file (a path or the bytes of an ONNX file) says about itself, off the JS
+ * thread and without building the model: producer, opsets, inputs, outputs, and every operator
+ * with its count and whether tract-node supports it.
+ */
+export declare function inspectModel(model: string | Uint8Array): Promise<ModelReport>
+
 /** How a model reads its outputs. */
 export interface ModelOptions {
   /** Class labels by class index, for models whose label output (or argmax) is an index. */
   labels?: Array<string | number>
   /** The model input fed with the features (default: the model's only input). */
   inputName?: string
+}
+
+/** What an ONNX file says about itself: `inspectModel`'s answer. */
+export interface ModelReport {
+  /** The ONNX IR version. */
+  irVersion: number
+  /** The tool that wrote the file, with its version (`skl2onnx 1.20.0`), or `''`. */
+  producer: string
+  /** Operator sets imported. */
+  opsets: Array<OpsetImport>
+  /** Inputs (initializers excluded), as declared. */
+  inputs: Array<ValueMetadata>
+  /** Outputs, as declared. */
+  outputs: Array<ValueMetadata>
+  /** Operators used, sorted by name. */
+  operators: Array<OperatorUsage>
+  /** The operators tract-node cannot run (a session would fail with ERR_UNSUPPORTED_OP). */
+  unsupported: Array<string>
+}
+
+/** How often a model uses one operator, and whether tract-node can run it. */
+export interface OperatorUsage {
+  /** `OpType`, prefixed by its domain unless that is the default one (`ai.onnx.ml.Scaler`). */
+  op: string
+  /** Nodes using it, subgraphs included. */
+  count: number
+  /** Whether tract-node has an implementation of it. */
+  supported: boolean
+}
+
+/** An operator set a model imports. */
+export interface OpsetImport {
+  /** `ai.onnx` for the default domain, `ai.onnx.ml`, … */
+  domain: string
+  version: number
 }
 
 /** How to read records given as bytes. */

@@ -843,4 +843,5 @@ module.exports.RunTicket = nativeBinding.RunTicket
 module.exports.ValidationReport = nativeBinding.ValidationReport
 module.exports.computeThreads = nativeBinding.computeThreads
 module.exports.ErrorCode = nativeBinding.ErrorCode
+module.exports.inspectModel = nativeBinding.inspectModel
 module.exports.setComputeThreads = nativeBinding.setComputeThreads

@@ -1,7 +1,15 @@
 // Public types of tract-node. The native half is declared in the generated binding.d.ts.
 import type { SessionOptions, SessionStats, ValueMetadata } from './binding'
 
-export { BatchingOptions, ErrorCode, ReadOptions, RejectedCounts, SessionOptions, SessionStats, ValueMetadata, computeThreads, setComputeThreads } from './binding'
+export { BatchingOptions, ErrorCode, ModelReport, OperatorUsage, OpsetImport, ReadOptions, RejectedCounts, SessionOptions, SessionStats, ValueMetadata, computeThreads, setComputeThreads } from './binding'
+import type { ModelReport } from './binding'
+
+/**
+ * Reads what a model (a file path or the bytes of an ONNX file) says about itself, off the JS thread
+ * and without building it: producer, opsets, inputs, outputs, and every operator with its count and
+ * whether tract-node supports it (`unsupported` lists those it does not).
+ */
+export declare function inspectModel(model: string | Uint8Array | ArrayBuffer): Promise<ModelReport>
 
 /** Element types a tensor can have (the names onnxruntime-node uses). */
 export type TensorType =

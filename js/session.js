@@ -1,6 +1,6 @@
 'use strict'
 
-const { NativeSession, RunTicket } = require('./native.js')
+const { NativeSession, RunTicket, inspectModel: nativeInspectModel } = require('./native.js')
 const { codedError, invalidArg } = require('./errors.js')
 const { fromNative } = require('./tensor.js')
 
@@ -201,4 +201,13 @@ function wrapOutputs(outputs) {
   return outputs
 }
 
-module.exports = { InferenceSession, nativeSession }
+/**
+ * Reads what a model (a file path, Buffer, Uint8Array or ArrayBuffer) says about itself, off the JS
+ * thread and without building it: producer, opsets, inputs, outputs, and every operator with its
+ * count and whether tract-node supports it (`unsupported` lists those it does not).
+ */
+async function inspectModel(model) {
+  return nativeInspectModel(modelSource(model))
+}
+
+module.exports = { InferenceSession, inspectModel, nativeSession }

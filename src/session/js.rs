@@ -12,9 +12,9 @@ use napi::{Env, JsValue, Task, ValueType};
 use napi_derive::napi;
 use tract_onnx::prelude::Tensor;
 
-use super::model_info::{Dim, ValueInfo};
+use super::model_info::{Dim, ModelSummary, ValueInfo};
 use super::options::{SessionConfig, SessionOptions};
-use super::{ModelSource, PreparedRun, Session};
+use super::{inspect, ModelSource, PreparedRun, Session};
 use crate::batching::{Batcher, Request, Respond};
 use crate::cancel::Cancellation;
 use crate::error::js::IntoNapi;
@@ -53,6 +53,87 @@ impl From<&ValueInfo> for ValueMetadata {
       dtype: info.dtype.map_or("unknown", |d| d.name()).to_string(),
       shape: shape.collect(),
     }
+  }
+}
+
+/// An operator set a model imports.
+#[napi(object, object_from_js = false)]
+pub struct OpsetImport {
+  /// `ai.onnx` for the default domain, `ai.onnx.ml`, …
+  pub domain: String,
+  pub version: i64,
+}
+
+/// How often a model uses one operator, and whether tract-node can run it.
+#[napi(object, object_from_js = false)]
+pub struct OperatorUsage {
+  /// `OpType`, prefixed by its domain unless that is the default one (`ai.onnx.ml.Scaler`).
+  pub op: String,
+  /// Nodes using it, subgraphs included.
+  pub count: u32,
+  /// Whether tract-node has an implementation of it.
+  pub supported: bool,
+}
+
+/// What an ONNX file says about itself: `inspectModel`'s answer.
+#[napi(object, object_from_js = false)]
+pub struct ModelReport {
+  /// The ONNX IR version.
+  pub ir_version: i64,
+  /// The tool that wrote the file, with its version (`skl2onnx 1.20.0`), or `''`.
+  pub producer: String,
+  /// Operator sets imported.
+  pub opsets: Vec<OpsetImport>,
+  /// Inputs (initializers excluded), as declared.
+  pub inputs: Vec<ValueMetadata>,
+  /// Outputs, as declared.
+  pub outputs: Vec<ValueMetadata>,
+  /// Operators used, sorted by name.
+  pub operators: Vec<OperatorUsage>,
+  /// The operators tract-node cannot run (a session would fail with ERR_UNSUPPORTED_OP).
+  pub unsupported: Vec<String>,
+}
+
+impl From<ModelSummary> for ModelReport {
+  fn from(summary: ModelSummary) -> Self {
+    let unsupported =
+      summary.operators.iter().filter(|o| !o.supported).map(|o| o.op.clone()).collect();
+    ModelReport {
+      ir_version: summary.ir_version,
+      producer: summary.producer,
+      opsets: summary
+        .opsets
+        .into_iter()
+        .map(|(domain, version)| OpsetImport { domain, version })
+        .collect(),
+      inputs: summary.inputs.iter().map(ValueMetadata::from).collect(),
+      outputs: summary.outputs.iter().map(ValueMetadata::from).collect(),
+      operators: summary
+        .operators
+        .into_iter()
+        .map(|o| OperatorUsage { op: o.op, count: o.count as u32, supported: o.supported })
+        .collect(),
+      unsupported,
+    }
+  }
+}
+
+/// Reads what a model file (a path or the bytes of an ONNX file) says about itself, off the JS
+/// thread and without building the model: producer, opsets, inputs, outputs, and every operator
+/// with its count and whether tract-node supports it.
+#[napi(catch_unwind, ts_return_type = "Promise<ModelReport>")]
+pub fn inspect_model<'env>(
+  env: &'env Env,
+  model: Either<String, Uint8Array>,
+) -> napi::Result<Object<'env>> {
+  pool::js::spawn(env, move || inspect(model_source(&model)).map(ModelReport::from))
+}
+
+/// A model given from JS: a file path or the bytes of an ONNX file.
+fn model_source(model: &Either<String, Uint8Array>) -> ModelSource<'_> {
+  match model {
+    Either::A(path) => ModelSource::Path(Path::new(path)),
+    Either::B(bytes) => ModelSource::Bytes(bytes),
   }
 }
 
@@ -330,11 +411,7 @@ impl Task for LoadSessionTask {
   type JsValue = NativeSession;
 
   fn compute(&mut self) -> napi::Result<Self::Output> {
-    let source = match &self.model {
-      Either::A(path) => ModelSource::Path(Path::new(path)),
-      Either::B(bytes) => ModelSource::Bytes(bytes),
-    };
-    Ok(catch_panic(|| Session::load(source, &self.config)))
+    Ok(catch_panic(|| Session::load(model_source(&self.model), &self.config)))
   }
 
   fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<NativeSession> {

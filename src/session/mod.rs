@@ -16,7 +16,7 @@ use tract_onnx::prelude::*;
 use crate::error::{error_chain, Result, TractNodeError};
 use crate::stats::Stats;
 use crate::tensor::{into_output, DType, OutputTensor};
-use model_info::{declared_values, unsupported_ops, Dim, ValueInfo};
+use model_info::{declared_values, summarize, unsupported_ops, Dim, ModelSummary, ValueInfo};
 use options::SessionConfig;
 use plan::{PlanOptions, Planner};
 
@@ -52,6 +52,14 @@ impl PreparedRun {
   pub fn rows(&self) -> usize {
     self.inputs.first().and_then(|t| t.shape().first().copied()).unwrap_or(0)
   }
+}
+
+/// Reads what a model file says about itself (producer, opsets, inputs, outputs, operators and
+/// whether each is supported) without building it.
+pub fn inspect(source: ModelSource<'_>) -> Result<ModelSummary> {
+  let onnx = tract_onnx::onnx();
+  let (proto, _) = read_proto(&onnx, source)?;
+  summarize(&proto, |op| onnx.op_register.0.contains_key(op))
 }
 
 impl Session {

@@ -3,7 +3,7 @@
 //! Metadata comes from the proto rather than from tract's analysed graph so that symbolic dims keep
 //! their names (as onnxruntime reports them) whatever tract later concludes.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 use tract_onnx::pb::{self, tensor_shape_proto::dimension::Value as DimValue, type_proto};
@@ -130,29 +130,89 @@ pub fn declared_values(proto: &pb::ModelProto) -> Result<(Vec<ValueInfo>, Vec<Va
 /// `domain.OpType`, sorted and deduplicated.
 pub fn unsupported_ops(proto: &pb::ModelProto, known: impl Fn(&str) -> bool) -> Vec<String> {
   let mut missing = BTreeSet::new();
-  if let Some(graph) = &proto.graph {
-    collect_unsupported(graph, &known, &mut missing);
-  }
+  for_each_node(proto, &mut |node| {
+    if !known(&node.op_type) {
+      missing.insert(qualified_op(node));
+    }
+  });
   missing.into_iter().collect()
 }
 
-fn collect_unsupported(
-  graph: &pb::GraphProto,
-  known: &impl Fn(&str) -> bool,
-  out: &mut BTreeSet<String>,
-) {
-  for node in &graph.node {
-    if !known(&node.op_type) {
-      let qualified = match node.domain.as_str() {
-        "" | "ai.onnx" => node.op_type.clone(),
-        domain => format!("{domain}.{}", node.op_type),
-      };
-      out.insert(qualified);
-    }
-    for attribute in &node.attribute {
-      attribute.g.iter().chain(&attribute.graphs).for_each(|g| collect_unsupported(g, known, out));
+/// An operator's name with its domain, unless that is the default one: `Conv`, `ai.onnx.ml.Scaler`.
+fn qualified_op(node: &pb::NodeProto) -> String {
+  match node.domain.as_str() {
+    "" | "ai.onnx" => node.op_type.clone(),
+    domain => format!("{domain}.{}", node.op_type),
+  }
+}
+
+/// Calls `visit` on every node of the model, subgraphs (`If`, `Loop`, `Scan` bodies) included.
+fn for_each_node(proto: &pb::ModelProto, visit: &mut impl FnMut(&pb::NodeProto)) {
+  fn walk(graph: &pb::GraphProto, visit: &mut impl FnMut(&pb::NodeProto)) {
+    for node in &graph.node {
+      visit(node);
+      for attribute in &node.attribute {
+        attribute.g.iter().chain(&attribute.graphs).for_each(|g| walk(g, visit));
+      }
     }
   }
+  if let Some(graph) = &proto.graph {
+    walk(graph, visit);
+  }
+}
+
+/// How often a model uses one operator, and whether tract-node can run it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorUse {
+  /// `OpType`, prefixed by its domain unless that is the default one (`ai.onnx.ml.Scaler`).
+  pub op: String,
+  /// Nodes using it, subgraphs included.
+  pub count: usize,
+  /// Whether tract-node has an implementation.
+  pub supported: bool,
+}
+
+/// What an ONNX file says about itself, read without building the model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelSummary {
+  /// The ONNX IR version.
+  pub ir_version: i64,
+  /// The tool that wrote the file, with its version (`skl2onnx 1.20.0`), or `''`.
+  pub producer: String,
+  /// Operator sets imported, as (domain, version) sorted by domain; the default one is `ai.onnx`.
+  pub opsets: Vec<(String, i64)>,
+  /// Inputs (initializers excluded) and outputs, as declared.
+  pub inputs: Vec<ValueInfo>,
+  pub outputs: Vec<ValueInfo>,
+  /// Operators used, by name.
+  pub operators: Vec<OperatorUse>,
+}
+
+/// Summarises a model; `known` says whether an operator type has an implementation.
+pub fn summarize(proto: &pb::ModelProto, known: impl Fn(&str) -> bool) -> Result<ModelSummary> {
+  let (inputs, outputs) = declared_values(proto)?;
+  let mut counts: BTreeMap<String, OperatorUse> = BTreeMap::new();
+  for_each_node(proto, &mut |node| {
+    let op = qualified_op(node);
+    let supported = known(&node.op_type);
+    counts.entry(op.clone()).or_insert(OperatorUse { op, count: 0, supported }).count += 1;
+  });
+  let producer = format!("{} {}", proto.producer_name, proto.producer_version).trim().to_string();
+  // Some exporters import the default domain twice, as "" and as "ai.onnx": keep one, the newest.
+  let mut opsets: BTreeMap<String, i64> = BTreeMap::new();
+  for import in &proto.opset_import {
+    let domain = if import.domain.is_empty() { "ai.onnx" } else { import.domain.as_str() };
+    let version = opsets.entry(domain.to_string()).or_insert(import.version);
+    *version = (*version).max(import.version);
+  }
+  Ok(ModelSummary {
+    ir_version: proto.ir_version,
+    producer,
+    opsets: opsets.into_iter().collect(),
+    inputs,
+    outputs,
+    operators: counts.into_values().collect(),
+  })
 }
 
 #[cfg(test)]

@@ -243,6 +243,21 @@ fn bad_models_are_classified() {
 }
 
 #[test]
+fn inspect_counts_operators_and_names_the_unsupported_ones() {
+  // The graph scripts/make_fixtures.py writes: one node of each.
+  let summary = super::inspect(ModelSource::Path(&fixture("cnn.onnx"))).unwrap();
+  let ops: Vec<(&str, usize, bool)> =
+    summary.operators.iter().map(|o| (o.op.as_str(), o.count, o.supported)).collect();
+  let expected = ["BatchNormalization", "Conv", "Flatten", "Gemm", "MaxPool", "Relu"];
+  assert_eq!(ops, expected.map(|op| (op, 1, true)));
+  assert_eq!(summary.inputs[0].name, "image");
+  let summary = super::inspect(ModelSource::Path(&fixture("unsupported_op.onnx"))).unwrap();
+  assert_eq!(summary.operators[0].op, "com.example.Frobnicate");
+  assert!(!summary.operators[0].supported);
+  assert!(summary.opsets.iter().any(|(domain, _)| domain == "com.example"));
+}
+
+#[test]
 fn oversized_tensors_are_refused_before_allocating() {
   let session = load("outer");
   let n = 1 << 20; // [2^20, 1] x [1, 2^20] -> a 4 TiB float grid
