@@ -1,0 +1,279 @@
+'use strict'
+
+const fs = require('node:fs')
+const { once } = require('node:events')
+const path = require('node:path')
+const { InferenceSession, Model, Pipeline, Schema } = require('../index.js')
+const { formatCount, table } = require('./format.js')
+const { createProgress } = require('./progress.js')
+const { recordChunks, recordStartLines } = require('./records.js')
+const { UsageError, parseCommand, positiveInt } = require('./usage.js')
+
+const HELP = `Usage: tract-node predict --model m.onnx [--pipeline p.json] [--schema s.json] <in.csv|in.ndjson|-> [-o out.csv]
+
+Streams records through Schema → Pipeline → model in chunks (constant memory, any file size),
+writes one prediction per valid record, and summarises the invalid ones (line numbers and field
+errors) without stopping.
+
+Input: CSV with a header row (cells converted the way Django forms convert input) or NDJSON,
+told by the extension (.csv, .ndjson, .jsonl) or --format; '-' reads standard input.
+
+Options:
+  --model m.onnx        the model (required)
+  --pipeline p.json     a fitted Pipeline (Pipeline.toJSON()); its schema validates the records
+  --schema s.json       a Schema (Schema.toJSON()); with --pipeline, replaces the pipeline's own;
+                        alone, every field passes through as one feature
+                        (neither: every column is a float feature, in file order)
+  --labels a,b,c        class labels by index (or @file.json: an array, or an object with "labels")
+  --input-name NAME     the model input fed with the features (default: its only input)
+  -o, --output FILE     where predictions go: .csv (default, to standard output) or .ndjson
+  --errors FILE         also write every invalid record's errors as NDJSON
+  --format csv|ndjson   the input format, when the extension does not say
+  --chunk MB            megabytes of input per native job (default 1)
+  --quiet               no progress on stderr
+  --verbose             print stack traces of errors
+
+Output columns: row (1-based record number), then label and p_<label> per class for a
+classifier, or value for a regressor.`
+
+async function main(args) {
+  const parsed = parseCommand('predict', args, {
+    options: {
+      model: { type: 'string' },
+      pipeline: { type: 'string' },
+      schema: { type: 'string' },
+      labels: { type: 'string' },
+      'input-name': { type: 'string' },
+      output: { type: 'string', short: 'o' },
+      errors: { type: 'string' },
+      format: { type: 'string' },
+      chunk: { type: 'string' },
+      quiet: { type: 'boolean' },
+    },
+    help: HELP,
+    positionals: 1,
+  })
+  if (!parsed) return 0
+  const { values, positionals } = parsed
+  const input = positionals[0]
+  if (!values.model) throw new UsageError('predict: --model is required')
+  const format = inputFormat(input, values.format)
+  const chunkBytes = positiveInt('predict', 'chunk', values.chunk, 1) * 1024 * 1024
+  const outputFormat = values.output && /\.(nd)?jsonl?$/i.test(values.output) ? 'ndjson' : 'csv'
+
+  const stream = input === '-' ? process.stdin : openInput(input)
+  const pipeline = await loadPipeline(values, input, format)
+  const session = await InferenceSession.create(values.model)
+  const labels = readLabels(values.labels)
+  const model = await Model.create({ session, pipeline, labels, inputName: values['input-name'] })
+
+  const out = values.output ? fs.createWriteStream(values.output) : process.stdout
+  const errorsOut = values.errors ? fs.createWriteStream(values.errors) : null
+  const totalBytes = input === '-' ? 0 : fs.statSync(input).size
+  const progress = createProgress({ totalBytes, quiet: values.quiet, label: 'predict' })
+  const summary = new Summary()
+  const writer = new PredictionWriter(out, outputFormat, labels)
+  const started = performance.now()
+
+  // Two chunks in flight: Rust scores one while JS reads and writes the other.
+  const inflight = []
+  const settle = async () => {
+    const { chunk, result } = await inflight.shift()
+    await writer.write(result, summary.records)
+    if (result.errors.length > 0) await summary.addErrors(chunk, result.errors, format === 'csv', errorsOut)
+    summary.count(chunk, result)
+    progress.update(chunk.endOffset, summary.records)
+  }
+  try {
+    for await (const chunk of recordChunks(stream, { csv: format === 'csv', chunkBytes })) {
+      const job = model.validateAndPredict(chunk.bytes, { format: format === 'csv' ? 'csv' : 'json' }).then((result) => ({ chunk, result }))
+      job.catch(() => {}) // awaited in order below; this only keeps a later failure from going unhandled meanwhile
+      inflight.push(job)
+      if (inflight.length >= 2) await settle()
+    }
+    while (inflight.length > 0) await settle()
+  } finally {
+    progress.stop()
+  }
+  await finish(out, values.output !== undefined)
+  if (errorsOut) await finish(errorsOut, true)
+  await session.release()
+  process.stderr.write(summary.describe((performance.now() - started) / 1000) + '\n')
+  return 0
+}
+
+function inputFormat(input, format) {
+  if (format !== undefined) {
+    if (format !== 'csv' && format !== 'ndjson') throw new UsageError(`predict: --format must be csv or ndjson, got '${format}'`)
+    return format
+  }
+  const ext = path.extname(input).toLowerCase()
+  if (ext === '.csv') return 'csv'
+  if (ext === '.ndjson' || ext === '.jsonl') return 'ndjson'
+  throw new UsageError(`predict: cannot tell the format of '${input}' from its extension: give --format csv or --format ndjson`)
+}
+
+function openInput(file) {
+  if (!fs.existsSync(file)) throw new UsageError(`predict: no such file '${file}'`)
+  return fs.createReadStream(file, { highWaterMark: 1024 * 1024 })
+}
+
+function readJson(option, file) {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8'))
+  } catch (error) {
+    throw new UsageError(`predict: --${option} ${file}: ${error.code === 'ENOENT' ? 'no such file' : error.message}`)
+  }
+}
+
+/** The pipeline from --pipeline / --schema, or one passing every column through as a float. */
+async function loadPipeline(values, input, format) {
+  if (values.pipeline) {
+    const json = readJson('pipeline', values.pipeline)
+    if (!values.schema) return Pipeline.fromJSON(json)
+    return new Pipeline(Schema.fromJSON(readJson('schema', values.schema)), json.steps)
+  }
+  const schema = values.schema ? Schema.fromJSON(readJson('schema', values.schema)) : floatSchema(input, format)
+  return new Pipeline(schema, schema.fieldNames.map((column) => ({ column, transform: 'passthrough' })))
+}
+
+/** A schema of float fields named by the file's first record (the CSV header, or the first NDJSON object's keys). */
+function floatSchema(input, format) {
+  if (input === '-') throw new UsageError('predict: reading standard input needs --schema or --pipeline')
+  const fd = fs.openSync(input, 'r')
+  const head = Buffer.alloc(64 * 1024)
+  const length = fs.readSync(fd, head, 0, head.length, 0)
+  fs.closeSync(fd)
+  const firstLine = head.subarray(0, length).toString('utf8').split(/\r?\n/)[0].replace(/^\uFEFF/, '')
+  let names
+  try {
+    names = format === 'csv' ? firstLine.split(',').map((n) => n.trim().replace(/^"(.*)"$/, '$1')) : Object.keys(JSON.parse(firstLine))
+  } catch {
+    throw new UsageError(`predict: cannot read field names from the first line of '${input}': give --schema`)
+  }
+  return new Schema(Object.fromEntries(names.map((name) => [name, { type: 'float' }])))
+}
+
+function readLabels(text) {
+  if (text === undefined) return undefined
+  if (!text.startsWith('@')) return text.split(',')
+  const json = readJson('labels', text.slice(1))
+  const labels = Array.isArray(json) ? json : json?.labels
+  if (!Array.isArray(labels)) throw new UsageError(`predict: --labels ${text}: expected a JSON array, or an object with "labels"`)
+  return labels
+}
+
+/** Writes predictions as CSV or NDJSON, with backpressure. */
+class PredictionWriter {
+  #out
+  #format
+  #labels
+  #header = false
+
+  constructor(out, format, labels) {
+    this.#out = out
+    this.#format = format
+    this.#labels = labels
+  }
+
+  /** Writes a chunk's predictions; `rowBase` is the number of records before the chunk. */
+  async write({ predictions, indices }, rowBase) {
+    if (predictions.length === 0) return
+    let text = ''
+    if (this.#format === 'ndjson') {
+      for (let i = 0; i < predictions.length; i++) text += JSON.stringify({ row: rowBase + indices[i] + 1, ...predictions[i] }) + '\n'
+    } else {
+      if (!this.#header) text += csvHeader(predictions[0], this.#labels) + '\n'
+      for (let i = 0; i < predictions.length; i++) text += csvRow(rowBase + indices[i] + 1, predictions[i]) + '\n'
+    }
+    this.#header = true
+    if (!this.#out.write(text)) await once(this.#out, 'drain')
+  }
+}
+
+/** `row,label,p_<label>…` for classifiers (p_0… without labels), `row,value` for regressors. */
+function csvHeader(prediction, labels) {
+  if ('value' in prediction) {
+    return Array.isArray(prediction.value) ? ['row', ...prediction.value.map((_, i) => `value_${i}`)].join(',') : 'row,value'
+  }
+  const probabilities = (prediction.probabilities ?? []).map((_, i) => csvCell(`p_${labels?.[i] ?? i}`))
+  return ['row', 'label', ...probabilities].join(',')
+}
+
+function csvRow(row, prediction) {
+  if ('value' in prediction) return [row, ...[prediction.value].flat()].join(',')
+  return [row, csvCell(prediction.label), ...(prediction.probabilities ?? [])].join(',')
+}
+
+/** A CSV cell, quoted when it holds a comma, a quote or a line break. */
+function csvCell(value) {
+  const text = String(value)
+  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text
+}
+
+const SHOWN_RECORDS = 10
+const SHOWN_ERRORS_PER_RECORD = 3
+
+/** Counts, and the invalid records' errors with their file lines. */
+class Summary {
+  records = 0
+  predicted = 0
+  invalid = 0
+  /** The first invalid records: `{ line, row, errors: [{ field, code, message }] }`. */
+  shown = []
+  byField = new Map()
+
+  count(chunk, result) {
+    const errorRecords = new Set(result.errors.map((e) => e.index)).size
+    this.records += result.predictions.length + errorRecords
+    this.predicted += result.predictions.length
+    this.invalid += errorRecords
+  }
+
+  async addErrors(chunk, errors, csv, errorsOut) {
+    const lines = recordStartLines(chunk.body, csv)
+    let text = ''
+    for (const error of errors) {
+      const located = { row: this.records + error.index + 1, line: chunk.firstLine + lines[error.index], field: error.path, code: error.code, message: error.message }
+      this.#show(located)
+      const key = `${error.path || '(record)'}\t${error.code}`
+      this.byField.set(key, (this.byField.get(key) ?? 0) + 1)
+      if (errorsOut) text += JSON.stringify(located) + '\n'
+    }
+    if (errorsOut && !errorsOut.write(text)) await once(errorsOut, 'drain')
+  }
+
+  #show({ row, line, field, code, message }) {
+    const last = this.shown.at(-1)
+    if (last?.row === row) last.errors.push({ field, code, message })
+    else if (this.shown.length < SHOWN_RECORDS) this.shown.push({ row, line, errors: [{ field, code, message }] })
+  }
+
+  describe(seconds) {
+    const lines = [
+      `predict: ${formatCount(this.records)} records in ${seconds.toFixed(1)} s (${formatCount(this.records / Math.max(seconds, 1e-3))} records/s): ` +
+        `${formatCount(this.predicted)} predicted, ${formatCount(this.invalid)} invalid`,
+    ]
+    if (this.invalid > 0) {
+      lines.push(`invalid records${this.invalid > this.shown.length ? ` (first ${this.shown.length})` : ''}:`)
+      const rows = this.shown.map(({ line, row, errors }) => {
+        const described = errors.slice(0, SHOWN_ERRORS_PER_RECORD).map((e) => `${e.field || '(record)'}: ${e.message} [${e.code}]`)
+        if (errors.length > SHOWN_ERRORS_PER_RECORD) described.push(`… ${errors.length - SHOWN_ERRORS_PER_RECORD} more`)
+        return [`line ${line}`, `row ${row}`, described.join('; ')]
+      })
+      lines.push(table(rows))
+      lines.push(this.byField.size > SHOWN_RECORDS ? `errors by field (top ${SHOWN_RECORDS}):` : 'errors by field:')
+      lines.push(table([...this.byField].sort((a, b) => b[1] - a[1]).slice(0, SHOWN_RECORDS).map(([key, n]) => [...key.split('\t'), formatCount(n)])))
+    }
+    return lines.join('\n')
+  }
+}
+
+/** Ends a file stream and waits for it to flush; leaves standard output open. */
+async function finish(stream, isFile) {
+  if (!isFile) return
+  stream.end()
+  await once(stream, 'finish')
+}
+
+module.exports = { main }
