@@ -1,8 +1,7 @@
 // Public types of tract-node. The native half is declared in the generated binding.d.ts.
-import type { SessionOptions, SessionStats, ValueMetadata } from './binding'
+import type { ModelReport, ReadOptions, SessionOptions, SessionStats, ValueMetadata } from './binding'
 
 export { BatchingOptions, ErrorCode, ModelReport, OperatorUsage, OpsetImport, ReadOptions, RejectedCounts, SessionOptions, SessionStats, ValueMetadata, computeThreads, setComputeThreads } from './binding'
-import type { ModelReport } from './binding'
 
 /**
  * Reads what a model (a file path or the bytes of an ONNX file) says about itself, off the JS thread

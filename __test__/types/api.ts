@@ -1,6 +1,6 @@
 // Type tests: this file must compile under `strict`, and every @ts-expect-error line must be an error.
-import { ErrorCode, InferenceSession, Tensor, computeThreads, setComputeThreads } from '../../index.js'
-import type { OutputsType, TensorType, TractNodeError, ValueMetadata } from '../../index.js'
+import { ErrorCode, InferenceSession, Tensor, computeThreads, inspectModel, setComputeThreads } from '../../index.js'
+import type { ModelReport, OperatorUsage, OutputsType, TensorType, TractNodeError, ValueMetadata } from '../../index.js'
 
 async function main(): Promise<void> {
   const session = await InferenceSession.create('model.onnx', {
@@ -59,6 +59,12 @@ async function main(): Promise<void> {
   await session.run({ x }, { timeoutMs: '5' })
   // @ts-expect-error: feeds map names to tensors
   await session.run({ x: [1, 2, 3] })
+  const report: ModelReport = await inspectModel('m.onnx')
+  const ops: OperatorUsage[] = report.operators
+  const firstInput: ValueMetadata | undefined = report.inputs[0]
+  console.log(report.producer, report.opsets[0]?.version, report.unsupported, ops, firstInput)
+  // @ts-expect-error: a model is a path or bytes
+  await inspectModel(42)
   // @ts-expect-error: error codes are a closed set
   const bad: TractNodeError['code'] = 'ERR_NOPE'
   console.log(bad)

@@ -42,6 +42,16 @@ async function main(): Promise<void> {
   }
   console.log(cleaned, valid, errors, features.data, names, restored)
 
+  // Bulk records as CSV bytes, keeping the good ones.
+  const csv = Buffer.from('name\nAda\n')
+  const scored = await model.validateAndPredict(csv, { format: 'csv' })
+  const rows: Uint32Array = scored.indices
+  const bad: FieldError[] = scored.errors
+  const firstScore: Prediction | undefined = scored.predictions[0]
+  await pipeline.validateAndTransform(csv, { format: 'csv' })
+  await employees.validateMany('{"name":"Ada"}\n', { format: 'json' })
+  console.log(rows, bad, firstScore)
+
   // @ts-expect-error: not a field type
   new Schema({ age: { type: 'integer' } })
   // @ts-expect-error: maxLength is a number
@@ -52,6 +62,8 @@ async function main(): Promise<void> {
   new Pipeline(employees, [{ column: 'name', transform: 'hash' }])
   // @ts-expect-error: a Model needs a session
   await Model.create({ pipeline })
+  // @ts-expect-error: not a record format
+  await model.validateAndPredict(csv, { format: 'xml' })
 }
 
 void main
