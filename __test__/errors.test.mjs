@@ -70,3 +70,19 @@ test('ERR_RESOURCE: a run that would allocate beyond the limit is refused before
 })
 
 test('ERR_ABORTED and ERR_TIMEOUT are covered in abort.test.mjs', () => {})
+
+test('ERR_NATIVE_BINDING: a missing native binary names the platform package to install', async () => {
+  const { execFile } = await import('node:child_process')
+  const { equal, match } = await import('node:assert/strict')
+  const script = "try { require('./index.js') } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message, cause: Boolean(e.cause) })) }"
+  const stdout = await new Promise((resolve, reject) =>
+    execFile(process.execPath, ['-e', script], { cwd: new URL('..', import.meta.url), env: { ...process.env, NAPI_RS_NATIVE_LIBRARY_PATH: '/nonexistent/tract-node.node' } }, (error, out) =>
+      error ? reject(error) : resolve(out),
+    ),
+  )
+  const error = JSON.parse(stdout)
+  equal(error.code, 'ERR_NATIVE_BINDING')
+  match(error.message, /'tract-node-linux-x64-gnu'/)
+  match(error.message, /optional dependency/)
+  equal(error.cause, true)
+})
