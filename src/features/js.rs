@@ -196,10 +196,13 @@ fn transform(pipeline: &RwLock<Pipeline>, input: Input) -> Result<FeatureMatrix>
   features(&pipeline, &rows)
 }
 
-fn validate_and_transform(pipeline: &RwLock<Pipeline>, input: Input) -> Result<ValidTransform> {
+fn validate_and_transform(
+  pipeline: &RwLock<Pipeline>,
+  input: Input,
+) -> Result<ValidOnly<FeatureMatrix>> {
   let pipeline = pipeline.read().unwrap_or_else(|p| p.into_inner()).clone();
   let (indices, rows, errors) = clean_valid(pipeline.schema(), input)?;
-  Ok(ValidTransform { features: features(&pipeline, &rows)?, indices, errors })
+  Ok(ValidOnly { name: "features", value: features(&pipeline, &rows)?, indices, errors })
 }
 
 /// Parses and cleans records, keeping the valid ones: their input indices, their cleaned rows,
@@ -230,18 +233,21 @@ pub(crate) fn clean_all(schema: &Schema, input: Input) -> Result<Vec<Vec<Clean>>
   Ok(report.valid.into_iter().map(|(_, values)| values).collect())
 }
 
-/// The outcome of `validateAndTransform`, on its way to JS as `{ features, indices, errors }`.
-pub struct ValidTransform {
-  features: FeatureMatrix,
-  indices: Vec<u32>,
-  errors: ValidationReport,
+/// The outcome of a job that keeps the valid records (`validateAndTransform`, `validateAndPredict`),
+/// on its way to JS as `{ [name]: value, indices, errors }`: what the valid records gave, their
+/// input indices, and the errors of the others.
+pub(crate) struct ValidOnly<T> {
+  pub name: &'static str,
+  pub value: T,
+  pub indices: Vec<u32>,
+  pub errors: ValidationReport,
 }
 
-impl ToNapiValue for ValidTransform {
+impl<T: ToNapiValue> ToNapiValue for ValidOnly<T> {
   unsafe fn to_napi_value(raw_env: sys::napi_env, result: Self) -> napi::Result<sys::napi_value> {
     let env = Env::from_raw(raw_env);
     let mut object = Object::new(&env)?;
-    object.set_named_property("features", result.features)?;
+    object.set_named_property(result.name, result.value)?;
     object.set_named_property("indices", Uint32Array::new(result.indices))?;
     object.set_named_property("errors", result.errors)?;
     Ok(object.raw())

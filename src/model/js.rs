@@ -3,9 +3,7 @@
 
 use std::sync::{Arc, RwLock};
 
-use napi::bindgen_prelude::{
-  Array, Either, JsObjectValue, Null, Object, ToNapiValue, Uint32Array, Uint8Array,
-};
+use napi::bindgen_prelude::{Array, Either, JsObjectValue, Null, Object, ToNapiValue, Uint8Array};
 use napi::{sys, Env, JsValue};
 use napi_derive::napi;
 use serde_json::Value;
@@ -14,10 +12,10 @@ use tract_onnx::prelude::Tensor;
 use super::{interpret, Prediction};
 use crate::error::js::IntoNapi;
 use crate::error::{Result, TractNodeError};
-use crate::features::js::{clean_all, clean_valid, features, NativePipeline};
+use crate::features::js::{clean_all, clean_valid, features, NativePipeline, ValidOnly};
 use crate::features::Pipeline;
 use crate::pool;
-use crate::schema::js::{read_many, Input, ReadOptions, ValidationReport};
+use crate::schema::js::{read_many, Input, ReadOptions};
 use crate::schema::value::Clean;
 use crate::session::js::NativeSession;
 use crate::session::Session;
@@ -181,28 +179,10 @@ fn predict(parts: &Parts, input: Input) -> Result<Predictions> {
   Ok(Predictions(parts.predict_rows(&rows)?))
 }
 
-fn validate_and_predict(parts: &Parts, input: Input) -> Result<ValidPredictions> {
+fn validate_and_predict(parts: &Parts, input: Input) -> Result<ValidOnly<Predictions>> {
   let (indices, rows, errors) = clean_valid(parts.pipeline.schema(), input)?;
   let predictions = if rows.is_empty() { Vec::new() } else { parts.predict_rows(&rows)? };
-  Ok(ValidPredictions { predictions: Predictions(predictions), indices, errors })
-}
-
-/// The outcome of `validateAndPredict`, on its way to JS as `{ predictions, indices, errors }`.
-pub struct ValidPredictions {
-  predictions: Predictions,
-  indices: Vec<u32>,
-  errors: ValidationReport,
-}
-
-impl ToNapiValue for ValidPredictions {
-  unsafe fn to_napi_value(raw_env: sys::napi_env, result: Self) -> napi::Result<sys::napi_value> {
-    let env = Env::from_raw(raw_env);
-    let mut object = Object::new(&env)?;
-    object.set_named_property("predictions", result.predictions)?;
-    object.set_named_property("indices", Uint32Array::new(result.indices))?;
-    object.set_named_property("errors", result.errors)?;
-    Ok(object.raw())
-  }
+  Ok(ValidOnly { name: "predictions", value: Predictions(predictions), indices, errors })
 }
 
 /// Predictions on their way to JS: `{ label, probabilities }` or `{ value }` objects.
