@@ -38,13 +38,13 @@ where
 }
 
 /// A Promise and the function that settles it from any thread (the value is converted to JS on the
-/// JS thread). The function must be called exactly once.
+/// JS thread). Settled through this environment's completion port ([`super::port`]).
 pub fn promise<'env, V>(
   env: &'env Env,
 ) -> napi::Result<(impl FnOnce(Result<V>) + Send + 'static, Object<'env>)>
 where
   V: ToNapiValue + Send + 'static,
 {
-  let (deferred, promise) = env.create_deferred()?;
-  Ok((move |outcome: Result<V>| deferred.resolve(move |env: Env| outcome.into_napi(&env)), promise))
+  let (settle, promise) = super::port::promise(env)?;
+  Ok((move |outcome: Result<V>| settle.settle(outcome), promise))
 }

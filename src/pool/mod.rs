@@ -192,3 +192,5 @@ mod tests {
 
 #[cfg(feature = "binding")]
 pub mod js;
+#[cfg(feature = "binding")]
+mod port;
