@@ -1,4 +1,5 @@
 // Types of tract-node/express.
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Router } from 'express'
 import type { InferenceSession, Model } from './index'
 
@@ -12,8 +13,17 @@ export interface InferenceRouterOptions {
   timeoutMs?: number
 }
 
-/** The router, plus `close()` for graceful shutdown. */
+/** A Node request listener, as `http.createServer` takes. */
+export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void
+
+/** The router, plus `handler()` for the fastest path and `close()` for graceful shutdown. */
 export interface InferenceRouter extends Router {
+  /**
+   * A plain Node request listener that answers `POST /v2/models/:name/infer` and `…/predict` itself,
+   * without Express's per-request work, and hands every other request to `next` (usually the Express
+   * app that mounts this router for the other routes): `http.createServer(router.handler(app))`.
+   */
+  handler(next: RequestListener): RequestListener
   /** Stops accepting inference requests (503), waits for those in flight, then releases every session. */
   close(): Promise<void>
 }

@@ -5,6 +5,7 @@
 // SIGTERM / SIGINT: stop accepting, finish requests in flight, release the sessions, exit 0.
 const express = require('express')
 const fs = require('node:fs')
+const http = require('node:http')
 const path = require('node:path')
 const { InferenceSession, Model, Pipeline } = require('tract-node')
 const { inferenceRouter } = require('tract-node/express')
@@ -24,7 +25,9 @@ async function main() {
   app.disable('x-powered-by')
   app.use(router)
 
-  const server = app.listen(Number(process.env.PORT ?? 3000), () => {
+  // The router answers inference requests before Express sees them; the rest go to the app.
+  const server = http.createServer(router.handler(app))
+  server.listen(Number(process.env.PORT ?? 3000), () => {
     console.log(`tract-node demo listening on http://127.0.0.1:${server.address().port}`)
   })
 

@@ -60,8 +60,8 @@ function inferenceRouter({ models, bodyLimit = 1 << 20, timeoutMs = 30_000 } = {
   let closing = null
   const router = express.Router()
 
-  const handle = (route, work) => async (req, res) => {
-    const name = req.params.name ?? ''
+  /** Answers one inference request; `name` is the model named in the path. */
+  const serve = async (route, req, res, name) => {
     const started = process.hrtime.bigint()
     inFlight++
     try {
@@ -72,14 +72,9 @@ function inferenceRouter({ models, bodyLimit = 1 << 20, timeoutMs = 30_000 } = {
         throw codedError('ERR_MODEL_NOT_FOUND', `model '${name}' is not served here (serving: ${Object.keys(served).join(', ')})`)
       }
       const body = await readBody(req, bodyLimit)
-      const answer = await work(entry, body, name)
-      if (Buffer.isBuffer(answer)) {
-        // Bytes from the lean path: written as they are (no ETag hashing or re-encoding).
-        res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': answer.length })
-        res.end(answer)
-      } else {
-        res.json(answer)
-      }
+      const answer = route === 'infer' ? await infer(sessionOf(entry), body, name, timeoutMs) : await predict(entry, body, name)
+      // Plain Node API, no ETag hashing or re-encoding: the same under Express and in `handler`.
+      sendJson(res, 200, answer)
     } catch (error) {
       metrics.error(name, error.code)
       sendError(res, error)
@@ -100,11 +95,27 @@ function inferenceRouter({ models, bodyLimit = 1 << 20, timeoutMs = 30_000 } = {
     if (!entry) return sendError(res, codedError('ERR_MODEL_NOT_FOUND', `model '${req.params.name}' is not served here`))
     res.json(metadata(req.params.name, sessionOf(entry)))
   })
-  router.post('/v2/models/:name/infer', handle('infer', (entry, body, name) => infer(sessionOf(entry), body, name, timeoutMs)))
-  router.post('/v2/models/:name/predict', handle('predict', (entry, body, name) => predict(entry, body, name)))
+  router.post('/v2/models/:name/infer', (req, res) => serve('infer', req, res, req.params.name))
+  router.post('/v2/models/:name/predict', (req, res) => serve('predict', req, res, req.params.name))
   router.get('/metrics', (req, res) => {
     res.type('text/plain; version=0.0.4').send(metrics.render(served))
   })
+
+  /**
+   * A plain Node request listener that answers the inference routes (POST …/infer and …/predict)
+   * itself and hands every other request to `next` (usually the Express app, which mounts this
+   * router for the rest). Skips Express's per-request work on the hot path:
+   * `http.createServer(router.handler(app))`.
+   */
+  router.handler = (next) => {
+    if (typeof next !== 'function') throw codedError('ERR_INVALID_ARG', 'handler(next): expected a request listener, such as an Express app')
+    return (req, res) => {
+      const match = req.method === 'POST' ? INFERENCE_PATH.exec(req.url) : null
+      const name = match ? decodeName(match[1]) : null
+      if (name === null) return next(req, res)
+      serve(match[2], req, res, name)
+    }
+  }
 
   /** Stops accepting inference requests, waits for those in flight, then releases every session. */
   router.close = async () => {
@@ -117,6 +128,18 @@ function inferenceRouter({ models, bodyLimit = 1 << 20, timeoutMs = 30_000 } = {
     await Promise.all(Object.values(served).map((entry) => sessionOf(entry).release()))
   }
   return router
+}
+
+/** `/v2/models/<name>/infer` or `/predict`, with an optional query string. */
+const INFERENCE_PATH = /^\/v2\/models\/([^/?]+)\/(infer|predict)\/?(?:\?.*)?$/
+
+/** A model name from the path, or null when it is not valid percent-encoding (Express then answers). */
+function decodeName(text) {
+  try {
+    return decodeURIComponent(text)
+  } catch {
+    return null
+  }
 }
 
 function checkModels(models) {
@@ -195,13 +218,23 @@ async function drain(req) {
   for await (const chunk of req) void chunk
 }
 
+/** Writes an error as `{ error: { code, message, errors? } }` with its HTTP status (plain Node API). */
 function sendError(res, error) {
   const status = STATUS[error?.code] ?? 500
-  if (status === 503 && error.code === 'ERR_QUEUE_FULL') res.set('Retry-After', '1')
   const body = { error: { code: error?.code ?? 'ERR_INTERNAL', message: String(error?.message ?? error) } }
   if (Array.isArray(error?.errors)) body.error.errors = error.errors
   if (status === 500 && !error?.code) body.error.message = 'internal error'
-  if (!res.headersSent) res.status(status).json(body)
+  if (res.headersSent) return
+  const headers = { 'content-type': 'application/json; charset=utf-8' }
+  if (error?.code === 'ERR_QUEUE_FULL') headers['retry-after'] = '1'
+  sendJson(res, status, body, headers)
+}
+
+/** Writes a JSON body: bytes from the lean path as they are, objects stringified. */
+function sendJson(res, status, body, headers = { 'content-type': 'application/json; charset=utf-8' }) {
+  const bytes = Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body))
+  res.writeHead(status, { ...headers, 'content-length': bytes.length })
+  res.end(bytes)
 }
 
 /** Prometheus counters and histograms, per model. */

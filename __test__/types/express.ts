@@ -1,4 +1,5 @@
 // Type tests for tract-node/express (compiled under strict by `npm test`).
+import http from 'node:http'
 import express from 'express'
 import { inferenceRouter } from '../../express.js'
 import { InferenceSession } from '../../index.js'
@@ -8,7 +9,11 @@ async function main(): Promise<void> {
   const router = inferenceRouter({ models: { iris: session }, bodyLimit: 1 << 20, timeoutMs: 1000 })
   const app = express()
   app.use(router)
+  const server: http.Server = http.createServer(router.handler(app))
+  server.close()
   await router.close()
+  // @ts-expect-error: handler needs the listener for the other requests
+  router.handler()
   // @ts-expect-error: models map names to sessions or models
   inferenceRouter({ models: { iris: 'model.onnx' } })
   // @ts-expect-error: models are required
