@@ -1,4 +1,4 @@
-// HTTP serving: tract-node's router (lean path + batching) against the same Express app written with
+// HTTP serving: tract-node's router (router.handler in front of Express: lean path + batching) against the same Express app written with
 // onnxruntime-node (express.json + res.json), and an Express route that parses the JSON and answers a
 // canned reply without inference (the ceiling of any express.json() app). autocannon, 64 connections,
 // 20 s per case; the server process reports its own event-loop delay. Also a paced load at a quarter
@@ -6,6 +6,7 @@
 //
 //   node benchmark/http.mjs [--seconds 20]        (writes benchmark/results/http.json)
 import { spawn } from 'node:child_process'
+import http from 'node:http'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import os from 'node:os'
@@ -36,7 +37,11 @@ async function serve(kind, model) {
     const { InferenceSession } = await import('../index.js')
     const { inferenceRouter } = await import('../express.js')
     const session = await InferenceSession.create(file, { batching: { maxBatchSize: 64, maxDelayMs: 1, maxQueue: 8192 } })
-    app.use(inferenceRouter({ models: { [model]: session }, bodyLimit: 8 << 20 }))
+    const router = inferenceRouter({ models: { [model]: session }, bodyLimit: 8 << 20 })
+    app.use(router)
+    // As the demo server does: the router answers inference before Express sees the request.
+    const server = http.createServer(router.handler(app)).listen(0, '127.0.0.1', () => console.log(`PORT ${server.address().port}`))
+    return
   } else {
     app.use(express.json({ limit: '8mb' }))
     if (kind === 'ort') {
@@ -105,7 +110,7 @@ async function bench() {
       console.error(JSON.stringify(results.at(-1)))
     }
   }
-  const names = { tract: 'tract-node (router: lean path + batching)', ort: 'onnxruntime-node (express.json + res.json)', plain: 'express.json + canned reply, no inference' }
+  const names = { tract: 'tract-node (router.handler: lean path + batching)', ort: 'onnxruntime-node (express.json + res.json)', plain: 'express.json + canned reply, no inference' }
   const machine = `${os.cpus().length} × ${os.cpus()[0].model}, Node ${process.version}, onnxruntime-node ${require('onnxruntime-node/package.json').version}`
   console.log(`HTTP serving, 64 connections, ${seconds} s per case — ${machine}\n`)
   console.log('| model | server | req/s | p50 ms | p99 ms | errors | server loop p99 ms (saturated) | paced req/s | server loop p99 / max ms (paced) |')
