@@ -6,7 +6,9 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Mutex, OnceLock};
 
-use crossbeam_channel::{unbounded, Receiver, Sender};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{unbounded, Receiver, Sender, TryRecvError};
 
 use crate::error::{Result, TractNodeError};
 
@@ -79,9 +81,36 @@ impl ComputePool {
 
 fn work(receiver: Receiver<Message>) {
   lower_priority();
-  while let Ok(Message::Run(job)) = receiver.recv() {
+  let spin = spin_duration(std::env::var(SPIN_ENV).ok().as_deref());
+  while let Some(Message::Run(job)) = next(&receiver, spin) {
     // Jobs catch their own panics to report them; this only keeps the thread alive regardless.
     let _ = catch_unwind(AssertUnwindSafe(job));
+  }
+}
+
+/// The environment variable that sets how long an idle compute thread polls for work before it
+/// sleeps, in microseconds (default 100; 0 sleeps at once).
+pub const SPIN_ENV: &str = "TRACT_NODE_SPIN_US";
+
+/// `TRACT_NODE_SPIN_US` when it is an integer in 0..=10,000, else 100 µs.
+fn spin_duration(env_value: Option<&str>) -> Duration {
+  let micros = env_value.and_then(|v| v.trim().parse::<u64>().ok()).filter(|&us| us <= 10_000);
+  Duration::from_micros(micros.unwrap_or(100))
+}
+
+/// The next message: polled for `spin` first, so that a job queued right after the previous one
+/// finished (a caller awaiting runs one after another) starts without waking a sleeping thread,
+/// which costs tens of microseconds (more in a VM); then waited for. Polling yields the core
+/// between checks, so a JS thread that shares it is not held up.
+fn next(receiver: &Receiver<Message>, spin: Duration) -> Option<Message> {
+  let deadline = Instant::now() + spin;
+  loop {
+    match receiver.try_recv() {
+      Ok(message) => return Some(message),
+      Err(TryRecvError::Disconnected) => return None,
+      Err(TryRecvError::Empty) if Instant::now() < deadline => std::thread::yield_now(),
+      Err(TryRecvError::Empty) => return receiver.recv().ok(),
+    }
   }
 }
 
@@ -178,6 +207,24 @@ mod tests {
     assert_eq!(nice_increment(Some(" 10 ")), 10);
     assert_eq!(nice_increment(Some("20")), 0);
     assert_eq!(nice_increment(Some("-5")), 0);
+  }
+
+  #[test]
+  fn spin_defaults_to_100_us_and_is_bounded() {
+    assert_eq!(spin_duration(None), Duration::from_micros(100));
+    assert_eq!(spin_duration(Some("0")), Duration::ZERO);
+    assert_eq!(spin_duration(Some(" 250 ")), Duration::from_micros(250));
+    assert_eq!(spin_duration(Some("20000")), Duration::from_micros(100));
+    assert_eq!(spin_duration(Some("fast")), Duration::from_micros(100));
+  }
+
+  #[test]
+  fn a_polling_thread_takes_a_job_queued_while_it_polls() {
+    let (sender, receiver) = unbounded();
+    let worker = std::thread::spawn(move || next(&receiver, Duration::from_secs(5)).is_some());
+    std::thread::sleep(Duration::from_millis(20));
+    sender.send(Message::Stop).unwrap();
+    assert!(worker.join().unwrap());
   }
 
   #[test]
