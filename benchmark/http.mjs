@@ -33,15 +33,17 @@ async function serve(kind, model) {
     loop.reset()
   })
   const { file } = MODELS[model]
-  if (kind === 'tract') {
+  if (kind === 'tract' || kind === 'tract-express') {
     const { InferenceSession } = await import('../index.js')
     const { inferenceRouter } = await import('../express.js')
     const session = await InferenceSession.create(file, { batching: { maxBatchSize: 64, maxDelayMs: 1, maxQueue: 8192 } })
     const router = inferenceRouter({ models: { [model]: session }, bodyLimit: 8 << 20 })
     app.use(router)
-    // As the demo server does: the router answers inference before Express sees the request.
-    const server = http.createServer(router.handler(app)).listen(0, '127.0.0.1', () => console.log(`PORT ${server.address().port}`))
-    return
+    if (kind === 'tract') {
+      // As the demo server does: the router answers inference before Express sees the request.
+      const server = http.createServer(router.handler(app)).listen(0, '127.0.0.1', () => console.log(`PORT ${server.address().port}`))
+      return
+    }
   } else {
     app.use(express.json({ limit: '8mb' }))
     if (kind === 'ort') {
@@ -85,7 +87,7 @@ async function bench() {
   for (const model of (process.env.BENCH_MODELS ?? 'small,mlp').split(',')) {
     const { input, width } = MODELS[model]
     const body = JSON.stringify({ inputs: [{ name: input, shape: [1, width], datatype: 'FP32', data: Array.from({ length: width }, (_, i) => Math.round(Math.sin(i) * 1000) / 1000 + 1) }] })
-    for (const kind of ['tract', 'ort', 'plain']) {
+    for (const kind of ['tract', 'tract-express', 'ort', 'plain']) {
       if (kind === 'plain' && model === 'mlp') continue // the ceiling does not depend on the model
       const server = await startServer(kind, model === 'small' ? 'small' : 'mlp')
       await load(server.url, model, body, { duration: 2 }) // warm up
@@ -110,7 +112,12 @@ async function bench() {
       console.error(JSON.stringify(results.at(-1)))
     }
   }
-  const names = { tract: 'tract-node (router.handler: lean path + batching)', ort: 'onnxruntime-node (express.json + res.json)', plain: 'express.json + canned reply, no inference' }
+  const names = {
+    tract: 'tract-node (router.handler: lean path + batching)',
+    'tract-express': 'tract-node (router mounted in Express: lean path + batching)',
+    ort: 'onnxruntime-node (express.json + res.json)',
+    plain: 'express.json + canned reply, no inference',
+  }
   const machine = `${os.cpus().length} × ${os.cpus()[0].model}, Node ${process.version}, onnxruntime-node ${require('onnxruntime-node/package.json').version}`
   console.log(`HTTP serving, 64 connections, ${seconds} s per case — ${machine}\n`)
   console.log('| model | server | req/s | p50 ms | p99 ms | errors | server loop p99 ms (saturated) | paced req/s | server loop p99 / max ms (paced) |')
