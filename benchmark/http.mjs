@@ -14,12 +14,14 @@ import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 
+import { ensureModels } from './models.mjs'
+
 const require = createRequire(new URL('./package.json', import.meta.url))
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '20' }, serve: { type: 'string' }, model: { type: 'string' } } })
 const here = fileURLToPath(new URL('.', import.meta.url))
 const MODELS = {
   small: { file: `${here}../examples/models/wine.onnx`, input: 'features', width: 13 },
-  mlp: { file: `${here}models/mlp784.onnx`, input: 'x', width: 784 },
+  mlp: { file: `${ensureModels()}mlp784.onnx`, input: 'x', width: 784 },
 }
 
 /** A server: `tract`, `ort` or `plain`, serving one model on a free port; prints `PORT n`. */

@@ -7,6 +7,7 @@ pub mod cancel;
 pub mod error;
 pub mod features;
 pub mod kserve;
+pub mod ml_ops;
 pub mod model;
 pub mod pool;
 pub mod schema;
