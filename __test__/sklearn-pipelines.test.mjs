@@ -1,0 +1,37 @@
+// scikit-learn pipelines as skl2onnx exports them by default (Imputer, Scaler, Binarizer, Normalizer,
+// OneHotEncoder on strings, ZipMap): labels equal onnxruntime's and scikit-learn's, probabilities
+// within 1e-5 of both. ZipMap's output comes back as the [N, classes] probability tensor, columns in
+// class order. References from scripts/make_pipeline_fixtures.py.
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { test } from 'node:test'
+
+import { InferenceSession, Tensor } from '../index.js'
+import { fixture } from './helpers.mjs'
+
+const { cases } = JSON.parse(readFileSync(fixture('sklearn/pipelines.json'), 'utf8'))
+
+for (const [name, reference] of Object.entries(cases)) {
+  test(`${name}: equal to onnxruntime and scikit-learn`, async () => {
+    const session = await InferenceSession.create(fixture(`sklearn/${name}.onnx`))
+    const feeds = Object.fromEntries(
+      Object.entries(reference.inputs).map(([input, { dims, data }]) => {
+        const type = typeof data[0] === 'string' ? 'string' : 'float32'
+        return [input, new Tensor(type, type === 'string' ? data : data.map((v) => (v === null ? NaN : v)), dims)]
+      }),
+    )
+    const { output_label: label, output_probability: probabilities } = await session.run(feeds)
+    assert.deepEqual(Array.from(label.data, Number), reference.label)
+    assert.deepEqual(Array.from(label.data, Number), reference.sklearn.predict)
+    assert.deepEqual(probabilities.dims, [reference.label.length, reference.probabilities[0].length])
+    const rows = reference.probabilities.length
+    for (let i = 0; i < rows; i++) {
+      for (let j = 0; j < reference.probabilities[i].length; j++) {
+        const actual = probabilities.data[i * reference.probabilities[i].length + j]
+        assert.ok(Math.abs(actual - reference.probabilities[i][j]) <= 1e-5, `row ${i} class ${j}: ${actual} vs onnxruntime ${reference.probabilities[i][j]}`)
+        assert.ok(Math.abs(actual - reference.sklearn.predict_proba[i][j]) <= 1e-5, `row ${i} class ${j}: ${actual} vs scikit-learn`)
+      }
+    }
+    await session.release()
+  })
+}

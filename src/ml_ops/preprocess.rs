@@ -1,0 +1,274 @@
+//! The preprocessing operators of ai.onnx.ml that scikit-learn pipelines export and tract lacks:
+//! `Scaler`, `Binarizer`, `Imputer`, `OneHotEncoder`, and `ZipMap` (kept as its `[N, classes]`
+//! probability tensor: tract has no maps). Each is one [`Map`] over the whole input tensor.
+
+use std::fmt;
+use std::sync::Arc;
+
+use tract_hir::internal::*;
+use tract_onnx::model::{OnnxOpRegister, ParsingContext};
+use tract_onnx::pb::NodeProto;
+
+/// Registers the operators.
+pub fn register(registry: &mut OnnxOpRegister) {
+  registry.insert("Scaler", scaler);
+  registry.insert("Binarizer", binarizer);
+  registry.insert("Imputer", imputer);
+  registry.insert("OneHotEncoder", one_hot_encoder);
+  registry.insert("ZipMap", zip_map);
+}
+
+type Compute = dyn Fn(&Tensor) -> TractResult<Tensor> + Send + Sync;
+
+/// A one-input, one-output operator computed by a function of the whole input.
+#[derive(Clone)]
+struct Map {
+  name: &'static str,
+  /// The output's element type; `None` keeps the input's.
+  output_type: Option<DatumType>,
+  /// A last dim the output adds to the input's shape (one-hot categories); `None` keeps the shape.
+  appended_dim: Option<usize>,
+  compute: Arc<Compute>,
+}
+
+impl fmt::Debug for Map {
+  fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    write!(f, "{}", self.name)
+  }
+}
+
+impl PartialEq for Map {
+  fn eq(&self, other: &Self) -> bool {
+    Arc::ptr_eq(&self.compute, &other.compute)
+  }
+}
+
+impl Eq for Map {}
+
+fn map(
+  name: &'static str,
+  output_type: Option<DatumType>,
+  appended_dim: Option<usize>,
+  compute: impl Fn(&Tensor) -> TractResult<Tensor> + Send + Sync + 'static,
+) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
+  Ok((expand(Map { name, output_type, appended_dim, compute: Arc::new(compute) }), vec![]))
+}
+
+impl Expansion for Map {
+  fn name(&self) -> StaticName {
+    self.name.into()
+  }
+
+  fn rules<'r, 'p: 'r, 's: 'r>(
+    &'s self,
+    s: &mut Solver<'r>,
+    inputs: &'p [TensorProxy],
+    outputs: &'p [TensorProxy],
+  ) -> InferenceResult {
+    check_input_arity(inputs, 1)?;
+    check_output_arity(outputs, 1)?;
+    match self.output_type {
+      Some(dt) => s.equals(&outputs[0].datum_type, dt)?,
+      None => s.equals(&outputs[0].datum_type, &inputs[0].datum_type)?,
+    }
+    match self.appended_dim {
+      None => s.equals(&outputs[0].shape, &inputs[0].shape)?,
+      Some(dim) => s.given(&inputs[0].shape, move |s, shape| {
+        let mut shape = shape.to_vec();
+        shape.push(dim.to_dim());
+        s.equals(&outputs[0].shape, ShapeFactoid::from(shape))
+      })?,
+    }
+    Ok(())
+  }
+
+  fn wire(
+    &self,
+    prefix: &str,
+    model: &mut TypedModel,
+    inputs: &[OutletId],
+  ) -> TractResult<TVec<OutletId>> {
+    model.wire_node(prefix, MapOp(self.clone()), inputs)
+  }
+}
+
+/// The runnable side of [`Map`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct MapOp(Map);
+
+impl Op for MapOp {
+  fn name(&self) -> StaticName {
+    self.0.name.into()
+  }
+
+  op_as_typed_op!();
+}
+
+impl EvalOp for MapOp {
+  op_out_of_plan!();
+
+  fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+    let input = args_1!(inputs);
+    Ok(tvec!((self.0.compute)(&input)?.into_tvalue()))
+  }
+}
+
+impl TypedOp for MapOp {
+  fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+    let mut shape: TVec<TDim> = inputs[0].shape.iter().cloned().collect();
+    if let Some(dim) = self.0.appended_dim {
+      shape.push(dim.to_dim());
+    }
+    Ok(tvec!(self.0.output_type.unwrap_or(inputs[0].datum_type).fact(shape)))
+  }
+
+  as_op!();
+}
+
+/// The input as f32 values, with its shape.
+fn floats(input: &Tensor) -> TractResult<(Vec<usize>, Vec<f32>)> {
+  let cast = input.cast_to::<f32>()?;
+  Ok((input.shape().to_vec(), cast.try_as_plain_ram()?.as_slice::<f32>()?.to_vec()))
+}
+
+/// Per-column parameter `values` for a row of `width`: one per column, or one for all.
+fn per_column(values: &[f32], width: usize, what: &str) -> TractResult<Vec<f32>> {
+  match values.len() {
+    1 => Ok(vec![values[0]; width]),
+    n if n == width => Ok(values.to_vec()),
+    n => bail!("{what} has {n} values for rows of {width}"),
+  }
+}
+
+/// `Scaler`: `(x - offset) * scale`, per column, as f32.
+fn scaler(
+  _: &ParsingContext,
+  node: &NodeProto,
+) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
+  let offset = node.get_attr_opt_slice::<f32>("offset")?.unwrap_or(&[0.0]).to_vec();
+  let scale = node.get_attr_opt_slice::<f32>("scale")?.unwrap_or(&[1.0]).to_vec();
+  map("Scaler", Some(f32::datum_type()), None, move |input| {
+    let (shape, mut values) = floats(input)?;
+    let width = shape.last().copied().unwrap_or(1).max(1);
+    let (offset, scale) =
+      (per_column(&offset, width, "offset")?, per_column(&scale, width, "scale")?);
+    for row in values.chunks_mut(width) {
+      for (j, v) in row.iter_mut().enumerate() {
+        *v = (*v - offset[j]) * scale[j];
+      }
+    }
+    Tensor::from_shape(&shape, &values)
+  })
+}
+
+/// `Binarizer`: 1 where `x > threshold`, else 0, in the input's type.
+fn binarizer(
+  _: &ParsingContext,
+  node: &NodeProto,
+) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
+  let threshold: f32 = node.get_attr_opt("threshold")?.unwrap_or(0.0);
+  map("Binarizer", None, None, move |input| {
+    let (shape, values) = floats(input)?;
+    let binary: Vec<f32> = values.iter().map(|&v| if v > threshold { 1.0 } else { 0.0 }).collect();
+    Ok(Tensor::from_shape(&shape, &binary)?.cast_to_dt(input.datum_type())?.into_owned())
+  })
+}
+
+/// `Imputer`: values equal to `replaced_value_float` (NaN by default in scikit-learn's exports)
+/// become the column's `imputed_value_floats`.
+fn imputer(
+  _: &ParsingContext,
+  node: &NodeProto,
+) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
+  let imputed = node.get_attr_opt_slice::<f32>("imputed_value_floats")?.unwrap_or(&[]).to_vec();
+  node.expect_attr("imputed_value_floats", !imputed.is_empty(), "imputed values (floats)")?;
+  let replaced: f32 = node.get_attr_opt("replaced_value_float")?.unwrap_or(0.0);
+  map("Imputer", None, None, move |input| {
+    let (shape, mut values) = floats(input)?;
+    let width = shape.last().copied().unwrap_or(1).max(1);
+    let imputed = per_column(&imputed, width, "imputed_value_floats")?;
+    let missing = |v: f32| if replaced.is_nan() { v.is_nan() } else { v == replaced };
+    for row in values.chunks_mut(width) {
+      for (j, v) in row.iter_mut().enumerate() {
+        if missing(*v) {
+          *v = imputed[j];
+        }
+      }
+    }
+    Ok(Tensor::from_shape(&shape, &values)?.cast_to_dt(input.datum_type())?.into_owned())
+  })
+}
+
+/// `OneHotEncoder`: each input value becomes a one-hot row over the categories (appended last
+/// dim), f32. An unknown value is all zeros when `zeros` is 1 (the default), else an error.
+fn one_hot_encoder(
+  _: &ParsingContext,
+  node: &NodeProto,
+) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
+  let ints = node.get_attr_opt_slice::<i64>("cats_int64s")?.map(<[i64]>::to_vec);
+  let strings: Option<Vec<String>> = node
+    .get_attr_opt_tvec::<&str>("cats_strings")?
+    .map(|s| s.iter().map(|s| s.to_string()).collect());
+  let zeros: i64 = node.get_attr_opt("zeros")?.unwrap_or(1);
+  let categories = match (ints, strings) {
+    (Some(ints), None) if !ints.is_empty() => Categories::Ints(ints),
+    (None, Some(strings)) if !strings.is_empty() => Categories::Strings(strings),
+    _ => bail!("exactly one of cats_int64s and cats_strings must list the categories"),
+  };
+  let count = categories.len();
+  map("OneHotEncoder", Some(f32::datum_type()), Some(count), move |input| {
+    let positions: Vec<Option<usize>> = match (&categories, input.datum_type()) {
+      (Categories::Strings(cats), DatumType::String) => input
+        .try_as_plain_ram()?
+        .as_slice::<String>()?
+        .iter()
+        .map(|v| cats.iter().position(|c| c == v))
+        .collect(),
+      (Categories::Ints(cats), _) if input.datum_type() != DatumType::String => {
+        let values = input.cast_to::<i64>()?;
+        values
+          .try_as_plain_ram()?
+          .as_slice::<i64>()?
+          .iter()
+          .map(|v| cats.iter().position(|c| c == v))
+          .collect()
+      }
+      (_, dt) => bail!("OneHotEncoder: input of type {dt:?} does not match the category type"),
+    };
+    ensure!(
+      zeros != 0 || positions.iter().all(Option::is_some),
+      "OneHotEncoder: a value is not a known category"
+    );
+    let mut out = vec![0f32; positions.len() * count];
+    for (i, position) in positions.iter().enumerate() {
+      if let Some(p) = position {
+        out[i * count + p] = 1.0;
+      }
+    }
+    let mut shape = input.shape().to_vec();
+    shape.push(count);
+    Tensor::from_shape(&shape, &out)
+  })
+}
+
+enum Categories {
+  Ints(Vec<i64>),
+  Strings(Vec<String>),
+}
+
+impl Categories {
+  fn len(&self) -> usize {
+    match self {
+      Categories::Ints(c) => c.len(),
+      Categories::Strings(c) => c.len(),
+    }
+  }
+}
+
+/// `ZipMap`: passes the `[N, classes]` probabilities through, columns in class-label order.
+fn zip_map(
+  _: &ParsingContext,
+  _node: &NodeProto,
+) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
+  map("ZipMap", Some(f32::datum_type()), None, |input| Ok(input.cast_to::<f32>()?.into_owned()))
+}
