@@ -9,6 +9,7 @@ pub mod features;
 pub mod kserve;
 pub mod ml_ops;
 pub mod model;
+pub mod onnx_fixes;
 pub mod pool;
 pub mod schema;
 pub mod session;

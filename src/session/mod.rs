@@ -67,7 +67,8 @@ impl Session {
   /// thread.
   pub fn load(source: ModelSource<'_>, config: &SessionConfig) -> Result<Session> {
     let onnx = crate::ml_ops::onnx().with_ignore_value_info(true);
-    let (proto, model_dir) = read_proto(&onnx, source)?;
+    let (mut proto, model_dir) = read_proto(&onnx, source)?;
+    crate::onnx_fixes::fix(&mut proto);
     let unsupported = unsupported_ops(&proto, |op| onnx.op_register.0.contains_key(op));
     if !unsupported.is_empty() {
       return Err(TractNodeError::UnsupportedOp { ops: unsupported });
