@@ -21,8 +21,9 @@ for (const [name, reference] of Object.entries(cases)) {
       }),
     )
     const { output_label: label, output_probability: probabilities } = await session.run(feeds)
-    assert.deepEqual(Array.from(label.data, Number), reference.label)
-    assert.deepEqual(Array.from(label.data, Number), reference.sklearn.predict)
+    const labels = Array.from(label.data, (v) => (typeof v === 'bigint' ? Number(v) : v))
+    assert.deepEqual(labels, reference.label)
+    assert.deepEqual(labels, reference.sklearn.predict)
     assert.deepEqual(probabilities.dims, [reference.label.length, reference.probabilities[0].length])
     const rows = reference.probabilities.length
     for (let i = 0; i < rows; i++) {

@@ -2,7 +2,7 @@
 """scikit-learn pipelines exported with skl2onnx's defaults (ZipMap on): numeric preprocessing
 (SimpleImputer, StandardScaler, Binarizer, Normalizer) before a random forest, a ColumnTransformer
 (StandardScaler + OneHotEncoder on strings, with an unseen category in the test rows) before a
-LogisticRegression, and a plain LogisticRegression. References: onnxruntime's outputs (ZipMap maps
+LogisticRegression, and plain LogisticRegressions (3 classes; string labels; binary). References: onnxruntime's outputs (ZipMap maps
 as rows in class order) and scikit-learn's predict / predict_proba. Writes
 __test__/fixtures/sklearn/<name>.onnx and pipelines.json. Regenerate with:
 
@@ -43,9 +43,9 @@ def record(name, model, onx, feeds, sklearn_input):
     cases[name] = {
         # NaN (a missing value) as null: JSON has no NaN.
         "inputs": {k: {"dims": list(v.shape), "data": [None if isinstance(e, float) and np.isnan(e) else e for e in v.ravel().tolist()]} for k, v in feeds.items()},
-        "label": label.tolist(),
+        "label": [v.item() if hasattr(v, "item") else v for v in label.tolist()],
         "probabilities": [[row[c] for c in classes] for row in probabilities],
-        "sklearn": {"predict": model.predict(sklearn_input).tolist(), "predict_proba": model.predict_proba(sklearn_input).tolist()},
+        "sklearn": {"predict": [v if isinstance(v, str) else int(v) for v in model.predict(sklearn_input).tolist()], "predict_proba": model.predict_proba(sklearn_input).tolist()},
     }
     print(name, path.stat().st_size, "bytes")
 
@@ -56,6 +56,13 @@ record("numeric_forest", numeric, to_onnx(numeric, x[:1]), {"X": test}, test)
 logistic = LogisticRegression(max_iter=500).fit(x, y)
 clean = x[::10]
 record("logistic_zipmap", logistic, to_onnx(logistic, x[:1]), {"X": clean}, clean)
+
+species = np.array(["setosa", "versicolor", "virginica"])[y]
+named = LogisticRegression(max_iter=500).fit(x, species)
+record("logistic_string_labels", named, to_onnx(named, x[:1]), {"X": clean}, clean)
+
+binary = LogisticRegression(max_iter=500).fit(x, y == 2)
+record("logistic_binary", binary, to_onnx(binary, x[:1]), {"X": clean}, clean)
 
 frame = pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": np.array(["u", "v", "w"])[y]})
 columns = Pipeline([("ct", ColumnTransformer([("num", StandardScaler(), ["a", "b"]), ("cat", OneHotEncoder(handle_unknown="ignore"), ["c"])])), ("clf", LogisticRegression(max_iter=500))]).fit(frame, y)

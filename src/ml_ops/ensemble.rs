@@ -58,7 +58,7 @@ pub enum Aggregate {
   Max,
 }
 
-/// What is applied to the aggregated scores.
+/// What is applied to the aggregated scores (shared by the ai.onnx.ml classifiers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PostTransform {
   None,
@@ -66,6 +66,20 @@ pub enum PostTransform {
   Softmax,
   SoftmaxZero,
   Probit,
+}
+
+impl PostTransform {
+  /// The transform named by an ONNX `post_transform` attribute.
+  pub fn parse(name: &str) -> Option<PostTransform> {
+    Some(match name {
+      "NONE" => PostTransform::None,
+      "LOGISTIC" => PostTransform::Logistic,
+      "SOFTMAX" => PostTransform::Softmax,
+      "SOFTMAX_ZERO" => PostTransform::SoftmaxZero,
+      "PROBIT" => PostTransform::Probit,
+      _ => return None,
+    })
+  }
 }
 
 /// One node. A leaf has `mode == Leaf` and its votes in `leaves[true_child..false_child]`.
@@ -406,7 +420,7 @@ fn expand_binary(score: f32, post: PostTransform, second: Second) -> Vec<f32> {
 }
 
 /// The post-transform of two scores or more.
-fn transform(values: &mut [f32], post: PostTransform) {
+pub(crate) fn transform(values: &mut [f32], post: PostTransform) {
   match post {
     PostTransform::None => {}
     PostTransform::Logistic => values.iter_mut().for_each(|v| *v = logistic(*v)),
@@ -426,7 +440,7 @@ fn logistic(x: f32) -> f32 {
 }
 
 /// `√2 · erfinv(2x − 1)`, with the approximation onnxruntime uses.
-fn probit(x: f32) -> f32 {
+pub(crate) fn probit(x: f32) -> f32 {
   let y = 2.0 * x - 1.0;
   let sign = if y < 0.0 { -1.0 } else { 1.0 };
   let ln = ((1.0 - y) * (1.0 + y)).ln();

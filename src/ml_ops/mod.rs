@@ -1,13 +1,41 @@
-//! Operators of ai.onnx.ml that tract lacks or runs too slowly, registered into the ONNX parser.
+//! Operators of ai.onnx.ml that tract lacks, gets wrong or runs too slowly, registered into the
+//! ONNX parser over tract's own.
 
 pub mod ensemble;
+mod linear;
 mod preprocess;
 mod tree_op;
+
+use tract_hir::internal::*;
+use tract_onnx::pb::NodeProto;
+
+use ensemble::PostTransform;
 
 /// tract's ONNX parser with tract-node's operators registered over tract's own.
 pub fn onnx() -> tract_onnx::Onnx {
   let mut onnx = tract_onnx::onnx();
   tree_op::register(&mut onnx.op_register);
   preprocess::register(&mut onnx.op_register);
+  linear::register(&mut onnx.op_register);
   onnx
+}
+
+/// The node's `post_transform` attribute (`NONE` when absent).
+fn post_transform(node: &NodeProto) -> TractResult<PostTransform> {
+  let name = node.get_attr_opt::<&str>("post_transform")?.unwrap_or("NONE");
+  PostTransform::parse(name).with_context(|| format!("unknown post_transform {name:?}"))
+}
+
+/// The labels at the `winners` indices of `labels` (int64 or string), as a `[rows]` tensor.
+fn pick_labels(labels: &Tensor, winners: &[usize]) -> TractResult<Tensor> {
+  Ok(match labels.datum_type() {
+    DatumType::String => {
+      let names = labels.try_as_plain_ram()?.as_slice::<String>()?;
+      tensor1(&winners.iter().map(|&w| names[w].clone()).collect::<Vec<_>>())
+    }
+    _ => {
+      let ids = labels.try_as_plain_ram()?.as_slice::<i64>()?;
+      tensor1(&winners.iter().map(|&w| ids[w]).collect::<Vec<_>>())
+    }
+  })
 }

@@ -9,7 +9,7 @@ use tract_hir::internal::*;
 use tract_onnx::model::{OnnxOpRegister, ParsingContext};
 use tract_onnx::pb::{tensor_proto::DataType, NodeProto, TensorProto};
 
-use super::ensemble::{Aggregate, Ensemble, Mode, Node, PostTransform, Vote};
+use super::ensemble::{Aggregate, Ensemble, Mode, Node, Vote};
 
 /// Registers both operators.
 pub fn register(registry: &mut OnnxOpRegister) {
@@ -188,14 +188,7 @@ fn ensemble(
     });
   }
   check_acyclic(&nodes, &roots)?;
-  let post_transform = match node.get_attr_opt::<&str>("post_transform")?.unwrap_or("NONE") {
-    "NONE" => PostTransform::None,
-    "LOGISTIC" => PostTransform::Logistic,
-    "SOFTMAX" => PostTransform::Softmax,
-    "SOFTMAX_ZERO" => PostTransform::SoftmaxZero,
-    "PROBIT" => PostTransform::Probit,
-    other => bail!("unknown post_transform {other:?}"),
-  };
+  let post_transform = super::post_transform(node)?;
   Ok(Ensemble {
     nodes,
     roots,
@@ -341,19 +334,7 @@ impl EvalOp for TreeEnsembleOp {
     };
     let (winners, scores) = self.ensemble.classify(data, width);
     let scores = Tensor::from_shape(&[rows, n], &scores)?;
-    let labels = match labels.datum_type() {
-      DatumType::String => {
-        let names = labels.try_as_plain_ram()?.as_slice::<String>()?;
-        let picked: Vec<String> = winners.iter().map(|&w| names[w].clone()).collect();
-        tensor1(&picked)
-      }
-      _ => {
-        let ids = labels.try_as_plain_ram()?.as_slice::<i64>()?;
-        let picked: Vec<i64> = winners.iter().map(|&w| ids[w]).collect();
-        Tensor::from_shape(&[rows], &picked)?
-      }
-    };
-    Ok(tvec!(labels.into_tvalue(), scores.into_tvalue()))
+    Ok(tvec!(super::pick_labels(labels, &winners)?.into_tvalue(), scores.into_tvalue()))
   }
 }
 
