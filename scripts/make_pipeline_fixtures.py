@@ -2,7 +2,8 @@
 """scikit-learn pipelines exported with skl2onnx's defaults (ZipMap on): numeric preprocessing
 (SimpleImputer, StandardScaler, Binarizer, Normalizer) before a random forest, a ColumnTransformer
 (StandardScaler + OneHotEncoder on strings, with an unseen category in the test rows) before a
-LogisticRegression, and plain LogisticRegressions (3 classes; string labels; binary). References: onnxruntime's outputs (ZipMap maps
+LogisticRegression, a ColumnTransformer selecting columns of an array by index (StandardScaler +
+MinMaxScaler), and plain LogisticRegressions (3 classes; string labels; binary). References: onnxruntime's outputs (ZipMap maps
 as rows in class order) and scikit-learn's predict / predict_proba. Writes
 __test__/fixtures/sklearn/<name>.onnx and pipelines.json. Regenerate with:
 
@@ -24,7 +25,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import Binarizer, Normalizer, OneHotEncoder, StandardScaler
+from sklearn.preprocessing import Binarizer, MinMaxScaler, Normalizer, OneHotEncoder, StandardScaler
 
 OUT = pathlib.Path(__file__).resolve().parent.parent / "__test__" / "fixtures" / "sklearn"
 OUT.mkdir(parents=True, exist_ok=True)
@@ -63,6 +64,9 @@ record("logistic_string_labels", named, to_onnx(named, x[:1]), {"X": clean}, cle
 
 binary = LogisticRegression(max_iter=500).fit(x, y == 2)
 record("logistic_binary", binary, to_onnx(binary, x[:1]), {"X": clean}, clean)
+
+by_index = Pipeline([("ct", ColumnTransformer([("std", StandardScaler(), [0, 1]), ("range", MinMaxScaler(), [2, 3])])), ("clf", LogisticRegression(max_iter=500))]).fit(x, y)
+record("column_indices", by_index, to_onnx(by_index, x[:1]), {"X": clean}, clean)
 
 frame = pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": np.array(["u", "v", "w"])[y]})
 columns = Pipeline([("ct", ColumnTransformer([("num", StandardScaler(), ["a", "b"]), ("cat", OneHotEncoder(handle_unknown="ignore"), ["c"])])), ("clf", LogisticRegression(max_iter=500))]).fit(frame, y)

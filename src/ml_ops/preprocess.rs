@@ -1,6 +1,7 @@
 //! The preprocessing operators of ai.onnx.ml that scikit-learn pipelines export and tract lacks:
 //! `Scaler`, `Binarizer`, `Imputer`, `OneHotEncoder`, and `ZipMap` (kept as its `[N, classes]`
-//! probability tensor: tract has no maps). Each is one [`Map`] over the whole input tensor.
+//! probability tensor: tract has no maps), each one [`Map`] over the whole input tensor; and
+//! `ArrayFeatureExtractor`, which is a gather along the last axis.
 
 use std::fmt;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ pub fn register(registry: &mut OnnxOpRegister) {
   registry.insert("Imputer", imputer);
   registry.insert("OneHotEncoder", one_hot_encoder);
   registry.insert("ZipMap", zip_map);
+  registry.insert("ArrayFeatureExtractor", |_, _| Ok((expand(ArrayFeatureExtractor), vec![])));
 }
 
 type Compute = dyn Fn(&Tensor) -> TractResult<Tensor> + Send + Sync;
@@ -271,4 +273,51 @@ fn zip_map(
   _node: &NodeProto,
 ) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
   map("ZipMap", Some(f32::datum_type()), None, |input| Ok(input.cast_to::<f32>()?.into_owned()))
+}
+
+/// `ArrayFeatureExtractor`: the columns of `X` (last axis) listed by the int64 indices `Y`, as
+/// `X.shape[..-1] + [len(Y)]` — ColumnTransformer's column selection.
+#[derive(Debug, Clone)]
+struct ArrayFeatureExtractor;
+
+impl Expansion for ArrayFeatureExtractor {
+  fn name(&self) -> StaticName {
+    "ArrayFeatureExtractor".into()
+  }
+
+  fn rules<'r, 'p: 'r, 's: 'r>(
+    &'s self,
+    s: &mut Solver<'r>,
+    inputs: &'p [TensorProxy],
+    outputs: &'p [TensorProxy],
+  ) -> InferenceResult {
+    check_input_arity(inputs, 2)?;
+    check_output_arity(outputs, 1)?;
+    s.equals(&outputs[0].datum_type, &inputs[0].datum_type)?;
+    s.equals(&outputs[0].rank, &inputs[0].rank)?;
+    s.equals(&inputs[1].rank, 1)?;
+    s.given_2(&inputs[0].shape, &inputs[1].shape, move |s, data, indices| {
+      let mut shape = data.to_vec();
+      if let Some(last) = shape.last_mut() {
+        *last = indices[0].clone();
+      }
+      s.equals(&outputs[0].shape, ShapeFactoid::from(shape))
+    })
+  }
+
+  fn wire(
+    &self,
+    prefix: &str,
+    model: &mut TypedModel,
+    inputs: &[OutletId],
+  ) -> TractResult<TVec<OutletId>> {
+    let rank = model.outlet_fact(inputs[0])?.rank();
+    ensure!(rank >= 1, "ArrayFeatureExtractor needs an input of rank 1 or more");
+    let indices = model.wire_node(
+      format!("{prefix}.indices"),
+      tract_core::ops::cast::cast(i64::datum_type()),
+      &[inputs[1]],
+    )?;
+    model.wire_node(prefix, tract_core::ops::array::Gather::new(rank - 1), &[inputs[0], indices[0]])
+  }
 }
