@@ -33,3 +33,42 @@ test('a forest whose rows lack features rejects with a clear error', async () =>
   const session = await InferenceSession.create(fixture('trees/rf_binary.onnx'))
   await assertCode(session.run({ x: new Tensor('float32', new Float32Array(4), [1, 4]) }), 'ERR_INPUT_SHAPE')
 })
+
+test('hostile tree ensembles are refused at load, never hang or exhaust memory', async () => {
+  const { model, node, value, DataType } = await import('../benchmark/onnx-writer.mjs')
+  const stump = {
+    nodes_treeids: [0, 0, 0],
+    nodes_nodeids: [0, 1, 2],
+    nodes_featureids: [0, 0, 0],
+    nodes_values: { floats: [0.5, 0, 0] },
+    nodes_modes: ['BRANCH_LEQ', 'LEAF', 'LEAF'],
+    nodes_truenodeids: [1, 0, 0],
+    nodes_falsenodeids: [2, 0, 0],
+    target_treeids: [0, 0],
+    target_nodeids: [1, 2],
+    target_ids: [0, 0],
+    target_weights: { floats: [1, 2] },
+  }
+  const regressor = (attributes) =>
+    model({
+      name: 'tree',
+      nodes: [node('TreeEnsembleRegressor', ['x'], ['y'], attributes, 'ai.onnx.ml')],
+      inputs: [value('x', DataType.FLOAT, ['n', 1])],
+      outputs: [value('y', DataType.FLOAT, ['n', 1])],
+      opsets: { '': 17, 'ai.onnx.ml': 3 },
+    })
+  const session = await InferenceSession.create(regressor(stump))
+  const { y } = await session.run({ x: new Tensor('float32', [0, 1, NaN], [3, 1]) })
+  assert.deepEqual(Array.from(y.data), [1, 2, 2]) // NaN fails `x <= 0.5`: false branch
+  const hostile = {
+    'a huge target count': [{ ...stump, n_targets: 2 ** 40 }, /n_targets/],
+    'a loop': [{ ...stump, nodes_modes: ['BRANCH_LEQ', 'BRANCH_LEQ', 'LEAF'], nodes_falsenodeids: [2, 2, 0] }, /loops back/],
+    'a missing child': [{ ...stump, nodes_truenodeids: [7, 0, 0] }, /missing node 7/],
+    'a vote for an unknown target': [{ ...stump, target_ids: [0, 5] }, /target ids below 1/],
+  }
+  for (const [what, [attributes, message]] of Object.entries(hostile)) {
+    await assertCode(InferenceSession.create(regressor(attributes)), 'ERR_INVALID_MODEL', message).catch((error) => {
+      throw new Error(`${what}: ${error.message}`)
+    })
+  }
+})

@@ -11,6 +11,9 @@ use tract_onnx::pb::{tensor_proto::DataType, NodeProto, TensorProto};
 
 use super::ensemble::{Aggregate, Ensemble, Mode, Node, Vote};
 
+/// The most regression targets a model may declare.
+const MAX_TARGETS: i64 = 1_000_000;
+
 /// Registers both operators.
 pub fn register(registry: &mut OnnxOpRegister) {
   registry.insert("TreeEnsembleClassifier", classifier);
@@ -34,7 +37,12 @@ fn regressor(
   node: &NodeProto,
 ) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
   let targets: i64 = node.get_attr_opt("n_targets")?.unwrap_or(1);
-  node.expect_attr("n_targets", targets >= 1, "at least one target")?;
+  // Bounded: every row gets a score per target, and a hostile count must not exhaust memory.
+  node.expect_attr(
+    "n_targets",
+    (1..=MAX_TARGETS).contains(&targets),
+    "between 1 and 1,000,000 targets",
+  )?;
   let aggregate = match node.get_attr_opt::<&str>("aggregate_function")?.unwrap_or("SUM") {
     "SUM" => Aggregate::Sum,
     "AVERAGE" => Aggregate::Average,
