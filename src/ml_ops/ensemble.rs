@@ -7,6 +7,7 @@
 //! big jobs split their rows over the plan's intra-op threads.
 
 use std::ops::Range;
+use std::sync::OnceLock;
 
 /// How a branch compares the feature with its threshold (`x <= t` … `x != t`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +115,18 @@ pub struct Ensemble {
   pub aggregate: Aggregate,
   pub base_values: Vec<f32>,
   pub post_transform: PostTransform,
+  /// Facts about the whole ensemble, found on first use rather than scanned on every run.
+  pub traits: OnceLock<Traits>,
+}
+
+/// What evaluation needs to know about every node and vote of an ensemble.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Traits {
+  /// Every branch is `x <= threshold` with missing values going false (scikit-learn's exports):
+  /// the walk then needs one comparison per step.
+  plain_leq: bool,
+  /// onnxruntime's rules for two-class ensembles.
+  binary: BinaryRules,
 }
 
 /// Scores of one row before finalisation: a value and whether any tree voted, per target.
@@ -181,10 +194,14 @@ impl Ensemble {
     }
   }
 
-  /// Whether every branch is `x <= threshold` with missing values going false (scikit-learn's
-  /// exports): the walk then needs one comparison per step.
-  fn plain_leq(&self) -> bool {
-    self.nodes.iter().all(|n| n.mode == Mode::Leaf || (n.mode == Mode::Leq && !n.nan_true))
+  fn traits(&self) -> &Traits {
+    self.traits.get_or_init(|| Traits {
+      plain_leq: self
+        .nodes
+        .iter()
+        .all(|n| n.mode == Mode::Leaf || (n.mode == Mode::Leq && !n.nan_true)),
+      binary: BinaryRules::of(self),
+    })
   }
 
   fn vote(&self, leaf: u32, scores: &mut Scores, single_target: bool) {
@@ -215,7 +232,7 @@ impl Ensemble {
     mut finish: impl FnMut(usize, &mut Scores),
   ) {
     let single_target = self.n_targets == 1;
-    let plain_leq = self.plain_leq();
+    let plain_leq = self.traits().plain_leq;
     let mut block: Vec<Scores> = vec![Scores::new(self.n_targets); BLOCK.min(rows.len().max(1))];
     for start in rows.clone().step_by(BLOCK) {
       let end = (start + BLOCK).min(rows.end);
@@ -297,10 +314,10 @@ impl Ensemble {
   /// A classifier's outputs: the winning class index per row, and `rows × n_targets` scores.
   pub fn classify(&self, input: &[f32], width: usize) -> (Vec<usize>, Vec<f32>) {
     let n = self.n_targets;
-    let rules = BinaryRules::of(self);
+    let rules = &self.traits().binary;
     // Each row's scores, then its class index (exact in f32 below 2^24 classes).
     let out = self.par_rows(input, width, n + 1, |scores, out| {
-      let (label, values) = self.finish_classes(scores, &rules);
+      let (label, values) = self.finish_classes(scores, rules);
       out[..n].copy_from_slice(&values[..n]);
       out[n] = label as f32;
     });
@@ -376,6 +393,7 @@ enum Second {
 }
 
 /// The rules onnxruntime applies to two-class ensembles, decided once per model.
+#[derive(Debug, Clone, PartialEq)]
 struct BinaryRules {
   /// Two classes but every vote is for the same one.
   binary: bool,
@@ -482,6 +500,7 @@ mod tests {
       aggregate: Aggregate::Sum,
       base_values: vec![],
       post_transform: PostTransform::None,
+      traits: OnceLock::new(),
     };
     for (t, (yes, no)) in thresholds.iter().zip(leaf_votes) {
       let root = ensemble.nodes.len() as u32;

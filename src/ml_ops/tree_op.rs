@@ -206,6 +206,7 @@ fn ensemble(
     aggregate,
     base_values: floats(node, "base_values")?.unwrap_or_default(),
     post_transform,
+    traits: Default::default(),
   })
 }
 
