@@ -20,6 +20,9 @@ for (const [name, reference] of Object.entries(cases)) {
         return [input, new Tensor(type, type === 'string' ? data : data.map((v) => (v === null ? NaN : v)), dims)]
       }),
     )
+    // ZipMap's output is described as what comes back: the [N, classes] float32 tensor.
+    const described = session.outputMetadata.find((m) => m.name === 'output_probability')
+    assert.deepEqual([described.type, described.shape], ['float32', ['', reference.probabilities[0].length]])
     const { output_label: label, output_probability: probabilities } = await session.run(feeds)
     const labels = Array.from(label.data, (v) => (typeof v === 'bigint' ? Number(v) : v))
     assert.deepEqual(labels, reference.label)

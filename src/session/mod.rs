@@ -16,7 +16,9 @@ use tract_onnx::prelude::*;
 use crate::error::{error_chain, Result, TractNodeError};
 use crate::stats::Stats;
 use crate::tensor::{into_output, DType, OutputTensor};
-use model_info::{declared_values, summarize, unsupported_ops, Dim, ModelSummary, ValueInfo};
+use model_info::{
+  as_returned, declared_values, summarize, unsupported_ops, Dim, ModelSummary, ValueInfo,
+};
 use options::SessionConfig;
 use plan::{PlanOptions, Planner};
 
@@ -74,6 +76,7 @@ impl Session {
       return Err(TractNodeError::UnsupportedOp { ops: unsupported });
     }
     let (declared_inputs, outputs) = declared_values(&proto)?;
+    let outputs = as_returned(outputs, &proto);
     if let Some(name) =
       config.input_shapes.keys().find(|n| !declared_inputs.iter().any(|i| &i.name == *n))
     {

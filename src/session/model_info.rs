@@ -126,6 +126,35 @@ pub fn declared_values(proto: &pb::ModelProto) -> Result<(Vec<ValueInfo>, Vec<Va
   Ok((inputs, outputs))
 }
 
+/// Outputs as tract-node returns them: a `ZipMap` output (declared as a sequence of maps) comes
+/// back as its `[N, classes]` float32 probability tensor, so it is described as one.
+pub fn as_returned(outputs: Vec<ValueInfo>, proto: &pb::ModelProto) -> Vec<ValueInfo> {
+  let mut zipmaps: HashMap<String, usize> = HashMap::new();
+  for_each_node(proto, &mut |node| {
+    if node.op_type == "ZipMap" {
+      let classes = node
+        .attribute
+        .iter()
+        .find(|a| a.name == "classlabels_strings" || a.name == "classlabels_int64s")
+        .map_or(0, |a| a.strings.len().max(a.ints.len()));
+      if let Some(output) = node.output.first() {
+        zipmaps.insert(output.clone(), classes);
+      }
+    }
+  });
+  outputs
+    .into_iter()
+    .map(|info| match zipmaps.get(&info.name) {
+      Some(&classes) => ValueInfo {
+        dtype: Some(DType::Float32),
+        dims: Some(vec![Dim::Unknown, Dim::Fixed(classes)]),
+        ..info
+      },
+      None => info,
+    })
+    .collect()
+}
+
 /// Operators used anywhere in the model (subgraphs included) for which `known` says no, as
 /// `domain.OpType`, sorted and deduplicated.
 pub fn unsupported_ops(proto: &pb::ModelProto, known: impl Fn(&str) -> bool) -> Vec<String> {
