@@ -158,13 +158,7 @@ impl Expansion for LinearClassifier {
 #[derive(Debug, Clone)]
 struct LinearClassifierOp(Arc<Linear>);
 
-impl PartialEq for LinearClassifierOp {
-  fn eq(&self, other: &Self) -> bool {
-    Arc::ptr_eq(&self.0, &other.0)
-  }
-}
-
-impl Eq for LinearClassifierOp {}
+eq_by_identity!(LinearClassifierOp, 0);
 
 impl Op for LinearClassifierOp {
   fn name(&self) -> StaticName {

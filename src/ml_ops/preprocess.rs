@@ -39,13 +39,7 @@ impl fmt::Debug for Map {
   }
 }
 
-impl PartialEq for Map {
-  fn eq(&self, other: &Self) -> bool {
-    Arc::ptr_eq(&self.compute, &other.compute)
-  }
-}
-
-impl Eq for Map {}
+eq_by_identity!(Map, compute);
 
 fn map(
   name: &'static str,

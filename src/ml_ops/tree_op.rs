@@ -306,13 +306,7 @@ struct TreeEnsembleOp {
   labels: Option<Arc<Tensor>>,
 }
 
-impl PartialEq for TreeEnsembleOp {
-  fn eq(&self, other: &Self) -> bool {
-    Arc::ptr_eq(&self.ensemble, &other.ensemble)
-  }
-}
-
-impl Eq for TreeEnsembleOp {}
+eq_by_identity!(TreeEnsembleOp, ensemble);
 
 impl Op for TreeEnsembleOp {
   fn name(&self) -> StaticName {
