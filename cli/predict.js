@@ -81,7 +81,7 @@ async function main(args) {
     const { chunk, result } = await inflight.shift()
     await writer.write(result, summary.records)
     if (result.errors.length > 0) await summary.addErrors(chunk, result.errors, format === 'csv', errorsOut)
-    summary.count(chunk, result)
+    summary.count(result)
     progress.update(chunk.endOffset, summary.records)
   }
   try {
@@ -223,7 +223,7 @@ class Summary {
   shown = []
   byField = new Map()
 
-  count(chunk, result) {
+  count(result) {
     const errorRecords = new Set(result.errors.map((e) => e.index)).size
     this.records += result.predictions.length + errorRecords
     this.predicted += result.predictions.length

@@ -129,4 +129,4 @@ async function* recordChunks(stream, { csv, chunkBytes }) {
   if (!isBlank(rest, 0, rest.length, false)) yield chunk(rest)
 }
 
-module.exports = { recordChunks, recordStartLines, lastRecordEnd }
+module.exports = { recordChunks, recordStartLines }

@@ -5,6 +5,7 @@
 
 const fs = require('node:fs')
 const { Tensor } = require('../index.js')
+const { shapeText } = require('./format.js')
 const { UsageError, parseShape } = require('./usage.js')
 
 /**
@@ -52,8 +53,8 @@ function nestedDims(array) {
  * The dims to feed `input` with `count` values: `--shape`, else the JSON nesting, else the declared
  * shape with at most one open dim, solved from the count.
  */
-function resolveDims(command, input, count, shapeText, jsonDims) {
-  if (shapeText !== undefined) return parseShape(command, input.name, shapeText)
+function resolveDims(command, input, count, shapeOption, jsonDims) {
+  if (shapeOption !== undefined) return parseShape(command, input.name, shapeOption)
   if (jsonDims) return jsonDims
   const open = input.shape.filter((d) => typeof d !== 'number')
   if (open.length > 1) {
@@ -62,7 +63,7 @@ function resolveDims(command, input, count, shapeText, jsonDims) {
   const fixed = input.shape.reduce((n, d) => (typeof d === 'number' ? n * d : n), 1)
   const fits = open.length === 0 ? count === fixed : fixed > 0 && count % fixed === 0
   if (!fits) {
-    const shape = `[${input.shape.map((d) => (d === '' ? '?' : d)).join(', ')}]`
+    const shape = shapeText(input.shape)
     const expected = open.length === 0 ? `${fixed} values` : `a multiple of ${fixed} values`
     throw new UsageError(`${command}: input '${input.name}' has shape ${shape}: expected ${expected}, got ${count} (or give --shape ${input.name}=…)`)
   }

@@ -105,8 +105,9 @@ impl NativeModel {
     records: Either<Uint8Array, Array<'_>>,
     options: Option<ReadOptions>,
   ) -> napi::Result<Predictions> {
-    read_many(&self.schema(), records, options)
-      .and_then(|input| predict(&self.parts(), input))
+    let parts = self.parts();
+    read_many(parts.pipeline.schema(), records, options)
+      .and_then(|input| predict(&parts, input))
       .into_napi(&env)
   }
 
@@ -128,10 +129,8 @@ impl NativeModel {
 }
 
 impl NativeModel {
-  fn schema(&self) -> Arc<crate::schema::Schema> {
-    self.pipeline.read().unwrap_or_else(|p| p.into_inner()).schema().clone()
-  }
-
+  /// One snapshot of everything a job needs: the records are read with the schema of the very
+  /// pipeline that featurises them.
   fn parts(&self) -> Parts {
     Parts {
       session: self.session.clone(),
@@ -149,8 +148,8 @@ impl NativeModel {
     options: Option<ReadOptions>,
     job: fn(&Parts, Input) -> Result<V>,
   ) -> napi::Result<Object<'env>> {
-    let input = read_many(&self.schema(), records, options).into_napi(env)?;
     let parts = self.parts();
+    let input = read_many(parts.pipeline.schema(), records, options).into_napi(env)?;
     pool::js::spawn(env, move || job(&parts, input))
   }
 }
