@@ -264,7 +264,44 @@ def unsupported_op():
     save(m, [], check=False)
 
 
+def conditional():
+    """Two `If`s as Silero VAD has them, each with an else branch that cannot be typed for x's shape
+    (it squeezes x's axis 1, which is 4 in every case): `by_rate` on a run-time condition (the `rate` input equals
+    16000), `by_shape` on a condition known from x's shape (axis 1 is 4). Only the taken branch runs;
+    a run with another rate takes the broken branch and must fail cleanly."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "width"])
+    rate = helper.make_tensor_value_info("rate", TensorProto.INT64, [])
+    out = lambda name, *dims: helper.make_tensor_value_info(name, TensorProto.FLOAT, ["batch", *dims])
+
+    def branch(name, nodes, output, *dims):
+        return helper.make_graph(nodes, name, [], [out(output, *dims)])
+
+    squeezed = lambda name: branch(name, [helper.make_node("Squeeze", ["x", "one"], [name + "_y"])], name + "_y")
+    m = model(
+        "conditional",
+        [
+            helper.make_node("Equal", ["rate", "sixteen_k"], ["is_16k"]),
+            helper.make_node("If", ["is_16k"], ["by_rate"],
+                             then_branch=branch("doubled", [helper.make_node("Mul", ["x", "two"], ["doubled_y"])], "doubled_y", 4),
+                             else_branch=squeezed("rate_else")),
+            helper.make_node("Shape", ["x"], ["shape"]),
+            helper.make_node("Gather", ["shape", "one"], ["width"]),
+            helper.make_node("Equal", ["width", "four"], ["is_wide"]),
+            helper.make_node("If", ["is_wide"], ["by_shape"],
+                             then_branch=branch("plus_one", [helper.make_node("Add", ["x", "two"], ["plus_one_y"])], "plus_one_y", 4),
+                             else_branch=squeezed("shape_else")),
+        ],
+        [x, rate],
+        [out("by_rate", 4), out("by_shape", 4)],
+        [numpy_helper.from_array(np.array(16000, np.int64), "sixteen_k"),
+         numpy_helper.from_array(np.array(4, np.int64), "four"),
+         numpy_helper.from_array(np.array(1, np.int64), "one"),
+         numpy_helper.from_array(np.array(2, np.float32), "two")],
+    )
+    save(m, [{"x": floats(1, 4), "rate": np.array(16000, np.int64)}, {"x": floats(3, 4), "rate": np.array(16000, np.int64)}])
+
+
 if __name__ == "__main__":
     OUT.mkdir(parents=True, exist_ok=True)
-    for build in (mlp, cnn, multi_io, int_bool_string, all_types, per_shape, heavy, outer, unsupported_op):
+    for build in (mlp, cnn, multi_io, int_bool_string, all_types, per_shape, heavy, outer, unsupported_op, conditional):
         build()

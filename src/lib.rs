@@ -10,6 +10,7 @@ pub mod kserve;
 pub mod ml_ops;
 pub mod model;
 pub mod onnx_fixes;
+pub mod ops;
 pub mod pool;
 pub mod schema;
 pub mod session;

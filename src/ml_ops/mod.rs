@@ -25,13 +25,11 @@ use tract_onnx::pb::NodeProto;
 
 use ensemble::PostTransform;
 
-/// tract's ONNX parser with tract-node's operators registered over tract's own.
-pub fn onnx() -> tract_onnx::Onnx {
-  let mut onnx = tract_onnx::onnx();
-  tree_op::register(&mut onnx.op_register);
-  preprocess::register(&mut onnx.op_register);
-  linear::register(&mut onnx.op_register);
-  onnx
+/// Registers these operators over tract's own.
+pub fn register(reg: &mut tract_onnx::model::OnnxOpRegister) {
+  tree_op::register(reg);
+  preprocess::register(reg);
+  linear::register(reg);
 }
 
 /// The node's `post_transform` attribute (`NONE` when absent).

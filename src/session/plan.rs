@@ -97,7 +97,8 @@ impl Planner {
 }
 
 fn build_plan(model: InferenceModel, options: PlanOptions) -> TractResult<Plan> {
-  let typed = model.into_typed()?.into_decluttered()?;
+  let mut typed = model.into_typed()?.into_decluttered()?;
+  crate::ops::conditional::plan_runtime_conditionals(&mut typed);
   let typed = if options.optimize { typed.into_optimized()? } else { typed };
   let run_options = RunOptions { executor: executor(options.threads), ..RunOptions::default() };
   let plan = typed.into_runnable_with_options(&run_options)?;

@@ -280,3 +280,23 @@ fn a_batch_of_runs_splits_back_to_each_run_exactly() {
     assert_matches("probs", &outputs[0].1, &case["outputs"]["probs"]);
   }
 }
+
+#[test]
+fn conditionals_take_only_their_branch() {
+  let session = load("conditional");
+  for case in cases("conditional") {
+    assert_case(&session, &case);
+  }
+  // A run-time condition that picks the branch which cannot be typed for these shapes fails that run
+  // with a coded error naming the reason, and the session keeps serving.
+  let x = || ("x".to_string(), Tensor::from_shape(&[1, 4], &[1f32, 2., 3., 4.]).unwrap());
+  let rate = |hz: i64| ("rate".to_string(), Tensor::from_shape(&[], &[hz]).unwrap());
+  let err = run_error(&session, vec![x(), rate(8000)]);
+  assert_eq!(err.code(), ErrorCode::ErrInternal, "{err}");
+  assert!(err.to_string().contains("cannot run on these input shapes"), "{err}");
+  let outputs = session.run(vec![x(), rate(16000)], None).unwrap();
+  assert_eq!(
+    outputs[0].1.tensor.try_as_plain_ram().unwrap().as_slice::<f32>().unwrap(),
+    &[2., 4., 6., 8.]
+  );
+}

@@ -1,0 +1,51 @@
+// What every side-by-side benchmark shares: the peer (onnxruntime-node, installed by
+// `npm run bench:setup` into benchmark/node_modules), a time-boxed latency measurement, and the
+// machine line printed with each table.
+import { createRequire } from 'node:module'
+import os from 'node:os'
+
+const require = createRequire(new URL('./package.json', import.meta.url))
+
+/** onnxruntime-node, or null when `npm run bench:setup` has not installed it. */
+export function loadPeer() {
+  try {
+    return require('onnxruntime-node')
+  } catch {
+    return null
+  }
+}
+
+/** The installed onnxruntime-node's version, or null. */
+export function peerVersion() {
+  try {
+    return require('onnxruntime-node/package.json').version
+  } catch {
+    return null
+  }
+}
+
+/** The cores, CPU model and versions a result was measured with. */
+export function machine() {
+  const cpus = os.cpus()
+  return { cores: cpus.length, cpu: cpus[0].model.trim(), node: process.version, onnxruntimeNode: peerVersion(), platform: `${process.platform}-${process.arch}` }
+}
+
+const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]
+
+/**
+ * Calls `run` sequentially for `seconds` (and at least 5 times) after `warmup` calls: latencies in ms
+ * (p50, p90, p99, mean) and the number of runs.
+ */
+export async function measureLatency(run, { seconds = 3, warmup = 5 } = {}) {
+  for (let i = 0; i < warmup; i++) await run()
+  const latencies = []
+  const end = performance.now() + seconds * 1000
+  while (performance.now() < end || latencies.length < 5) {
+    const t0 = performance.now()
+    await run()
+    latencies.push(performance.now() - t0)
+  }
+  latencies.sort((a, b) => a - b)
+  const mean = latencies.reduce((a, b) => a + b, 0) / latencies.length
+  return { runs: latencies.length, p50Ms: quantile(latencies, 0.5), p90Ms: quantile(latencies, 0.9), p99Ms: quantile(latencies, 0.99), meanMs: mean }
+}
