@@ -248,7 +248,7 @@ impl PlannedBranch {
     PlannedBranch { body, input_mapping: input_mapping.to_vec(), plan: Arc::default() }
   }
 
-  /// The branch's plan: its body decluttered, its own runtime `If`s planned, optimised when tract can
+  /// The branch's plan: its body decluttered, rewritten (`super::rewrite`), optimised when tract can
   /// (symbolic dims may stop it), built once.
   fn plan(&self) -> TractResult<Arc<TypedRunnableModel>> {
     if let Some(plan) = self.plan.get() {
@@ -259,8 +259,9 @@ impl PlannedBranch {
       .as_ref()
       .map_err(|reason| format_err!("this branch cannot run on these input shapes: {reason}"))?;
     let mut body = body.clone().into_decluttered()?;
-    plan_runtime_conditionals(&mut body);
-    let body = body.clone().into_optimized().unwrap_or(body);
+    super::rewrite(&mut body)?;
+    let mut optimized = body.clone();
+    let body = if optimized.optimize().is_ok() { optimized } else { body };
     let plan = body.into_runnable_with_options(&RunOptions::default())?;
     Ok(self.plan.get_or_init(|| plan).clone())
   }

@@ -98,8 +98,10 @@ impl Planner {
 
 fn build_plan(model: InferenceModel, options: PlanOptions) -> TractResult<Plan> {
   let mut typed = model.into_typed()?.into_decluttered()?;
-  crate::ops::conditional::plan_runtime_conditionals(&mut typed);
-  let typed = if options.optimize { typed.into_optimized()? } else { typed };
+  crate::ops::rewrite(&mut typed)?;
+  if options.optimize {
+    typed.optimize()?;
+  }
   let run_options = RunOptions { executor: executor(options.threads), ..RunOptions::default() };
   let plan = typed.into_runnable_with_options(&run_options)?;
   let guard = MemoryGuard::new(plan.model(), options.max_tensor_bytes);

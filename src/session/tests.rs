@@ -103,7 +103,7 @@ fn assert_case(session: &Session, case: &Value) {
 
 #[test]
 fn mlp_cnn_and_typed_fixtures_match_onnxruntime() {
-  for name in ["mlp", "cnn", "multi_io", "int_bool_string", "all_types", "outer"] {
+  for name in ["mlp", "cnn", "multi_io", "int_bool_string", "all_types", "outer", "per_channel"] {
     let session = load(name);
     assert!(!session.uses_per_shape_plans(), "{name}");
     for case in cases(name) {

@@ -1,0 +1,90 @@
+//! Where a model's run time goes, per operator and per node, with the plan tract-node builds
+//! (tract-node's operators and rewrites, the input shapes pinned, optimised). Developer tool:
+//!
+//!   cargo run --release --target x86_64-unknown-linux-gnu --no-default-features --features profile --example profile -- \
+//!     model.onnx 4x3x48x192 [runs=20] [threads=1]
+//!
+//! One shape per input, in order (`x`-separated dims); inputs are filled with a sine.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use tract_hir::internal::*;
+
+fn main() -> TractResult<()> {
+  let args: Vec<String> = std::env::args().skip(1).collect();
+  let [path, shapes, rest @ ..] = args.as_slice() else {
+    bail!("usage: profile model.onnx DIMSxDIMS[,DIMS…] [runs] [threads]");
+  };
+  let runs: usize = rest.first().map_or(Ok(20), |r| r.parse())?;
+  let threads: usize = rest.get(1).map_or(Ok(1), |t| t.parse())?;
+
+  let mut proto = tract_node::ops::onnx().proto_model_for_path(path)?;
+  tract_node::onnx_fixes::fix(&mut proto);
+  let mut model =
+    tract_node::ops::onnx().with_ignore_value_info(true).model_for_proto_model(&proto)?;
+  let mut inputs = tvec!();
+  for (ix, shape) in shapes.split(',').enumerate() {
+    let dims: Vec<usize> = shape.split('x').map(|d| d.parse()).collect::<Result<_, _>>()?;
+    let fact = model.input_fact(ix)?.clone();
+    let datum_type = fact.datum_type.concretize().unwrap_or(f32::datum_type());
+    model.set_input_fact(ix, InferenceFact::dt_shape(datum_type, &dims))?;
+    let values: Vec<f32> = (0..dims.iter().product()).map(|i| (i as f32 * 0.37).sin()).collect();
+    inputs.push(
+      tract_ndarray::Array::from_shape_vec(dims, values)?
+        .into_tensor()
+        .cast_to_dt(datum_type)?
+        .into_owned()
+        .into(),
+    );
+  }
+  let mut typed = model.into_typed()?.into_decluttered()?;
+  tract_node::ops::rewrite(&mut typed)?;
+  typed.optimize()?;
+  let executor = (threads > 1).then(|| tract_linalg::multithread::Executor::multithread(threads));
+  let plan = typed.into_runnable_with_options(&RunOptions { executor, ..RunOptions::default() })?;
+  let mut state = SimpleState::new(&plan)?;
+  state.run(inputs.clone())?;
+
+  let mut by_node: HashMap<usize, Duration> = HashMap::new();
+  let start = Instant::now();
+  for _ in 0..runs {
+    state.run_plan_with_eval(inputs.clone(), |ctx, op_state, node, node_inputs| {
+      let t = Instant::now();
+      let result = tract_core::plan::eval(ctx, op_state, node, node_inputs);
+      *by_node.entry(node.id).or_default() += t.elapsed();
+      result
+    })?;
+  }
+  let total = start.elapsed() / runs as u32;
+  let model = plan.model();
+  let mut by_op: HashMap<String, (Duration, usize)> = HashMap::new();
+  for (&id, &time) in &by_node {
+    let entry = by_op.entry(model.node(id).op().name().to_string()).or_default();
+    entry.0 += time / runs as u32;
+    entry.1 += 1;
+  }
+  println!("{path} {shapes}: {:.3} ms per run ({threads} thread(s))", total.as_secs_f64() * 1e3);
+  let mut ops: Vec<_> = by_op.into_iter().collect();
+  ops.sort_by_key(|(_, (time, _))| std::cmp::Reverse(*time));
+  for (op, (time, count)) in ops.iter().take(15) {
+    let share = 100.0 * time.as_secs_f64() / total.as_secs_f64();
+    println!("  {op:<24} {count:>4} nodes {:>9.3} ms {share:>5.1} %", time.as_secs_f64() * 1e3);
+  }
+  let mut nodes: Vec<_> = by_node.into_iter().collect();
+  nodes.sort_by_key(|(_, time)| std::cmp::Reverse(*time));
+  println!("slowest nodes:");
+  for (id, time) in nodes.iter().take(12) {
+    let node = model.node(*id);
+    let facts: Vec<String> =
+      node.inputs.iter().map(|i| format!("{:?}", model.outlet_fact(*i).unwrap().shape)).collect();
+    println!(
+      "  {:>8.3} ms  {} ({}) {}",
+      time.as_secs_f64() * 1e3 / runs as f64,
+      node.name,
+      node.op().name(),
+      facts.join(" ")
+    );
+  }
+  Ok(())
+}
