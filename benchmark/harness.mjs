@@ -49,3 +49,29 @@ export async function measureLatency(run, { seconds = 3, warmup = 5 } = {}) {
   const mean = latencies.reduce((a, b) => a + b, 0) / latencies.length
   return { runs: latencies.length, p50Ms: quantile(latencies, 0.5), p90Ms: quantile(latencies, 0.9), p99Ms: quantile(latencies, 0.99), meanMs: mean }
 }
+
+/** Deterministic inputs: `{ name: [type, dims] }` → `{ name: { type, dims, data } }`. */
+export function inputs(spec) {
+  return Object.fromEntries(
+    Object.entries(spec).map(([name, [type, dims]]) => {
+      const size = dims.reduce((a, b) => a * b, 1)
+      const data = type === 'int64' ? BigInt64Array.from({ length: size }, (_, i) => BigInt((i * 7919) % 8192)) : Float32Array.from({ length: size }, (_, i) => Math.sin(i * 0.37))
+      return [name, { type, dims, data }]
+    }),
+  )
+}
+
+/** Keeps `inFlight` calls of `work()` going for `seconds`; resolves with the number completed. */
+export async function saturate(work, inFlight, seconds) {
+  const end = performance.now() + seconds * 1000
+  let done = 0
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (performance.now() < end) {
+        await work()
+        done++
+      }
+    }),
+  )
+  return done
+}
