@@ -1,5 +1,10 @@
 //! Optimised tract plans: one generic plan per session, or — when a model's symbolic dims stop
 //! tract from optimising it generically — one plan per concrete input shape, kept in a small LRU.
+//!
+//! A generic plan serves every shape, but tract optimises better for known shapes (convolutions
+//! gather their inputs in place instead of copying them, 20–25 % on a CNN with 2 threads). So a
+//! session with symbolic input dims also builds, in the background, a plan specialised for each input
+//! shape it keeps seeing (a few at most) and switches to it once built.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -12,6 +17,13 @@ use crate::error::{error_chain, Result, TractNodeError};
 
 /// How many per-shape plans a session keeps.
 const SHAPE_CACHE_CAPACITY: usize = 16;
+
+/// How many times a generic-plan session must see an input shape before it specialises a plan for it.
+pub(crate) const SPECIALISE_AFTER_RUNS: u32 = 3;
+
+/// How many specialised plans a generic-plan session builds, at most (each holds its own packed
+/// weights): the first shapes to become frequent keep theirs.
+const MAX_SPECIALISED_PLANS: usize = 4;
 
 /// How plans are built.
 #[derive(Debug, Clone, Copy)]
@@ -39,10 +51,11 @@ pub struct Planner {
 }
 
 enum Plans {
-  /// One plan for every input shape.
-  Generic(Plan),
+  /// One plan for every input shape, and plans specialised for frequent shapes when inputs have
+  /// symbolic dims.
+  Generic { plan: Plan, specialised: Option<Arc<Specialiser>> },
   /// One plan per concrete input shape, built from the analysed-on-demand model.
-  PerShape { model: InferenceModel, cache: Mutex<Lru<Vec<TVec<usize>>, Plan>> },
+  PerShape { model: InferenceModel, cache: Mutex<Lru<ShapeKey, Plan>> },
 }
 
 impl Planner {
@@ -50,7 +63,10 @@ impl Planner {
   /// generic plan cannot be built.
   pub fn build(model: InferenceModel, options: PlanOptions, open_dims: bool) -> Result<Planner> {
     let plans = match build_plan(model.clone(), options) {
-      Ok(plan) => Plans::Generic(plan),
+      Ok(plan) => {
+        let specialised = open_dims.then(|| Arc::new(Specialiser::new(model, options)));
+        Plans::Generic { plan, specialised }
+      }
       Err(_) if open_dims => Plans::PerShape { model, cache: Mutex::new(Lru::default()) },
       Err(err) => return Err(TractNodeError::invalid_model(&err)),
     };
@@ -62,10 +78,24 @@ impl Planner {
     matches!(self.plans, Plans::PerShape { .. })
   }
 
+  /// How many plans specialised for frequent shapes are built (generic plans only).
+  #[cfg(test)]
+  pub fn specialised_plans(&self) -> usize {
+    match &self.plans {
+      Plans::Generic { specialised: Some(s), .. } => {
+        s.state.lock().unwrap().plans.iter().filter(|(_, p)| p.is_some()).count()
+      }
+      _ => 0,
+    }
+  }
+
   /// Runs the model on inputs already checked against its declared types and shapes.
   pub fn run(&self, inputs: TVec<TValue>) -> Result<TVec<TValue>> {
     let plan = match &self.plans {
-      Plans::Generic(plan) => plan.clone(),
+      Plans::Generic { plan, specialised: None } => plan.clone(),
+      Plans::Generic { plan, specialised: Some(specialiser) } => {
+        Specialiser::plan_for(specialiser, &shape_key(&inputs)).unwrap_or_else(|| plan.clone())
+      }
       Plans::PerShape { model, cache } => self.plan_for(model, cache, &inputs)?,
     };
     plan.guard.check(plan.plan.model(), &inputs)?;
@@ -75,24 +105,97 @@ impl Planner {
   fn plan_for(
     &self,
     model: &InferenceModel,
-    cache: &Mutex<Lru<Vec<TVec<usize>>, Plan>>,
+    cache: &Mutex<Lru<ShapeKey, Plan>>,
     inputs: &[TValue],
   ) -> Result<Plan> {
-    let key: Vec<TVec<usize>> = inputs.iter().map(|t| t.shape().into()).collect();
+    let key = shape_key(inputs);
     if let Some(plan) = cache.lock().expect("plan cache lock").get(&key) {
       return Ok(plan);
     }
-    let mut model = model.clone();
-    for (ix, input) in inputs.iter().enumerate() {
-      let fact = InferenceFact::dt_shape(input.datum_type(), input.shape());
-      model.set_input_fact(ix, fact).map_err(|e| TractNodeError::invalid_model(&e))?;
-    }
+    let model = with_input_shapes(model, &key).map_err(|e| TractNodeError::invalid_model(&e))?;
     let plan = build_plan(model, self.options).map_err(|e| TractNodeError::ShapesUnsupported {
-      shapes: format!("{key:?}"),
+      shapes: format!("{:?}", key.iter().map(|(_, shape)| shape).collect::<Vec<_>>()),
       reason: error_chain(&e),
     })?;
     cache.lock().expect("plan cache lock").insert(key, plan.clone());
     Ok(plan)
+  }
+}
+
+/// The input types and shapes of a run: the key of per-shape plans.
+type ShapeKey = Vec<(DatumType, TVec<usize>)>;
+
+fn shape_key(inputs: &[TValue]) -> ShapeKey {
+  inputs.iter().map(|t| (t.datum_type(), t.shape().into())).collect()
+}
+
+/// `model` with its input facts set to the key's types and shapes.
+fn with_input_shapes(model: &InferenceModel, key: &ShapeKey) -> TractResult<InferenceModel> {
+  let mut model = model.clone();
+  for (ix, (datum_type, shape)) in key.iter().enumerate() {
+    model.set_input_fact(ix, InferenceFact::dt_shape(*datum_type, shape))?;
+  }
+  Ok(model)
+}
+
+/// Builds plans specialised for the shapes a generic-plan session keeps seeing, one at a time on a
+/// background thread, so no run waits for one.
+struct Specialiser {
+  model: InferenceModel,
+  options: PlanOptions,
+  state: Mutex<SpecialiserState>,
+}
+
+#[derive(Default)]
+struct SpecialiserState {
+  /// Runs seen per shape not yet specialised (cleared when it grows past 64 shapes).
+  seen: HashMap<ShapeKey, u32>,
+  /// Built plans, and shapes whose specialisation failed (None: they keep the generic plan).
+  plans: Vec<(ShapeKey, Option<Plan>)>,
+  building: bool,
+}
+
+impl Specialiser {
+  fn new(model: InferenceModel, options: PlanOptions) -> Specialiser {
+    Specialiser { model, options, state: Mutex::default() }
+  }
+
+  /// The plan specialised for `key` if built; otherwise counts the run, and starts building one when
+  /// the shape has become frequent.
+  fn plan_for(this: &Arc<Specialiser>, key: &ShapeKey) -> Option<Plan> {
+    let mut state = this.state.lock().expect("specialiser lock");
+    if let Some((_, plan)) = state.plans.iter().find(|(k, _)| k == key) {
+      return plan.clone();
+    }
+    if state.building || state.plans.len() >= MAX_SPECIALISED_PLANS {
+      return None;
+    }
+    if state.seen.len() > 64 {
+      state.seen.clear();
+    }
+    let runs = state.seen.entry(key.clone()).or_default();
+    *runs += 1;
+    if *runs >= SPECIALISE_AFTER_RUNS {
+      state.seen.remove(key);
+      state.building = true;
+      let (specialiser, key) = (this.clone(), key.clone());
+      let spawned = std::thread::Builder::new()
+        .name("tract-node-specialise".into())
+        .spawn(move || specialiser.build(key));
+      state.building = spawned.is_ok();
+    }
+    None
+  }
+
+  fn build(&self, key: ShapeKey) {
+    let plan = self.specialise(&key).ok();
+    let mut state = self.state.lock().expect("specialiser lock");
+    state.plans.push((key, plan));
+    state.building = false;
+  }
+
+  fn specialise(&self, key: &ShapeKey) -> TractResult<Plan> {
+    build_plan(with_input_shapes(&self.model, key)?, self.options)
   }
 }
 

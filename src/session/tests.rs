@@ -300,3 +300,21 @@ fn conditionals_take_only_their_branch() {
     &[2., 4., 6., 8.]
   );
 }
+
+#[test]
+fn frequent_shapes_get_a_specialised_plan_with_the_same_results() {
+  let session = load("mlp");
+  let case = &cases("mlp")[2]; // batch 2, like the cases after it
+  for _ in 0..plan::SPECIALISE_AFTER_RUNS {
+    assert_case(&session, case);
+  }
+  let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+  while session.planner.specialised_plans() == 0 {
+    assert!(std::time::Instant::now() < deadline, "no specialised plan after 10 s");
+    std::thread::sleep(std::time::Duration::from_millis(5));
+  }
+  for case in &cases("mlp")[2..] {
+    assert_case(&session, case); // now on the specialised plan
+  }
+  assert_case(&session, &cases("mlp")[1]); // another shape: the generic plan
+}
