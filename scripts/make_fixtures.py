@@ -304,7 +304,8 @@ def conditional():
 def per_channel():
     """Per-channel operations ([1, C, 1, 1] against [N, C, H, W]) at batch 1 and 3: a depthwise conv,
     BatchNormalization, PRelu and a bias Add, as CNN exports have them (tract-node broadcasts the
-    per-channel operand over the batch; the numbers must not change)."""
+    per-channel operand over the batch), then a 3×3 and a 1×1 convolution (run per image when the
+    batch is known). The numbers must not change."""
     channels = 6
     image = helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", channels, 8, 8])
     per_channel = lambda name, offset=0.0: numpy_helper.from_array((RNG.random((channels,)) + offset).astype(np.float32), name)
@@ -314,13 +315,16 @@ def per_channel():
             helper.make_node("Conv", ["image", "dw"], ["conv"], group=channels, kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
             helper.make_node("BatchNormalization", ["conv", "scale", "shift", "mean", "var"], ["bn"], epsilon=1e-5),
             helper.make_node("PRelu", ["bn", "slope"], ["act"]),
-            helper.make_node("Add", ["act", "bias"], ["y"]),
+            helper.make_node("Add", ["act", "bias"], ["biased"]),
+            helper.make_node("Conv", ["biased", "w3", "b3"], ["conv3"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+            helper.make_node("Conv", ["conv3", "w1"], ["y"], kernel_shape=[1, 1]),
         ],
         [image],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", channels, 8, 8])],
         [weights("dw", channels, 1, 3, 3), per_channel("scale", 0.5), per_channel("shift"), per_channel("mean"),
          per_channel("var", 0.5), numpy_helper.from_array(RNG.random((channels, 1, 1)).astype(np.float32), "slope"),
-         numpy_helper.from_array(RNG.standard_normal((1, channels, 1, 1)).astype(np.float32), "bias")],
+         numpy_helper.from_array(RNG.standard_normal((1, channels, 1, 1)).astype(np.float32), "bias"),
+         weights("w3", channels, channels, 3, 3), weights("b3", channels), weights("w1", channels, channels, 1, 1)],
     )
     save(m, [{"image": floats(1, channels, 8, 8)}, {"image": floats(3, channels, 8, 8)}])
 

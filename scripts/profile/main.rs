@@ -38,9 +38,7 @@ fn main() -> TractResult<()> {
         .into(),
     );
   }
-  let mut typed = model.into_typed()?.into_decluttered()?;
-  tract_node::ops::rewrite(&mut typed)?;
-  typed.optimize()?;
+  let typed = tract_node::ops::optimize(model.into_typed()?, true)?;
   let executor = (threads > 1).then(|| tract_linalg::multithread::Executor::multithread(threads));
   let plan = typed.into_runnable_with_options(&RunOptions { executor, ..RunOptions::default() })?;
   let mut state = SimpleState::new(&plan)?;

@@ -248,7 +248,7 @@ impl PlannedBranch {
     PlannedBranch { body, input_mapping: input_mapping.to_vec(), plan: Arc::default() }
   }
 
-  /// The branch's plan: its body decluttered, rewritten (`super::rewrite`), optimised when tract can
+  /// The branch's plan: its body prepared by `super::optimize`, with tract's codegen when it can
   /// (symbolic dims may stop it), built once.
   fn plan(&self) -> TractResult<Arc<TypedRunnableModel>> {
     if let Some(plan) = self.plan.get() {
@@ -258,10 +258,8 @@ impl PlannedBranch {
       .body
       .as_ref()
       .map_err(|reason| format_err!("this branch cannot run on these input shapes: {reason}"))?;
-    let mut body = body.clone().into_decluttered()?;
-    super::rewrite(&mut body)?;
-    let mut optimized = body.clone();
-    let body = if optimized.optimize().is_ok() { optimized } else { body };
+    let body =
+      super::optimize(body.clone(), true).or_else(|_| super::optimize(body.clone(), false))?;
     let plan = body.into_runnable_with_options(&RunOptions::default())?;
     Ok(self.plan.get_or_init(|| plan).clone())
   }

@@ -2,6 +2,7 @@
 //! operators scikit-learn exports (`crate::ml_ops`) and ai.onnx operators tract handles in a way real
 //! models trip on.
 
+pub mod batched_conv;
 pub mod conditional;
 pub mod per_channel;
 
@@ -15,10 +16,17 @@ pub fn onnx() -> tract_onnx::Onnx {
   onnx
 }
 
-/// tract-node's rewrites of a decluttered model, to run before tract's `optimize`: `If`s whose
-/// condition is known only at run time get planned branches, per-channel operands are broadcast over
-/// the batch.
-pub fn rewrite(model: &mut TypedModel) -> TractResult<()> {
-  conditional::plan_runtime_conditionals(model);
-  per_channel::broadcast_per_channel_operands(model)
+/// A typed model made ready to run: tract-node's rewrites around tract's declutter, then tract's
+/// optimisation (`codegen`, unless asked not to). Before declutter, batched convolutions are split per
+/// image (tract then lowers each as it does at batch 1); after it, `If`s whose condition is known only
+/// at run time get planned branches and per-channel operands are broadcast over the batch.
+pub fn optimize(mut model: TypedModel, codegen: bool) -> TractResult<TypedModel> {
+  batched_conv::split_batched_convolutions(&mut model)?;
+  model.declutter()?;
+  conditional::plan_runtime_conditionals(&mut model);
+  per_channel::broadcast_per_channel_operands(&mut model)?;
+  if codegen {
+    model.optimize()?;
+  }
+  Ok(model)
 }

@@ -200,11 +200,7 @@ impl Specialiser {
 }
 
 fn build_plan(model: InferenceModel, options: PlanOptions) -> TractResult<Plan> {
-  let mut typed = model.into_typed()?.into_decluttered()?;
-  crate::ops::rewrite(&mut typed)?;
-  if options.optimize {
-    typed.optimize()?;
-  }
+  let typed = crate::ops::optimize(model.into_typed()?, options.optimize)?;
   let run_options = RunOptions { executor: executor(options.threads), ..RunOptions::default() };
   let plan = typed.into_runnable_with_options(&run_options)?;
   let guard = MemoryGuard::new(plan.model(), options.max_tensor_bytes);
