@@ -10,6 +10,7 @@ use tract_onnx::model::{OnnxOpRegister, ParsingContext};
 use tract_onnx::pb::NodeProto;
 
 use super::ensemble::{probit, transform, PostTransform};
+use super::predictor::{class_labels, Predict, Predictor};
 
 /// Registers the operator.
 pub fn register(registry: &mut OnnxOpRegister) {
@@ -34,15 +35,7 @@ fn linear_classifier(
 ) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
   let coefficients = node.get_attr_slice::<f32>("coefficients")?.to_vec();
   let intercepts = node.get_attr_opt_slice::<f32>("intercepts")?.unwrap_or(&[]).to_vec();
-  let ints = node.get_attr_opt_slice::<i64>("classlabels_ints")?;
-  let strings = node.get_attr_opt_tvec::<&str>("classlabels_strings")?;
-  let labels = match (ints, strings) {
-    (Some(ints), None) if !ints.is_empty() => tensor1(ints),
-    (None, Some(strings)) if !strings.is_empty() => {
-      tensor1(&strings.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-    }
-    _ => bail!("exactly one of classlabels_ints and classlabels_strings must list the classes"),
-  };
+  let labels = class_labels(node, "classlabels_ints")?;
   let classes = intercepts.len();
   node.expect_attr("intercepts", classes > 0, "one intercept per score column")?;
   node.expect_attr(
@@ -62,15 +55,31 @@ fn linear_classifier(
     post_transform: super::post_transform(node)?,
     labels: Arc::new(labels),
   };
-  Ok((expand(LinearClassifier(Arc::new(op))), vec![]))
+  Ok((expand(Predictor(Arc::new(op))), vec![]))
 }
 
 impl Linear {
   fn features(&self) -> usize {
     self.coefficients.len() / self.classes
   }
+}
 
-  /// Output score columns: two for a lone binary score.
+impl Predict for Linear {
+  fn name(&self) -> &'static str {
+    "LinearClassifier"
+  }
+
+  fn labels(&self) -> Option<&Tensor> {
+    Some(&self.labels)
+  }
+
+  fn check_width(&self, width: usize) -> TractResult<()> {
+    let features = self.features();
+    ensure!(width == features, "LinearClassifier takes rows of {features} features, got {width}");
+    Ok(())
+  }
+
+  /// Two for a lone binary score.
   fn columns(&self) -> usize {
     if self.classes == 1 {
       2
@@ -79,8 +88,7 @@ impl Linear {
     }
   }
 
-  /// Label indices and `rows × columns` scores.
-  fn classify(&self, input: &[f32]) -> (Vec<usize>, Vec<f32>) {
+  fn predict(&self, input: &[f32], _width: usize) -> (Vec<usize>, Vec<f32>) {
     let features = self.features();
     let rows = input.len() / features.max(1);
     let mut labels = Vec::with_capacity(rows);
@@ -110,92 +118,4 @@ impl Linear {
     }
     (labels, scores)
   }
-}
-
-/// The inference-level operator.
-#[derive(Debug, Clone)]
-struct LinearClassifier(Arc<Linear>);
-
-impl Expansion for LinearClassifier {
-  fn name(&self) -> StaticName {
-    "LinearClassifier".into()
-  }
-
-  fn nboutputs(&self) -> TractResult<usize> {
-    Ok(2)
-  }
-
-  fn rules<'r, 'p: 'r, 's: 'r>(
-    &'s self,
-    s: &mut Solver<'r>,
-    inputs: &'p [TensorProxy],
-    outputs: &'p [TensorProxy],
-  ) -> InferenceResult {
-    check_input_arity(inputs, 1)?;
-    check_output_arity(outputs, 2)?;
-    s.equals(&inputs[0].rank, 2)?;
-    s.equals(&outputs[0].datum_type, self.0.labels.datum_type())?;
-    s.equals(&outputs[0].rank, 1)?;
-    s.equals(&outputs[0].shape[0], &inputs[0].shape[0])?;
-    s.equals(&outputs[1].datum_type, DatumType::F32)?;
-    s.equals(&outputs[1].rank, 2)?;
-    s.equals(&outputs[1].shape[0], &inputs[0].shape[0])?;
-    s.equals(&outputs[1].shape[1], self.0.columns().to_dim())?;
-    Ok(())
-  }
-
-  fn wire(
-    &self,
-    prefix: &str,
-    model: &mut TypedModel,
-    inputs: &[OutletId],
-  ) -> TractResult<TVec<OutletId>> {
-    model.wire_node(prefix, LinearClassifierOp(self.0.clone()), inputs)
-  }
-}
-
-/// The runnable operator.
-#[derive(Debug, Clone)]
-struct LinearClassifierOp(Arc<Linear>);
-
-eq_by_identity!(LinearClassifierOp, 0);
-
-impl Op for LinearClassifierOp {
-  fn name(&self) -> StaticName {
-    "LinearClassifier".into()
-  }
-
-  op_as_typed_op!();
-}
-
-impl EvalOp for LinearClassifierOp {
-  op_out_of_plan!();
-
-  fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-    let input = args_1!(inputs);
-    let linear = &self.0;
-    ensure!(
-      input.rank() == 2 && input.shape()[1] == linear.features(),
-      "LinearClassifier takes [rows, {}], got {:?}",
-      linear.features(),
-      input.shape()
-    );
-    let rows = input.shape()[0];
-    let input = input.cast_to::<f32>()?;
-    let (winners, scores) = linear.classify(input.try_as_plain_ram()?.as_slice::<f32>()?);
-    let scores = Tensor::from_shape(&[rows, linear.columns()], &scores)?;
-    Ok(tvec!(super::pick_labels(&linear.labels, &winners)?.into_tvalue(), scores.into_tvalue()))
-  }
-}
-
-impl TypedOp for LinearClassifierOp {
-  fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-    let rows = inputs[0].shape[0].clone();
-    Ok(tvec!(
-      self.0.labels.datum_type().fact([rows.clone()]),
-      f32::fact([rows, self.0.columns().to_dim()])
-    ))
-  }
-
-  as_op!();
 }

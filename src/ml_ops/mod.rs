@@ -17,6 +17,7 @@ macro_rules! eq_by_identity {
 
 pub mod ensemble;
 mod linear;
+mod predictor;
 mod preprocess;
 mod tree_op;
 

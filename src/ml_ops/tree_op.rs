@@ -10,6 +10,7 @@ use tract_onnx::model::{OnnxOpRegister, ParsingContext};
 use tract_onnx::pb::{tensor_proto::DataType, NodeProto, TensorProto};
 
 use super::ensemble::{Aggregate, Ensemble, Mode, Node, Vote};
+use super::predictor::{class_labels, Predict, Predictor};
 
 /// The most regression targets a model may declare.
 const MAX_TARGETS: i64 = 1_000_000;
@@ -24,12 +25,9 @@ fn classifier(
   _ctx: &ParsingContext,
   node: &NodeProto,
 ) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
-  let labels = class_labels(node)?;
+  let labels = class_labels(node, "classlabels_int64s")?;
   let ensemble = ensemble(node, "class", labels.len(), Aggregate::Sum)?;
-  Ok((
-    expand(TreeEnsemble { ensemble: Arc::new(ensemble), labels: Some(Arc::new(labels)) }),
-    vec![],
-  ))
+  Ok((expand(Predictor(Arc::new(TreeEnsemble { ensemble, labels: Some(labels) }))), vec![]))
 }
 
 fn regressor(
@@ -51,20 +49,7 @@ fn regressor(
     other => bail!("aggregate_function {other:?} is not SUM, AVERAGE, MIN or MAX"),
   };
   let ensemble = ensemble(node, "target", targets as usize, aggregate)?;
-  Ok((expand(TreeEnsemble { ensemble: Arc::new(ensemble), labels: None }), vec![]))
-}
-
-/// `classlabels_int64s` or `classlabels_strings` as a tensor.
-fn class_labels(node: &NodeProto) -> TractResult<Tensor> {
-  let ints = node.get_attr_opt_slice::<i64>("classlabels_int64s")?;
-  let strings = node.get_attr_opt_tvec::<&str>("classlabels_strings")?;
-  match (ints, strings) {
-    (Some(ints), None) if !ints.is_empty() => Ok(tensor1(ints)),
-    (None, Some(strings)) if !strings.is_empty() => {
-      Ok(tensor1(&strings.iter().map(|s| s.to_string()).collect::<Vec<_>>()))
-    }
-    _ => bail!("exactly one of classlabels_int64s and classlabels_strings must list the classes"),
-  }
+  Ok((expand(Predictor(Arc::new(TreeEnsemble { ensemble, labels: None }))), vec![]))
 }
 
 /// A float list attribute, or its `<name>_as_tensor` double twin.
@@ -250,106 +235,44 @@ fn check_acyclic(nodes: &[Node], roots: &[u32]) -> TractResult<()> {
   Ok(())
 }
 
-/// The inference-level operator: type and shape rules, then wired as [`TreeEnsembleOp`].
-#[derive(Debug, Clone)]
+/// A tree ensemble with, for a classifier, its class labels.
+#[derive(Debug)]
 struct TreeEnsemble {
-  ensemble: Arc<Ensemble>,
+  ensemble: Ensemble,
   /// Class labels for a classifier; `None` for a regressor.
-  labels: Option<Arc<Tensor>>,
+  labels: Option<Tensor>,
 }
 
-impl Expansion for TreeEnsemble {
-  fn name(&self) -> StaticName {
-    if self.labels.is_some() { "TreeEnsembleClassifier" } else { "TreeEnsembleRegressor" }.into()
-  }
-
-  fn nboutputs(&self) -> TractResult<usize> {
-    Ok(if self.labels.is_some() { 2 } else { 1 })
-  }
-
-  fn rules<'r, 'p: 'r, 's: 'r>(
-    &'s self,
-    s: &mut Solver<'r>,
-    inputs: &'p [TensorProxy],
-    outputs: &'p [TensorProxy],
-  ) -> InferenceResult {
-    check_input_arity(inputs, 1)?;
-    check_output_arity(outputs, self.nboutputs()?)?;
-    let scores = &outputs[outputs.len() - 1];
-    s.equals(&scores.datum_type, DatumType::F32)?;
-    s.equals(&scores.rank, 2)?;
-    s.equals(&scores.shape[0], &inputs[0].shape[0])?;
-    s.equals(&scores.shape[1], self.ensemble.n_targets.to_dim())?;
-    if let Some(labels) = &self.labels {
-      s.equals(&outputs[0].datum_type, labels.datum_type())?;
-      s.equals(&outputs[0].rank, 1)?;
-      s.equals(&outputs[0].shape[0], &inputs[0].shape[0])?;
+impl Predict for TreeEnsemble {
+  fn name(&self) -> &'static str {
+    if self.labels.is_some() {
+      "TreeEnsembleClassifier"
+    } else {
+      "TreeEnsembleRegressor"
     }
-    Ok(())
   }
 
-  fn wire(
-    &self,
-    prefix: &str,
-    model: &mut TypedModel,
-    inputs: &[OutletId],
-  ) -> TractResult<TVec<OutletId>> {
-    let op = TreeEnsembleOp { ensemble: self.ensemble.clone(), labels: self.labels.clone() };
-    model.wire_node(prefix, op, inputs)
-  }
-}
-
-/// The runnable operator.
-#[derive(Debug, Clone)]
-struct TreeEnsembleOp {
-  ensemble: Arc<Ensemble>,
-  labels: Option<Arc<Tensor>>,
-}
-
-eq_by_identity!(TreeEnsembleOp, ensemble);
-
-impl Op for TreeEnsembleOp {
-  fn name(&self) -> StaticName {
-    if self.labels.is_some() { "TreeEnsembleClassifier" } else { "TreeEnsembleRegressor" }.into()
+  fn labels(&self) -> Option<&Tensor> {
+    self.labels.as_ref()
   }
 
-  op_as_typed_op!();
-}
+  fn columns(&self) -> usize {
+    self.ensemble.n_targets
+  }
 
-impl EvalOp for TreeEnsembleOp {
-  op_out_of_plan!();
-
-  fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-    let input = args_1!(inputs);
-    ensure!(input.rank() == 2, "tree ensembles take [rows, features], got {:?}", input.shape());
-    let (rows, width) = (input.shape()[0], input.shape()[1]);
+  fn check_width(&self, width: usize) -> TractResult<()> {
     ensure!(
       width >= self.ensemble.n_features,
       "the trees read feature {} but rows have {width}",
       self.ensemble.n_features - 1
     );
-    let input = input.cast_to::<f32>()?;
-    let data = input.try_as_plain_ram()?.as_slice::<f32>()?;
-    let n = self.ensemble.n_targets;
-    let Some(labels) = &self.labels else {
-      let values = self.ensemble.regress(data, width);
-      return Ok(tvec!(Tensor::from_shape(&[rows, n], &values)?.into_tvalue()));
-    };
-    let (winners, scores) = self.ensemble.classify(data, width);
-    let scores = Tensor::from_shape(&[rows, n], &scores)?;
-    Ok(tvec!(super::pick_labels(labels, &winners)?.into_tvalue(), scores.into_tvalue()))
-  }
-}
-
-impl TypedOp for TreeEnsembleOp {
-  fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-    let rows = inputs[0].shape[0].clone();
-    let scores = f32::fact([rows.clone(), self.ensemble.n_targets.to_dim()]);
-    Ok(match &self.labels {
-      Some(labels) => tvec!(labels.datum_type().fact([rows]), scores),
-      None => tvec!(scores),
-    })
+    Ok(())
   }
 
-  as_op!();
+  fn predict(&self, input: &[f32], width: usize) -> (Vec<usize>, Vec<f32>) {
+    match self.labels {
+      Some(_) => self.ensemble.classify(input, width),
+      None => (Vec::new(), self.ensemble.regress(input, width)),
+    }
+  }
 }
