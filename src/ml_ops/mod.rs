@@ -19,6 +19,7 @@ pub mod ensemble;
 mod linear;
 mod predictor;
 mod preprocess;
+mod svm;
 mod tree_op;
 
 use tract_hir::internal::*;
@@ -31,6 +32,7 @@ pub fn register(reg: &mut tract_onnx::model::OnnxOpRegister) {
   tree_op::register(reg);
   preprocess::register(reg);
   linear::register(reg);
+  svm::register(reg);
 }
 
 /// The node's `post_transform` attribute (`NONE` when absent).
