@@ -324,10 +324,15 @@ export declare function setComputeThreads(threads: number): void
 export interface ValueMetadata {
   /** Name in the graph. */
   name: string
-  /** Always true: tract-node models take and return tensors. */
+  /**
+   * False only for a `ZipMap` output, which `run` returns as one `{ label: probability }` object
+   * per row (`type` and `shape` then describe the probabilities).
+   */
   isTensor: boolean
   /** Element type, or `'unknown'` when the model does not declare one. */
   type: TensorType | 'unknown'
   /** Dims: a number when fixed, the dim's name when symbolic, `''` when left open (as onnxruntime-node). */
   shape: Array<number | string>
+  /** For a `ZipMap` output: the class labels, the keys of each row's object (integers as text). */
+  zipMapLabels?: Array<string>
 }

@@ -91,7 +91,20 @@ export declare class Tensor<T extends TensorType = TensorType> implements Tensor
 /** Inputs of a run, by input name. */
 export type FeedsType = Record<string, TensorLike>
 
-/** Outputs of a run, by output name. */
+/**
+ * A ZipMap output (scikit-learn classifiers exported with skl2onnx's defaults): one object per row,
+ * class label → probability, as onnxruntime's Python API returns it. Integer labels are the keys'
+ * decimal text.
+ */
+export type ZipMapRows = Array<Record<string, number>>
+
+/** The value of one output: a tensor, or the rows of a ZipMap output (`isTensor: false` in its metadata). */
+export type OutputValue = Tensor | ZipMapRows
+
+/**
+ * Outputs of a run, by output name: tensors. For a model with a ZipMap output, name the outputs'
+ * types with `run`'s type parameter: `session.run<{ output_label: Tensor; output_probability: ZipMapRows }>(feeds)`.
+ */
 export type OutputsType = Record<string, Tensor>
 
 /** Outputs to compute: names, or an object keyed by names (values ignored), as in onnxruntime-node. */
@@ -125,10 +138,10 @@ export declare class InferenceSession {
   /** Per output: name, type and shape (symbolic dims by name). */
   readonly outputMetadata: readonly ValueMetadata[]
   /** Runs the model; resolves with every output (or those in `fetches`). */
-  run(feeds: FeedsType, options?: RunOptions): Promise<OutputsType>
-  run(feeds: FeedsType, fetches: FetchesType | null | undefined, options?: RunOptions): Promise<OutputsType>
+  run<O extends Record<string, OutputValue> = OutputsType>(feeds: FeedsType, options?: RunOptions): Promise<O>
+  run<O extends Record<string, OutputValue> = OutputsType>(feeds: FeedsType, fetches: FetchesType | null | undefined, options?: RunOptions): Promise<O>
   /** The blocking twin of `run`: computes on the calling thread. For scripts and benchmarks. */
-  runSync(feeds: FeedsType, fetches?: FetchesType | null): OutputsType
+  runSync<O extends Record<string, OutputValue> = OutputsType>(feeds: FeedsType, fetches?: FetchesType | null): O
   /**
    * The lean HTTP path: a KServe V2 inference request body (JSON bytes) in, the response body
    * (`{ model_name, outputs }` JSON bytes) out, parsed, run and serialised off the event loop.

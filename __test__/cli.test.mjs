@@ -90,6 +90,18 @@ test('run prints outputs equal to onnxruntime', async () => {
   assert.match(inline.stdout, /^probs {2}float32 {2}\[1, 8\]\n/)
 })
 
+test('run prints a ZipMap output as rows of { label: probability }, equal to onnxruntime', async () => {
+  const { cases } = JSON.parse(readFileSync(fixture('sklearn/pipelines.json'), 'utf8'))
+  const { inputs, probabilities } = cases.logistic_zipmap
+  const row = inputs.X.data.slice(0, 4).join(',')
+  const { code, stdout, stderr } = await cli('run', fixture('sklearn/logistic_zipmap.onnx'), '--input', row, '--shape', 'X=1x4', '--json')
+  assert.equal(code, 0, stderr)
+  const [rowProbabilities] = JSON.parse(stdout).output_probability
+  probabilities[0].forEach((p, classIndex) => assert.ok(Math.abs(rowProbabilities[classIndex] - p) <= 1e-5, `class ${classIndex}`))
+  const text = await cli('run', fixture('sklearn/logistic_zipmap.onnx'), '--input', row, '--shape', 'X=1x4')
+  assert.match(text.stdout, /output_probability {2}zipmap {2}1 rows\n {2}\{"0":/)
+})
+
 test('run: wrong value counts and unknown inputs are usage errors', async () => {
   const short = await cli('run', fixture('mlp.onnx'), '--input', 'x=1,2,3')
   assert.equal(short.code, 2)

@@ -1,7 +1,7 @@
 // scikit-learn pipelines as skl2onnx exports them by default (Imputer, Scaler, Binarizer, Normalizer,
 // OneHotEncoder on strings, ZipMap): labels equal onnxruntime's and scikit-learn's, probabilities
-// within 1e-5 of both. ZipMap's output comes back as the [N, classes] probability tensor, columns in
-// class order. References from scripts/make_pipeline_fixtures.py.
+// within 1e-5 of both. ZipMap's output comes back as one { label: probability } object per row, as
+// onnxruntime's Python API returns it. References from scripts/make_pipeline_fixtures.py.
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { test } from 'node:test'
@@ -20,18 +20,20 @@ for (const [name, reference] of Object.entries(cases)) {
         return [input, new Tensor(type, type === 'string' ? data : data.map((v) => (v === null ? NaN : v)), dims)]
       }),
     )
-    // ZipMap's output is described as what comes back: the [N, classes] float32 tensor.
+    // ZipMap's output is described as a non-tensor with its class labels (in class order).
     const described = session.outputMetadata.find((m) => m.name === 'output_probability')
-    assert.deepEqual([described.type, described.shape], ['float32', ['', reference.probabilities[0].length]])
+    const classes = reference.probabilities[0].length
+    assert.deepEqual([described.isTensor, described.type, described.shape], [false, 'float32', ['', classes]])
     const { output_label: label, output_probability: probabilities } = await session.run(feeds)
     const labels = Array.from(label.data, (v) => (typeof v === 'bigint' ? Number(v) : v))
     assert.deepEqual(labels, reference.label)
     assert.deepEqual(labels, reference.sklearn.predict)
-    assert.deepEqual(probabilities.dims, [reference.label.length, reference.probabilities[0].length])
+    assert.equal(probabilities.length, reference.label.length)
     const rows = reference.probabilities.length
     for (let i = 0; i < rows; i++) {
-      for (let j = 0; j < reference.probabilities[i].length; j++) {
-        const actual = probabilities.data[i * reference.probabilities[i].length + j]
+      assert.deepEqual(Object.keys(probabilities[i]).sort(), [...described.zipMapLabels].sort())
+      for (let j = 0; j < classes; j++) {
+        const actual = probabilities[i][described.zipMapLabels[j]]
         assert.ok(Math.abs(actual - reference.probabilities[i][j]) <= 1e-5, `row ${i} class ${j}: ${actual} vs onnxruntime ${reference.probabilities[i][j]}`)
         assert.ok(Math.abs(actual - reference.sklearn.predict_proba[i][j]) <= 1e-5, `row ${i} class ${j}: ${actual} vs scikit-learn`)
       }

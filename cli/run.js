@@ -36,12 +36,16 @@ async function main(args) {
   const session = await InferenceSession.create(positionals[0], threads ? { intraOpNumThreads: threads } : {})
   const feeds = buildFeeds(session, values.input ?? [], pairs('run', 'shape', values.shape))
   const outputs = await session.run(feeds)
+  // A ZipMap output is an array of { label: probability } rows, printed as they are.
   if (values.json) {
-    const json = Object.fromEntries(Object.entries(outputs).map(([name, t]) => [name, { type: t.type, dims: t.dims, data: jsonData(t) }]))
+    const json = Object.fromEntries(Object.entries(outputs).map(([name, t]) => [name, Array.isArray(t) ? t : { type: t.type, dims: t.dims, data: jsonData(t) }]))
     process.stdout.write(JSON.stringify(json) + '\n')
   } else {
-    for (const [name, tensor] of Object.entries(outputs)) {
-      process.stdout.write(`${name}  ${tensor.type}  [${tensor.dims.join(', ')}]\n${preview(tensor)}\n`)
+    for (const [name, value] of Object.entries(outputs)) {
+      const text = Array.isArray(value)
+        ? `${name}  zipmap  ${value.length} rows\n${value.slice(0, PREVIEW).map((row) => `  ${JSON.stringify(row)}`).join('\n')}`
+        : `${name}  ${value.type}  [${value.dims.join(', ')}]\n${preview(value)}`
+      process.stdout.write(text + '\n')
     }
   }
   await session.release()

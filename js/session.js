@@ -15,6 +15,8 @@ let nativeSession
  */
 class InferenceSession {
   #native
+  /** Class labels by output name, for the ZipMap outputs (returned as one object per row). */
+  #zipMaps
 
   static {
     nativeSession = (session) => {
@@ -29,6 +31,7 @@ class InferenceSession {
       throw codedError('ERR_INVALID_ARG', 'use `await InferenceSession.create(model, options)` to create a session')
     }
     this.#native = native
+    this.#zipMaps = new Map(native.outputMetadata.filter((m) => m.zipMapLabels).map((m) => [m.name, m.zipMapLabels]))
   }
 
   /**
@@ -59,7 +62,10 @@ class InferenceSession {
     return this.#native.inputMetadata
   }
 
-  /** `{ name, isTensor, type, shape }` per output. */
+  /**
+   * `{ name, isTensor, type, shape }` per output. A ZipMap output has `isTensor: false` and
+   * `zipMapLabels` (its class labels); `type` and `shape` describe its probabilities.
+   */
   get outputMetadata() {
     return this.#native.outputMetadata
   }
@@ -72,7 +78,7 @@ class InferenceSession {
   async run(feeds, fetchesOrOptions, maybeOptions) {
     const { fetches, options } = this.#splitArgs(fetchesOrOptions, maybeOptions)
     checkFeeds(feeds)
-    return wrapOutputs(await cancellable(options, (ticket) => this.#native.run(feeds, fetches, ticket)))
+    return wrapOutputs(await cancellable(options, (ticket) => this.#native.run(feeds, fetches, ticket)), this.#zipMaps)
   }
 
   /**
@@ -91,7 +97,7 @@ class InferenceSession {
   /** The blocking twin of `run`: computes on the calling thread. For scripts and benchmarks. */
   runSync(feeds, fetches) {
     checkFeeds(feeds)
-    return wrapOutputs(this.#native.runSync(feeds, this.#splitArgs(fetches).fetches))
+    return wrapOutputs(this.#native.runSync(feeds, this.#splitArgs(fetches).fetches), this.#zipMaps)
   }
 
   /**
@@ -196,9 +202,25 @@ function abortError(signal) {
   return codedError('ERR_ABORTED', 'the run was aborted', signal.reason)
 }
 
-function wrapOutputs(outputs) {
-  for (const name of Object.keys(outputs)) outputs[name] = fromNative(outputs[name])
+/**
+ * Native outputs as Tensors, except ZipMap outputs (`zipMaps`: name → class labels): one
+ * `{ label: probability }` object per row, as onnxruntime's Python API returns them.
+ */
+function wrapOutputs(outputs, zipMaps) {
+  for (const name of Object.keys(outputs)) {
+    const labels = zipMaps.get(name)
+    outputs[name] = labels ? zipMapRows(outputs[name], labels) : fromNative(outputs[name])
+  }
   return outputs
+}
+
+function zipMapRows({ data, dims }, labels) {
+  const width = labels.length
+  return Array.from({ length: dims[0] }, (_, row) => {
+    const entry = {}
+    for (let column = 0; column < width; column++) entry[labels[column]] = data[row * width + column]
+    return entry
+  })
 }
 
 /**

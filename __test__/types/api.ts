@@ -1,6 +1,6 @@
 // Type tests: this file must compile under `strict`, and every @ts-expect-error line must be an error.
 import { ErrorCode, InferenceSession, Tensor, computeThreads, inspectModel, setComputeThreads } from '../../index.js'
-import type { ModelReport, OperatorUsage, OutputsType, TensorType, TractNodeError, ValueMetadata } from '../../index.js'
+import type { ModelReport, OperatorUsage, OutputsType, TensorType, TractNodeError, ValueMetadata, ZipMapRows } from '../../index.js'
 
 async function main(): Promise<void> {
   const session = await InferenceSession.create('model.onnx', {
@@ -28,6 +28,11 @@ async function main(): Promise<void> {
   const alsoOut = await session.run({ x }, { timeoutMs: 10 })
   const syncOut = session.runSync({ x, ids }, ['y'])
   const type: TensorType = out.y.type
+  // A scikit-learn classifier with ZipMap: its outputs typed through run's type parameter.
+  const classified = await session.run<{ output_label: Tensor<'int64'>; output_probability: ZipMapRows }>({ x })
+  const probability: number = classified.output_probability[0]['1']
+  const labels: string[] | undefined = meta[1].zipMapLabels
+  console.log(classified.output_label.data, probability, labels)
   await session.release()
 
   try {

@@ -30,7 +30,8 @@ use crate::tensor::OutputTensor;
 pub struct ValueMetadata {
   /// Name in the graph.
   pub name: String,
-  /// Always true: tract-node models take and return tensors.
+  /// False only for a `ZipMap` output, which `run` returns as one `{ label: probability }` object
+  /// per row (`type` and `shape` then describe the probabilities).
   pub is_tensor: bool,
   /// Element type, or `'unknown'` when the model does not declare one.
   #[napi(js_name = "type", ts_type = "TensorType | 'unknown'")]
@@ -38,6 +39,8 @@ pub struct ValueMetadata {
   /// Dims: a number when fixed, the dim's name when symbolic, `''` when left open (as onnxruntime-node).
   #[napi(ts_type = "Array<number | string>")]
   pub shape: Vec<Either<i64, String>>,
+  /// For a `ZipMap` output: the class labels, the keys of each row's object (integers as text).
+  pub zip_map_labels: Option<Vec<String>>,
 }
 
 impl From<&ValueInfo> for ValueMetadata {
@@ -49,9 +52,10 @@ impl From<&ValueInfo> for ValueMetadata {
     });
     ValueMetadata {
       name: info.name.clone(),
-      is_tensor: true,
+      is_tensor: info.zip_map_labels.is_none(),
       dtype: info.dtype.map_or("unknown", |d| d.name()).to_string(),
       shape: shape.collect(),
+      zip_map_labels: info.zip_map_labels.clone(),
     }
   }
 }

@@ -42,6 +42,8 @@ pub struct ValueInfo {
   pub dtype: Option<DType>,
   /// Declared dims, or `None` when the rank itself is unknown.
   pub dims: Option<Vec<Dim>>,
+  /// For a `ZipMap` output: its class labels (integers as decimal text), the keys of each row's map.
+  pub zip_map_labels: Option<Vec<String>>,
 }
 
 impl ValueInfo {
@@ -62,7 +64,7 @@ impl ValueInfo {
         })
         .collect()
     });
-    ValueInfo { name: info.name.clone(), dtype, dims }
+    ValueInfo { name: info.name.clone(), dtype, dims, zip_map_labels: None }
   }
 
   /// The declared shape as text, `[batch, 4]`.
@@ -126,28 +128,33 @@ pub fn declared_values(proto: &pb::ModelProto) -> Result<(Vec<ValueInfo>, Vec<Va
   Ok((inputs, outputs))
 }
 
-/// Outputs as tract-node returns them: a `ZipMap` output (declared as a sequence of maps) comes
-/// back as its `[N, classes]` float32 probability tensor, so it is described as one.
+/// Outputs as tract-node computes them: a `ZipMap` output (declared as a sequence of maps) is its
+/// `[N, classes]` float32 probability tensor, described as one, with its class labels (the JS API
+/// turns it into one `{ label: probability }` object per row).
 pub fn as_returned(outputs: Vec<ValueInfo>, proto: &pb::ModelProto) -> Vec<ValueInfo> {
-  let mut zipmaps: HashMap<String, usize> = HashMap::new();
+  let mut zipmaps: HashMap<String, Vec<String>> = HashMap::new();
   for_each_node(proto, &mut |node| {
     if node.op_type == "ZipMap" {
-      let classes = node
+      let labels = node
         .attribute
         .iter()
         .find(|a| a.name == "classlabels_strings" || a.name == "classlabels_int64s")
-        .map_or(0, |a| a.strings.len().max(a.ints.len()));
+        .map_or_else(Vec::new, |a| {
+          let strings = a.strings.iter().map(|s| String::from_utf8_lossy(s).into_owned());
+          strings.chain(a.ints.iter().map(i64::to_string)).collect()
+        });
       if let Some(output) = node.output.first() {
-        zipmaps.insert(output.clone(), classes);
+        zipmaps.insert(output.clone(), labels);
       }
     }
   });
   outputs
     .into_iter()
-    .map(|info| match zipmaps.get(&info.name) {
-      Some(&classes) => ValueInfo {
+    .map(|info| match zipmaps.remove(&info.name) {
+      Some(labels) => ValueInfo {
         dtype: Some(DType::Float32),
-        dims: Some(vec![Dim::Unknown, Dim::Fixed(classes)]),
+        dims: Some(vec![Dim::Unknown, Dim::Fixed(labels.len())]),
+        zip_map_labels: Some(labels),
         ..info
       },
       None => info,
