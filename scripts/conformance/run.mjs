@@ -159,8 +159,16 @@ async function main() {
   }
 }
 
-/** Cases that pass thanks to tract-node's own fixes (src/onnx_fixes.rs): always in the CI slice. */
-const FIXED_BY_US = ['test_lstm_reverse', 'test_gru_reverse', 'test_simple_rnn_reverse']
+/** Cases that pass thanks to tract-node's own fixes and operators: always in the CI slice. */
+const FIXED_BY_US = [
+  'test_lstm_reverse',
+  'test_gru_reverse',
+  'test_simple_rnn_reverse',
+  'test_ai_onnx_ml_label_encoder_string_int',
+  'test_ai_onnx_ml_label_encoder_string_int_no_default',
+  'test_ai_onnx_ml_label_encoder_tensor_mapping',
+  'test_ai_onnx_ml_label_encoder_tensor_value_only_mapping',
+]
 
 /**
  * Copies the `size` smallest passing cases (by model and data bytes), plus those of FIXED_BY_US, to

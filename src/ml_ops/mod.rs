@@ -16,6 +16,7 @@ macro_rules! eq_by_identity {
 }
 
 pub mod ensemble;
+mod label_encoder;
 mod linear;
 mod predictor;
 mod preprocess;
@@ -33,6 +34,7 @@ pub fn register(reg: &mut tract_onnx::model::OnnxOpRegister) {
   preprocess::register(reg);
   linear::register(reg);
   svm::register(reg);
+  label_encoder::register(reg);
 }
 
 /// The node's `post_transform` attribute (`NONE` when absent).

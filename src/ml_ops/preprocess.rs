@@ -41,7 +41,7 @@ impl fmt::Debug for Map {
 
 eq_by_identity!(Map, compute);
 
-fn map(
+pub(super) fn map(
   name: &'static str,
   output_type: Option<DatumType>,
   appended_dim: Option<usize>,

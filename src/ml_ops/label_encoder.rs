@@ -1,0 +1,127 @@
+//! `LabelEncoder` (ai.onnx.ml): maps every element of its input through a table of keys to values
+//! (strings, int64s, floats, or tensors of those, opset 4), unknown keys to the default. scikit-learn
+//! pipelines use it to turn string categories into codes and codes back into labels.
+
+use std::collections::HashMap;
+
+use tract_hir::internal::*;
+use tract_onnx::model::{OnnxOpRegister, ParsingContext};
+use tract_onnx::pb::NodeProto;
+
+/// Registers the operator.
+pub fn register(registry: &mut OnnxOpRegister) {
+  registry.insert("LabelEncoder", label_encoder);
+}
+
+/// A key, comparable across the element types keys come in (floats by bits, NaN matching NaN).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+  Text(String),
+  Int(i64),
+  Float(u64),
+}
+
+impl Key {
+  fn float(value: f64) -> Key {
+    Key::Float(if value.is_nan() { f64::NAN.to_bits() } else { (value + 0.0).to_bits() })
+  }
+}
+
+/// The elements of a tensor as keys.
+fn keys_of(tensor: &Tensor) -> TractResult<Vec<Key>> {
+  let dt = tensor.datum_type();
+  Ok(if dt == DatumType::String {
+    tensor.try_as_plain_ram()?.as_slice::<String>()?.iter().cloned().map(Key::Text).collect()
+  } else if dt.is_integer() {
+    let ints = tensor.cast_to::<i64>()?;
+    ints.try_as_plain_ram()?.as_slice::<i64>()?.iter().map(|&v| Key::Int(v)).collect()
+  } else if dt.is_float() {
+    let floats = tensor.cast_to::<f64>()?;
+    floats.try_as_plain_ram()?.as_slice::<f64>()?.iter().map(|&v| Key::float(v)).collect()
+  } else {
+    bail!("LabelEncoder keys of type {dt:?} are not supported")
+  })
+}
+
+/// A tensor attribute, if present.
+fn tensor_attribute(
+  ctx: &ParsingContext,
+  node: &NodeProto,
+  name: &str,
+) -> TractResult<Option<Tensor>> {
+  node
+    .get_attr_opt::<&tract_onnx::pb::TensorProto>(name)?
+    .map(|proto| ctx.load_tensor(proto))
+    .transpose()
+}
+
+/// The first of the named list attributes present, as a 1-D tensor, or the `<kind>_tensor` one.
+fn table_attribute(ctx: &ParsingContext, node: &NodeProto, kind: &str) -> TractResult<Tensor> {
+  if let Some(strings) = node.get_attr_opt_tvec::<String>(&format!("{kind}_strings"))? {
+    return Ok(tensor1(&strings));
+  }
+  if let Some(ints) = node.get_attr_opt_slice::<i64>(&format!("{kind}_int64s"))? {
+    return Ok(tensor1(ints));
+  }
+  if let Some(floats) = node.get_attr_opt_slice::<f32>(&format!("{kind}_floats"))? {
+    return Ok(tensor1(floats));
+  }
+  let tensor = tensor_attribute(ctx, node, &format!("{kind}_tensor"))?;
+  let tensor = tensor.with_context(|| {
+    format!("LabelEncoder needs {kind}_strings, {kind}_int64s, {kind}_floats or {kind}_tensor")
+  })?;
+  let len = tensor.len();
+  tensor.into_shape(&[len])
+}
+
+/// The value for unknown keys: the attribute matching the values' type, else the ONNX default.
+fn default_value(ctx: &ParsingContext, node: &NodeProto, values: &Tensor) -> TractResult<Tensor> {
+  if let Some(tensor) = tensor_attribute(ctx, node, "default_tensor")? {
+    return tensor.cast_to_dt(values.datum_type())?.into_owned().into_shape(&[1]);
+  }
+  Ok(match values.datum_type() {
+    DatumType::String => {
+      tensor1(&[node.get_attr_opt::<String>("default_string")?.unwrap_or_else(|| "_Unused".into())])
+    }
+    DatumType::I64 => tensor1(&[node.get_attr_opt::<i64>("default_int64")?.unwrap_or(-1)]),
+    dt => tensor1(&[node.get_attr_opt::<f32>("default_float")?.unwrap_or(-0.0)])
+      .cast_to_dt(dt)?
+      .into_owned(),
+  })
+}
+
+fn label_encoder(
+  ctx: &ParsingContext,
+  node: &NodeProto,
+) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
+  let keys = keys_of(&table_attribute(ctx, node, "keys")?)?;
+  let values = table_attribute(ctx, node, "values")?;
+  node.expect_attr("values", values.len() == keys.len(), "one value per key")?;
+  // The table with the default appended: index `keys.len()` is "unknown".
+  let table = Tensor::stack_tensors(0, &[values.clone(), default_value(ctx, node, &values)?])?;
+  let mut index: HashMap<Key, usize> = HashMap::with_capacity(keys.len());
+  for (i, key) in keys.into_iter().enumerate() {
+    index.entry(key).or_insert(i);
+  }
+  let unknown = table.len() - 1;
+  super::preprocess::map("LabelEncoder", Some(table.datum_type()), None, move |input| {
+    let positions: Vec<usize> =
+      keys_of(input)?.iter().map(|key| index.get(key).copied().unwrap_or(unknown)).collect();
+    take(&table, &positions, input.shape())
+  })
+}
+
+/// `table[positions]`, shaped `shape`.
+fn take(table: &Tensor, positions: &[usize], shape: &[usize]) -> TractResult<Tensor> {
+  fn take_as<T: Datum + Clone>(
+    table: &Tensor,
+    positions: &[usize],
+    shape: &[usize],
+  ) -> TractResult<Tensor> {
+    let table = table.try_as_plain_ram()?;
+    let table = table.as_slice::<T>()?;
+    let taken: Vec<T> = positions.iter().map(|&p| table[p].clone()).collect();
+    Ok(tract_ndarray::ArrayD::from_shape_vec(shape, taken)?.into_tensor())
+  }
+  dispatch_datum!(take_as(table.datum_type())(table, positions, shape))
+}
