@@ -168,6 +168,13 @@ const FIXED_BY_US = [
   'test_ai_onnx_ml_label_encoder_string_int_no_default',
   'test_ai_onnx_ml_label_encoder_tensor_mapping',
   'test_ai_onnx_ml_label_encoder_tensor_value_only_mapping',
+  'test_attention_4d_causal_with_past_and_present',
+  'test_attention_4d_softcap',
+  'test_attention_3d_with_past_and_present_qk_matmul_bias',
+  'test_attention_4d_attn_mask_bool',
+  'test_attention_4d_gqa_causal_nonpad_decode',
+  'test_attention_local_window',
+  'test_attention_4d_with_qk_matmul_softmax',
 ]
 
 /**

@@ -2,6 +2,7 @@
 //! operators scikit-learn exports (`crate::ml_ops`) and ai.onnx operators tract handles in a way real
 //! models trip on.
 
+mod attention;
 pub mod batched_conv;
 pub mod conditional;
 pub mod per_channel;
@@ -13,6 +14,7 @@ pub fn onnx() -> tract_onnx::Onnx {
   let mut onnx = tract_onnx::onnx();
   crate::ml_ops::register(&mut onnx.op_register);
   conditional::register(&mut onnx.op_register);
+  attention::register(&mut onnx.op_register);
   onnx
 }
 
