@@ -6,6 +6,8 @@
 //!   they are (their reversal is per batch row). Upstream fix: tract-onnx's `CommonRec` should pick a
 //!   negative scan chunk for `direction = "reverse"` as it does for the second half of
 //!   `bidirectional`.
+//! - `Pad` with a one-element `constant_value` tensor (onnxruntime takes it; the specification says
+//!   scalar, and tract insists): reshaped to a scalar first.
 
 use tract_onnx::pb::{tensor_proto, GraphProto, ModelProto, NodeProto, TensorProto};
 
@@ -23,6 +25,7 @@ fn fix_graph(graph: &mut GraphProto) {
     }
   }
   reverse_recurrences(graph);
+  scalar_pad_values(graph);
 }
 
 fn is_reverse_recurrence(node: &NodeProto) -> bool {
@@ -82,6 +85,35 @@ fn reverse_recurrences(graph: &mut GraphProto) {
     if let Some(y) = y {
       rewritten.push(slice(&forward_y, &y));
     }
+  }
+  graph.node = rewritten;
+}
+
+fn scalar_pad_values(graph: &mut GraphProto) {
+  let scalar_shape = "tract_node_scalar_shape";
+  let mut rewritten = Vec::with_capacity(graph.node.len());
+  for (index, mut node) in std::mem::take(&mut graph.node).into_iter().enumerate() {
+    let value = node.input.get(2).filter(|v| !v.is_empty()).cloned();
+    if let (true, Some(value)) = (node.op_type == "Pad" && node.domain.is_empty(), value) {
+      if !graph.initializer.iter().any(|i| i.name == scalar_shape) {
+        graph.initializer.push(TensorProto {
+          name: scalar_shape.into(),
+          dims: vec![0],
+          data_type: tensor_proto::DataType::Int64 as i32,
+          ..Default::default()
+        });
+      }
+      let scalar = format!("tract_node_pad_value_{index}");
+      rewritten.push(NodeProto {
+        name: format!("{scalar}_reshape"),
+        op_type: "Reshape".into(),
+        input: vec![value, scalar_shape.into()],
+        output: vec![scalar.clone()],
+        ..Default::default()
+      });
+      node.input[2] = scalar;
+    }
+    rewritten.push(node);
   }
   graph.node = rewritten;
 }

@@ -4,8 +4,12 @@
 
 mod attention;
 pub mod batched_conv;
+mod causal_conv;
 pub mod conditional;
+mod elementwise;
+mod losses;
 pub mod per_channel;
+mod plain;
 
 use tract_hir::internal::*;
 
@@ -15,6 +19,9 @@ pub fn onnx() -> tract_onnx::Onnx {
   crate::ml_ops::register(&mut onnx.op_register);
   conditional::register(&mut onnx.op_register);
   attention::register(&mut onnx.op_register);
+  losses::register(&mut onnx.op_register);
+  elementwise::register(&mut onnx.op_register);
+  causal_conv::register(&mut onnx.op_register);
   onnx
 }
 
