@@ -10,6 +10,7 @@ mod elementwise;
 mod losses;
 pub mod per_channel;
 mod plain;
+mod softmax;
 
 use tract_hir::internal::*;
 
@@ -28,12 +29,14 @@ pub fn onnx() -> tract_onnx::Onnx {
 /// A typed model made ready to run: tract-node's rewrites around tract's declutter, then tract's
 /// optimisation (`codegen`, unless asked not to). Before declutter, batched convolutions are split per
 /// image (tract then lowers each as it does at batch 1); after it, `If`s whose condition is known only
-/// at run time get planned branches and per-channel operands are broadcast over the batch.
+/// at run time get planned branches, per-channel operands are broadcast over the batch, and softmaxes
+/// tract runs slowly get a strided implementation.
 pub fn optimize(mut model: TypedModel, codegen: bool) -> TractResult<TypedModel> {
   batched_conv::split_batched_convolutions(&mut model)?;
   model.declutter()?;
   conditional::plan_runtime_conditionals(&mut model);
   per_channel::broadcast_per_channel_operands(&mut model)?;
+  softmax::replace_slow_softmaxes(&mut model)?;
   if codegen {
     model.optimize()?;
   }
