@@ -69,6 +69,15 @@ def with_constants(model, names, values):
     return const
 
 
+# Float inputs that are parameters rather than data: real models have them as constants.
+PARAMETER_POSITIONS = {"Resize": (1, 2), "Upsample": (1,)}
+
+
+def parameter_inputs(model):
+    """Names of graph inputs a node reads in a parameter position (`PARAMETER_POSITIONS`)."""
+    return {node.input[i] for node in model.graph.node for i in PARAMETER_POSITIONS.get(node.op_type, ()) if i < len(node.input)}
+
+
 written = 0
 for case in cases:
     directory = OUT / case.name
@@ -82,11 +91,13 @@ for case in cases:
         encoded_inputs = [encode(v) for v in inputs]
         encoded_outputs = [encode(v) for v in outputs]
         data_sets.append({"inputs": dict(zip(input_names, encoded_inputs)), "outputs": dict(zip(output_names, encoded_outputs))})
-    # Integer inputs of a one-data-set case can also be fed as constants.
+    # Integer inputs (shapes, axes, pads…) and parameter inputs (Resize scales) of a one-data-set
+    # case can also be fed as constants.
     const_inputs = []
     if len(case.data_sets or []) == 1:
         values = dict(zip(input_names, case.data_sets[0][0]))
-        const_inputs = [n for n, v in values.items() if isinstance(v, np.ndarray) and v.dtype in (np.int64, np.int32)]
+        parameters = parameter_inputs(case.model)
+        const_inputs = [n for n, v in values.items() if isinstance(v, np.ndarray) and (v.dtype in (np.int64, np.int32) or n in parameters)]
         if const_inputs:
             (directory / "model_const.onnx").write_bytes(with_constants(case.model, const_inputs, values).SerializeToString())
     (directory / "case.json").write_text(json.dumps({

@@ -2,8 +2,8 @@
 // public API and writes CONFORMANCE.md: pass / fail / unsupported / error per operator, with totals.
 // A case passes when every output matches ONNX's expected tensor within the case's rtol / atol
 // (|actual − expected| ≤ atol + rtol·|expected|; NaN matches NaN), exactly for integers, bools and
-// strings. No case-specific handling; when a model does not load as given and its integer inputs
-// (shapes, axes, pads…) can be constants, it is retried with them as constants, as real models
+// strings. No case-specific handling; when a model does not load as given and its parameter inputs
+// (shapes, axes, pads, Resize scales…) can be constants, it is retried with them as constants, as real models
 // have them, and counted apart ("pass with constants").
 //
 //   node scripts/conformance/run.mjs [cases_dir=target/conformance/cases] [--report CONFORMANCE.md]
@@ -137,8 +137,8 @@ async function main() {
       "public API and compares every output with ONNX's expected tensor within the case's rtol / atol).",
       '',
       `**${rate(results)} %** of the ${runnable} runnable cases pass (${((100 * totals.pass) / results.length).toFixed(1)} % of all ${results.length}): ${STATUSES.map((s) => `${totals[s]} ${s}`).join(', ')};`,
-      `${withConstants} of the passes needed their integer inputs (shapes, axes, pads…) fed as constants, as real models`,
-      'have them (the suite feeds them as inputs; tract needs them when it analyses the model).',
+      `${withConstants} of the passes needed their parameter inputs (shapes, axes, pads, Resize scales…) fed as constants, as`,
+      'real models have them (the suite feeds them as inputs; tract needs them when it analyses the model).',
       `Cases run with no case-specific handling; "expanded" cases (the operator rewritten as its ONNX function body)`,
       `count with their operator. Pass rate without them: ${rate(results.filter((r) => !r.expanded))} %.`,
       '',
