@@ -329,7 +329,30 @@ def per_channel():
     save(m, [{"image": floats(1, channels, 8, 8)}, {"image": floats(3, channels, 8, 8)}])
 
 
+def upsample(name, opset, mode, scales_as_input):
+    """Upsample (deprecated since opset 10, in older exports): scales as the opset-7 attribute or an
+    opset-9 constant input, nearest or linear."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 3, 4])
+    scales = [1.0, 1.0, 2.0, 1.5]
+    inputs, initializers, attributes = ["x"], [], {"mode": mode}
+    if scales_as_input:
+        inputs.append("scales")
+        initializers.append(numpy_helper.from_array(np.array(scales, np.float32), "scales"))
+    else:
+        attributes["scales"] = scales
+    graph = helper.make_graph([helper.make_node("Upsample", inputs, ["y"], **attributes)], name, [x],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 6, 6])], initializers)
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="tract-node fixtures")
+    m.ir_version = 4
+    save(m, [{"x": floats(1, 2, 3, 4)}])
+
+
+def upsamples():
+    upsample("upsample7_nearest", 7, "nearest", False)
+    upsample("upsample9_linear", 9, "linear", True)
+
+
 if __name__ == "__main__":
     OUT.mkdir(parents=True, exist_ok=True)
-    for build in (mlp, cnn, multi_io, int_bool_string, all_types, per_shape, heavy, outer, unsupported_op, conditional, per_channel):
+    for build in (mlp, cnn, multi_io, int_bool_string, all_types, per_shape, heavy, outer, unsupported_op, conditional, per_channel, upsamples):
         build()

@@ -11,6 +11,7 @@ mod losses;
 pub mod per_channel;
 mod plain;
 mod softmax;
+mod upsample;
 
 use tract_hir::internal::*;
 
@@ -23,6 +24,7 @@ pub fn onnx() -> tract_onnx::Onnx {
   losses::register(&mut onnx.op_register);
   elementwise::register(&mut onnx.op_register);
   causal_conv::register(&mut onnx.op_register);
+  upsample::register(&mut onnx.op_register);
   onnx
 }
 

@@ -105,7 +105,17 @@ fn assert_case(session: &Session, case: &Value) {
 
 #[test]
 fn mlp_cnn_and_typed_fixtures_match_onnxruntime() {
-  for name in ["mlp", "cnn", "multi_io", "int_bool_string", "all_types", "outer", "per_channel"] {
+  for name in [
+    "mlp",
+    "cnn",
+    "multi_io",
+    "int_bool_string",
+    "all_types",
+    "outer",
+    "per_channel",
+    "upsample7_nearest",
+    "upsample9_linear",
+  ] {
     let session = load(name);
     assert!(!session.uses_per_shape_plans(), "{name}");
     for case in cases(name) {
