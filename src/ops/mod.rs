@@ -10,6 +10,7 @@ mod elementwise;
 mod losses;
 pub mod per_channel;
 mod plain;
+mod prelu;
 mod softmax;
 mod upsample;
 
@@ -25,6 +26,7 @@ pub fn onnx() -> tract_onnx::Onnx {
   elementwise::register(&mut onnx.op_register);
   causal_conv::register(&mut onnx.op_register);
   upsample::register(&mut onnx.op_register);
+  prelu::register(&mut onnx.op_register);
   onnx
 }
 
