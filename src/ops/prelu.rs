@@ -42,36 +42,39 @@ impl Plain for PRelu {
       if dt == f32::datum_type() { x.into_tensor() } else { x.cast_to::<f32>()?.into_owned() };
     let slope = slope.cast_to::<f32>()?;
     let shape = y.shape().to_vec();
-    // The slope aligned to x's rank (leading 1s), as ONNX broadcasting reads it.
-    let mut slope_shape = vec![1; shape.len() - slope.rank()];
-    slope_shape.extend_from_slice(slope.shape());
-    let slope_values = slope.try_as_plain_ram()?.as_slice::<f32>()?;
-    let mut plain = y.try_as_plain_ram_mut()?;
-    let data = plain.as_slice_mut::<f32>()?;
-    // Per channel: the slope varies along one axis only; each run of `inner` values shares one.
-    let varying: Vec<usize> = (0..shape.len()).filter(|&a| slope_shape[a] != 1).collect();
-    match varying.as_slice() {
-      [] => data.iter_mut().for_each(|v| *v = prelu(*v, slope_values[0])),
-      [axis] => {
-        let inner: usize = shape[axis + 1..].iter().product();
-        let channels = shape[*axis];
-        for (block, chunk) in data.chunks_mut(inner).enumerate() {
-          let a = slope_values[block % channels];
-          chunk.iter_mut().for_each(|v| *v = prelu(*v, a));
-        }
-      }
-      _ => {
-        let slope_view = slope.to_plain_array_view::<f32>()?.into_shape_with_order(slope_shape)?;
-        let slope_full = slope_view.broadcast(shape.clone()).context("slope broadcast")?;
-        data.iter_mut().zip(slope_full.iter()).for_each(|(v, &a)| *v = prelu(*v, a));
-      }
-    }
-    drop(plain);
+    apply_slope(y.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?, &shape, &slope)?;
     if dt != f32::datum_type() {
       y = y.cast_to_dt(dt)?.into_owned();
     }
     Ok(tvec!(y.into_tvalue()))
   }
+}
+
+/// PRelu of `data` (shaped `shape`) in place, `slope` broadcast to it.
+fn apply_slope(data: &mut [f32], shape: &[usize], slope: &Tensor) -> TractResult<()> {
+  // The slope aligned to x's rank (leading 1s), as ONNX broadcasting reads it.
+  let mut slope_shape = vec![1; shape.len() - slope.rank()];
+  slope_shape.extend_from_slice(slope.shape());
+  let slope_values = slope.try_as_plain_ram()?.as_slice::<f32>()?;
+  // Per channel: the slope varies along one axis only; each run of `inner` values shares one.
+  let varying: Vec<usize> = (0..shape.len()).filter(|&a| slope_shape[a] != 1).collect();
+  match varying.as_slice() {
+    [] => data.iter_mut().for_each(|v| *v = prelu(*v, slope_values[0])),
+    [axis] => {
+      let inner: usize = shape[axis + 1..].iter().product();
+      let channels = shape[*axis];
+      for (block, chunk) in data.chunks_mut(inner).enumerate() {
+        let a = slope_values[block % channels];
+        chunk.iter_mut().for_each(|v| *v = prelu(*v, a));
+      }
+    }
+    _ => {
+      let slope_view = slope.to_plain_array_view::<f32>()?.into_shape_with_order(slope_shape)?;
+      let slope_full = slope_view.broadcast(shape.to_vec()).context("slope broadcast")?;
+      data.iter_mut().zip(slope_full.iter()).for_each(|(v, &a)| *v = prelu(*v, a));
+    }
+  }
+  Ok(())
 }
 
 #[inline]
