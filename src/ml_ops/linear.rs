@@ -3,8 +3,6 @@
 //! intercepts`; the label is the best class (one class: positive when its score is above 0), and
 //! the scores are post-transformed, with onnxruntime's two-column expansion of a lone binary score.
 
-use std::sync::Arc;
-
 use tract_hir::internal::*;
 use tract_onnx::model::{OnnxOpRegister, ParsingContext};
 use tract_onnx::pb::NodeProto;
@@ -26,7 +24,7 @@ struct Linear {
   classes: usize,
   post_transform: PostTransform,
   /// The labels; with one score column and two labels, the second is the positive class.
-  labels: Arc<Tensor>,
+  labels: Tensor,
 }
 
 fn linear_classifier(
@@ -53,9 +51,9 @@ fn linear_classifier(
     intercepts,
     classes,
     post_transform: super::post_transform(node)?,
-    labels: Arc::new(labels),
+    labels,
   };
-  Ok((expand(Predictor(Arc::new(op))), vec![]))
+  Predictor::parsed(op)
 }
 
 impl Linear {

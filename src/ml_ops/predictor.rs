@@ -4,9 +4,10 @@
 //! ([`Predict`]).
 
 use std::fmt::Debug;
-use std::sync::Arc;
 
 use tract_hir::internal::*;
+
+use crate::ops::plain::{plain, FactSpec, Plain};
 
 /// What a classifier or regressor computes.
 pub trait Predict: Debug + Send + Sync + 'static {
@@ -27,87 +28,43 @@ pub trait Predict: Debug + Send + Sync + 'static {
   fn predict(&self, input: &[f32], width: usize) -> (Vec<usize>, Vec<f32>);
 }
 
-/// The inference-level operator.
+/// A [`Predict`] as a directly computed operator.
 #[derive(Debug)]
-pub struct Predictor<P>(pub Arc<P>);
+pub struct Predictor<P>(pub P);
 
-impl<P> Clone for Predictor<P> {
-  fn clone(&self) -> Self {
-    Predictor(self.0.clone())
+impl<P: Predict> Predictor<P> {
+  /// The operator as tract's parser wants it.
+  pub fn parsed(predictor: P) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
+    plain(Predictor(predictor))
   }
 }
 
-impl<P: Predict> Expansion for Predictor<P> {
-  fn name(&self) -> StaticName {
-    self.0.name().into()
+impl<P: Predict> Plain for Predictor<P> {
+  fn name(&self) -> &'static str {
+    self.0.name()
   }
 
-  fn nboutputs(&self) -> TractResult<usize> {
-    Ok(if self.0.labels().is_some() { 2 } else { 1 })
-  }
-
-  fn rules<'r, 'p: 'r, 's: 'r>(
-    &'s self,
-    s: &mut Solver<'r>,
-    inputs: &'p [TensorProxy],
-    outputs: &'p [TensorProxy],
-  ) -> InferenceResult {
-    check_input_arity(inputs, 1)?;
-    check_output_arity(outputs, self.nboutputs()?)?;
-    s.equals(&inputs[0].rank, 2)?;
-    let scores = &outputs[outputs.len() - 1];
-    s.equals(&scores.datum_type, DatumType::F32)?;
-    s.equals(&scores.rank, 2)?;
-    s.equals(&scores.shape[0], &inputs[0].shape[0])?;
-    s.equals(&scores.shape[1], self.0.columns().to_dim())?;
-    if let Some(labels) = self.0.labels() {
-      s.equals(&outputs[0].datum_type, labels.datum_type())?;
-      s.equals(&outputs[0].rank, 1)?;
-      s.equals(&outputs[0].shape[0], &inputs[0].shape[0])?;
+  fn nboutputs(&self) -> usize {
+    if self.0.labels().is_some() {
+      2
+    } else {
+      1
     }
-    Ok(())
   }
 
-  fn wire(
-    &self,
-    prefix: &str,
-    model: &mut TypedModel,
-    inputs: &[OutletId],
-  ) -> TractResult<TVec<OutletId>> {
-    model.wire_node(prefix, PredictorOp(self.0.clone()), inputs)
-  }
-}
-
-/// The runnable operator.
-#[derive(Debug)]
-pub struct PredictorOp<P>(Arc<P>);
-
-impl<P> Clone for PredictorOp<P> {
-  fn clone(&self) -> Self {
-    PredictorOp(self.0.clone())
-  }
-}
-
-impl<P> PartialEq for PredictorOp<P> {
-  fn eq(&self, other: &Self) -> bool {
-    Arc::ptr_eq(&self.0, &other.0)
-  }
-}
-
-impl<P> Eq for PredictorOp<P> {}
-
-impl<P: Predict> Op for PredictorOp<P> {
-  fn name(&self) -> StaticName {
-    self.0.name().into()
+  fn output_facts(&self, inputs: &[FactSpec]) -> TractResult<TVec<FactSpec>> {
+    let rows = match inputs {
+      [(_, shape)] if shape.len() == 2 => shape[0].clone(),
+      _ => bail!("{} takes one [rows, features] input", self.0.name()),
+    };
+    let scores = (f32::datum_type(), tvec![rows.clone(), self.0.columns().to_dim()]);
+    Ok(match self.0.labels() {
+      Some(labels) => tvec!((labels.datum_type(), tvec![rows]), scores),
+      None => tvec!(scores),
+    })
   }
 
-  op_as_typed_op!();
-}
-
-impl<P: Predict> EvalOp for PredictorOp<P> {
-  op_out_of_plan!();
-
-  fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+  fn eval(&self, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
     let input = args_1!(inputs);
     let predictor = &self.0;
     ensure!(
@@ -126,19 +83,6 @@ impl<P: Predict> EvalOp for PredictorOp<P> {
       None => tvec!(scores),
     })
   }
-}
-
-impl<P: Predict> TypedOp for PredictorOp<P> {
-  fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-    let rows = inputs[0].shape[0].clone();
-    let scores = f32::fact([rows.clone(), self.0.columns().to_dim()]);
-    Ok(match self.0.labels() {
-      Some(labels) => tvec!(labels.datum_type().fact([rows]), scores),
-      None => tvec!(scores),
-    })
-  }
-
-  as_op!();
 }
 
 /// The class labels of a classifier node: `<ints_attribute>` (`classlabels_ints` or

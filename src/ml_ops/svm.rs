@@ -4,8 +4,6 @@
 //! Platt-scaled pairwise probabilities coupled into class probabilities when `prob_a` is given; a
 //! model without support vectors is a linear one (`X · coefficientsᵀ + rho`).
 
-use std::sync::Arc;
-
 use tract_hir::internal::*;
 use tract_onnx::model::{OnnxOpRegister, ParsingContext};
 use tract_onnx::pb::NodeProto;
@@ -159,7 +157,7 @@ fn svm_classifier(
     post_transform: super::post_transform(node)?,
     labels,
   };
-  Ok((expand(Predictor(Arc::new(op))), vec![]))
+  Predictor::parsed(op)
 }
 
 impl SvmClassifier {
@@ -368,7 +366,7 @@ fn svm_regressor(
     rho: rho[0],
     one_class: node.get_attr_opt::<i64>("one_class")?.unwrap_or(0) != 0,
   };
-  Ok((expand(Predictor(Arc::new(op))), vec![]))
+  Predictor::parsed(op)
 }
 
 impl Predict for SvmRegressor {

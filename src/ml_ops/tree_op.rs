@@ -3,7 +3,6 @@
 //! but 100–1000× slower than onnxruntime on real forests).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
 use tract_hir::internal::*;
 use tract_onnx::model::{OnnxOpRegister, ParsingContext};
@@ -27,7 +26,7 @@ fn classifier(
 ) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
   let labels = class_labels(node, "classlabels_int64s")?;
   let ensemble = ensemble(node, "class", labels.len(), Aggregate::Sum)?;
-  Ok((expand(Predictor(Arc::new(TreeEnsemble { ensemble, labels: Some(labels) }))), vec![]))
+  Predictor::parsed(TreeEnsemble { ensemble, labels: Some(labels) })
 }
 
 fn regressor(
@@ -49,7 +48,7 @@ fn regressor(
     other => bail!("aggregate_function {other:?} is not SUM, AVERAGE, MIN or MAX"),
   };
   let ensemble = ensemble(node, "target", targets as usize, aggregate)?;
-  Ok((expand(Predictor(Arc::new(TreeEnsemble { ensemble, labels: None }))), vec![]))
+  Predictor::parsed(TreeEnsemble { ensemble, labels: None })
 }
 
 /// A float list attribute, or its `<name>_as_tensor` double twin.

@@ -6,12 +6,12 @@
 //! semantics: bottom-right causal alignment, fully masked rows give zeros); the others stay on
 //! tract's.
 
-use std::sync::Arc;
-
 use tract_hir::internal::*;
 use tract_ndarray::{s, Array2, Array4, ArrayD, Axis, Ix4};
 use tract_onnx::model::{optional_inputs, optional_outputs, OnnxOpRegister, ParsingContext};
 use tract_onnx::pb::NodeProto;
+
+use super::plain::{plain, FactSpec, Plain};
 
 /// Registers `Attention` over tract's, which stays in use for the nodes it handles.
 pub fn register(reg: &mut OnnxOpRegister) {
@@ -31,7 +31,7 @@ fn attention_with(tracts: Option<Builder>) -> Builder {
     let spec = Spec::parse(node)?;
     match TRACTS.get().copied().flatten() {
       Some(tracts) if spec.tract_handles(node) => tracts(ctx, node),
-      _ => Ok((expand(Attention(Arc::new(spec))), vec![])),
+      _ => plain(spec),
     }
   }
 }
@@ -108,55 +108,6 @@ impl Spec {
       && !(self.is_causal && self.inputs[PAST_KEY].is_some())
       && self.inputs[MASK].is_none()
   }
-
-  fn nboutputs(&self) -> usize {
-    self.outputs.iter().flatten().count()
-  }
-}
-
-/// The inference-level operator.
-#[derive(Debug, Clone)]
-struct Attention(Arc<Spec>);
-
-impl Expansion for Attention {
-  fn name(&self) -> StaticName {
-    "Attention".into()
-  }
-
-  fn nboutputs(&self) -> TractResult<usize> {
-    Ok(self.0.nboutputs())
-  }
-
-  fn rules<'r, 'p: 'r, 's: 'r>(
-    &'s self,
-    s: &mut Solver<'r>,
-    inputs: &'p [TensorProxy],
-    outputs: &'p [TensorProxy],
-  ) -> InferenceResult {
-    check_output_arity(outputs, self.0.nboutputs())?;
-    for output in outputs {
-      s.equals(&output.datum_type, &inputs[0].datum_type)?;
-    }
-    let spec = self.0.clone();
-    s.given_all(inputs.iter().map(|i| &i.shape), move |s, shapes: Vec<TVec<TDim>>| {
-      let facts = output_shapes(&spec, &shapes)?;
-      for (slot, shape) in facts.into_iter().enumerate() {
-        if let Some(ix) = spec.outputs[slot] {
-          s.equals(&outputs[ix].shape, ShapeFactoid::from(shape))?;
-        }
-      }
-      Ok(())
-    })
-  }
-
-  fn wire(
-    &self,
-    prefix: &str,
-    model: &mut TypedModel,
-    inputs: &[OutletId],
-  ) -> TractResult<TVec<OutletId>> {
-    model.wire_node(prefix, AttentionOp(self.0.clone()), inputs)
-  }
 }
 
 /// Y, present_key, present_value and qk_matmul_output shapes from the input shapes.
@@ -192,47 +143,29 @@ fn output_shapes(spec: &Spec, shapes: &[TVec<TDim>]) -> TractResult<[TVec<TDim>;
   ])
 }
 
-/// The runnable operator.
-#[derive(Debug, Clone)]
-struct AttentionOp(Arc<Spec>);
-
-impl PartialEq for AttentionOp {
-  fn eq(&self, other: &Self) -> bool {
-    Arc::ptr_eq(&self.0, &other.0)
-  }
-}
-
-impl Eq for AttentionOp {}
-
-impl Op for AttentionOp {
-  fn name(&self) -> StaticName {
-    "Attention".into()
+impl Plain for Spec {
+  fn name(&self) -> &'static str {
+    "Attention"
   }
 
-  op_as_typed_op!();
-}
+  fn nboutputs(&self) -> usize {
+    self.outputs.iter().flatten().count()
+  }
 
-impl TypedOp for AttentionOp {
-  fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-    let shapes: Vec<TVec<TDim>> = inputs.iter().map(|f| f.shape.to_tvec()).collect();
-    let all = output_shapes(&self.0, &shapes)?;
-    let dt = inputs[0].datum_type;
+  fn output_facts(&self, inputs: &[FactSpec]) -> TractResult<TVec<FactSpec>> {
+    let shapes: Vec<TVec<TDim>> = inputs.iter().map(|(_, shape)| shape.clone()).collect();
+    let all = output_shapes(self, &shapes)?;
+    let dt = inputs[0].0;
     Ok(
       (0..4)
-        .filter(|&slot| self.0.outputs[slot].is_some())
-        .map(|slot| dt.fact(&*all[slot]))
+        .filter(|&slot| self.outputs[slot].is_some())
+        .map(|slot| (dt, all[slot].clone()))
         .collect(),
     )
   }
 
-  as_op!();
-}
-
-impl EvalOp for AttentionOp {
-  op_out_of_plan!();
-
-  fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-    let spec = &self.0;
+  fn eval(&self, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+    let spec = self;
     let dt = inputs[0].datum_type();
     let input = |slot: usize| spec.inputs[slot].map(|ix| &inputs[ix]);
     let floats = |t: &TValue| -> TractResult<ArrayD<f32>> {

@@ -9,7 +9,7 @@ pub mod conditional;
 mod elementwise;
 mod losses;
 pub mod per_channel;
-mod plain;
+pub mod plain;
 mod prelu;
 mod softmax;
 mod upsample;
