@@ -1,20 +1,6 @@
 //! Operators of ai.onnx.ml that tract lacks, gets wrong or runs too slowly, registered into the
 //! ONNX parser over tract's own.
 
-/// `PartialEq` and `Eq` for an operator by identity of its shared definition (`Arc` field `$field`):
-/// two nodes are equal when they were built from the same ONNX node.
-macro_rules! eq_by_identity {
-  ($op:ty, $field:tt) => {
-    impl PartialEq for $op {
-      fn eq(&self, other: &Self) -> bool {
-        std::sync::Arc::ptr_eq(&self.$field, &other.$field)
-      }
-    }
-
-    impl Eq for $op {}
-  };
-}
-
 pub mod ensemble;
 mod label_encoder;
 mod linear;

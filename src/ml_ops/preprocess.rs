@@ -4,11 +4,12 @@
 //! `ArrayFeatureExtractor`, which is a gather along the last axis.
 
 use std::fmt;
-use std::sync::Arc;
 
 use tract_hir::internal::*;
 use tract_onnx::model::{OnnxOpRegister, ParsingContext};
 use tract_onnx::pb::NodeProto;
+
+use crate::ops::plain::{plain, FactSpec, Plain};
 
 /// Registers the operators.
 pub fn register(registry: &mut OnnxOpRegister) {
@@ -23,14 +24,13 @@ pub fn register(registry: &mut OnnxOpRegister) {
 type Compute = dyn Fn(&Tensor) -> TractResult<Tensor> + Send + Sync;
 
 /// A one-input, one-output operator computed by a function of the whole input.
-#[derive(Clone)]
 struct Map {
   name: &'static str,
   /// The output's element type; `None` keeps the input's.
   output_type: Option<DatumType>,
   /// A last dim the output adds to the input's shape (one-hot categories); `None` keeps the shape.
   appended_dim: Option<usize>,
-  compute: Arc<Compute>,
+  compute: Box<Compute>,
 }
 
 impl fmt::Debug for Map {
@@ -39,86 +39,33 @@ impl fmt::Debug for Map {
   }
 }
 
-eq_by_identity!(Map, compute);
-
 pub(super) fn map(
   name: &'static str,
   output_type: Option<DatumType>,
   appended_dim: Option<usize>,
   compute: impl Fn(&Tensor) -> TractResult<Tensor> + Send + Sync + 'static,
 ) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
-  Ok((expand(Map { name, output_type, appended_dim, compute: Arc::new(compute) }), vec![]))
+  plain(Map { name, output_type, appended_dim, compute: Box::new(compute) })
 }
 
-impl Expansion for Map {
-  fn name(&self) -> StaticName {
-    self.name.into()
+impl Plain for Map {
+  fn name(&self) -> &'static str {
+    self.name
   }
 
-  fn rules<'r, 'p: 'r, 's: 'r>(
-    &'s self,
-    s: &mut Solver<'r>,
-    inputs: &'p [TensorProxy],
-    outputs: &'p [TensorProxy],
-  ) -> InferenceResult {
-    check_input_arity(inputs, 1)?;
-    check_output_arity(outputs, 1)?;
-    match self.output_type {
-      Some(dt) => s.equals(&outputs[0].datum_type, dt)?,
-      None => s.equals(&outputs[0].datum_type, &inputs[0].datum_type)?,
-    }
-    match self.appended_dim {
-      None => s.equals(&outputs[0].shape, &inputs[0].shape)?,
-      Some(dim) => s.given(&inputs[0].shape, move |s, shape| {
-        let mut shape = shape.to_vec();
-        shape.push(dim.to_dim());
-        s.equals(&outputs[0].shape, ShapeFactoid::from(shape))
-      })?,
-    }
-    Ok(())
-  }
-
-  fn wire(
-    &self,
-    prefix: &str,
-    model: &mut TypedModel,
-    inputs: &[OutletId],
-  ) -> TractResult<TVec<OutletId>> {
-    model.wire_node(prefix, MapOp(self.clone()), inputs)
-  }
-}
-
-/// The runnable side of [`Map`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct MapOp(Map);
-
-impl Op for MapOp {
-  fn name(&self) -> StaticName {
-    self.0.name.into()
-  }
-
-  op_as_typed_op!();
-}
-
-impl EvalOp for MapOp {
-  op_out_of_plan!();
-
-  fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-    let input = args_1!(inputs);
-    Ok(tvec!((self.0.compute)(&input)?.into_tvalue()))
-  }
-}
-
-impl TypedOp for MapOp {
-  fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-    let mut shape: TVec<TDim> = inputs[0].shape.iter().cloned().collect();
-    if let Some(dim) = self.0.appended_dim {
+  fn output_facts(&self, inputs: &[FactSpec]) -> TractResult<TVec<FactSpec>> {
+    let [(dt, shape)] = inputs else { bail!("{} takes one input", self.name) };
+    let mut shape = shape.clone();
+    if let Some(dim) = self.appended_dim {
       shape.push(dim.to_dim());
     }
-    Ok(tvec!(self.0.output_type.unwrap_or(inputs[0].datum_type).fact(shape)))
+    Ok(tvec!((self.output_type.unwrap_or(*dt), shape)))
   }
 
-  as_op!();
+  fn eval(&self, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+    let input = args_1!(inputs);
+    Ok(tvec!((self.compute)(&input)?.into_tvalue()))
+  }
 }
 
 /// The input as f32 values, with its shape.
