@@ -1,4 +1,5 @@
-//! `CumProd` and `BitCast` (ai.onnx), which tract lacks.
+//! `CumProd` and `BitCast` (ai.onnx), which tract lacks, and `BitShift`, whose edge cases it gets
+//! wrong.
 
 use tract_hir::internal::*;
 use tract_ndarray::{ArrayD, Axis};
@@ -7,10 +8,11 @@ use tract_onnx::pb::NodeProto;
 
 use super::plain::{plain, FactSpec, Plain};
 
-/// Registers both operators.
+/// Registers the operators.
 pub fn register(reg: &mut OnnxOpRegister) {
   reg.insert("CumProd", |_, node| plain(CumProd::parse(node)?));
   reg.insert("BitCast", |_, node| plain(BitCast::parse(node)?));
+  reg.insert("BitShift", |_, node| plain(BitShift::parse(node)?));
 }
 
 /// Running products along the axis given by the second input, optionally exclusive (starting from
@@ -128,5 +130,90 @@ impl Plain for BitCast {
     let bytes = x.try_as_plain_ram()?.as_bytes().to_vec();
     let cast = unsafe { Tensor::from_raw_dt(self.to, x.shape(), &bytes)? };
     Ok(tvec!(cast.into_tvalue()))
+  }
+}
+
+/// `BitShift` with the edges onnxruntime and the reference define: a shift that is negative or
+/// not smaller than the width gives 0 (−1 for a right shift of a negative signed value); left shifts
+/// wrap; right shifts of signed values are arithmetic. tract's wraps the shift amount instead.
+#[derive(Debug)]
+struct BitShift {
+  left: bool,
+}
+
+impl BitShift {
+  fn parse(node: &NodeProto) -> TractResult<BitShift> {
+    match node.get_attr::<&str>("direction")? {
+      "LEFT" => Ok(BitShift { left: true }),
+      "RIGHT" => Ok(BitShift { left: false }),
+      other => bail!("direction {other:?} is not LEFT or RIGHT"),
+    }
+  }
+
+  /// One element: `value` shifted by `amount` bits, in a type `bits` wide (values as i128).
+  fn shift(&self, value: i128, amount: i128, bits: u32, signed: bool) -> i128 {
+    if amount < 0 || amount >= bits as i128 {
+      return if !self.left && signed && value < 0 { -1 } else { 0 };
+    }
+    if !self.left {
+      return value >> amount;
+    }
+    // Wrap into the type's width.
+    let mask = (1i128 << bits) - 1;
+    let wrapped = (value << amount) & mask;
+    if signed && wrapped >> (bits - 1) == 1 {
+      wrapped - (1i128 << bits)
+    } else {
+      wrapped
+    }
+  }
+}
+
+impl Plain for BitShift {
+  fn name(&self) -> &'static str {
+    "BitShift"
+  }
+
+  fn output_facts(&self, inputs: &[FactSpec]) -> TractResult<TVec<FactSpec>> {
+    ensure!(
+      inputs.len() == 2 && inputs[0].0 == inputs[1].0,
+      "BitShift takes two integers of one type"
+    );
+    let shape =
+      tract_core::broadcast::multi_broadcast(&[inputs[0].1.clone(), inputs[1].1.clone()])?;
+    Ok(tvec!((inputs[0].0, shape)))
+  }
+
+  fn eval(&self, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+    let dt = inputs[0].datum_type();
+    ensure!(dt.is_integer(), "BitShift takes integers, got {dt:?}");
+    let (bits, signed) = (8 * dt.size_of() as u32, dt.is_signed());
+    // Every integer type fits an i128; compute there and cast back.
+    let wide = |t: &TValue| -> TractResult<ArrayD<i64>> {
+      Ok(t.cast_to::<i64>()?.to_plain_array_view::<i64>()?.to_owned())
+    };
+    let unsigned64 = dt == DatumType::U64;
+    let (x, y) = if unsigned64 {
+      let as_u64 = |t: &TValue| -> TractResult<ArrayD<i128>> {
+        Ok(t.to_plain_array_view::<u64>()?.mapv(|v| v as i128))
+      };
+      (as_u64(&inputs[0])?, as_u64(&inputs[1])?)
+    } else {
+      (wide(&inputs[0])?.mapv(|v| v as i128), wide(&inputs[1])?.mapv(|v| v as i128))
+    };
+    let shape = tract_core::broadcast::multi_broadcast(&[x.shape().to_vec(), y.shape().to_vec()])?;
+    let shape = shape.to_vec();
+    let (x, y) = (
+      x.broadcast(shape.clone()).context("x broadcast")?,
+      y.broadcast(shape).context("y broadcast")?,
+    );
+    let shifted =
+      tract_ndarray::Zip::from(&x).and(&y).map_collect(|&v, &a| self.shift(v, a, bits, signed));
+    let result = if unsigned64 {
+      shifted.mapv(|v| v as u64).into_tensor()
+    } else {
+      shifted.mapv(|v| v as i64).into_tensor().cast_to_dt(dt)?.into_owned()
+    };
+    Ok(tvec!(result.into_tvalue()))
   }
 }
