@@ -41,7 +41,7 @@ function describe(file, report) {
     values(report.inputs),
     'outputs',
     values(report.outputs),
-    `operators (${report.operators.length} kinds, ${supported})`,
+    `operators (${report.operators.length} ${report.operators.length === 1 ? 'kind' : 'kinds'}, ${supported})`,
     table(report.operators.map((o) => [o.op, o.count, o.supported ? '' : 'UNSUPPORTED'])),
   ].join('\n')
 }
