@@ -8,6 +8,7 @@ mod causal_conv;
 pub mod conditional;
 mod elementwise;
 mod losses;
+mod lp_pool;
 pub mod per_channel;
 pub mod plain;
 mod prelu;
@@ -27,6 +28,7 @@ pub fn onnx() -> tract_onnx::Onnx {
   causal_conv::register(&mut onnx.op_register);
   upsample::register(&mut onnx.op_register);
   prelu::register(&mut onnx.op_register);
+  lp_pool::register(&mut onnx.op_register);
   onnx
 }
 
