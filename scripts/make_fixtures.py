@@ -352,7 +352,21 @@ def upsamples():
     upsample("upsample9_linear", 9, "linear", True)
 
 
+def category_mappers():
+    """CategoryMapper (ai.onnx.ml) both ways, unknown values to the defaults."""
+    cats = dict(cats_strings=["cat", "dog", "fish"], cats_int64s=[3, 7, 11])
+    for name, in_type, out_type, feeds in [
+        ("category_mapper_to_int", TensorProto.STRING, TensorProto.INT64, np.array([["dog", "bird"], ["fish", "cat"]], dtype=object)),
+        ("category_mapper_to_string", TensorProto.INT64, TensorProto.STRING, np.array([[11, 3], [5, 7]], dtype=np.int64)),
+    ]:
+        node = helper.make_node("CategoryMapper", ["x"], ["y"], domain="ai.onnx.ml", default_int64=-5, default_string="unknown", **cats)
+        graph = helper.make_graph([node], name, [helper.make_tensor_value_info("x", in_type, [2, 2])], [helper.make_tensor_value_info("y", out_type, [2, 2])])
+        m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid("ai.onnx.ml", 1)], producer_name="tract-node fixtures")
+        m.ir_version = 8
+        save(m, [{"x": feeds}])
+
+
 if __name__ == "__main__":
     OUT.mkdir(parents=True, exist_ok=True)
-    for build in (mlp, cnn, multi_io, int_bool_string, all_types, per_shape, heavy, outer, unsupported_op, conditional, per_channel, upsamples):
+    for build in (mlp, cnn, multi_io, int_bool_string, all_types, per_shape, heavy, outer, unsupported_op, conditional, per_channel, upsamples, category_mappers):
         build()

@@ -1,6 +1,7 @@
-//! `LabelEncoder` (ai.onnx.ml): maps every element of its input through a table of keys to values
-//! (strings, int64s, floats, or tensors of those, opset 4), unknown keys to the default. scikit-learn
-//! pipelines use it to turn string categories into codes and codes back into labels.
+//! `LabelEncoder` and `CategoryMapper` (ai.onnx.ml): every element of the input mapped through a
+//! table of keys to values (for LabelEncoder strings, int64s, floats, or tensors of those, opset 4;
+//! for CategoryMapper strings ↔ int64s), unknown keys to the default. scikit-learn pipelines use
+//! them to turn string categories into codes and codes back into labels.
 
 use std::collections::HashMap;
 
@@ -8,9 +9,12 @@ use tract_hir::internal::*;
 use tract_onnx::model::{OnnxOpRegister, ParsingContext};
 use tract_onnx::pb::NodeProto;
 
-/// Registers the operator.
+use crate::ops::plain::{plain, FactSpec, Plain};
+
+/// Registers both operators.
 pub fn register(registry: &mut OnnxOpRegister) {
   registry.insert("LabelEncoder", label_encoder);
+  registry.insert("CategoryMapper", category_mapper);
 }
 
 /// A key, comparable across the element types keys come in (floats by bits, NaN matching NaN).
@@ -124,4 +128,69 @@ fn take(table: &Tensor, positions: &[usize], shape: &[usize]) -> TractResult<Ten
     Ok(tract_ndarray::ArrayD::from_shape_vec(shape, taken)?.into_tensor())
   }
   dispatch_datum!(take_as(table.datum_type())(table, positions, shape))
+}
+
+/// `CategoryMapper` (ai.onnx.ml): strings to int64s or int64s to strings through the paired
+/// `cats_strings` / `cats_int64s`, unknown values to `default_int64` (−1) or `default_string`
+/// (`_Unused`). In place of tract's, which refuses a node carrying both defaults (skl2onnx's do).
+#[derive(Debug)]
+struct CategoryMapper {
+  to_int: HashMap<String, i64>,
+  to_string: HashMap<i64, String>,
+  default_int: i64,
+  default_string: String,
+}
+
+fn category_mapper(
+  _ctx: &ParsingContext,
+  node: &NodeProto,
+) -> TractResult<(Box<dyn InferenceOp>, Vec<String>)> {
+  let strings = node.get_attr_opt_tvec::<String>("cats_strings")?.unwrap_or_default();
+  let ints = node.get_attr_opt_slice::<i64>("cats_int64s")?.unwrap_or(&[]).to_vec();
+  node.expect_attr("cats_int64s", ints.len() == strings.len(), "one integer per string")?;
+  plain(CategoryMapper {
+    // The first occurrence of a key wins.
+    to_int: strings.iter().cloned().zip(ints.iter().copied()).rev().collect(),
+    to_string: ints.into_iter().zip(strings).rev().collect(),
+    default_int: node.get_attr_opt::<i64>("default_int64")?.unwrap_or(-1),
+    default_string: node
+      .get_attr_opt::<String>("default_string")?
+      .unwrap_or_else(|| "_Unused".into()),
+  })
+}
+
+impl Plain for CategoryMapper {
+  fn name(&self) -> &'static str {
+    "CategoryMapper"
+  }
+
+  fn output_facts(&self, inputs: &[FactSpec]) -> TractResult<TVec<FactSpec>> {
+    let (dt, shape) = &inputs[0];
+    let output = match dt {
+      DatumType::String => DatumType::I64,
+      DatumType::I64 => DatumType::String,
+      other => bail!("CategoryMapper takes strings or int64s, got {other:?}"),
+    };
+    Ok(tvec!((output, shape.clone())))
+  }
+
+  fn eval(&self, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+    let input = &inputs[0];
+    let shape = input.shape().to_vec();
+    let plain = input.try_as_plain_ram()?;
+    let output = if input.datum_type() == DatumType::String {
+      let codes = plain
+        .as_slice::<String>()?
+        .iter()
+        .map(|s| self.to_int.get(s).copied().unwrap_or(self.default_int));
+      tract_ndarray::ArrayD::from_shape_vec(shape, codes.collect())?.into_tensor()
+    } else {
+      let names = plain
+        .as_slice::<i64>()?
+        .iter()
+        .map(|i| self.to_string.get(i).unwrap_or(&self.default_string).clone());
+      tract_ndarray::ArrayD::from_shape_vec(shape, names.collect())?.into_tensor()
+    };
+    Ok(tvec!(output.into_tvalue()))
+  }
 }

@@ -115,6 +115,8 @@ fn mlp_cnn_and_typed_fixtures_match_onnxruntime() {
     "per_channel",
     "upsample7_nearest",
     "upsample9_linear",
+    "category_mapper_to_int",
+    "category_mapper_to_string",
   ] {
     let session = load(name);
     assert!(!session.uses_per_shape_plans(), "{name}");
