@@ -188,7 +188,9 @@ impl Specialiser {
   }
 
   fn build(&self, key: ShapeKey) {
-    let plan = self.specialise(&key).ok();
+    // A failure (or a panic inside tract) leaves this shape on the generic plan.
+    let specialised = || self.specialise(&key).map_err(|e| TractNodeError::invalid_model(&e));
+    let plan = crate::error::catch_panic(specialised).ok();
     let mut state = self.state.lock().expect("specialiser lock");
     state.plans.push((key, plan));
     state.building = false;
