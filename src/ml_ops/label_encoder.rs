@@ -9,7 +9,7 @@ use tract_hir::internal::*;
 use tract_onnx::model::{OnnxOpRegister, ParsingContext};
 use tract_onnx::pb::NodeProto;
 
-use crate::ops::plain::{plain, FactSpec, Plain};
+use crate::ops::plain::{plain, values_of, FactSpec, Plain};
 
 /// Registers both operators.
 pub fn register(registry: &mut OnnxOpRegister) {
@@ -37,11 +37,9 @@ fn keys_of(tensor: &Tensor) -> TractResult<Vec<Key>> {
   Ok(if dt == DatumType::String {
     tensor.try_as_plain_ram()?.as_slice::<String>()?.iter().cloned().map(Key::Text).collect()
   } else if dt.is_integer() {
-    let ints = tensor.cast_to::<i64>()?;
-    ints.try_as_plain_ram()?.as_slice::<i64>()?.iter().map(|&v| Key::Int(v)).collect()
+    values_of::<i64>(tensor)?.into_iter().map(Key::Int).collect()
   } else if dt.is_float() {
-    let floats = tensor.cast_to::<f64>()?;
-    floats.try_as_plain_ram()?.as_slice::<f64>()?.iter().map(|&v| Key::float(v)).collect()
+    values_of::<f64>(tensor)?.into_iter().map(Key::float).collect()
   } else {
     bail!("LabelEncoder keys of type {dt:?} are not supported")
   })

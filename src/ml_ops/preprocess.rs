@@ -9,7 +9,7 @@ use tract_hir::internal::*;
 use tract_onnx::model::{OnnxOpRegister, ParsingContext};
 use tract_onnx::pb::NodeProto;
 
-use crate::ops::plain::{plain, FactSpec, Plain};
+use crate::ops::plain::{plain, values_of, FactSpec, Plain};
 
 /// Registers the operators.
 pub fn register(registry: &mut OnnxOpRegister) {
@@ -70,8 +70,7 @@ impl Plain for Map {
 
 /// The input as f32 values, with its shape.
 fn floats(input: &Tensor) -> TractResult<(Vec<usize>, Vec<f32>)> {
-  let cast = input.cast_to::<f32>()?;
-  Ok((input.shape().to_vec(), cast.try_as_plain_ram()?.as_slice::<f32>()?.to_vec()))
+  Ok((input.shape().to_vec(), values_of::<f32>(input)?))
 }
 
 /// Per-column parameter `values` for a row of `width`: one per column, or one for all.

@@ -11,7 +11,7 @@ use tract_ndarray::{s, Array2, Array4, ArrayD, Axis, Ix4};
 use tract_onnx::model::{optional_inputs, optional_outputs, OnnxOpRegister, ParsingContext};
 use tract_onnx::pb::NodeProto;
 
-use super::plain::{plain, FactSpec, Plain};
+use super::plain::{array_of, plain, values_of, FactSpec, Plain};
 
 /// Registers `Attention` over tract's, which stays in use for the nodes it handles.
 pub fn register(reg: &mut OnnxOpRegister) {
@@ -168,12 +168,9 @@ impl Plain for Spec {
     let spec = self;
     let dt = inputs[0].datum_type();
     let input = |slot: usize| spec.inputs[slot].map(|ix| &inputs[ix]);
-    let floats = |t: &TValue| -> TractResult<ArrayD<f32>> {
-      Ok(t.cast_to::<f32>()?.to_plain_array_view::<f32>()?.to_owned())
-    };
     let rank = inputs[0].rank();
     let to_heads = |t: &TValue, heads: Option<usize>| -> TractResult<Array4<f32>> {
-      let array = floats(t)?;
+      let array = array_of::<f32>(t)?;
       if rank == 4 {
         return Ok(array.into_dimensionality::<Ix4>()?);
       }
@@ -190,18 +187,14 @@ impl Plain for Spec {
     if let (Some(past_key), Some(past_value)) = (input(PAST_KEY), input(PAST_VALUE)) {
       k = tract_ndarray::concatenate(
         Axis(2),
-        &[floats(past_key)?.into_dimensionality::<Ix4>()?.view(), k.view()],
+        &[array_of::<f32>(past_key)?.into_dimensionality::<Ix4>()?.view(), k.view()],
       )?;
       v = tract_ndarray::concatenate(
         Axis(2),
-        &[floats(past_value)?.into_dimensionality::<Ix4>()?.view(), v.view()],
+        &[array_of::<f32>(past_value)?.into_dimensionality::<Ix4>()?.view(), v.view()],
       )?;
     }
-    let nonpad = input(NONPAD_KV_SEQLEN)
-      .map(|t| -> TractResult<Vec<i64>> {
-        Ok(t.cast_to::<i64>()?.try_as_plain_ram()?.as_slice::<i64>()?.to_vec())
-      })
-      .transpose()?;
+    let nonpad = input(NONPAD_KV_SEQLEN).map(|t| values_of::<i64>(t)).transpose()?;
     let mask = input(MASK).map(|m| mask_bias(m, k.shape()[2])).transpose()?;
     let (y, qk) = attend(spec, &q, &k, &v, mask.as_ref(), past, nonpad.as_deref())?;
 
@@ -237,7 +230,7 @@ fn mask_bias(mask: &TValue, total: usize) -> TractResult<ArrayD<f32>> {
   let bias: ArrayD<f32> = if mask.datum_type() == bool::datum_type() {
     mask.to_plain_array_view::<bool>()?.mapv(|attend| if attend { 0.0 } else { f32::NEG_INFINITY })
   } else {
-    mask.cast_to::<f32>()?.to_plain_array_view::<f32>()?.to_owned()
+    array_of::<f32>(mask)?
   };
   let last = bias.ndim() - 1;
   let width = bias.shape()[last];

@@ -7,7 +7,7 @@ use tract_ndarray::{s, Array3, Axis, Ix3};
 use tract_onnx::model::{optional_inputs, optional_outputs, OnnxOpRegister};
 use tract_onnx::pb::NodeProto;
 
-use super::plain::{plain, FactSpec, Plain};
+use super::plain::{array_of, plain, values_of, FactSpec, Plain};
 
 /// Registers the operator.
 pub fn register(reg: &mut OnnxOpRegister) {
@@ -64,12 +64,7 @@ impl Plain for CausalConv {
   fn eval(&self, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
     let dt = inputs[0].datum_type();
     let floats = |t: &TValue| -> TractResult<Array3<f32>> {
-      Ok(
-        t.cast_to::<f32>()?
-          .to_plain_array_view::<f32>()?
-          .to_owned()
-          .into_dimensionality::<Ix3>()?,
-      )
+      Ok(array_of::<f32>(t)?.into_dimensionality::<Ix3>()?)
     };
     let input = floats(&inputs[0])?;
     let weight = floats(&inputs[1])?;
@@ -90,12 +85,7 @@ impl Plain for CausalConv {
       k - 1
     );
     let padded = tract_ndarray::concatenate(Axis(2), &[past.view(), input.view()])?;
-    let bias =
-      self.bias.map(|ix| inputs[ix].cast_to::<f32>().map(|b| b.into_owned())).transpose()?;
-    let bias = bias
-      .as_ref()
-      .map(|b| b.try_as_plain_ram().and_then(|b| b.as_slice::<f32>().map(<[f32]>::to_vec)))
-      .transpose()?;
+    let bias = self.bias.map(|ix| values_of::<f32>(&inputs[ix])).transpose()?;
     let mut output = Array3::<f32>::zeros((batch, channels, len));
     for ((b, c, t), value) in output.indexed_iter_mut() {
       let window = padded.slice(s![b, c, t..t + k]);

@@ -6,7 +6,7 @@ use tract_ndarray::{ArrayD, Axis};
 use tract_onnx::model::OnnxOpRegister;
 use tract_onnx::pb::NodeProto;
 
-use super::plain::{plain, FactSpec, Plain};
+use super::plain::{array_of, plain, FactSpec, Plain};
 
 /// Registers the operators.
 pub fn register(reg: &mut OnnxOpRegister) {
@@ -85,7 +85,7 @@ impl Plain for CumProd {
       DatumType::U32 => run!(u32, 1),
       DatumType::U64 => run!(u64, 1),
       DatumType::F16 => {
-        let mut data = x.cast_to::<f32>()?.to_plain_array_view::<f32>()?.to_owned();
+        let mut data = array_of::<f32>(x)?;
         self.products(&mut data, axis, 1.0);
         data.into_tensor().cast_to::<f16>()?.into_owned()
       }
@@ -189,9 +189,6 @@ impl Plain for BitShift {
     ensure!(dt.is_integer(), "BitShift takes integers, got {dt:?}");
     let (bits, signed) = (8 * dt.size_of() as u32, dt.is_signed());
     // Every integer type fits an i128; compute there and cast back.
-    let wide = |t: &TValue| -> TractResult<ArrayD<i64>> {
-      Ok(t.cast_to::<i64>()?.to_plain_array_view::<i64>()?.to_owned())
-    };
     let unsigned64 = dt == DatumType::U64;
     let (x, y) = if unsigned64 {
       let as_u64 = |t: &TValue| -> TractResult<ArrayD<i128>> {
@@ -199,7 +196,9 @@ impl Plain for BitShift {
       };
       (as_u64(&inputs[0])?, as_u64(&inputs[1])?)
     } else {
-      (wide(&inputs[0])?.mapv(|v| v as i128), wide(&inputs[1])?.mapv(|v| v as i128))
+      let wide =
+        |t: &TValue| -> TractResult<ArrayD<i128>> { Ok(array_of::<i64>(t)?.mapv(|v| v as i128)) };
+      (wide(&inputs[0])?, wide(&inputs[1])?)
     };
     let shape = tract_core::broadcast::multi_broadcast(&[x.shape().to_vec(), y.shape().to_vec()])?;
     let shape = shape.to_vec();

@@ -7,7 +7,7 @@ use tract_ndarray::{ArrayD, Axis};
 use tract_onnx::model::{OnnxOpRegister, ParsingContext};
 use tract_onnx::pb::NodeProto;
 
-use super::plain::{plain, FactSpec, Plain};
+use super::plain::{array_of, plain, values_of, FactSpec, Plain};
 
 /// Registers both operators.
 pub fn register(reg: &mut OnnxOpRegister) {
@@ -78,19 +78,13 @@ impl Plain for Loss {
 
   fn eval(&self, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
     let dt = inputs[0].datum_type();
-    let mut scores = inputs[0].cast_to::<f64>()?.to_plain_array_view::<f64>()?.to_owned();
+    let mut scores = array_of::<f64>(&inputs[0])?;
     ensure!(scores.ndim() >= 2, "scores must be [N, C, …], got {:?}", scores.shape());
     if self.softmax {
       log_softmax(&mut scores);
     }
-    let targets = inputs[1].cast_to::<i64>()?;
-    let targets = targets.try_as_plain_ram()?.as_slice::<i64>()?;
-    let class_weights =
-      inputs.get(2).map(|w| w.cast_to::<f64>().map(|w| w.into_owned())).transpose()?;
-    let class_weights = class_weights
-      .as_ref()
-      .map(|w| w.try_as_plain_ram().and_then(|w| w.as_slice::<f64>().map(<[f64]>::to_vec)))
-      .transpose()?;
+    let targets = values_of::<i64>(&inputs[1])?;
+    let class_weights = inputs.get(2).map(|w| values_of::<f64>(w)).transpose()?;
     let (n, classes) = (scores.shape()[0], scores.shape()[1]);
     let spatial: usize = scores.shape()[2..].iter().product();
     ensure!(
@@ -114,7 +108,10 @@ impl Plain for Loss {
         .ok()
         .filter(|&c| c < classes)
         .with_context(|| format!("target {target} is not a class of {classes}"))?;
-      let weight = class_weights.as_ref().map_or(1.0, |w| w[class]);
+      let weight = match &class_weights {
+        Some(w) => *w.get(class).with_context(|| format!("no weight for class {class}"))?,
+        None => 1.0,
+      };
       losses.push(-flat[(i * classes + class) * spatial + d] * weight);
       weights.push(weight);
     }

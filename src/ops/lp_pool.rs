@@ -7,7 +7,7 @@ use tract_ndarray::{ArrayD, Dimension, IxDyn};
 use tract_onnx::model::OnnxOpRegister;
 use tract_onnx::pb::NodeProto;
 
-use super::plain::{plain, FactSpec, Plain};
+use super::plain::{array_of, plain, FactSpec, Plain};
 
 /// Registers the operator.
 pub fn register(reg: &mut OnnxOpRegister) {
@@ -107,7 +107,7 @@ impl Plain for LpPool {
 
   fn eval(&self, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
     let dt = inputs[0].datum_type();
-    let x = inputs[0].cast_to::<f32>()?.to_plain_array_view::<f32>()?.to_owned();
+    let x = array_of::<f32>(&inputs[0])?;
     let geometry = self.geometry(&x.shape()[2..])?;
     let mut shape = x.shape()[..2].to_vec();
     shape.extend(geometry.iter().map(|(len, _)| *len));

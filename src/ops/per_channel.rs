@@ -1,5 +1,5 @@
 //! Per-channel binary operations at batch > 1: `x [N, C, H, W] ⊙ v [1, C, 1, 1]` (BatchNorm's
-//! scale and shift, biases, PRelu slopes). tract runs them on its fast "by scalar" kernel only when
+//! scale and shift, biases). tract runs them on its fast "by scalar" kernel only when
 //! both operands agree on the leading axes; with `N > 1` they fall to generic broadcasting, which took
 //! ~45 % of a PP-OCR classifier run at batch 4. Broadcasting `v` to `[N, C, 1, 1]` first (N·C values)
 //! puts them back on the fast kernel, for symbolic `N` too.

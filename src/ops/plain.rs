@@ -6,6 +6,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use tract_hir::internal::*;
+use tract_ndarray::ArrayD;
 
 /// An output's element type and shape.
 pub type FactSpec = (DatumType, TVec<TDim>);
@@ -25,6 +26,16 @@ pub trait Plain: Debug + Send + Sync + 'static {
 
   /// Computes the outputs.
   fn eval(&self, inputs: TVec<TValue>) -> TractResult<TVec<TValue>>;
+}
+
+/// A tensor's values as an owned array of `T`, cast when the tensor has another type.
+pub fn array_of<T: Datum>(tensor: &Tensor) -> TractResult<ArrayD<T>> {
+  Ok(tensor.cast_to::<T>()?.to_plain_array_view::<T>()?.to_owned())
+}
+
+/// A tensor's values, flat, as `T`, cast when the tensor has another type.
+pub fn values_of<T: Datum>(tensor: &Tensor) -> TractResult<Vec<T>> {
+  Ok(tensor.cast_to::<T>()?.try_as_plain_ram()?.as_slice::<T>()?.to_vec())
 }
 
 /// Wraps a [`Plain`] operator as tract's parser wants it.
