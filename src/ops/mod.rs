@@ -3,14 +3,14 @@
 //! models trip on.
 
 mod attention;
-pub mod batched_conv;
+mod batched_conv;
 mod causal_conv;
-pub mod conditional;
+mod conditional;
 mod elementwise;
 mod losses;
 mod lp_pool;
-pub mod per_channel;
-pub mod plain;
+mod per_channel;
+pub(crate) mod plain;
 mod prelu;
 mod softmax;
 mod upsample;
