@@ -271,8 +271,9 @@ export interface SchemaOptionsJs {
 /** Options of `InferenceSession.create`. Unknown keys are ignored, as onnxruntime-node does. */
 export interface SessionOptions {
   /**
-   * Threads one run may use for its matrix products (tract's multi-threaded executor).
-   * Default 1: concurrency comes from running several requests at once on the compute pool.
+   * Threads one run may use for its matrix products: the thread running it plus `n - 1` helpers of
+   * its own. Default 1: concurrency comes from running several requests at once on the compute
+   * pool.
    */
   intraOpNumThreads?: number
   /**

@@ -39,9 +39,20 @@ fn main() -> TractResult<()> {
     );
   }
   let typed = tract_node::ops::optimize(model.into_typed()?, true)?;
-  let executor = (threads > 1).then(|| tract_linalg::multithread::Executor::multithread(threads));
-  let plan = typed.into_runnable_with_options(&RunOptions { executor, ..RunOptions::default() })?;
-  let mut state = SimpleState::new(&plan)?;
+  let plan = typed.into_runnable()?;
+  // As a compute-pool thread does: this thread leads its matrix-product pool.
+  tract_node::pool::intra_op::scope(threads, || profile(&plan, inputs, runs, threads, path, shapes))
+}
+
+fn profile(
+  plan: &Arc<TypedSimplePlan>,
+  inputs: TVec<TValue>,
+  runs: usize,
+  threads: usize,
+  path: &str,
+  shapes: &str,
+) -> TractResult<()> {
+  let mut state = SimpleState::new(plan)?;
   state.run(inputs.clone())?;
 
   let mut by_node: HashMap<usize, Duration> = HashMap::new();

@@ -7,11 +7,9 @@
 //! shape it keeps seeing (a few at most) and switches to it once built.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
-use tract_linalg::multithread::Executor;
 use tract_onnx::prelude::*;
-use tract_onnx::tract_core::runtime::RunOptions;
 
 use crate::error::{error_chain, Result, TractNodeError};
 
@@ -99,7 +97,9 @@ impl Planner {
       Plans::PerShape { model, cache } => self.plan_for(model, cache, &inputs)?,
     };
     plan.guard.check(plan.plan.model(), &inputs)?;
-    plan.plan.run(inputs).map_err(|e| TractNodeError::run_failed(&e))
+    let threads = self.options.threads;
+    crate::pool::intra_op::scope(threads, || plan.plan.run(inputs))
+      .map_err(|e| TractNodeError::run_failed(&e))
   }
 
   fn plan_for(
@@ -179,9 +179,11 @@ impl Specialiser {
       state.seen.remove(key);
       state.building = true;
       let (specialiser, key) = (this.clone(), key.clone());
-      let spawned = std::thread::Builder::new()
-        .name("tract-node-specialise".into())
-        .spawn(move || specialiser.build(key));
+      let spawned =
+        std::thread::Builder::new().name("tract-node-specialise".into()).spawn(move || {
+          crate::pool::lower_priority();
+          specialiser.build(key)
+        });
       state.building = spawned.is_ok();
     }
     None
@@ -203,23 +205,9 @@ impl Specialiser {
 
 fn build_plan(model: InferenceModel, options: PlanOptions) -> TractResult<Plan> {
   let typed = crate::ops::optimize(model.into_typed()?, options.optimize)?;
-  let run_options = RunOptions { executor: executor(options.threads), ..RunOptions::default() };
-  let plan = typed.into_runnable_with_options(&run_options)?;
+  let plan = typed.into_runnable()?;
   let guard = MemoryGuard::new(plan.model(), options.max_tensor_bytes);
   Ok(Arc::new(Compiled { plan, guard }))
-}
-
-/// One shared multi-threaded executor per thread count, so sessions do not each spawn a pool.
-fn executor(threads: usize) -> Option<Executor> {
-  static EXECUTORS: OnceLock<Mutex<HashMap<usize, Executor>>> = OnceLock::new();
-  if threads <= 1 {
-    return None;
-  }
-  let mut executors = EXECUTORS.get_or_init(Default::default).lock().expect("executor lock");
-  let executor = executors
-    .entry(threads)
-    .or_insert_with(|| Executor::multithread_with_name(threads, "tract-node-mm"));
-  Some(executor.clone())
 }
 
 /// Refuses a run whose plan would allocate a tensor larger than `limit` bytes, before allocating.

@@ -1,0 +1,124 @@
+//! Intra-op threads: how one run splits its matrix products (`intraOpNumThreads`).
+//!
+//! The thread that runs a plan (a compute-pool thread, or the JS thread in `runSync`) leads its own
+//! matrix-product pool: it is itself one of the pool's threads and works on its share of every
+//! product, with `threads - 1` helpers that stay bound to it. The caller never sleeps while a
+//! product runs, so the helpers' results reach it at once, and each helper keeps working on the
+//! same rows of the same weights run after run, from its own cache. Handing every product to a
+//! separate pool instead (and sleeping until it is done) made the batch-1 MLP 784-512-512-10 at 2
+//! threads slower than at 1 (0.167 against 0.124 ms, profiler, release build).
+//!
+//! A thread leads one pool, of the first size it asks for; for another size (or when its pool
+//! cannot be built) it hands its products to a pool shared per size. The helpers run at the compute
+//! pool's lowered priority.
+
+use std::cell::OnceCell;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use rayon::{ThreadPool, ThreadPoolBuilder};
+use tract_linalg::multithread::{multithread_tract_scope, Executor};
+
+/// Multiply-adds from which a matrix-vector product (batch 1) is split across the intra-op threads,
+/// instead of tract's default 2²¹. Splitting the rows of a weight matrix halves what each core
+/// streams, and weights of a few hundred kB already outgrow the share of L2 one core keeps for them
+/// (the batch-1 MLP 784-512-512-10 has products of 401k and 262k multiply-adds).
+const GEMV_THREADING_MACS: usize = 1 << 17;
+
+thread_local! {
+  /// The pool this thread leads, with its size, once built (`None`: it could not be built).
+  static LED: OnceCell<Option<(usize, Executor)>> = const { OnceCell::new() };
+}
+
+/// Runs `f` with its matrix products split over `threads` threads (single-threaded for 1).
+pub fn scope<R>(threads: usize, f: impl FnOnce() -> R) -> R {
+  match executor(threads) {
+    Some(executor) => multithread_tract_scope(executor, f),
+    None => f(),
+  }
+}
+
+/// The executor for a run on the calling thread: the pool it leads when that has this size, else
+/// the shared pool; `None` for one thread or when no pool can be started.
+fn executor(threads: usize) -> Option<Executor> {
+  if threads <= 1 {
+    return None;
+  }
+  let led = LED.with(|led| led.get_or_init(|| lead(threads).map(|e| (threads, e))).clone());
+  match led {
+    Some((size, executor)) if size == threads => Some(executor),
+    _ => shared(threads),
+  }
+}
+
+/// A pool of `threads` threads, the calling thread being one of them.
+fn lead(threads: usize) -> Option<Executor> {
+  builder(threads, "tract-node-helper").use_current_thread().build().ok().map(into_executor)
+}
+
+/// The pool shared by threads that do not lead one, one per thread count.
+fn shared(threads: usize) -> Option<Executor> {
+  static SHARED: OnceLock<Mutex<HashMap<usize, Executor>>> = OnceLock::new();
+  let mut pools = SHARED.get_or_init(Default::default).lock().expect("shared pools lock");
+  if let Some(executor) = pools.get(&threads) {
+    return Some(executor.clone());
+  }
+  let executor = into_executor(builder(threads, "tract-node-mm").build().ok()?);
+  pools.insert(threads, executor.clone());
+  Some(executor)
+}
+
+fn builder(threads: usize, name: &'static str) -> ThreadPoolBuilder {
+  ThreadPoolBuilder::new()
+    .num_threads(threads)
+    .thread_name(move |index| format!("{name}-{index}"))
+    .start_handler(|_| super::lower_priority())
+}
+
+fn into_executor(pool: ThreadPool) -> Executor {
+  static GEMV_THRESHOLD: OnceLock<()> = OnceLock::new();
+  GEMV_THRESHOLD
+    .get_or_init(|| tract_linalg::multithread::set_threading_mac_threshold(GEMV_THREADING_MACS));
+  Executor::MultiThread(Arc::new(pool))
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  fn pool_size(executor: Option<Executor>) -> Option<usize> {
+    match executor? {
+      Executor::MultiThread(pool) => Some(pool.current_num_threads()),
+      _ => None,
+    }
+  }
+
+  #[test]
+  fn one_thread_means_no_pool() {
+    assert!(executor(1).is_none());
+  }
+
+  #[test]
+  fn a_leading_thread_keeps_its_first_size_and_shares_others() {
+    std::thread::spawn(|| {
+      let led = executor(2);
+      assert_eq!(pool_size(led.clone()), Some(2));
+      // The same pool on every run, with this thread inside it.
+      assert!(matches!((led, executor(2)), (Some(Executor::MultiThread(a)), Some(Executor::MultiThread(b))) if Arc::ptr_eq(&a, &b)));
+      assert!(rayon::current_thread_index().is_some());
+      // Another size: the shared pool.
+      assert_eq!(pool_size(executor(3)), Some(3));
+    })
+    .join()
+    .unwrap();
+  }
+
+  #[test]
+  fn each_thread_leads_its_own_pool_and_shares_other_sizes() {
+    let on_a_thread = || std::thread::spawn(|| (executor(2), executor(3))).join().unwrap();
+    let ((led_a, shared_a), (led_b, shared_b)) = (on_a_thread(), on_a_thread());
+    let same = |a, b| matches!((a, b), (Some(Executor::MultiThread(a)), Some(Executor::MultiThread(b))) if Arc::ptr_eq(&a, &b));
+    assert!(!same(led_a, led_b));
+    assert!(same(shared_a, shared_b));
+  }
+}
