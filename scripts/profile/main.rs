@@ -52,6 +52,7 @@ fn profile(
   path: &str,
   shapes: &str,
 ) -> TractResult<()> {
+  let gate = tract_node::pool::gate::Gate::new(plan.model());
   let mut state = SimpleState::new(plan)?;
   state.run(inputs.clone())?;
 
@@ -60,7 +61,7 @@ fn profile(
   for _ in 0..runs {
     state.run_plan_with_eval(inputs.clone(), |ctx, op_state, node, node_inputs| {
       let t = Instant::now();
-      let result = tract_core::plan::eval(ctx, op_state, node, node_inputs);
+      let result = gate.eval(ctx, op_state, node, node_inputs);
       *by_node.entry(node.id).or_default() += t.elapsed();
       result
     })?;

@@ -249,6 +249,7 @@ mod tests {
   }
 }
 
+pub mod gate;
 pub mod intra_op;
 #[cfg(feature = "binding")]
 pub mod js;

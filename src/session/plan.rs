@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use tract_onnx::prelude::*;
 
 use crate::error::{error_chain, Result, TractNodeError};
+use crate::pool::gate::Gate;
 
 /// How many per-shape plans a session keeps.
 const SHAPE_CACHE_CAPACITY: usize = 16;
@@ -38,6 +39,7 @@ pub struct PlanOptions {
 struct Compiled {
   plan: Arc<TypedSimplePlan>,
   guard: MemoryGuard,
+  gate: Gate,
 }
 
 type Plan = Arc<Compiled>;
@@ -97,8 +99,9 @@ impl Planner {
       Plans::PerShape { model, cache } => self.plan_for(model, cache, &inputs)?,
     };
     plan.guard.check(plan.plan.model(), &inputs)?;
-    let threads = self.options.threads;
-    crate::pool::intra_op::scope(threads, || plan.plan.run(inputs))
+    plan
+      .gate
+      .run(&plan.plan, self.options.threads, inputs)
       .map_err(|e| TractNodeError::run_failed(&e))
   }
 
@@ -207,7 +210,8 @@ fn build_plan(model: InferenceModel, options: PlanOptions) -> TractResult<Plan> 
   let typed = crate::ops::optimize(model.into_typed()?, options.optimize)?;
   let plan = typed.into_runnable()?;
   let guard = MemoryGuard::new(plan.model(), options.max_tensor_bytes);
-  Ok(Arc::new(Compiled { plan, guard }))
+  let gate = Gate::new(plan.model());
+  Ok(Arc::new(Compiled { plan, guard, gate }))
 }
 
 /// Refuses a run whose plan would allocate a tensor larger than `limit` bytes, before allocating.
