@@ -104,6 +104,21 @@ mod tests {
     }
   }
 
+  #[cfg(target_os = "linux")]
+  #[test]
+  fn leading_a_pool_keeps_the_leaders_priority() {
+    let (before, after) = std::thread::spawn(|| {
+      // SAFETY: getpriority on the calling thread (who = 0) touches no memory.
+      let priority = || unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+      let before = priority();
+      assert!(executor(2).is_some());
+      (before, priority())
+    })
+    .join()
+    .unwrap();
+    assert_eq!(before, after);
+  }
+
   #[test]
   fn one_thread_means_no_pool() {
     assert!(executor(1).is_none());
