@@ -5,7 +5,9 @@
 //! first. tract decides per matrix product from its panel count, which on this machine split a
 //! chain of small convolutions (PP-OCR's direction classifier, batch 4) so finely that 2 threads
 //! took 10.8 ms where 1 took 8.6; gated by multiply-adds (and with element-wise operations split
-//! from 2¹⁸ values, see `intra_op`), 2 threads take 8.0–8.9 ms. tract's own gates stay in place
+//! from 2¹⁸ values, see `intra_op`), 2 threads take 8.0–8.9 ms. Matrix-vector products (batch 1)
+//! keep tract's own gate (2²¹ multiply-adds): splitting smaller ones did not pay either (the
+//! batch-1 MLP 784-512-512-10 took 0.113–0.118 ms on 2 threads against 0.106 on 1). tract's own gates stay in place
 //! for the nodes this one lets through, and nodes that report no multiply-adds are left to them.
 
 use std::sync::Arc;
@@ -20,12 +22,6 @@ use super::intra_op::scope;
 
 /// Multiply-adds from which a node is split: about 30 µs of one core's work in a matrix product.
 const MIN_SPLIT_FMAS: u64 = 1 << 21;
-
-/// Multiply-adds per output from which a product is split whatever its size (then down to tract's
-/// matrix-vector gate, 2¹⁷): a product with few outputs, each reducing a long row, reads far more
-/// weights than it writes, runs at the speed of memory, and each core streams only its share of the
-/// weights (the batch-1 MLP 784-512-512-10, whose products reduce rows of 784 and 512).
-const MIN_SPLIT_ROW_LENGTH: u64 = 256;
 
 /// The split decision for every node of one plan.
 pub struct Gate {
@@ -72,23 +68,7 @@ impl Gate {
 
 /// Whether `node` is known to be too small to split.
 fn is_small(model: &TypedModel, node: &TypedNode) -> bool {
-  match (fmas(model, node), output_elements(node)) {
-    (Some(fmas), Some(outputs)) => too_small(fmas, outputs),
-    _ => false,
-  }
-}
-
-/// The rule, from a node's multiply-adds and output count.
-fn too_small(fmas: u64, outputs: u64) -> bool {
-  fmas < MIN_SPLIT_FMAS && fmas < MIN_SPLIT_ROW_LENGTH.saturating_mul(outputs)
-}
-
-/// How many values `node` outputs, when its output shapes are concrete.
-fn output_elements(node: &TypedNode) -> Option<u64> {
-  node.outputs.iter().try_fold(0u64, |total, output| {
-    let volume = output.fact.shape.as_concrete()?.iter().product::<usize>();
-    Some(total.saturating_add(volume as u64))
-  })
+  fmas(model, node).is_some_and(|fmas| fmas < MIN_SPLIT_FMAS)
 }
 
 /// The multiply-adds `node` reports for its input facts: `None` when it reports none or they are
@@ -107,13 +87,28 @@ fn fmas(model: &TypedModel, node: &TypedNode) -> Option<u64> {
 #[cfg(test)]
 mod tests {
   use super::*;
+  use tract_onnx::tract_core::ops::einsum::EinSum;
+
+  /// A model multiplying an input of `rows` × 784 by a constant 784 × 512 matrix.
+  fn product(rows: usize) -> TypedModel {
+    let mut model = TypedModel::default();
+    let x = model.add_source("x", f32::fact([rows, 784])).unwrap();
+    let w = model.add_const("w", Tensor::zero::<f32>(&[784, 512]).unwrap()).unwrap();
+    let einsum = EinSum::new("mk,kn->mn".parse().unwrap(), f32::datum_type());
+    let y = model.wire_node("y", einsum, &[x, w]).unwrap();
+    model.select_output_outlets(&y).unwrap();
+    model
+  }
 
   #[test]
-  fn products_split_when_big_or_reducing_long_rows() {
-    // A 1×1 convolution of 16 to 32 channels over 24×96 pixels: 1.2M multiply-adds, rows of 16.
-    assert!(too_small(16 * 32 * 24 * 96, 32 * 24 * 96));
-    // The MLP's first layer at batch 64, and at batch 1 (a matrix × vector, rows of 784).
-    assert!(!too_small(64 * 784 * 512, 64 * 512));
-    assert!(!too_small(784 * 512, 512));
+  fn products_under_2_pow_21_multiply_adds_stay_on_one_thread() {
+    // 1 × 784 × 512 = 401k multiply-adds; 64 × 784 × 512 = 25.7M.
+    let small = product(1);
+    let big = product(64);
+    let y = |model: &TypedModel| model.node_by_name("y").unwrap().id;
+    assert!(Gate::new(&small).single_threaded[y(&small)]);
+    assert!(!Gate::new(&big).single_threaded[y(&big)]);
+    // Sources and constants report no multiply-adds: left to tract.
+    assert!(!Gate::new(&big).single_threaded[0]);
   }
 }

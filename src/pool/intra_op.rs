@@ -5,8 +5,8 @@
 //! product, with `threads - 1` helpers that stay bound to it. The caller never sleeps while a
 //! product runs, so the helpers' results reach it at once, and each helper keeps working on the
 //! same rows of the same weights run after run, from its own cache. Handing every product to a
-//! separate pool instead (and sleeping until it is done) made the batch-1 MLP 784-512-512-10 at 2
-//! threads slower than at 1 (0.167 against 0.124 ms, profiler, release build).
+//! separate pool instead, and sleeping until it is done, cost a futex wake-up per product: BERT-mini
+//! at 2 threads went from 11.0–11.7 to 9.1–9.9 ms with led pools (release build, same hour).
 //!
 //! A thread leads one pool, of the first size it asks for; for another size (or when its pool
 //! cannot be built) it hands its products to a pool shared per size. The helpers run at the compute
@@ -18,12 +18,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use rayon::{ThreadPool, ThreadPoolBuilder};
 use tract_linalg::multithread::{multithread_tract_scope, Executor};
-
-/// Multiply-adds from which tract splits a matrix-vector product (batch 1) across the intra-op
-/// threads, instead of its default 2²¹. Splitting the rows of a weight matrix halves what each core
-/// streams, and weights of a few hundred kB already outgrow the share of L2 one core keeps for them
-/// (the batch-1 MLP 784-512-512-10 has products of 401k and 262k multiply-adds).
-const GEMV_THREADING_MACS: usize = 1 << 17;
 
 /// Values from which tract splits an element-wise operation (and other row-parallel work: pooling,
 /// depthwise convolutions, tree ensembles), instead of its default 32,768: 1 MB of f32, read and
@@ -85,10 +79,9 @@ fn builder(threads: usize, name: &'static str) -> ThreadPoolBuilder {
 }
 
 fn into_executor(pool: ThreadPool) -> Executor {
-  static THRESHOLDS: OnceLock<()> = OnceLock::new();
-  THRESHOLDS.get_or_init(|| {
-    tract_linalg::multithread::set_threading_mac_threshold(GEMV_THREADING_MACS);
-    tract_linalg::multithread::set_threading_element_threshold(ELEMENTWISE_THREADING_VALUES);
+  static THRESHOLD: OnceLock<()> = OnceLock::new();
+  THRESHOLD.get_or_init(|| {
+    tract_linalg::multithread::set_threading_element_threshold(ELEMENTWISE_THREADING_VALUES)
   });
   Executor::MultiThread(Arc::new(pool))
 }
