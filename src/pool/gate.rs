@@ -5,10 +5,12 @@
 //! first. tract decides per matrix product from its panel count, which on this machine split a
 //! chain of small convolutions (PP-OCR's direction classifier, batch 4) so finely that 2 threads
 //! took 10.8 ms where 1 took 8.6; gated by multiply-adds (and with element-wise operations split
-//! from 2¹⁸ values, see `intra_op`), 2 threads take 8.0–8.9 ms. Matrix-vector products (batch 1)
-//! keep tract's own gate (2²¹ multiply-adds): splitting smaller ones did not pay either (the
-//! batch-1 MLP 784-512-512-10 took 0.113–0.118 ms on 2 threads against 0.106 on 1). tract's own gates stay in place
-//! for the nodes this one lets through, and nodes that report no multiply-adds are left to them.
+//! from 2¹⁸ values, see `intra_op`), 2 threads take 8.0–8.9 ms.
+//!
+//! tract's own gates stay in place for the nodes this one lets through, and nodes that report no
+//! multiply-adds are left to them. Matrix-vector products (batch 1) keep tract's gate of 2²¹
+//! multiply-adds: splitting smaller ones did not pay (the batch-1 MLP 784-512-512-10 took
+//! 0.113–0.118 ms on 2 threads against 0.106 on 1).
 
 use std::sync::Arc;
 

@@ -5,8 +5,9 @@
 //! product, with `threads - 1` helpers that stay bound to it. The caller never sleeps while a
 //! product runs, so the helpers' results reach it at once, and each helper keeps working on the
 //! same rows of the same weights run after run, from its own cache. Handing every product to a
-//! separate pool instead, and sleeping until it is done, cost a futex wake-up per product: BERT-mini
-//! at 2 threads went from 11.0–11.7 to 9.1–9.9 ms with led pools (release build, same hour).
+//! separate pool instead, and sleeping until it is done, cost a futex wake-up per product:
+//! BERT-mini at 2 threads went from 11.0–11.7 to 9.1–9.9 ms with led pools (release build, same
+//! hour).
 //!
 //! A thread leads one pool, of the first size it asks for; for another size (or when its pool
 //! cannot be built) it hands its products to a pool shared per size. The helpers run at the compute
@@ -90,6 +91,13 @@ fn into_executor(pool: ThreadPool) -> Executor {
 mod tests {
   use super::*;
 
+  fn same_pool(a: Option<Executor>, b: Option<Executor>) -> bool {
+    match (a, b) {
+      (Some(Executor::MultiThread(a)), Some(Executor::MultiThread(b))) => Arc::ptr_eq(&a, &b),
+      _ => false,
+    }
+  }
+
   fn pool_size(executor: Option<Executor>) -> Option<usize> {
     match executor? {
       Executor::MultiThread(pool) => Some(pool.current_num_threads()),
@@ -123,7 +131,7 @@ mod tests {
       let led = executor(2);
       assert_eq!(pool_size(led.clone()), Some(2));
       // The same pool on every run, with this thread inside it.
-      assert!(matches!((led, executor(2)), (Some(Executor::MultiThread(a)), Some(Executor::MultiThread(b))) if Arc::ptr_eq(&a, &b)));
+      assert!(same_pool(led, executor(2)));
       assert!(rayon::current_thread_index().is_some());
       // Another size: the shared pool.
       assert_eq!(pool_size(executor(3)), Some(3));
@@ -136,8 +144,7 @@ mod tests {
   fn each_thread_leads_its_own_pool_and_shares_other_sizes() {
     let on_a_thread = || std::thread::spawn(|| (executor(2), executor(3))).join().unwrap();
     let ((led_a, shared_a), (led_b, shared_b)) = (on_a_thread(), on_a_thread());
-    let same = |a, b| matches!((a, b), (Some(Executor::MultiThread(a)), Some(Executor::MultiThread(b))) if Arc::ptr_eq(&a, &b));
-    assert!(!same(led_a, led_b));
-    assert!(same(shared_a, shared_b));
+    assert!(!same_pool(led_a, led_b));
+    assert!(same_pool(shared_a, shared_b));
   }
 }

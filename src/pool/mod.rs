@@ -140,8 +140,9 @@ pub const NICE_ENV: &str = "TRACT_NODE_NICE";
 
 /// Nice steps below the process's priority for compute threads when `TRACT_NODE_NICE` is unset.
 ///
-/// On 2 cores with 8 runs in flight, the event loop's p99 delay is 4.6 ms at 0 and 2.0 ms at 5,
-/// against 1.2 ms idle (BENCHMARKS.md, case 6); below 5 the gain is not reliable (2.2–3.0 ms at 3).
+/// On 2 cores with 8 runs in flight, the event loop's p99 delay is 4.2–4.9 ms at 0 and 2.0 ms at
+/// 5, against 1.2 ms idle (BENCHMARKS.md, case 6); below 5 the gain is not reliable (2.2–2.9 ms
+/// at 3).
 pub const DEFAULT_NICE: i32 = 5;
 
 /// `TRACT_NODE_NICE` when it is an integer in 0..=19, else [`DEFAULT_NICE`].
