@@ -52,7 +52,7 @@ fn profile(
   path: &str,
   shapes: &str,
 ) -> TractResult<()> {
-  let gate = tract_node::pool::gate::Gate::new(plan.model());
+  let gate = tract_node::pool::gate::Gate::new(plan.model(), threads);
   let mut state = SimpleState::new(plan)?;
   state.run(inputs.clone())?;
 

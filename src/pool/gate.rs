@@ -5,7 +5,7 @@
 //! first. tract decides per matrix product from its panel count, which on this machine split a
 //! chain of small convolutions (PP-OCR's direction classifier, batch 4) so finely that 2 threads
 //! took 10.8 ms where 1 took 8.6; gated by multiply-adds (and with element-wise operations split
-//! from 2¹⁸ values, see `intra_op`), 2 threads take 8.0–8.9 ms.
+//! from 2¹⁸ values, see `intra_op`), 2 threads take 8.0–8.9 ms, as 1 thread does (8.3–8.4 ms).
 //!
 //! tract's own gates stay in place for the nodes this one lets through, and nodes that report no
 //! multiply-adds are left to them. Matrix-vector products (batch 1) keep tract's gate of 2²¹
@@ -25,31 +25,37 @@ use super::intra_op::scope;
 /// Multiply-adds from which a node is split: about 30 µs of one core's work in a matrix product.
 const MIN_SPLIT_FMAS: u64 = 1 << 21;
 
-/// The split decision for every node of one plan.
+/// The split decision for every node of one plan, for the intra-op thread count it runs with.
 pub struct Gate {
+  threads: usize,
+  /// By node id; empty for one thread, where there is nothing to decide.
   single_threaded: Vec<bool>,
 }
 
 impl Gate {
-  /// Decides for each node of `model`, from its facts. Nodes whose size is not known until run
-  /// time (symbolic dims), or that report no multiply-adds, are left to tract's gates.
-  pub fn new(model: &TypedModel) -> Gate {
-    let single_threaded = model.nodes().iter().map(|node| is_small(model, node)).collect();
-    Gate { single_threaded }
+  /// Decides for each node of `model` run with `threads` intra-op threads, from its facts. Nodes
+  /// whose size is not known until run time (symbolic dims), or that report no multiply-adds, are
+  /// left to tract's gates.
+  pub fn new(model: &TypedModel, threads: usize) -> Gate {
+    let single_threaded = if threads > 1 {
+      model.nodes().iter().map(|node| is_small(model, node)).collect()
+    } else {
+      Vec::new()
+    };
+    Gate { threads, single_threaded }
   }
 
-  /// Runs `plan` (the plan of the model this gate was built from) with `threads` intra-op threads.
+  /// Runs `plan` (the plan of the model this gate was built from).
   pub fn run(
     &self,
     plan: &Arc<TypedSimplePlan>,
-    threads: usize,
     inputs: TVec<TValue>,
   ) -> TractResult<TVec<TValue>> {
-    if threads <= 1 {
+    if self.threads <= 1 {
       return plan.run(inputs);
     }
     let mut state = TypedSimpleState::new(plan)?;
-    scope(threads, || state.run_plan_with_eval(inputs, |c, s, n, i| self.eval(c, s, n, i)))
+    scope(self.threads, || state.run_plan_with_eval(inputs, |c, s, n, i| self.eval(c, s, n, i)))
   }
 
   /// Evaluates one node, on the calling thread alone when it is small.
@@ -108,9 +114,11 @@ mod tests {
     let small = product(1);
     let big = product(64);
     let y = |model: &TypedModel| model.node_by_name("y").unwrap().id;
-    assert!(Gate::new(&small).single_threaded[y(&small)]);
-    assert!(!Gate::new(&big).single_threaded[y(&big)]);
+    assert!(Gate::new(&small, 2).single_threaded[y(&small)]);
+    assert!(!Gate::new(&big, 2).single_threaded[y(&big)]);
     // Sources and constants report no multiply-adds: left to tract.
-    assert!(!Gate::new(&big).single_threaded[0]);
+    assert!(!Gate::new(&big, 2).single_threaded[0]);
+    // One thread: nothing to decide.
+    assert!(Gate::new(&small, 1).single_threaded.is_empty());
   }
 }

@@ -114,7 +114,7 @@ fn spin_duration(env_value: Option<&str>) -> Duration {
 /// Only one idle thread polls at a time (`polling` is its token); the others sleep at once. With
 /// every idle thread polling, a caller awaiting runs one after another kept both cores of a 2-core
 /// machine busy, and the JS thread shared its core with a poller: `await run()` of a tiny model
-/// took 38–43 µs (medians of 4 processes) against 35–38 µs with one poller.
+/// took 38–43 µs (medians of 4 processes) against 35–39 µs with one poller.
 fn next(receiver: &Receiver<Message>, spin: Duration, polling: &AtomicBool) -> Option<Message> {
   if !spin.is_zero() && !polling.swap(true, Ordering::Acquire) {
     let deadline = Instant::now() + spin;

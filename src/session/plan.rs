@@ -99,10 +99,7 @@ impl Planner {
       Plans::PerShape { model, cache } => self.plan_for(model, cache, &inputs)?,
     };
     plan.guard.check(plan.plan.model(), &inputs)?;
-    plan
-      .gate
-      .run(&plan.plan, self.options.threads, inputs)
-      .map_err(|e| TractNodeError::run_failed(&e))
+    plan.gate.run(&plan.plan, inputs).map_err(|e| TractNodeError::run_failed(&e))
   }
 
   fn plan_for(
@@ -210,7 +207,7 @@ fn build_plan(model: InferenceModel, options: PlanOptions) -> TractResult<Plan> 
   let typed = crate::ops::optimize(model.into_typed()?, options.optimize)?;
   let plan = typed.into_runnable()?;
   let guard = MemoryGuard::new(plan.model(), options.max_tensor_bytes);
-  let gate = Gate::new(plan.model());
+  let gate = Gate::new(plan.model(), options.threads);
   Ok(Arc::new(Compiled { plan, guard, gate }))
 }
 
