@@ -16,6 +16,28 @@ for (const model of ['mlp', 'cnn', 'multi_io', 'int_bool_string', 'per_shape']) 
   })
 }
 
+test('batch-1 products split over partner threads match onnxruntime, alone and side by side', async () => {
+  const [first, ...rest] = referenceCases('wide_mlp')
+  const batch1 = [first, ...rest.filter((c) => c.inputs.x.dims[0] === 1)]
+  const batch3 = rest.find((c) => c.inputs.x.dims[0] === 3)
+  // Pinned to batch 1: the plan splits its products from the start.
+  const pinned = await InferenceSession.create(fixture('wide_mlp.onnx'), { intraOpNumThreads: 2, inputShapes: { x: [1, 256] } })
+  // Symbolic batch: a plan specialised for batch 1 takes over after a few runs.
+  const open = await InferenceSession.create(fixture('wide_mlp.onnx'), { intraOpNumThreads: 2 })
+  for (let round = 0; round < 10; round++) {
+    for (const reference of batch1) {
+      assertOutputsMatch(pinned.runSync(feedsOf(reference)), reference)
+      assertOutputsMatch(await open.run(feedsOf(reference)), reference)
+    }
+  }
+  assertOutputsMatch(await open.run(feedsOf(batch3)), batch3)
+  // Many runs in flight at once: the runs share the cores and compute their products alone.
+  const inFlight = Array.from({ length: 32 }, (_, i) => batch1[i % batch1.length])
+  const outputs = await Promise.all(inFlight.map((reference, i) => (i % 2 ? pinned : open).run(feedsOf(reference))))
+  outputs.forEach((output, i) => assertOutputsMatch(output, inFlight[i]))
+  await Promise.all([pinned.release(), open.release()])
+})
+
 test('a model loads from a path, a Buffer, a Uint8Array and an ArrayBuffer', async () => {
   const buffer = readFileSync(fixture('mlp.onnx'))
   const copy = new Uint8Array(buffer)

@@ -366,7 +366,26 @@ def category_mappers():
         save(m, [{"x": feeds}])
 
 
+def wide_mlp():
+    """Gemm (transB) and MatMul layers with 256 × 256 and 256 × 260 weights, symbolic batch: at batch 1
+    with 2 intra-op threads, tract-node splits such products over partner threads."""
+    m = model(
+        "wide_mlp",
+        [
+            helper.make_node("Gemm", ["x", "w1", "b1"], ["h1"], transB=1),
+            helper.make_node("Relu", ["h1"], ["r1"]),
+            helper.make_node("MatMul", ["r1", "w2"], ["m2"]),
+            helper.make_node("Add", ["m2", "b2"], ["y"]),
+        ],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 256])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 260])],
+        [weights("w1", 256, 256, scale=1 / 16), weights("b1", 256), weights("w2", 256, 260, scale=1 / 16),
+         weights("b2", 260)],
+    )
+    save(m, [{"x": floats(1, 256)} for _ in range(3)] + [{"x": floats(3, 256)}])
+
+
 if __name__ == "__main__":
     OUT.mkdir(parents=True, exist_ok=True)
-    for build in (mlp, cnn, multi_io, int_bool_string, all_types, per_shape, heavy, outer, unsupported_op, conditional, per_channel, upsamples, category_mappers):
+    for build in (mlp, cnn, multi_io, int_bool_string, all_types, per_shape, heavy, outer, unsupported_op, conditional, per_channel, upsamples, category_mappers, wide_mlp):
         build()

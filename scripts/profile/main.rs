@@ -38,7 +38,7 @@ fn main() -> TractResult<()> {
         .into(),
     );
   }
-  let typed = tract_node::ops::optimize(model.into_typed()?, true)?;
+  let typed = tract_node::ops::optimize(model.into_typed()?, true, threads)?;
   let plan = typed.into_runnable()?;
   // As a compute-pool thread does: this thread leads its matrix-product pool.
   tract_node::pool::intra_op::scope(threads, || profile(&plan, inputs, runs, threads, path, shapes))

@@ -258,8 +258,8 @@ impl PlannedBranch {
       .body
       .as_ref()
       .map_err(|reason| format_err!("this branch cannot run on these input shapes: {reason}"))?;
-    let body =
-      super::optimize(body.clone(), true).or_else(|_| super::optimize(body.clone(), false))?;
+    let body = super::optimize(body.clone(), true, 1)
+      .or_else(|_| super::optimize(body.clone(), false, 1))?;
     let plan = body.into_runnable_with_options(&RunOptions::default())?;
     Ok(self.plan.get_or_init(|| plan).clone())
   }

@@ -5,6 +5,7 @@
 mod attention;
 mod batched_conv;
 mod causal_conv;
+mod column_panels;
 mod conditional;
 mod elementwise;
 mod losses;
@@ -14,6 +15,7 @@ pub(crate) mod plain;
 mod prelu;
 mod softmax;
 mod upsample;
+mod vector_product;
 
 use tract_hir::internal::*;
 
@@ -35,14 +37,17 @@ pub fn onnx() -> tract_onnx::Onnx {
 /// A typed model made ready to run: tract-node's rewrites around tract's declutter, then tract's
 /// optimisation (`codegen`, unless asked not to). Before declutter, batched convolutions are split per
 /// image (tract then lowers each as it does at batch 1); after it, `If`s whose condition is known only
-/// at run time get planned branches, per-channel operands are broadcast over the batch, and softmaxes
-/// tract runs slowly get a strided implementation.
-pub fn optimize(mut model: TypedModel, codegen: bool) -> TractResult<TypedModel> {
+/// at run time get planned branches, per-channel operands are broadcast over the batch, softmaxes
+/// tract runs slowly get a strided implementation, and, for runs on several `threads`, batch-1
+/// products with large constant weights are split over partner threads.
+pub fn optimize(mut model: TypedModel, codegen: bool, threads: usize) -> TractResult<TypedModel> {
   batched_conv::split_batched_convolutions(&mut model)?;
   model.declutter()?;
   conditional::plan_runtime_conditionals(&mut model);
   per_channel::broadcast_per_channel_operands(&mut model)?;
   softmax::replace_slow_softmaxes(&mut model)?;
+  let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+  vector_product::split_vector_products(&mut model, threads.min(cores))?;
   if codegen {
     model.optimize()?;
   }

@@ -15,6 +15,7 @@
 
 use std::cell::OnceCell;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use rayon::{ThreadPool, ThreadPoolBuilder};
@@ -36,9 +37,36 @@ thread_local! {
 /// Every node `f` runs is split; a plan's run goes through [`super::gate::Gate::run`], which keeps
 /// its small nodes on the calling thread.
 pub fn scope<R>(threads: usize, f: impl FnOnce() -> R) -> R {
+  let _running = Running::enter();
   match executor(threads) {
     Some(executor) => multithread_tract_scope(executor, f),
     None => f(),
+  }
+}
+
+/// Runs inside [`scope`] right now, on every thread.
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether the calling thread's run is the only one inside [`scope`]: then its helpers and partners
+/// have the other cores to themselves. With other runs in flight, the cores are already busy and
+/// work handed to a partner would wait for a time slice.
+pub fn runs_alone() -> bool {
+  RUNNING.load(Ordering::Relaxed) <= 1
+}
+
+/// Counts a run in [`RUNNING`] while alive.
+struct Running;
+
+impl Running {
+  fn enter() -> Running {
+    RUNNING.fetch_add(1, Ordering::Relaxed);
+    Running
+  }
+}
+
+impl Drop for Running {
+  fn drop(&mut self) {
+    RUNNING.fetch_sub(1, Ordering::Relaxed);
   }
 }
 

@@ -89,8 +89,7 @@ impl ComputePool {
 
 fn work(receiver: &Receiver<Message>, polling: &AtomicBool) {
   lower_priority();
-  let spin = spin_duration(std::env::var(SPIN_ENV).ok().as_deref());
-  while let Some(Message::Run(job)) = next(receiver, spin, polling) {
+  while let Some(Message::Run(job)) = next(receiver, idle_spin(), polling) {
     // Jobs catch their own panics to report them; this only keeps the thread alive regardless.
     let _ = catch_unwind(AssertUnwindSafe(job));
   }
@@ -99,6 +98,12 @@ fn work(receiver: &Receiver<Message>, polling: &AtomicBool) {
 /// The environment variable that sets how long an idle compute thread polls for work before it
 /// sleeps, in microseconds (default 100; 0 sleeps at once).
 pub const SPIN_ENV: &str = "TRACT_NODE_SPIN_US";
+
+/// How long an idle thread polls for work before it sleeps: `TRACT_NODE_SPIN_US`, read once.
+pub(crate) fn idle_spin() -> Duration {
+  static SPIN: OnceLock<Duration> = OnceLock::new();
+  *SPIN.get_or_init(|| spin_duration(std::env::var(SPIN_ENV).ok().as_deref()))
+}
 
 /// `TRACT_NODE_SPIN_US` when it is an integer in 0..=10,000, else 100 µs.
 fn spin_duration(env_value: Option<&str>) -> Duration {
@@ -284,5 +289,6 @@ pub mod gate;
 pub mod intra_op;
 #[cfg(feature = "binding")]
 pub mod js;
+pub mod partners;
 #[cfg(feature = "binding")]
 mod port;

@@ -204,7 +204,7 @@ impl Specialiser {
 }
 
 fn build_plan(model: InferenceModel, options: PlanOptions) -> TractResult<Plan> {
-  let typed = crate::ops::optimize(model.into_typed()?, options.optimize)?;
+  let typed = crate::ops::optimize(model.into_typed()?, options.optimize, options.threads)?;
   let plan = typed.into_runnable()?;
   let guard = MemoryGuard::new(plan.model(), options.max_tensor_bytes);
   let gate = Gate::new(plan.model(), options.threads);
