@@ -12,17 +12,24 @@ use std::sync::Arc;
 use tract_core::ops::einsum::EinSum;
 use tract_hir::internal::*;
 
-use super::column_panels::ColumnPanels;
+use super::column_panels::{ColumnPanels, PANEL};
 use crate::pool::intra_op::runs_alone;
 use crate::pool::partners::run_split;
 
 /// Weight matrices from this many values (256 KB of f32) are split: smaller products take a few
-/// microseconds, about what handing a part over costs.
+/// microseconds, about what handing a part over costs. Smaller ones run on the calling thread,
+/// still packed: tract spent 4–5 µs per product of one row by 512 × 10 weights (packing the row,
+/// dispatching its kernel), this takes under 1 µs.
 const MIN_SPLIT_VALUES: usize = 1 << 16;
 
+/// Panels pad the last block of columns with zeros: weights are packed only while that at most
+/// doubles them, or adds under 1 MB.
+const MAX_PADDED_VALUES: usize = 1 << 18;
+
 /// Replaces f32 products of a vector (every axis but the summed one of size 1) by a constant matrix
-/// of at least [`MIN_SPLIT_VALUES`] with [`VectorProduct`], split `parts` ways. Call on a
-/// decluttered model with concrete shapes, before `optimize`; does nothing for one part.
+/// with [`VectorProduct`], split `parts` ways when the matrix has at least [`MIN_SPLIT_VALUES`].
+/// Call on a decluttered model with concrete shapes, before `optimize`; does nothing for one part
+/// (on one thread, tract's kernels take as long for large weights).
 pub fn split_vector_products(model: &mut TypedModel, parts: usize) -> TractResult<()> {
   if parts < 2 {
     return Ok(());
@@ -65,13 +72,14 @@ fn vector_product(
     else {
       continue;
     };
-    if weights.len() < MIN_SPLIT_VALUES {
-      continue;
-    }
     let view = weights.to_plain_array_view::<f32>()?.into_dimensionality::<tract_ndarray::Ix2>()?;
     let (k, n) = if k_in_weights == 0 { view.dim() } else { (view.dim().1, view.dim().0) };
     let at = |r: usize, c: usize| if k_in_weights == 0 { view[(r, c)] } else { view[(c, r)] };
+    if k * n.next_multiple_of(PANEL) > (2 * k * n).max(MAX_PADDED_VALUES) {
+      continue;
+    }
     let panels = Arc::new(ColumnPanels::pack(k, n, at));
+    let parts = if weights.len() >= MIN_SPLIT_VALUES { parts } else { 1 };
     let op = VectorProduct { panels, parts, output_shape: output_shape.into() };
     return Ok(Some((vector, op)));
   }
@@ -337,23 +345,34 @@ mod tests {
     }
   }
 
+  /// A model multiplying a `[1, k]` input by `[k, n]` zero weights, after the rewrite for `parts`.
+  fn rewritten(k: usize, n: usize, parts: usize) -> TypedModel {
+    let mut model = TypedModel::default();
+    let x = model.add_source("x", f32::fact([1, k])).unwrap();
+    let w = model.add_const("w", Tensor::zero::<f32>(&[k, n]).unwrap()).unwrap();
+    let einsum = EinSum::new("mk,kn->mn".parse().unwrap(), f32::datum_type());
+    let y = model.wire_node("y", einsum, &[x, w]).unwrap();
+    model.select_output_outlets(&y).unwrap();
+    split_vector_products(&mut model, parts).unwrap();
+    model
+  }
+
+  fn parts(model: &TypedModel) -> Option<usize> {
+    model.nodes().iter().find_map(|n| n.op_as::<VectorProduct>()).map(|op| op.parts)
+  }
+
   #[test]
-  fn other_products_stay_with_tract() {
-    // Batch 2, one part, or weights under the threshold.
+  fn small_weights_stay_on_the_calling_thread_and_other_products_with_tract() {
+    assert_eq!(parts(&rewritten(K, N, 2)), Some(2));
+    // Under 2^16 weights: packed, not split.
+    assert_eq!(parts(&rewritten(512, 10, 2)), Some(1));
+    // One thread; or padding a single column to a panel would take 64 times the weights.
+    assert_eq!(parts(&rewritten(K, N, 1)), None);
+    assert_eq!(parts(&rewritten(8192, 1, 2)), None);
+    // Batch 2.
     let mut batch_2 = product(&FORMS[0], &[2, K]);
     split_vector_products(&mut batch_2, 2).unwrap();
     assert!(!is_split(&batch_2));
-    let mut one_part = product(&FORMS[0], &[1, K]);
-    split_vector_products(&mut one_part, 1).unwrap();
-    assert!(!is_split(&one_part));
-    let mut small = TypedModel::default();
-    let x = small.add_source("x", f32::fact([1, 64])).unwrap();
-    let w = small.add_const("w", Tensor::zero::<f32>(&[64, 64]).unwrap()).unwrap();
-    let einsum = EinSum::new("mk,kn->mn".parse().unwrap(), f32::datum_type());
-    let y = small.wire_node("y", einsum, &[x, w]).unwrap();
-    small.select_output_outlets(&y).unwrap();
-    split_vector_products(&mut small, 2).unwrap();
-    assert!(!is_split(&small));
   }
 
   #[test]

@@ -95,8 +95,8 @@ fn work(receiver: &Receiver<Message>, polling: &AtomicBool) {
   }
 }
 
-/// The environment variable that sets how long an idle compute thread polls for work before it
-/// sleeps, in microseconds (default 100; 0 sleeps at once).
+/// The environment variable that sets how long an idle compute thread (or partner thread, see
+/// [`partners`]) polls for work before it sleeps, in microseconds (default 100; 0 sleeps at once).
 pub const SPIN_ENV: &str = "TRACT_NODE_SPIN_US";
 
 /// How long an idle thread polls for work before it sleeps: `TRACT_NODE_SPIN_US`, read once.
