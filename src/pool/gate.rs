@@ -8,8 +8,9 @@
 //! from 2¹⁸ values, see `intra_op`), 2 threads take 8.0–8.9 ms, as 1 thread does (8.3–8.4 ms).
 //!
 //! tract's own gates stay in place for the nodes this one lets through, and nodes that report no
-//! multiply-adds are left to them. Matrix-vector products (batch 1) keep tract's gate of 2²¹
-//! multiply-adds: splitting smaller ones did not pay (the batch-1 MLP 784-512-512-10 took
+//! multiply-adds are left to them. Products of one row by constant weights do not go through
+//! tract's split at all: they are `VectorProduct`s, split over partner threads (`crate::ops`);
+//! through tract's split, splitting them did not pay (the batch-1 MLP 784-512-512-10 took
 //! 0.113–0.118 ms on 2 threads against 0.106 on 1).
 
 use std::sync::Arc;
