@@ -153,16 +153,15 @@ impl VectorProduct {
       })
       .collect();
     let own_columns = self.panels.columns_of(own).len();
-    let (head, tail) = y.split_at_mut(own_columns);
-    let parts = run_split(
+    let (head, mut tail) = y.split_at_mut(own_columns);
+    let computed = run_split(
       || {
         self.panels.product(&x, own.clone(), head);
         Vec::new()
       },
       shares,
     );
-    let mut tail = tail;
-    for part in &parts[1..] {
+    for part in &computed[1..] {
       let (into, rest) = tail.split_at_mut(part.len());
       into.copy_from_slice(part);
       tail = rest;
