@@ -28,12 +28,12 @@ const MAX_PADDED_VALUES: usize = 1 << 18;
 
 /// Replaces f32 products of a vector (every axis but the summed one of size 1) by a constant matrix
 /// with [`VectorProduct`], split `parts` ways when the matrix has at least [`MIN_SPLIT_VALUES`].
-/// Call on a decluttered model with concrete shapes, before `optimize`; does nothing for one part
-/// (on one thread, tract's kernels take as long for large weights).
+/// Call on a decluttered model with concrete shapes, before `optimize`. On one thread the packed
+/// product saves tract's per-product overhead: a scikit-learn MLP classifier (4 features, one
+/// hidden layer) ran in 3 µs instead of 5–8, the MLP 784-512-512-10 in 0.077–0.080 ms instead of
+/// 0.082–0.084 (profiler, same hour).
 pub fn split_vector_products(model: &mut TypedModel, parts: usize) -> TractResult<()> {
-  if parts < 2 {
-    return Ok(());
-  }
+  let parts = parts.max(1);
   for id in 0..model.nodes().len() {
     let Some((input, op)) = vector_product(model, model.node(id), parts)? else { continue };
     let node = model.node_mut(id);
@@ -365,8 +365,9 @@ mod tests {
     assert_eq!(parts(&rewritten(K, N, 2)), Some(2));
     // Under 2^16 weights: packed, not split.
     assert_eq!(parts(&rewritten(512, 10, 2)), Some(1));
-    // One thread; or padding a single column to a panel would take 64 times the weights.
-    assert_eq!(parts(&rewritten(K, N, 1)), None);
+    // One thread: packed, on the calling thread.
+    assert_eq!(parts(&rewritten(K, N, 1)), Some(1));
+    // Padding a single column to a panel would take 64 times the weights.
     assert_eq!(parts(&rewritten(8192, 1, 2)), None);
     // Batch 2.
     let mut batch_2 = product(&FORMS[0], &[2, K]);
