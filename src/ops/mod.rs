@@ -47,7 +47,7 @@ pub fn optimize(mut model: TypedModel, codegen: bool, threads: usize) -> TractRe
   per_channel::broadcast_per_channel_operands(&mut model)?;
   softmax::replace_slow_softmaxes(&mut model)?;
   let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-  vector_product::split_vector_products(&mut model, threads.min(cores))?;
+  vector_product::replace_vector_products(&mut model, threads.min(cores))?;
   if codegen {
     model.optimize()?;
   }
