@@ -4,7 +4,9 @@
 //!   cargo run --release --target x86_64-unknown-linux-gnu --no-default-features --features profile --example profile -- \
 //!     model.onnx 4x3x48x192 [runs=20] [threads=1]
 //!
-//! One shape per input, in order (`x`-separated dims); inputs are filled with a sine.
+//! One shape per input, in order (`x`-separated dims); inputs are filled with a sine. With
+//! `PROFILE_INFO=1`, each of the slowest nodes also prints tract's description of its operator (for
+//! a matrix product: its shape and the kernel that runs it).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -95,6 +97,11 @@ fn profile(
       node.op().name(),
       facts.join(" ")
     );
+    if std::env::var_os("PROFILE_INFO").is_some() {
+      for line in node.op().info()? {
+        println!("              {line}");
+      }
+    }
   }
   Ok(())
 }

@@ -8,6 +8,7 @@ mod causal_conv;
 mod column_panels;
 mod conditional;
 mod elementwise;
+mod kernel_tier;
 mod losses;
 mod lp_pool;
 mod per_channel;
