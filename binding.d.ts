@@ -272,9 +272,10 @@ export interface SchemaOptionsJs {
 export interface SessionOptions {
   /**
    * Threads one run may use for its matrix products: the thread running it plus `n - 1` helpers of
-   * its own (and, for products of one row by large constant weights, `n - 1` partner threads that
-   * each always compute the same block of columns). Default 1: concurrency comes from running
-   * several requests at once on the compute pool.
+   * its own, which poll for work between the products of a run (and, for products of one row by
+   * large constant weights, `n - 1` partner threads that each always compute the same block of
+   * columns). Default 1: concurrency comes from running several requests at once on the compute
+   * pool.
    */
   intraOpNumThreads?: number
   /**

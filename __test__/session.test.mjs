@@ -38,6 +38,17 @@ test('batch-1 products split over partner threads match onnxruntime, alone and s
   await Promise.all([pinned.release(), open.release()])
 })
 
+test('products split across polling intra-op helpers match onnxruntime, run after run', async () => {
+  const batch24 = referenceCases('wide_mlp').find((c) => c.inputs.x.dims[0] === 24)
+  // 24 rows × 132k weights: each product is split across the helpers, which poll between products.
+  const session = await InferenceSession.create(fixture('wide_mlp.onnx'), { intraOpNumThreads: 2, inputShapes: { x: [24, 256] } })
+  for (let round = 0; round < 20; round++) {
+    assertOutputsMatch(session.runSync(feedsOf(batch24)), batch24)
+    assertOutputsMatch(await session.run(feedsOf(batch24)), batch24)
+  }
+  await session.release()
+})
+
 test('a model loads from a path, a Buffer, a Uint8Array and an ArrayBuffer', async () => {
   const buffer = readFileSync(fixture('mlp.onnx'))
   const copy = new Uint8Array(buffer)

@@ -368,7 +368,8 @@ def category_mappers():
 
 def wide_mlp():
     """Gemm (transB) and MatMul layers with 256 × 256 and 256 × 260 weights, symbolic batch: at batch 1
-    with 2 intra-op threads, tract-node splits such products over partner threads."""
+    with 2 intra-op threads, tract-node splits such products over partner threads; at batch 24 they are
+    big enough to split across the intra-op helpers, on the 32 × 6 AVX-512 kernel where there is one."""
     m = model(
         "wide_mlp",
         [
@@ -382,7 +383,7 @@ def wide_mlp():
         [weights("w1", 256, 256, scale=1 / 16), weights("b1", 256), weights("w2", 256, 260, scale=1 / 16),
          weights("b2", 260)],
     )
-    save(m, [{"x": floats(1, 256)} for _ in range(3)] + [{"x": floats(3, 256)}])
+    save(m, [{"x": floats(1, 256)} for _ in range(3)] + [{"x": floats(3, 256)}, {"x": floats(24, 256)}])
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ use tract_onnx::tract_core::internal::{EvalContext, OpState};
 use tract_onnx::tract_core::ops::Cost;
 use tract_onnx::tract_core::plan::eval;
 
-use super::intra_op::scope;
+use super::intra_op::{keep_helpers_polling, scope};
 
 /// Multiply-adds from which a node is split: about 30 µs of one core's work in a matrix product.
 const MIN_SPLIT_FMAS: u64 = 1 << 21;
@@ -30,7 +30,18 @@ const MIN_SPLIT_FMAS: u64 = 1 << 21;
 pub struct Gate {
   threads: usize,
   /// By node id; empty for one thread, where there is nothing to decide.
-  single_threaded: Vec<bool>,
+  splits: Vec<Split>,
+}
+
+/// How one node uses the intra-op threads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Split {
+  /// Too small to split: the calling thread runs it alone.
+  Never,
+  /// Big enough to split: the helpers are kept polling for it (`intra_op::keep_helpers_polling`).
+  Always,
+  /// Size unknown until run time, or no multiply-adds reported: tract's own gates decide.
+  TractDecides,
 }
 
 impl Gate {
@@ -38,12 +49,12 @@ impl Gate {
   /// whose size is not known until run time (symbolic dims), or that report no multiply-adds, are
   /// left to tract's gates.
   pub fn new(model: &TypedModel, threads: usize) -> Gate {
-    let single_threaded = if threads > 1 {
-      model.nodes().iter().map(|node| is_small(model, node)).collect()
+    let splits = if threads > 1 {
+      model.nodes().iter().map(|node| split(model, node)).collect()
     } else {
       Vec::new()
     };
-    Gate { threads, single_threaded }
+    Gate { threads, splits }
   }
 
   /// Runs `plan` (the plan of the model this gate was built from).
@@ -56,10 +67,17 @@ impl Gate {
       return plan.run(inputs);
     }
     let mut state = TypedSimpleState::new(plan)?;
-    scope(self.threads, || state.run_plan_with_eval(inputs, |c, s, n, i| self.eval(c, s, n, i)))
+    scope(self.threads, || {
+      if self.splits.contains(&Split::Always) {
+        // Woken now, sleeping helpers are polling by the time the first big node comes.
+        keep_helpers_polling(self.threads);
+      }
+      state.run_plan_with_eval(inputs, |c, s, n, i| self.eval(c, s, n, i))
+    })
   }
 
-  /// Evaluates one node, on the calling thread alone when it is small.
+  /// Evaluates one node: on the calling thread alone when it is small, with the helpers polling
+  /// when it is big.
   pub fn eval(
     &self,
     ctx: &EvalContext,
@@ -67,17 +85,26 @@ impl Gate {
     node: &TypedNode,
     inputs: TVec<TValue>,
   ) -> TractResult<TVec<TValue>> {
-    if self.single_threaded.get(node.id).copied().unwrap_or(false) {
-      multithread_tract_scope(Executor::SingleThread, || eval(ctx, op_state, node, inputs))
-    } else {
-      eval(ctx, op_state, node, inputs)
+    match self.splits.get(node.id) {
+      Some(Split::Never) => {
+        multithread_tract_scope(Executor::SingleThread, || eval(ctx, op_state, node, inputs))
+      }
+      Some(Split::Always) => {
+        keep_helpers_polling(self.threads);
+        eval(ctx, op_state, node, inputs)
+      }
+      Some(Split::TractDecides) | None => eval(ctx, op_state, node, inputs),
     }
   }
 }
 
-/// Whether `node` is known to be too small to split.
-fn is_small(model: &TypedModel, node: &TypedNode) -> bool {
-  fmas(model, node).is_some_and(|fmas| fmas < MIN_SPLIT_FMAS)
+/// How `node` uses the intra-op threads, from the multiply-adds it reports.
+fn split(model: &TypedModel, node: &TypedNode) -> Split {
+  match fmas(model, node) {
+    Some(fmas) if fmas < MIN_SPLIT_FMAS => Split::Never,
+    Some(_) => Split::Always,
+    None => Split::TractDecides,
+  }
 }
 
 /// The multiply-adds `node` reports for its input facts: `None` when it reports none or they are
@@ -115,11 +142,11 @@ mod tests {
     let small = product(1);
     let big = product(64);
     let y = |model: &TypedModel| model.node_by_name("y").unwrap().id;
-    assert!(Gate::new(&small, 2).single_threaded[y(&small)]);
-    assert!(!Gate::new(&big, 2).single_threaded[y(&big)]);
+    assert_eq!(Gate::new(&small, 2).splits[y(&small)], Split::Never);
+    assert_eq!(Gate::new(&big, 2).splits[y(&big)], Split::Always);
     // Sources and constants report no multiply-adds: left to tract.
-    assert!(!Gate::new(&big, 2).single_threaded[0]);
+    assert_eq!(Gate::new(&big, 2).splits[0], Split::TractDecides);
     // One thread: nothing to decide.
-    assert!(Gate::new(&small, 1).single_threaded.is_empty());
+    assert!(Gate::new(&small, 1).splits.is_empty());
   }
 }

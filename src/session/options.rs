@@ -14,9 +14,10 @@ use crate::error::{Result, TractNodeError};
 #[derive(Debug, Default, Clone)]
 pub struct SessionOptions {
   /// Threads one run may use for its matrix products: the thread running it plus `n - 1` helpers of
-  /// its own (and, for products of one row by large constant weights, `n - 1` partner threads that
-  /// each always compute the same block of columns). Default 1: concurrency comes from running
-  /// several requests at once on the compute pool.
+  /// its own, which poll for work between the products of a run (and, for products of one row by
+  /// large constant weights, `n - 1` partner threads that each always compute the same block of
+  /// columns). Default 1: concurrency comes from running several requests at once on the compute
+  /// pool.
   pub intra_op_num_threads: Option<f64>,
   /// Pins the shape of inputs, by input name, so tract builds a plan specialised for it.
   /// Every dim must be given; symbolic dims take the pinned value.
