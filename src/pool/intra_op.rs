@@ -146,6 +146,7 @@ fn poll_for_work(leader: ThreadId) {
   let mut last_work = Instant::now();
   while runs_alone() {
     if rayon::yield_now() == Some(Yield::Executed) {
+      super::gate::clear_upper_vectors();
       last_work = Instant::now();
     } else if last_work.elapsed() >= spin {
       return;
