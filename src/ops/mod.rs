@@ -4,6 +4,7 @@
 
 mod attention;
 mod batched_conv;
+mod block_copy;
 mod causal_conv;
 mod column_panels;
 mod conditional;
@@ -52,5 +53,6 @@ pub fn optimize(mut model: TypedModel, codegen: bool, threads: usize) -> TractRe
   if codegen {
     model.optimize()?;
   }
+  block_copy::replace_block_copies(&mut model)?;
   Ok(model)
 }
