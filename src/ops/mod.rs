@@ -12,6 +12,7 @@ mod elementwise;
 mod kernel_tier;
 mod losses;
 mod lp_pool;
+mod max_pool;
 mod per_channel;
 pub(crate) mod plain;
 mod prelu;
@@ -54,5 +55,6 @@ pub fn optimize(mut model: TypedModel, codegen: bool, threads: usize) -> TractRe
     model.optimize()?;
   }
   block_copy::replace_block_copies(&mut model)?;
+  max_pool::replace_max_pools(&mut model)?;
   Ok(model)
 }
