@@ -86,19 +86,7 @@ impl Gate {
     node: &TypedNode,
     inputs: TVec<TValue>,
   ) -> TractResult<TVec<TValue>> {
-    let outputs = self.eval_node(ctx, op_state, node, inputs);
-    clear_upper_vectors();
-    outputs
-  }
-
-  fn eval_node(
-    &self,
-    ctx: &EvalContext,
-    op_state: Option<&mut (dyn OpState + 'static)>,
-    node: &TypedNode,
-    inputs: TVec<TValue>,
-  ) -> TractResult<TVec<TValue>> {
-    match self.splits.get(node.id) {
+    let outputs = match self.splits.get(node.id) {
       Some(Split::Never) => {
         multithread_tract_scope(Executor::SingleThread, || eval(ctx, op_state, node, inputs))
       }
@@ -107,7 +95,9 @@ impl Gate {
         eval(ctx, op_state, node, inputs)
       }
       Some(Split::TractDecides) | None => eval(ctx, op_state, node, inputs),
-    }
+    };
+    clear_upper_vectors();
+    outputs
   }
 }
 
