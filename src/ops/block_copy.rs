@@ -122,8 +122,12 @@ fn pad<T: Datum + Copy>(
 ) -> TractResult<Tensor> {
   let shape = input.shape();
   ensure!(pads.len() == shape.len(), "one (before, after) pair per axis");
-  let padded: TVec<usize> =
-    shape.iter().zip(pads).map(|(d, (before, after))| d + before + after).collect();
+  let padded: TVec<usize> = shape
+    .iter()
+    .zip(pads)
+    .map(|(d, (before, after))| d.checked_add(*before)?.checked_add(*after))
+    .collect::<Option<_>>()
+    .context("padded shape overflows")?;
   let (source, fill) = (values::<T>(input)?, values::<T>(value)?[0]);
   tensor_filled(input.datum_type(), &padded, |output: &mut [T]| {
     let (Some((&row, outer_shape)), Some((&(left, _), outer_pads))) =

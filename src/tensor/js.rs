@@ -144,11 +144,34 @@ impl ToNapiValue for JsOutputs {
     let env = Env::from_raw(raw_env);
     let mut result = Object::new(&env)?;
     for (name, output) in outputs.0 {
-      let tensor = output_to_js(&env, output)?;
+      let bytes = output.tensor.len() * output.dtype.element_size().unwrap_or(1);
+      let tensor =
+        output_to_js(&env, output).map_err(|e| not_handed_over(&env, &name, bytes, e))?;
       result.set_named_property(&name, tensor)?;
     }
     Ok(result.raw())
   }
+}
+
+/// The coded error for an output JS could not take (V8 refuses typed arrays past its maximum
+/// length), with the exception the failed conversion left pending cleared: a pending exception
+/// would keep the promise from settling at all.
+fn not_handed_over(env: &Env, name: &str, bytes: usize, error: napi::Error) -> napi::Error {
+  let mut pending = false;
+  // SAFETY: plain N-API calls on the JS thread's env.
+  unsafe {
+    sys::napi_is_exception_pending(env.raw(), &mut pending);
+    if pending {
+      let mut exception = std::ptr::null_mut();
+      sys::napi_get_and_clear_last_exception(env.raw(), &mut exception);
+    }
+  }
+  let reason = format!(
+    "output '{name}' ({:.1} GiB) could not be handed to JS: {}",
+    bytes as f64 / (1u64 << 30) as f64,
+    error.reason
+  );
+  crate::error::js::to_js_error(env, &TractNodeError::Resource { reason })
 }
 
 fn output_to_js(env: &Env, output: OutputTensor) -> napi::Result<Object<'_>> {
