@@ -5,7 +5,7 @@ import { test } from 'node:test'
 import { InferenceSession, Tensor, computeThreads, setComputeThreads } from '../index.js'
 import { assertCode, assertOutputsMatch, feedsOf, fixture, referenceCases } from './helpers.mjs'
 
-for (const model of ['mlp', 'cnn', 'multi_io', 'int_bool_string', 'per_shape']) {
+for (const model of ['mlp', 'cnn', 'multi_io', 'int_bool_string', 'per_shape', 'hard_swish']) {
   test(`${model}: run and runSync match onnxruntime on every reference case`, async () => {
     const session = await InferenceSession.create(fixture(`${model}.onnx`))
     for (const reference of referenceCases(model)) {

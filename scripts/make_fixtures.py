@@ -386,7 +386,30 @@ def wide_mlp():
     save(m, [{"x": floats(1, 256)} for _ in range(3)] + [{"x": floats(3, 256)}, {"x": floats(24, 256)}])
 
 
+def hard_swish():
+    """A convolution followed by hard-swish spelled out as PaddleOCR's exports spell it (Add 3, Clip 0–6,
+    Mul, Div 6, then an Add): tract-node runs the chain as one operator. The numbers must not change."""
+    scalar = lambda name, value: numpy_helper.from_array(np.array(value, dtype=np.float32), name)
+    m = model(
+        "hard_swish",
+        [
+            helper.make_node("Conv", ["image", "w", "b"], ["x"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+            helper.make_node("Add", ["x", "three"], ["shifted"]),
+            helper.make_node("Clip", ["shifted", "zero", "six"], ["clipped"]),
+            helper.make_node("Mul", ["x", "clipped"], ["product"]),
+            helper.make_node("Div", ["product", "six"], ["scaled"]),
+            helper.make_node("Add", ["scaled", "offset"], ["y"]),
+        ],
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 4, 12, 12])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 8, 12, 12])],
+        [weights("w", 8, 4, 3, 3, scale=1.5), weights("b", 8), scalar("three", 3.0), scalar("zero", 0.0),
+         scalar("six", 6.0), scalar("offset", 0.125)],
+    )
+    save(m, [{"image": floats(1, 4, 12, 12)}, {"image": floats(2, 4, 12, 12)}])
+
+
 if __name__ == "__main__":
     OUT.mkdir(parents=True, exist_ok=True)
-    for build in (mlp, cnn, multi_io, int_bool_string, all_types, per_shape, heavy, outer, unsupported_op, conditional, per_channel, upsamples, category_mappers, wide_mlp):
+    for build in (mlp, cnn, multi_io, int_bool_string, all_types, per_shape, heavy, outer, unsupported_op, conditional, per_channel, upsamples, category_mappers, wide_mlp,
+                  hard_swish):
         build()

@@ -9,6 +9,7 @@ mod causal_conv;
 mod column_panels;
 mod conditional;
 mod elementwise;
+mod hard_swish;
 mod kernel_tier;
 mod losses;
 mod lp_pool;
@@ -49,6 +50,7 @@ pub fn optimize(mut model: TypedModel, codegen: bool, threads: usize) -> TractRe
   conditional::plan_runtime_conditionals(&mut model);
   per_channel::broadcast_per_channel_operands(&mut model)?;
   softmax::replace_slow_softmaxes(&mut model)?;
+  hard_swish::fuse_hard_swishes(&mut model)?;
   let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
   vector_product::replace_vector_products(&mut model, threads.min(cores))?;
   if codegen {

@@ -117,6 +117,7 @@ fn mlp_cnn_and_typed_fixtures_match_onnxruntime() {
     "upsample9_linear",
     "category_mapper_to_int",
     "category_mapper_to_string",
+    "hard_swish",
   ] {
     let session = load(name);
     assert!(!session.uses_per_shape_plans(), "{name}");
