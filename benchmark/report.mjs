@@ -93,10 +93,10 @@ function analysis() {
     '  onnxruntime\'s (BERT-mini\'s 256 × 1024 × 128 products: 0.44 ms on 1 thread, 0.35 on 2). Batch-1 products run on',
     '  packed weights, split so that each core keeps its half of the weights in its own L2 cache.',
     '- **Real models**: tract-node rewrites what tract runs slowly — per-channel operations at batch > 1, batched',
-    '  convolutions (run per image when the batch is known), softmax off the last axis, PRelu, `If` branches, padding',
-    '  and strided subsampling — clears the vector registers\' upper halves after tract\'s AVX-512 kernels, and builds',
-    '  plans specialised for the shapes a session keeps seeing; what remains is the convolution products (depthwise',
-    '  ones included) and the element-wise chains onnxruntime fuses into them.',
+    '  convolutions (run per image when the batch is known), softmax off the last axis, PRelu, `If` branches, padding,',
+    '  strided subsampling, max pooling and spelled-out hard-swish — clears the vector registers\' upper halves after',
+    '  tract\'s AVX-512 kernels, and builds plans specialised for the shapes a session keeps seeing; what remains is the',
+    '  convolution products (depthwise ones included) and, on small models, the cost of each node.',
     '- **Trees**: tract-node\'s own evaluator walks 8 rows per tree in lockstep over a flat node array.',
   ].join('\n')
 }
