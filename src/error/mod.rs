@@ -223,6 +223,12 @@ impl std::error::Error for TractNodeError {}
 /// Result alias of the pure-Rust core.
 pub type Result<T, E = TractNodeError> = std::result::Result<T, E>;
 
+/// A byte count in GiB, to one decimal, for [`TractNodeError::Resource`] messages.
+pub(crate) fn human_bytes(bytes: u64) -> String {
+  const GIB: f64 = (1u64 << 30) as f64;
+  format!("{:.1} GiB", bytes as f64 / GIB)
+}
+
 /// Runs `work`, turning a panic into [`ErrorCode::ErrInternal`] (or [`ErrorCode::ErrResource`] when tract
 /// failed to allocate a tensor) so that no panic ever unwinds into Node.
 pub fn catch_panic<T>(work: impl FnOnce() -> Result<T>) -> Result<T> {

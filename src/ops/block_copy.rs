@@ -23,10 +23,10 @@ pub fn replace_block_copies(model: &mut TypedModel) -> TractResult<()> {
     let op: Box<dyn TypedOp> = if let Some(pad) = node.op_as::<Pad>() {
       let PadMode::Constant(value) = &pad.mode else { continue };
       let value = value.cast_to_dt(datum_type)?.into_owned().into_arc_tensor();
-      Box::new(ConstantPad { pads: pad.pads.clone(), value })
+      Box::new(ConstantPad { pad: pad.clone(), value })
     } else if let Some(down) = node.op_as::<Downsample>() {
       let Ok(stride) = usize::try_from(down.stride) else { continue };
-      Box::new(Subsample { axis: down.axis, stride, start: down.modulo })
+      Box::new(Subsample { down: down.clone(), stride })
     } else {
       continue;
     };
@@ -72,11 +72,12 @@ fn tensor_filled<T: Datum + Copy>(
   Ok(tensor)
 }
 
-/// `Pad` in constant mode: `pads[axis] = (before, after)` values of `value` around each axis.
+/// tract's `Pad` in constant mode: `pads[axis] = (before, after)` values of `value` around each axis.
 #[derive(Debug, Clone, Hash, PartialEq, Eq)]
 pub struct ConstantPad {
-  pads: Vec<(usize, usize)>,
-  /// A scalar of the input's element type.
+  /// The op replaced, whose output facts this one keeps.
+  pad: Pad,
+  /// Its constant, as a scalar of the input's element type.
   value: Arc<Tensor>,
 }
 
@@ -90,12 +91,7 @@ impl Op for ConstantPad {
 
 impl TypedOp for ConstantPad {
   fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-    ensure!(self.pads.len() == inputs[0].rank(), "one (before, after) pair per axis");
-    let mut fact = inputs[0].without_value();
-    for (axis, (before, after)) in self.pads.iter().enumerate() {
-      fact.shape.set(axis, fact.shape[axis].clone() + *before + *after);
-    }
-    Ok(tvec!(fact))
+    self.pad.output_facts(inputs)
   }
 
   as_op!();
@@ -107,7 +103,7 @@ impl EvalOp for ConstantPad {
   fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
     let input = args_1!(inputs);
     let size = input.datum_type().size_of();
-    let output = by_size!(size, pad(&input, &self.pads, &self.value))?;
+    let output = by_size!(size, pad(&input, &self.pad.pads, &self.value))?;
     Ok(tvec!(output.into_tvalue()))
   }
 }
@@ -139,14 +135,14 @@ fn pad<T: Datum + Copy>(
       return;
     }
     let width = shape[shape.len() - 1];
-    let source_strides = row_major_strides(shape);
+    let strides = input.strides();
     let mut outer = vec![0usize; outer_shape.len()];
     for output_row in output.chunks_exact_mut(row) {
       // Where the input row sits, when this output row lies inside the input's extent.
       let source_start =
         outer.iter().enumerate().zip(outer_pads).try_fold(0, |start, ((axis, i), (before, _))| {
           let i = i.checked_sub(*before).filter(|i| *i < shape[axis])?;
-          Some(start + i * source_strides[axis])
+          Some(start + i * strides[axis] as usize)
         });
       match source_start {
         Some(start) => {
@@ -163,16 +159,8 @@ fn pad<T: Datum + Copy>(
   })
 }
 
-/// Row-major strides of `shape`, in values.
-fn row_major_strides(shape: &[usize]) -> TVec<usize> {
-  let mut strides: TVec<usize> = shape.iter().map(|_| 1).collect();
-  for axis in (0..shape.len().saturating_sub(1)).rev() {
-    strides[axis] = strides[axis + 1] * shape[axis + 1];
-  }
-  strides
-}
-
 /// Advances `index` to the next one in row-major order within `shape` (wrapping to all zeros).
+/// (ndarray's `indices` iterator over dynamic dims doubled the padding's time.)
 fn next_index(index: &mut [usize], shape: &[usize]) {
   for axis in (0..index.len()).rev() {
     index[axis] += 1;
@@ -183,18 +171,13 @@ fn next_index(index: &mut [usize], shape: &[usize]) {
   }
 }
 
-/// `Downsample` with a forward stride: indices `start`, `start + stride`, … of `axis`.
+/// tract's `Downsample` with a forward stride: indices `modulo`, `modulo + stride`, … of `axis`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq)]
 pub struct Subsample {
-  axis: usize,
+  /// The op replaced, whose output facts this one keeps.
+  down: Downsample,
+  /// Its stride, positive.
   stride: usize,
-  start: usize,
-}
-
-impl Subsample {
-  fn kept(&self, len: usize) -> usize {
-    len.saturating_sub(self.start).div_ceil(self.stride)
-  }
 }
 
 impl Op for Subsample {
@@ -207,11 +190,7 @@ impl Op for Subsample {
 
 impl TypedOp for Subsample {
   fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-    ensure!(self.axis < inputs[0].rank() && self.stride > 0);
-    let mut fact = inputs[0].without_value();
-    let len = fact.shape[self.axis].clone();
-    fact.shape.set(self.axis, (len - self.start).div_ceil(self.stride as u64));
-    Ok(tvec!(fact))
+    self.down.output_facts(inputs)
   }
 
   as_op!();
@@ -228,21 +207,22 @@ impl EvalOp for Subsample {
   }
 }
 
-/// The indices of `op.axis` that `op` keeps, each a block of the axes after it copied whole.
+/// The indices of the axis that `op` keeps, each a block of the axes after it copied whole.
 fn subsample<T: Datum + Copy>(input: &Tensor, op: &Subsample) -> TractResult<Tensor> {
-  let shape = input.shape();
-  ensure!(op.axis < shape.len() && op.stride > 0);
-  let (len, kept) = (shape[op.axis], op.kept(shape[op.axis]));
-  let inner: usize = shape[op.axis + 1..].iter().product();
+  let (shape, axis, start, stride) = (input.shape(), op.down.axis, op.down.modulo, op.stride);
+  ensure!(axis < shape.len() && stride > 0);
+  let len = shape[axis];
+  let kept = len.saturating_sub(start).div_ceil(stride);
+  let inner = input.strides()[axis] as usize;
   let mut output_shape = shape.to_vec();
-  output_shape[op.axis] = kept;
+  output_shape[axis] = kept;
   let source = values::<T>(input)?;
   tensor_filled(input.datum_type(), &output_shape, |output: &mut [T]| {
     if output.is_empty() {
       return;
     }
     for (from, to) in source.chunks_exact(len * inner).zip(output.chunks_exact_mut(kept * inner)) {
-      let rows = from[op.start * inner..].chunks(inner).step_by(op.stride);
+      let rows = from[start * inner..].chunks(inner).step_by(stride);
       for (row, target) in rows.zip(to.chunks_exact_mut(inner)) {
         target.copy_from_slice(row);
       }

@@ -1,5 +1,5 @@
 //! Which f32 matrix-product kernel tract runs on AVX-512 machines, for products of known shape
-//! with at least 24 columns.
+//! with at least 24 columns and a depth of at least 256.
 //!
 //! tract picks an AVX-512 kernel from a cost model fitted on other Intel machines. On this
 //! project's benchmark machine (2 × Xeon, AVX-512) it picks the 16 × 8 and 16 × 12 tiles, and the
@@ -27,9 +27,11 @@ mod x86_64 {
   pub(super) const WIDE_TILE: &str = "avx512_mmm_f32_32x6";
   /// Columns from which the 32 × 6 tile wins whatever the rows.
   pub(super) const MIN_COLUMNS: usize = 24;
-  /// Depth from which it wins: below, packing the columns weighs more than the multiply-adds.
+  /// Depth from which it won in every product measured (see the module doc for one below it).
   pub(super) const MIN_DEPTH: usize = 256;
 
+  /// The tier's answer: [`WIDE_TILE`] for f32 products of known rows, at least [`MIN_COLUMNS`]
+  /// columns and [`MIN_DEPTH`] depth; no opinion otherwise.
   pub(super) fn preferred(
     _isa: &IsaSet,
     accumulator: DatumType,

@@ -66,8 +66,8 @@ impl EvalOp for PlaneMaxPool {
     let patch = &geometry.patch;
     let [height, width] = geometry.input_shape.hw_dims() else { bail!("2-D pooling expected") };
     let window = Window {
-      height: patch.spec.kernel_shape[0],
-      width: patch.spec.kernel_shape[1],
+      rows: patch.spec.kernel_shape[0],
+      columns: patch.spec.kernel_shape[1],
       stride_y: patch.spec.strides[0],
       stride_x: patch.spec.strides[1],
       top: patch.pad_before[0],
@@ -99,8 +99,8 @@ impl EvalOp for PlaneMaxPool {
 
 /// A pooling window on one plane: its size, strides and the padding before each axis.
 struct Window {
-  height: usize,
-  width: usize,
+  rows: usize,
+  columns: usize,
   stride_y: usize,
   stride_x: usize,
   top: usize,
@@ -142,7 +142,7 @@ impl Window {
     maxima: &mut [f32],
   ) {
     maxima.fill(f32::MIN);
-    for row in taps(y, self.stride_y, self.top, self.height, height) {
+    for row in taps(y, self.stride_y, self.top, self.rows, height) {
       let row = &plane[row * width..][..width];
       maxima.iter_mut().zip(row).for_each(|(max, &value)| *max = larger(*max, value));
     }
@@ -151,7 +151,7 @@ impl Window {
   /// One output row: the maximum of `column_maxima` over each window's columns.
   fn row_maxima(&self, column_maxima: &[f32], target: &mut [f32]) {
     for (x, out) in target.iter_mut().enumerate() {
-      let columns = taps(x, self.stride_x, self.left, self.width, column_maxima.len());
+      let columns = taps(x, self.stride_x, self.left, self.columns, column_maxima.len());
       *out = column_maxima[columns].iter().fold(f32::MIN, |max, &value| larger(max, value));
     }
   }

@@ -42,8 +42,10 @@ pub fn onnx() -> tract_onnx::Onnx {
 /// optimisation (`codegen`, unless asked not to). Before declutter, batched convolutions are split per
 /// image (tract then lowers each as it does at batch 1); after it, `If`s whose condition is known only
 /// at run time get planned branches, per-channel operands are broadcast over the batch, softmaxes
-/// tract runs slowly get a strided implementation, and batch-1 products with constant weights run on
-/// packed weights, split over partner threads for runs on several `threads`.
+/// tract runs slowly get a strided implementation, spelled-out hard-swishes become one operator, and
+/// batch-1 products with constant weights run on packed weights, split over partner threads for runs
+/// on several `threads`. After optimisation, constant pads, strided subsampling and 2-D max pooling
+/// get row-wise implementations.
 pub fn optimize(mut model: TypedModel, codegen: bool, threads: usize) -> TractResult<TypedModel> {
   batched_conv::split_batched_convolutions(&mut model)?;
   model.declutter()?;

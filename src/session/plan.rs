@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use tract_onnx::prelude::*;
 
-use crate::error::{error_chain, Result, TractNodeError};
+use crate::error::{error_chain, human_bytes, Result, TractNodeError};
 use crate::pool::gate::Gate;
 
 /// How many per-shape plans a session keeps.
@@ -284,11 +284,6 @@ impl MemoryGuard {
       ),
     }
   }
-}
-
-fn human_bytes(bytes: u64) -> String {
-  const GIB: f64 = (1u64 << 30) as f64;
-  format!("{:.1} GiB", bytes as f64 / GIB)
 }
 
 /// A tiny least-recently-used map: a handful of entries, scanned linearly.

@@ -10,7 +10,7 @@ use napi::{sys, Env, JsValue, ValueType};
 use tract_onnx::prelude::Tensor;
 
 use super::{tensor_from_bytes, tensor_from_strings, DType, OutputTensor};
-use crate::error::{Result, TractNodeError};
+use crate::error::{human_bytes, Result, TractNodeError};
 
 /// The largest dim JS can express exactly (`Number.MAX_SAFE_INTEGER`).
 const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
@@ -153,9 +153,9 @@ impl ToNapiValue for JsOutputs {
   }
 }
 
-/// The coded error for an output JS could not take (V8 refuses typed arrays past its maximum
-/// length), with the exception the failed conversion left pending cleared: a pending exception
-/// would keep the promise from settling at all.
+/// The coded error for an output JS could not take (V8 refused the external ArrayBuffer of a
+/// 7.5 GiB output), with the exception the failed conversion left pending cleared: a pending
+/// exception would keep the promise from settling at all.
 fn not_handed_over(env: &Env, name: &str, bytes: usize, error: napi::Error) -> napi::Error {
   let mut pending = false;
   // SAFETY: plain N-API calls on the JS thread's env.
@@ -166,11 +166,8 @@ fn not_handed_over(env: &Env, name: &str, bytes: usize, error: napi::Error) -> n
       sys::napi_get_and_clear_last_exception(env.raw(), &mut exception);
     }
   }
-  let reason = format!(
-    "output '{name}' ({:.1} GiB) could not be handed to JS: {}",
-    bytes as f64 / (1u64 << 30) as f64,
-    error.reason
-  );
+  let size = human_bytes(bytes as u64);
+  let reason = format!("output '{name}' ({size}) could not be handed to JS: {}", error.reason);
   crate::error::js::to_js_error(env, &TractNodeError::Resource { reason })
 }
 
