@@ -8,6 +8,7 @@ mod block_copy;
 mod causal_conv;
 mod column_panels;
 mod conditional;
+mod depthwise;
 mod elementwise;
 mod hard_swish;
 mod kernel_tier;
@@ -42,9 +43,9 @@ pub fn onnx() -> tract_onnx::Onnx {
 /// optimisation (`codegen`, unless asked not to). Before declutter, batched convolutions are split per
 /// image (tract then lowers each as it does at batch 1); after it, `If`s whose condition is known only
 /// at run time get planned branches, per-channel operands are broadcast over the batch, softmaxes
-/// tract runs slowly get a strided implementation, spelled-out hard-swishes become one operator, and
-/// batch-1 products with constant weights run on packed weights, split over partner threads for runs
-/// on several `threads`. After optimisation, constant pads, strided subsampling and 2-D max pooling
+/// tract runs slowly get a strided implementation, spelled-out hard-swishes become one operator,
+/// depthwise convolutions get a row-wise implementation, and batch-1 products with constant weights
+/// run on packed weights, split over partner threads for runs on several `threads`. After optimisation, constant pads, strided subsampling and 2-D max pooling
 /// get row-wise implementations.
 pub fn optimize(mut model: TypedModel, codegen: bool, threads: usize) -> TractResult<TypedModel> {
   batched_conv::split_batched_convolutions(&mut model)?;
@@ -53,6 +54,7 @@ pub fn optimize(mut model: TypedModel, codegen: bool, threads: usize) -> TractRe
   per_channel::broadcast_per_channel_operands(&mut model)?;
   softmax::replace_slow_softmaxes(&mut model)?;
   hard_swish::fuse_hard_swishes(&mut model)?;
+  depthwise::replace_depthwise_convolutions(&mut model)?;
   let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
   vector_product::replace_vector_products(&mut model, threads.min(cores))?;
   if codegen {

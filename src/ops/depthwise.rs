@@ -1,0 +1,558 @@
+//! Depthwise 2-D convolutions of f32 planes (NCHW: one kernel per channel, as MobileNet-style models
+//! run them) computed row by row. tract's `DepthWise` walks every output point and gathers its taps;
+//! here each plane is first copied into zero-padded rows, split by column phase when the stride is
+//! larger than one, so that every tap of a block of 32 outputs reads 32 consecutive values: the block
+//! stays in registers while all taps are accumulated, with fused multiply-adds where the CPU has them.
+//!
+//! Replaces the `Conv` before tract's codegen, so it also covers shapes tract only knows at run time
+//! (text recognisers take images of any width): the padding and output size are computed per run
+//! with tract's own rules.
+
+use tract_core::ops::cnn::{Conv, KernelFormat};
+use tract_hir::internal::*;
+
+/// Output columns accumulated together in registers.
+const BLOCK: usize = 32;
+
+/// One tap of a kernel on an output row: the values it reads, from the row's first output on, and
+/// its weight.
+type Tap<'a> = (&'a [f32], f32);
+
+/// Replaces every f32 NCHW 2-D depthwise `Conv` (one input and one output channel per group, constant
+/// OIHW kernel and bias) by [`PlaneDepthwiseConv`]. Call after declutter, before tract's codegen.
+pub fn replace_depthwise_convolutions(model: &mut TypedModel) -> TractResult<()> {
+  for id in 0..model.nodes().len() {
+    let node = model.node(id);
+    let Some(conv) = node.op_as::<Conv>() else { continue };
+    if is_plain_depthwise(model, node, conv)? {
+      model.node_mut(id).op = Box::new(PlaneDepthwiseConv { conv: conv.clone() });
+    }
+  }
+  Ok(())
+}
+
+/// Whether `conv` (at `node`) is a depthwise convolution [`PlaneDepthwiseConv`] computes.
+fn is_plain_depthwise(model: &TypedModel, node: &TypedNode, conv: &Conv) -> TractResult<bool> {
+  let spec = &conv.pool_spec;
+  let &[input, kernel, bias] = &node.inputs[..] else { return Ok(false) };
+  let &[kernel_height, kernel_width] = &spec.kernel_shape[..] else { return Ok(false) };
+  let channels = spec.input_channels;
+  let (input, kernel, bias) =
+    (model.outlet_fact(input)?, model.outlet_fact(kernel)?, model.outlet_fact(bias)?);
+  let f32_constant =
+    |fact: &TypedFact| fact.datum_type == f32::datum_type() && fact.konst.is_some();
+  let kernel_shape = [channels, 1, kernel_height, kernel_width];
+  Ok(
+    conv.q_params.is_none()
+      && input.datum_type == f32::datum_type()
+      && !spec.data_format.c_is_last()
+      && kernel_height > 0
+      && kernel_width > 0
+      && spec.strides().iter().chain(spec.dilations().iter()).all(|&s| s > 0)
+      && conv.group > 1
+      && conv.group == channels
+      && spec.output_channels == channels
+      && conv.kernel_fmt == KernelFormat::OIHW
+      && f32_constant(kernel)
+      && kernel.shape.as_concrete() == Some(&kernel_shape[..])
+      && f32_constant(bias)
+      && [1, channels].contains(&bias.shape.volume().to_usize().unwrap_or(0)),
+  )
+}
+
+/// tract's depthwise `Conv`, evaluated plane by plane (see the module doc). Its inputs are the
+/// image, the `[C, 1, kh, kw]` kernel and the bias (one value per channel, or one for all).
+#[derive(Debug, Clone, Hash, PartialEq, Eq)]
+pub struct PlaneDepthwiseConv {
+  conv: Conv,
+}
+
+impl Op for PlaneDepthwiseConv {
+  fn name(&self) -> StaticName {
+    "DepthwiseConv".into()
+  }
+
+  fn info(&self) -> TractResult<Vec<String>> {
+    Ok(self.conv.pool_spec.info())
+  }
+
+  op_as_typed_op!();
+}
+
+impl TypedOp for PlaneDepthwiseConv {
+  fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+    self.conv.output_facts(inputs)
+  }
+
+  fn cost(&self, inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
+    self.conv.cost(inputs)
+  }
+
+  as_op!();
+}
+
+impl EvalOp for PlaneDepthwiseConv {
+  op_out_of_plan!();
+
+  fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+    let (input, kernel, bias) = args_3!(inputs);
+    let shape = input.shape();
+    let rank = shape.len();
+    ensure!(rank >= 3, "depthwise convolution of a rank-{rank} input");
+    let geometry = self.geometry(shape[rank - 2], shape[rank - 1]);
+    let mut output_shape: TVec<usize> = shape.into();
+    output_shape[rank - 2] = geometry.out_height;
+    output_shape[rank - 1] = geometry.out_width;
+    // SAFETY: every plane of the output is written below.
+    let mut output = unsafe { Tensor::uninitialized::<f32>(&output_shape)? };
+    let out_plane = geometry.out_height * geometry.out_width;
+    if output.len() == 0 {
+      return Ok(tvec!(output.into_tvalue()));
+    }
+    let channels = self.conv.pool_spec.input_channels;
+    let taps = geometry.kernel_height * geometry.kernel_width;
+    let (source, kernel, bias) =
+      (input.try_as_plain_ram()?, kernel.try_as_plain_ram()?, bias.try_as_plain_ram()?);
+    let (source, kernel, bias) =
+      (source.as_slice::<f32>()?, kernel.as_slice::<f32>()?, bias.as_slice::<f32>()?);
+    ensure!(kernel.len() == channels * taps && [1, channels].contains(&bias.len()));
+    let plane = geometry.height * geometry.width;
+    let mut target = output.try_as_plain_ram_mut()?;
+    let target = target.as_slice_mut::<f32>()?;
+    let work = target.len() * taps;
+    tract_linalg::multithread::par_chunks_mut(target, out_plane, work, |first, planes| {
+      let mut rows = PhasedRows::new(&geometry);
+      for (index, out) in (first..).zip(planes.chunks_exact_mut(out_plane)) {
+        let channel = index % channels;
+        rows.fill(&source[index * plane..][..plane]);
+        let bias = bias[if bias.len() == 1 { 0 } else { channel }];
+        convolve(&rows, &kernel[channel * taps..][..taps], bias, out);
+      }
+      Ok(())
+    })?;
+    Ok(tvec!(output.into_tvalue()))
+  }
+}
+
+impl PlaneDepthwiseConv {
+  /// The convolution's geometry on a `height` × `width` plane.
+  fn geometry(&self, height: usize, width: usize) -> Geometry {
+    let spec = &self.conv.pool_spec;
+    let padded = spec.computed_padding(&[height, width]);
+    let (strides, dilations) = (spec.strides(), spec.dilations());
+    Geometry {
+      height,
+      width,
+      kernel_height: spec.kernel_shape[0],
+      kernel_width: spec.kernel_shape[1],
+      stride_y: strides[0],
+      stride_x: strides[1],
+      dilation_y: dilations[0],
+      dilation_x: dilations[1],
+      top: padded[0].pad_before,
+      left: padded[1].pad_before,
+      out_height: padded[0].convoluted,
+      out_width: padded[1].convoluted,
+    }
+  }
+}
+
+/// A depthwise convolution on one plane: input and output sizes, kernel, strides, dilations and
+/// the padding before each axis.
+#[derive(Debug, Clone, Copy)]
+struct Geometry {
+  height: usize,
+  width: usize,
+  kernel_height: usize,
+  kernel_width: usize,
+  stride_y: usize,
+  stride_x: usize,
+  dilation_y: usize,
+  dilation_x: usize,
+  top: usize,
+  left: usize,
+  out_height: usize,
+  out_width: usize,
+}
+
+/// One input plane as zero-padded rows, each split into `stride_x` column phases: padded column `j`
+/// is value `j / stride_x` of phase `j % stride_x`. Output column `x` of tap `kx` then reads value
+/// `x + kx · dilation_x / stride_x` of one phase, so a block of outputs reads consecutive values.
+struct PhasedRows {
+  geometry: Geometry,
+  /// Values per phase: the output columns rounded up to whole blocks, plus the kernel's reach.
+  phase_len: usize,
+  /// Where in a row tap column `kx` reads from: its phase's start plus its shift within the phase.
+  tap_offsets: Vec<usize>,
+  values: Vec<f32>,
+}
+
+impl PhasedRows {
+  fn new(geometry: &Geometry) -> PhasedRows {
+    let reach = (geometry.kernel_width - 1) * geometry.dilation_x / geometry.stride_x;
+    let phase_len = geometry.out_width.next_multiple_of(BLOCK) + reach + 1;
+    let values = vec![0.0; geometry.height * geometry.stride_x * phase_len];
+    let tap_offsets = (0..geometry.kernel_width)
+      .map(|kx| kx * geometry.dilation_x)
+      .map(|shift| shift % geometry.stride_x * phase_len + shift / geometry.stride_x)
+      .collect();
+    PhasedRows { geometry: *geometry, phase_len, tap_offsets, values }
+  }
+
+  /// Lays out `plane` (height × width values); the padding stays zero.
+  fn fill(&mut self, plane: &[f32]) {
+    let Geometry { width, stride_x, left, .. } = self.geometry;
+    if width == 0 {
+      return;
+    }
+    let row_len = stride_x * self.phase_len;
+    for (row, phases) in plane.chunks_exact(width).zip(self.values.chunks_exact_mut(row_len)) {
+      for (phase, values) in phases.chunks_exact_mut(self.phase_len).enumerate() {
+        // Value t is padded column phase + t · stride_x, input column phase + t · stride_x − left.
+        let first = left.saturating_sub(phase).div_ceil(stride_x).min(self.phase_len);
+        let end =
+          (width + left).saturating_sub(phase).div_ceil(stride_x).clamp(first, self.phase_len);
+        let (before, rest) = values.split_at_mut(first);
+        let (inside, after) = rest.split_at_mut(end - first);
+        before.fill(0.0);
+        after.fill(0.0);
+        if inside.is_empty() {
+          continue;
+        }
+        let column = phase + first * stride_x - left;
+        if stride_x == 1 {
+          inside.copy_from_slice(&row[column..][..inside.len()]);
+        } else {
+          inside.iter_mut().zip(row[column..].iter().step_by(stride_x)).for_each(|(v, &x)| *v = x);
+        }
+      }
+    }
+  }
+
+  /// The values of input row `row` that tap column `kx` reads, from its first output's value on.
+  fn tap(&self, row: usize, kx: usize) -> &[f32] {
+    &self.values[row * self.geometry.stride_x * self.phase_len + self.tap_offsets[kx]..]
+  }
+}
+
+/// Convolves the plane laid out in `rows` with one channel's `kernel` (kh × kw) into `out`.
+fn convolve(rows: &PhasedRows, kernel: &[f32], bias: f32, out: &mut [f32]) {
+  let geometry = &rows.geometry;
+  let mut taps: Vec<Tap> = Vec::with_capacity(kernel.len());
+  for (y, out_row) in out.chunks_exact_mut(geometry.out_width).enumerate() {
+    taps.clear();
+    for (ky, weights) in kernel.chunks_exact(geometry.kernel_width).enumerate() {
+      let row = (y * geometry.stride_y + ky * geometry.dilation_y).wrapping_sub(geometry.top);
+      if row < geometry.height {
+        taps.extend(weights.iter().enumerate().map(|(kx, &weight)| (rows.tap(row, kx), weight)));
+      }
+    }
+    accumulate_row(&taps, bias, out_row);
+  }
+}
+
+/// One output row: `bias` plus, for each tap, its weight times its values, block by block. Each
+/// tap's values run at least to the end of the output's last whole [`BLOCK`].
+fn accumulate_row(taps: &[Tap], bias: f32, out: &mut [f32]) {
+  #[cfg(target_arch = "x86_64")]
+  if std::arch::is_x86_feature_detected!("avx512f") {
+    // SAFETY: the CPU has the features the function is compiled for.
+    return unsafe { accumulate_row_avx512(taps, bias, out) };
+  }
+  #[cfg(target_arch = "x86_64")]
+  if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+    // SAFETY: the CPU has the features the function is compiled for.
+    return unsafe { accumulate_row_avx2_fma(taps, bias, out) };
+  }
+  accumulate_row_portable(taps, bias, out)
+}
+
+/// [`accumulate_row`] in plain Rust (which the compiler leaves scalar).
+fn accumulate_row_portable(taps: &[Tap], bias: f32, out: &mut [f32]) {
+  for (start, out) in (0..).step_by(BLOCK).zip(out.chunks_mut(BLOCK)) {
+    let mut sums = [bias; BLOCK];
+    for &(values, weight) in taps {
+      for (sum, &value) in sums.iter_mut().zip(&values[start..start + BLOCK]) {
+        *sum += value * weight;
+      }
+    }
+    out.copy_from_slice(&sums[..out.len()]);
+  }
+}
+
+/// [`accumulate_row`] with the block in four 8-lane registers and fused multiply-adds.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn accumulate_row_avx2_fma(taps: &[Tap], bias: f32, out: &mut [f32]) {
+  use std::arch::x86_64::*;
+  const LANES: usize = 8;
+  for (start, out) in (0..).step_by(BLOCK).zip(out.chunks_mut(BLOCK)) {
+    let mut sums = [_mm256_set1_ps(bias); BLOCK / LANES];
+    for &(values, weight) in taps {
+      let values = &values[start..start + BLOCK];
+      let weight = _mm256_set1_ps(weight);
+      for (lane, sum) in sums.iter_mut().enumerate() {
+        // SAFETY: `values` holds BLOCK values, so LANES from lane · LANES on.
+        let values = unsafe { _mm256_loadu_ps(values.as_ptr().add(lane * LANES)) };
+        *sum = _mm256_fmadd_ps(values, weight, *sum);
+      }
+    }
+    let mut block = [0f32; BLOCK];
+    for (lane, sum) in sums.iter().enumerate() {
+      // SAFETY: `block` holds BLOCK values, so LANES from lane · LANES on.
+      unsafe { _mm256_storeu_ps(block.as_mut_ptr().add(lane * LANES), *sum) };
+    }
+    out.copy_from_slice(&block[..out.len()]);
+  }
+}
+
+/// [`accumulate_row`] on 16-lane registers: up to 128 columns at a time, one register per 16 (the
+/// last one masked), so that up to 8 independent sums hide the multiply-add latency.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn accumulate_row_avx512(taps: &[Tap], bias: f32, out: &mut [f32]) {
+  const WIDE: usize = 8 * 16;
+  for (start, out) in (0..).step_by(WIDE).zip(out.chunks_mut(WIDE)) {
+    // SAFETY (all arms): the CPU has AVX-512.
+    unsafe {
+      match out.len().div_ceil(16) {
+        1 => registers_avx512::<1>(taps, bias, start, out),
+        2 => registers_avx512::<2>(taps, bias, start, out),
+        3 => registers_avx512::<3>(taps, bias, start, out),
+        4 => registers_avx512::<4>(taps, bias, start, out),
+        5 => registers_avx512::<5>(taps, bias, start, out),
+        6 => registers_avx512::<6>(taps, bias, start, out),
+        7 => registers_avx512::<7>(taps, bias, start, out),
+        _ => registers_avx512::<8>(taps, bias, start, out),
+      }
+    }
+  }
+}
+
+/// The `out.len()` (from 16 · (N − 1) + 1 to 16 · N) columns of a row from column `start` on, in
+/// `N` registers.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn registers_avx512<const N: usize>(taps: &[Tap], bias: f32, start: usize, out: &mut [f32]) {
+  use std::arch::x86_64::*;
+  const LANES: usize = 16;
+  let last = out.len() - (N - 1) * LANES;
+  let mask: __mmask16 = if last == LANES { !0 } else { (1 << last) - 1 };
+  let mut sums = [_mm512_set1_ps(bias); N];
+  for &(values, weight) in taps {
+    let values = &values[start..start + out.len()];
+    let weight = _mm512_set1_ps(weight);
+    for (lane, sum) in sums.iter_mut().enumerate() {
+      // SAFETY: `values` holds `out.len()` values; the last register reads only those it masks.
+      let values = unsafe {
+        let from = values.as_ptr().add(lane * LANES);
+        if lane + 1 < N {
+          _mm512_loadu_ps(from)
+        } else {
+          _mm512_maskz_loadu_ps(mask, from)
+        }
+      };
+      *sum = _mm512_fmadd_ps(values, weight, *sum);
+    }
+  }
+  for (lane, sum) in sums.iter().enumerate() {
+    // SAFETY: as for the loads, in `out`.
+    unsafe {
+      let to = out.as_mut_ptr().add(lane * LANES);
+      if lane + 1 < N {
+        _mm512_storeu_ps(to, *sum)
+      } else {
+        _mm512_mask_storeu_ps(to, mask, *sum)
+      }
+    }
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use tract_core::ops::cnn::{PaddingSpec, PoolSpec};
+  use tract_core::ops::nn::DataFormat;
+  use tract_linalg::multithread::{multithread_tract_scope, Executor};
+  use tract_ndarray::{Array4, ArrayD};
+
+  /// A value per index, with negatives and no pattern a wrong offset would repeat.
+  fn value(i: usize) -> f32 {
+    ((i * 7919) % 101) as f32 / 50.0 - 1.0
+  }
+
+  /// One convolution: input shape, kernel, strides, dilations, padding before and after each axis,
+  /// and whether the bias is one value per channel.
+  struct Case {
+    shape: [usize; 4],
+    kernel: [usize; 2],
+    strides: [usize; 2],
+    dilations: [usize; 2],
+    before: [usize; 2],
+    after: [usize; 2],
+    per_channel_bias: bool,
+  }
+
+  impl Case {
+    fn output_size(&self, axis: usize) -> usize {
+      let reach = self.dilations[axis] * (self.kernel[axis] - 1) + 1;
+      (self.shape[axis + 2] + self.before[axis] + self.after[axis] - reach) / self.strides[axis] + 1
+    }
+
+    /// The definition, in f64: bias plus the taps inside the input.
+    fn reference(&self, x: &Array4<f32>, kernel: &[f32], bias: &[f32]) -> Array4<f64> {
+      let [n, c, h, w] = self.shape;
+      let [kh, kw] = self.kernel;
+      Array4::from_shape_fn((n, c, self.output_size(0), self.output_size(1)), |(n, c, oy, ox)| {
+        let mut sum = bias[if bias.len() == 1 { 0 } else { c }] as f64;
+        for ky in 0..kh {
+          for kx in 0..kw {
+            let y =
+              (oy * self.strides[0] + ky * self.dilations[0]) as isize - self.before[0] as isize;
+            let x_ =
+              (ox * self.strides[1] + kx * self.dilations[1]) as isize - self.before[1] as isize;
+            if (0..h as isize).contains(&y) && (0..w as isize).contains(&x_) {
+              let weight = kernel[(c * kh + ky) * kw + kx] as f64;
+              sum += weight * x[(n, c, y as usize, x_ as usize)] as f64;
+            }
+          }
+        }
+        sum
+      })
+    }
+
+    /// The convolution as an ONNX import gives it to tract-node's optimisation.
+    fn model(&self, kernel: &[f32], bias: &[f32]) -> TypedModel {
+      let channels = self.shape[1];
+      let spec = PoolSpec::new(
+        DataFormat::NCHW,
+        self.kernel.iter().copied().collect(),
+        PaddingSpec::ExplicitOnnxPool(
+          self.before.iter().copied().collect(),
+          self.after.iter().copied().collect(),
+          false,
+        ),
+        Some(self.dilations.iter().copied().collect()),
+        Some(self.strides.iter().copied().collect()),
+        channels,
+        channels,
+      );
+      let conv =
+        Conv { pool_spec: spec, kernel_fmt: KernelFormat::OIHW, group: channels, q_params: None };
+      let mut model = TypedModel::default();
+      let x = model.add_source("x", f32::fact(self.shape)).unwrap();
+      let kernel_shape = [channels, 1, self.kernel[0], self.kernel[1]];
+      let k = model.add_const("k", Tensor::from_shape(&kernel_shape, kernel).unwrap()).unwrap();
+      // One value for all channels is a scalar.
+      let bias_shape: &[usize] = if self.per_channel_bias { &[channels] } else { &[] };
+      let b = model.add_const("b", Tensor::from_shape(bias_shape, bias).unwrap()).unwrap();
+      let y = model.wire_node("conv", conv, &[x, k, b]).unwrap();
+      model.select_output_outlets(&y).unwrap();
+      model
+    }
+  }
+
+  #[test]
+  fn convolutions_equal_the_definition() {
+    let case = |shape, kernel, strides, dilations, before, after, per_channel_bias| Case {
+      shape,
+      kernel,
+      strides,
+      dilations,
+      before,
+      after,
+      per_channel_bias,
+    };
+    let cases = [
+      // PP-OCR's 5 × 5 on a short, wide plane; a 2-register row.
+      case([2, 3, 3, 24], [5, 5], [1, 1], [1, 1], [2, 2], [2, 2], true),
+      // 3 × 3 stride 2 (two column phases), odd sizes, a row wider than 128 columns.
+      case([1, 4, 9, 263], [3, 3], [2, 2], [1, 1], [1, 1], [1, 1], true),
+      // Dilation, asymmetric padding, one bias for all channels.
+      case([1, 2, 11, 37], [3, 2], [1, 3], [2, 3], [0, 2], [3, 1], false),
+      // No padding, a kernel as large as the input, a 1-column output.
+      case([3, 2, 4, 5], [4, 5], [1, 1], [1, 1], [0, 0], [0, 0], true),
+      // Padding wider than the kernel reaches: outputs that see only padding.
+      case([1, 2, 2, 3], [1, 1], [1, 1], [1, 1], [2, 3], [1, 4], true),
+    ];
+    for case in cases {
+      let [n, c, h, w] = case.shape;
+      let x =
+        Array4::from_shape_fn((n, c, h, w), |(n, c, y, x)| value(((n * c + c) * h + y) * w + x));
+      let kernel: Vec<f32> =
+        (0..c * case.kernel[0] * case.kernel[1]).map(|i| value(i + 3)).collect();
+      let bias: Vec<f32> =
+        (0..if case.per_channel_bias { c } else { 1 }).map(|i| value(i + 11)).collect();
+      let want = case.reference(&x, &kernel, &bias);
+      let model = crate::ops::optimize(case.model(&kernel, &bias), true, 1).unwrap();
+      let label = format!("{:?} kernel {:?} strides {:?}", case.shape, case.kernel, case.strides);
+      assert!(model.nodes().iter().any(|n| n.op_is::<PlaneDepthwiseConv>()), "{label}");
+      let plan = model.into_runnable().unwrap();
+      for threads in [1, 2] {
+        let executor =
+          if threads == 1 { Executor::SingleThread } else { Executor::multithread(threads) };
+        let y =
+          multithread_tract_scope(executor, || plan.run(tvec!(x.clone().into_tvalue()))).unwrap();
+        let y: ArrayD<f32> = y[0].to_plain_array_view::<f32>().unwrap().to_owned();
+        assert_eq!(y.shape(), want.shape(), "{label}");
+        for (got, want) in y.iter().zip(want.iter()) {
+          assert!((*got as f64 - want).abs() < 1e-5, "{label}, {threads} threads: {got} vs {want}");
+        }
+      }
+    }
+  }
+
+  #[test]
+  fn every_row_kernel_sums_the_taps() {
+    type RowKernel = fn(&[Tap], f32, &mut [f32]);
+    let mut kernels: Vec<(&str, RowKernel)> = vec![("portable", accumulate_row_portable)];
+    #[cfg(target_arch = "x86_64")]
+    {
+      if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        kernels.push(("avx2", |t, b, o| unsafe { accumulate_row_avx2_fma(t, b, o) }));
+      }
+      if std::arch::is_x86_feature_detected!("avx512f") {
+        kernels.push(("avx512", |t, b, o| unsafe { accumulate_row_avx512(t, b, o) }));
+      }
+    }
+    let values: Vec<f32> = (0..400).map(value).collect();
+    let taps: Vec<Tap> = (0..7).map(|t| (&values[t * 3..], value(t + 500))).collect();
+    for width in [1, 15, 16, 17, 32, 80, 128, 129, 200, 257] {
+      let want: Vec<f64> = (0..width)
+        .map(|x| taps.iter().map(|(v, w)| v[x] as f64 * *w as f64).sum::<f64>() + 0.25)
+        .collect();
+      for (name, kernel) in &kernels {
+        let mut out = vec![f32::NAN; width + 1];
+        kernel(&taps, 0.25, &mut out[..width]);
+        for (got, want) in out.iter().zip(&want) {
+          assert!((*got as f64 - want).abs() < 1e-5, "{name}, {width} columns: {got} vs {want}");
+        }
+        assert!(out[width].is_nan(), "{name} wrote past {width} columns");
+      }
+    }
+  }
+
+  #[test]
+  fn grouped_convolutions_with_several_channels_per_group_stay_with_tract() {
+    let case = Case {
+      shape: [1, 4, 5, 5],
+      kernel: [3, 3],
+      strides: [1, 1],
+      dilations: [1, 1],
+      before: [1, 1],
+      after: [1, 1],
+      per_channel_bias: true,
+    };
+    let mut model = case.model(&[0.5; 36], &[0.0; 4]);
+    let conv = model.node_mut(3).op_as_mut::<Conv>().unwrap();
+    conv.group = 2;
+    conv.pool_spec.output_channels = 2;
+    let model = crate::ops::optimize(model, true, 1);
+    // A kernel of the wrong shape for two groups of two channels: tract rejects or handles it; the
+    // rewrite leaves it alone either way.
+    if let Ok(model) = model {
+      assert!(!model.nodes().iter().any(|n| n.op_is::<PlaneDepthwiseConv>()));
+    }
+  }
+}
