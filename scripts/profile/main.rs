@@ -6,7 +6,8 @@
 //!
 //! One shape per input, in order (`x`-separated dims); inputs are filled with a sine. With
 //! `PROFILE_INFO=1`, each of the slowest nodes also prints tract's description of its operator (for
-//! a matrix product: its shape and the kernel that runs it).
+//! a matrix product: its shape and the kernel that runs it). With `PROFILE_GRAPH=1`, the plan's
+//! nodes are listed first, each with the nodes it reads and its output shape.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -41,6 +42,21 @@ fn main() -> TractResult<()> {
     );
   }
   let typed = tract_node::ops::optimize(model.into_typed()?, true, threads)?;
+  if std::env::var_os("PROFILE_GRAPH").is_some() {
+    for node in typed.eval_order()?.into_iter().map(|id| typed.node(id)) {
+      let inputs: Vec<String> =
+        node.inputs.iter().map(|i| format!("{}/{}", i.node, i.slot)).collect();
+      let shape = typed.outlet_fact(OutletId::new(node.id, 0)).map(|f| format!("{:?}", f.shape));
+      println!(
+        "{:>5} {} ({}) <- {} : {}",
+        node.id,
+        node.name,
+        node.op().name(),
+        inputs.join(" "),
+        shape.unwrap_or_default()
+      );
+    }
+  }
   let plan = typed.into_runnable()?;
   // As a compute-pool thread does: this thread leads its matrix-product pool.
   tract_node::pool::intra_op::scope(threads, || profile(&plan, inputs, runs, threads, path, shapes))

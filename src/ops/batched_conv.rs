@@ -1,8 +1,7 @@
 //! Convolutions at batch > 1. tract gathers a convolution's input windows in place ("lazy im2col")
 //! only for one image at a time; with a batch it copies every window into a scratch matrix first,
 //! which for 3×3 and larger kernels on big feature maps costs more than the product itself (PP-OCR's
-//! text detector at batch 4: 450 of 950 ms), and it turns 1×1 convolutions into products whose
-//! output axes must then be moved back. Run per image instead: the batch is sliced, each image
+//! text detector at batch 4: 450 of 950 ms). Run per image instead: the batch is sliced, each image
 //! convolved with the same operator, the results concatenated. Applies where the batch size is known
 //! (pinned and specialised plans), up to `MAX_IMAGES` (beyond, the graph would grow too large).
 
@@ -13,14 +12,24 @@ use tract_hir::internal::*;
 /// The largest batch split per image.
 const MAX_IMAGES: usize = 16;
 
-/// Whether a convolution of `input_shape` is worth running per image.
+/// Whether a convolution of `input_shape` is worth running per image: not a depthwise one
+/// (`crate::ops::depthwise` runs those), nor a pointwise one, which declutter lowers to a product
+/// (`crate::ops::batched_product` runs those over the batch).
 fn per_image(conv: &Conv, input_shape: &[usize]) -> bool {
+  let spec = &conv.pool_spec;
   let batch = input_shape.first().copied().unwrap_or(1);
-  let depthwise = conv.group > 1 && conv.group == conv.pool_spec.input_channels;
+  let depthwise = conv.group > 1 && conv.group == spec.input_channels;
+  let pointwise = conv.group == 1
+    && spec.kernel_shape.iter().all(|&k| k == 1)
+    && spec.dilations().iter().all(|&d| d == 1)
+    && spec.data_format.shape(input_shape).is_ok_and(|shape| {
+      spec.computed_padding(shape.hw_dims()).iter().all(|p| p.pad_before == 0 && p.pad_after == 0)
+    });
   conv.q_params.is_none()
-    && conv.pool_spec.data_format.has_n()
+    && spec.data_format.has_n()
     && (2..=MAX_IMAGES).contains(&batch)
     && !depthwise
+    && !pointwise
 }
 
 /// Rewrites every batched convolution worth it (see the module doc) as per-image ones. Call before

@@ -4,6 +4,7 @@
 
 mod attention;
 mod batched_conv;
+mod batched_product;
 mod block_copy;
 mod causal_conv;
 mod column_panels;
@@ -40,13 +41,15 @@ pub fn onnx() -> tract_onnx::Onnx {
 }
 
 /// A typed model made ready to run: tract-node's rewrites around tract's declutter, then tract's
-/// optimisation (`codegen`, unless asked not to). Before declutter, batched convolutions are split per
-/// image (tract then lowers each as it does at batch 1); after it, `If`s whose condition is known only
-/// at run time get planned branches, per-channel operands are broadcast over the batch, softmaxes
-/// tract runs slowly get a strided implementation, spelled-out hard-swishes become one operator,
-/// depthwise convolutions get a row-wise implementation, and batch-1 products with constant weights
-/// run on packed weights, split over partner threads for runs on several `threads`. After optimisation, constant pads, strided subsampling and 2-D max pooling
-/// get row-wise implementations.
+/// optimisation (`codegen`, unless asked not to). Before declutter, batched convolutions with a
+/// window are split per image (tract then lowers each as it does at batch 1); after it, `If`s whose
+/// condition is known only at run time get planned branches, per-channel operands are broadcast
+/// over the batch, softmaxes tract runs slowly get a strided implementation, spelled-out hard-
+/// swishes become one operator, depthwise convolutions get a row-wise implementation, products over
+/// a batch of channel-first images loop over the batch, and batch-1 products with constant weights
+/// run on packed weights, split over partner threads for runs on several `threads`. After
+/// optimisation, constant pads, strided subsampling and 2-D max pooling get row-wise
+/// implementations.
 pub fn optimize(mut model: TypedModel, codegen: bool, threads: usize) -> TractResult<TypedModel> {
   batched_conv::split_batched_convolutions(&mut model)?;
   model.declutter()?;
@@ -55,6 +58,7 @@ pub fn optimize(mut model: TypedModel, codegen: bool, threads: usize) -> TractRe
   softmax::replace_slow_softmaxes(&mut model)?;
   hard_swish::fuse_hard_swishes(&mut model)?;
   depthwise::replace_depthwise_convolutions(&mut model)?;
+  batched_product::broadcast_weights_over_batches(&mut model)?;
   let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
   vector_product::replace_vector_products(&mut model, threads.min(cores))?;
   if codegen {

@@ -2,10 +2,12 @@
 //! scale and shift, biases). tract runs them on its fast "by scalar" kernel only when
 //! both operands agree on the leading axes; with `N > 1` they fall to generic broadcasting, which took
 //! ~45 % of a PP-OCR classifier run at batch 4. Broadcasting `v` to `[N, C, 1, 1]` first (N·C values)
-//! puts them back on the fast kernel, for symbolic `N` too.
+//! puts them back on the fast kernel, for symbolic `N` too. Operations a product's output goes
+//! through are left for tract to fuse into the product.
 
 use tract_core::ops::array::MultiBroadcastTo;
 use tract_core::ops::binary::TypedBinOp;
+use tract_core::ops::einsum::EinSum;
 use tract_hir::internal::*;
 
 /// The shape `small` should be broadcast to so that `small ⊙ full` can run by scalar: `full`'s
@@ -30,6 +32,24 @@ fn leading_broadcast(full: &[TDim], small: &[TDim]) -> Option<TVec<TDim>> {
     .then(|| full[..leading].iter().chain(&small[leading..]).cloned().collect())
 }
 
+/// Whether `outlet` is a product's output, or a chain of binary operations with constant operands
+/// on one: tract's codegen fuses per-channel operations there into the product itself (a
+/// 1×1 convolution's BatchNorm and bias) as long as their operands are not broadcast over the batch.
+fn is_product_epilogue(model: &TypedModel, mut outlet: OutletId) -> bool {
+  loop {
+    let node = model.node(outlet.node);
+    if node.op_is::<EinSum>() {
+      return true;
+    }
+    let constant = |i: &OutletId| model.outlet_fact(*i).is_ok_and(|f| f.konst.is_some());
+    match &node.inputs[..] {
+      [a, b] if node.op_is::<TypedBinOp>() && constant(b) => outlet = *a,
+      [a, b] if node.op_is::<TypedBinOp>() && constant(a) => outlet = *b,
+      _ => return false,
+    }
+  }
+}
+
 /// Inserts the broadcast in front of every binary operation with a per-channel operand (see the
 /// module doc). Call on a decluttered model, before `optimize`.
 pub fn broadcast_per_channel_operands(model: &mut TypedModel) -> TractResult<()> {
@@ -41,6 +61,9 @@ pub fn broadcast_per_channel_operands(model: &mut TypedModel) -> TractResult<()>
     let output = model.outlet_fact(OutletId::new(id, 0))?.shape.clone();
     for (full, small) in [(0, 1), (1, 0)] {
       if facts[full].shape != output || facts[full].datum_type != facts[small].datum_type {
+        continue;
+      }
+      if is_product_epilogue(model, node.inputs[full]) {
         continue;
       }
       let Some(shape) = leading_broadcast(&facts[full].shape, &facts[small].shape) else {
