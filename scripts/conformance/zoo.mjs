@@ -43,7 +43,7 @@ export function zooCases(zoo) {
 
 /**
  * One case: loads the model, checks every output against onnxruntime's, then (when `timed`) measures
- * tract-node's `run` and onnxruntime-node's. `{ name, batch, maxAbsDiff, pass, tract?, ort?, error? }`.
+ * tract-node's `run` and onnxruntime-node's, and checks the outputs again after the timed runs. `{ name, batch, maxAbsDiff, pass, tract?, ort?, error? }`.
  */
 export async function runZooCase(zoo, spec, { seconds = 2, timed = true, peer = loadPeer() } = {}) {
   const row = { name: spec.name, description: spec.description, batch: spec.batch, package: spec.package }
@@ -53,10 +53,14 @@ export async function runZooCase(zoo, spec, { seconds = 2, timed = true, peer = 
   try {
     session = await InferenceSession.create(model, { intraOpNumThreads: THREADS })
     const feeds = Object.fromEntries(inputs.map(([name, t]) => [name, new Tensor(t.type, t.data, t.dims)]))
-    const outputs = await session.run(feeds)
-    row.maxAbsDiff = Math.max(...spec.outputs.map((o) => maxAbsDiff(outputs[o.name], readTensor(spec.dir, o))))
+    const difference = (outputs) => Math.max(...spec.outputs.map((o) => maxAbsDiff(outputs[o.name], readTensor(spec.dir, o))))
+    row.maxAbsDiff = difference(await session.run(feeds))
+    if (timed) {
+      row.tract = await measureLatency(() => session.run(feeds), { seconds })
+      // By now the runs go through plans specialised for these shapes, batches split over threads.
+      row.maxAbsDiff = Math.max(row.maxAbsDiff, difference(await session.run(feeds)))
+    }
     row.pass = row.maxAbsDiff <= TOLERANCE
-    if (timed) row.tract = await measureLatency(() => session.run(feeds), { seconds })
   } catch (error) {
     return { ...row, pass: false, error: `${error.code}: ${error.message}` }
   } finally {

@@ -184,6 +184,10 @@ impl Plain for BitShift {
     Ok(tvec!((inputs[0].0, shape)))
   }
 
+  fn is_elementwise(&self) -> bool {
+    true
+  }
+
   fn eval(&self, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
     let dt = inputs[0].datum_type();
     ensure!(dt.is_integer(), "BitShift takes integers, got {dt:?}");

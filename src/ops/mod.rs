@@ -44,10 +44,10 @@ pub fn onnx() -> tract_onnx::Onnx {
 /// optimisation (`codegen`, unless asked not to). Before declutter, batched convolutions with a
 /// window are split per image (tract then lowers each as it does at batch 1); after it, `If`s whose
 /// condition is known only at run time get planned branches, per-channel operands are broadcast
-/// over the batch, softmaxes tract runs slowly get a strided implementation, spelled-out hard-
-/// swishes become one operator, depthwise convolutions get a row-wise implementation, products over
-/// a batch of channel-first images loop over the batch, and batch-1 products with constant weights
-/// run on packed weights, split over partner threads for runs on several `threads`. After
+/// over the batch, softmaxes tract runs slowly get a strided implementation, spelled-out
+/// hard-swishes become one operator, depthwise convolutions get a row-wise implementation, products
+/// over a batch of channel-first images loop over the batch, and batch-1 products with constant
+/// weights run on packed weights, split over partner threads for runs on several `threads`. After
 /// optimisation, constant pads, strided subsampling and 2-D max pooling get row-wise
 /// implementations.
 pub fn optimize(mut model: TypedModel, codegen: bool, threads: usize) -> TractResult<TypedModel> {

@@ -26,6 +26,13 @@ pub trait Plain: Debug + Send + Sync + 'static {
 
   /// Computes the outputs.
   fn eval(&self, inputs: TVec<TValue>) -> TractResult<TVec<TValue>>;
+
+  /// Whether each output value depends only on the input values at its position, the inputs
+  /// broadcast to the output as ONNX broadcasts (aligned to the last axis). Such operators keep every
+  /// axis row by row (which batch splitting reads, `crate::session::batch_split`).
+  fn is_elementwise(&self) -> bool {
+    false
+  }
 }
 
 /// A tensor's values as an owned array of `T`, cast when the tensor has another type.
@@ -131,6 +138,28 @@ impl<P: Plain> TypedOp for PlainOp<P> {
   fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
     let facts: Vec<FactSpec> = inputs.iter().map(|f| (f.datum_type, f.shape.to_tvec())).collect();
     Ok(self.0.output_facts(&facts)?.into_iter().map(|(dt, shape)| dt.fact(&*shape)).collect())
+  }
+
+  fn axes_mapping(
+    &self,
+    inputs: &[&TypedFact],
+    outputs: &[&TypedFact],
+  ) -> TractResult<AxesMapping> {
+    if !self.0.is_elementwise() {
+      return AxesMapping::disconnected(inputs, outputs);
+    }
+    let rank = outputs.iter().map(|o| o.rank()).max().unwrap_or(0);
+    let axes = (0..rank).zip('a'..).map(|(axis, repr)| {
+      let mut mapped = Axis::new(repr, inputs.len(), outputs.len());
+      for (slot, input) in inputs.iter().enumerate() {
+        // Aligned to the last axis; an input's dims of 1 broadcast.
+        if let Some(position) = (axis + input.rank()).checked_sub(rank) {
+          mapped = mapped.input(slot, position);
+        }
+      }
+      (0..outputs.len()).fold(mapped, |mapped, slot| mapped.output(slot, axis))
+    });
+    AxesMapping::new(inputs.len(), outputs.len(), axes.collect::<TVec<_>>())
   }
 
   as_op!();

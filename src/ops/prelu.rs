@@ -34,6 +34,10 @@ impl Plain for PRelu {
     Ok(tvec!(inputs[0].clone()))
   }
 
+  fn is_elementwise(&self) -> bool {
+    true
+  }
+
   fn eval(&self, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
     let (x, slope) = args_2!(inputs);
     let dt = x.datum_type();

@@ -30,7 +30,7 @@ use std::thread::ThreadId;
 use std::time::Instant;
 
 use rayon::{ThreadPool, ThreadPoolBuilder, Yield};
-use tract_linalg::multithread::{multithread_tract_scope, Executor};
+use tract_linalg::multithread::{current_tract_executor, multithread_tract_scope, Executor};
 
 /// Values from which tract splits an element-wise operation (and other row-parallel work: pooling,
 /// depthwise convolutions, tree ensembles), instead of its default 32,768: 1 MB of f32, read and
@@ -60,6 +60,24 @@ pub fn scope<R>(threads: usize, f: impl FnOnce() -> R) -> R {
     Some(executor) => multithread_tract_scope(executor, f),
     None => f(),
   }
+}
+
+/// Runs `run` on each of `tasks` at once over the intra-op threads of a run with `threads` threads
+/// (counted as one run in [`scope`]): each task on one thread, with tract single-threaded inside.
+/// The results come in the order of `tasks`.
+pub fn run_each_alone<T: Send, R: Send>(
+  threads: usize,
+  tasks: Vec<T>,
+  run: impl Fn(T) -> R + Sync + Send,
+) -> Vec<R> {
+  use rayon::prelude::*;
+  scope(threads, || {
+    let alone = |task| multithread_tract_scope(Executor::SingleThread, || run(task));
+    match current_tract_executor() {
+      Executor::MultiThread(pool) => pool.install(|| tasks.into_par_iter().map(alone).collect()),
+      _ => tasks.into_iter().map(alone).collect(),
+    }
+  })
 }
 
 /// Runs inside [`scope`] right now, on every thread.

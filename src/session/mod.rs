@@ -1,5 +1,6 @@
 //! The inference session core: load a model, check feeds against it, run it. Pure Rust, no napi.
 
+pub mod batch_split;
 pub mod model_info;
 pub mod options;
 pub mod plan;

@@ -7,12 +7,15 @@
 //! shape it keeps seeing (a few at most) and switches to it once built.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use tract_onnx::prelude::*;
 
+use super::batch_split::{chunk_rows, BatchAxes};
 use crate::error::{error_chain, human_bytes, Result, TractNodeError};
 use crate::pool::gate::Gate;
+use crate::pool::intra_op::run_each_alone;
 
 /// How many per-shape plans a session keeps.
 const SHAPE_CACHE_CAPACITY: usize = 16;
@@ -48,6 +51,18 @@ type Plan = Arc<Compiled>;
 pub struct Planner {
   options: PlanOptions,
   plans: Plans,
+  /// For a model whose batch rows are independent, run with several threads: batches run as one
+  /// chunk per thread (see [`super::batch_split`]).
+  split: Option<Arc<BatchSplit>>,
+}
+
+/// How batches are cut, and the one-thread plans for the chunks' shapes.
+struct BatchSplit {
+  model: InferenceModel,
+  /// The batch axes once analysed: `None` inside for a model whose rows are not independent.
+  axes: OnceLock<Option<BatchAxes>>,
+  analysing: AtomicBool,
+  plans: Arc<Specialiser>,
 }
 
 enum Plans {
@@ -61,16 +76,22 @@ enum Plans {
 impl Planner {
   /// Builds the generic plan, falling back to per-shape plans when the model has open dims and the
   /// generic plan cannot be built.
+  /// Models with open dims run with several threads also get batch splitting, where their rows are
+  /// independent.
   pub fn build(model: InferenceModel, options: PlanOptions, open_dims: bool) -> Result<Planner> {
     let plans = match build_plan(model.clone(), options) {
       Ok(plan) => {
-        let specialised = open_dims.then(|| Arc::new(Specialiser::new(model, options)));
+        let specialised = open_dims.then(|| Arc::new(Specialiser::new(model.clone(), options)));
         Plans::Generic { plan, specialised }
       }
-      Err(_) if open_dims => Plans::PerShape { model, cache: Mutex::new(Lru::default()) },
+      Err(_) if open_dims => {
+        Plans::PerShape { model: model.clone(), cache: Mutex::new(Lru::default()) }
+      }
       Err(err) => return Err(TractNodeError::invalid_model(&err)),
     };
-    Ok(Planner { options, plans })
+    let split =
+      (open_dims && options.threads > 1).then(|| Arc::new(BatchSplit::new(model, options)));
+    Ok(Planner { options, plans, split })
   }
 
   /// Whether this planner builds a plan per input shape.
@@ -89,8 +110,18 @@ impl Planner {
     }
   }
 
+  /// How many one-thread plans for batch chunks are built (see [`Planner::run_split`]).
+  #[cfg(test)]
+  pub fn chunk_plans(&self) -> usize {
+    let Some(split) = &self.split else { return 0 };
+    split.plans.state.lock().unwrap().plans.iter().filter(|(_, p)| p.is_some()).count()
+  }
+
   /// Runs the model on inputs already checked against its declared types and shapes.
   pub fn run(&self, inputs: TVec<TValue>) -> Result<TVec<TValue>> {
+    if let Some(outputs) = self.run_split(&inputs)? {
+      return Ok(outputs);
+    }
     let plan = match &self.plans {
       Plans::Generic { plan, specialised: None } => plan.clone(),
       Plans::Generic { plan, specialised: Some(specialiser) } => {
@@ -100,6 +131,32 @@ impl Planner {
     };
     plan.guard.check(plan.plan.model(), &inputs)?;
     plan.gate.run(&plan.plan, inputs).map_err(|e| TractNodeError::run_failed(&e))
+  }
+
+  /// Runs `inputs` as one chunk per thread, when the model allows it and the chunks' plans are
+  /// built (`None` otherwise: the run goes the usual way, and the plans get built meanwhile).
+  fn run_split(&self, inputs: &[TValue]) -> Result<Option<TVec<TValue>>> {
+    let Some(split) = &self.split else { return Ok(None) };
+    let Some(axes) = BatchSplit::axes(split, inputs) else { return Ok(None) };
+    let Some(batch) = axes.batch_size(inputs).filter(|&rows| rows > 1) else {
+      return Ok(None);
+    };
+    let mut chunks = Vec::new();
+    for rows in chunk_rows(batch, self.options.threads) {
+      let key = axes.chunk_shapes(inputs, &rows);
+      let Some(plan) = Specialiser::plan_for(&split.plans, &key) else { return Ok(None) };
+      chunks.push((plan, rows));
+    }
+    let mut tasks = Vec::new();
+    for (plan, rows) in chunks {
+      let chunk = axes.chunk(inputs, &rows).map_err(|e| TractNodeError::run_failed(&e))?;
+      plan.guard.check(plan.plan.model(), &chunk)?;
+      tasks.push((plan, chunk));
+    }
+    let outputs =
+      run_each_alone(self.options.threads, tasks, |(plan, chunk)| plan.gate.run(&plan.plan, chunk));
+    let joined = outputs.into_iter().collect::<TractResult<Vec<_>>>().and_then(|o| axes.join(o));
+    joined.map(Some).map_err(|e| TractNodeError::run_failed(&e))
   }
 
   fn plan_for(
@@ -119,6 +176,47 @@ impl Planner {
     })?;
     cache.lock().expect("plan cache lock").insert(key, plan.clone());
     Ok(plan)
+  }
+}
+
+impl BatchSplit {
+  fn new(model: InferenceModel, options: PlanOptions) -> BatchSplit {
+    let one_thread = PlanOptions { threads: 1, ..options };
+    BatchSplit {
+      plans: Arc::new(Specialiser::new(model.clone(), one_thread)),
+      model,
+      axes: OnceLock::new(),
+      analysing: AtomicBool::new(false),
+    }
+  }
+
+  /// The batch axes, once analysed. The first run with a batch (its first input's first dim over 1)
+  /// starts the analysis from its shapes on a background thread.
+  fn axes<'a>(this: &'a Arc<BatchSplit>, inputs: &[TValue]) -> Option<&'a BatchAxes> {
+    if let Some(axes) = this.axes.get() {
+      return axes.as_ref();
+    }
+    let batched =
+      inputs.first().and_then(|input| input.shape().first()).is_some_and(|&rows| rows > 1);
+    if batched && !this.analysing.swap(true, Ordering::AcqRel) {
+      let (split, key) = (this.clone(), shape_key(inputs));
+      let spawned =
+        std::thread::Builder::new().name("tract-node-analyse".into()).spawn(move || {
+          crate::pool::lower_priority();
+          let analyse = || Ok(split.analyse(&key));
+          let _ = split.axes.set(crate::error::catch_panic(analyse).ok().flatten());
+        });
+      if spawned.is_err() {
+        let _ = this.axes.set(None);
+      }
+    }
+    None
+  }
+
+  /// The batch axes of the model typed and decluttered for `key`.
+  fn analyse(&self, key: &ShapeKey) -> Option<BatchAxes> {
+    let model = with_input_shapes(&self.model, key).ok()?;
+    BatchAxes::of(&model.into_typed().ok()?.into_decluttered().ok()?)
   }
 }
 

@@ -345,3 +345,25 @@ fn batched_convolutions_run_per_image_with_the_same_results() {
     cases("per_channel").into_iter().find(|c| c["inputs"]["image"]["dims"][0] == 3).unwrap();
   assert_case(&session, &batch3);
 }
+
+#[test]
+fn batches_split_over_threads_give_the_same_results() {
+  for (name, batch) in [("per_channel", 3), ("mlp", 2)] {
+    let config = SessionOptions { intra_op_num_threads: Some(2.0), ..Default::default() };
+    let session = load_with(name, config.resolve().unwrap());
+    let batched: Vec<Value> = cases(name)
+      .into_iter()
+      .filter(|c| c["inputs"].as_object().unwrap().values().all(|t| t["dims"][0] == batch))
+      .collect();
+    assert!(!batched.is_empty(), "{name}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while session.planner.chunk_plans() == 0 {
+      assert!(std::time::Instant::now() < deadline, "{name}: no chunk plan after 20 s");
+      assert_case(&session, &batched[0]); // the usual way, meanwhile
+      std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    for case in &batched {
+      assert_case(&session, case); // as one chunk per thread
+    }
+  }
+}
