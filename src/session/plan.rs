@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use tract_onnx::prelude::*;
 
-use super::batch_split::{chunk_rows, BatchAxes};
+use super::batch_split::{chunk_rows, min_chunk_rows, BatchAxes};
 use crate::error::{error_chain, human_bytes, Result, TractNodeError};
 use crate::pool::gate::Gate;
 use crate::pool::intra_op::run_each_alone;
@@ -56,11 +56,17 @@ pub struct Planner {
   split: Option<Arc<BatchSplit>>,
 }
 
+/// Where a model's batch lies, and the fewest rows a chunk needs for splitting to pay.
+struct Splitting {
+  axes: BatchAxes,
+  min_chunk_rows: usize,
+}
+
 /// How batches are cut, and the one-thread plans for the chunks' shapes.
 struct BatchSplit {
   model: InferenceModel,
-  /// The batch axes once analysed: `None` inside for a model whose rows are not independent.
-  axes: OnceLock<Option<BatchAxes>>,
+  /// The analysis, once done: `None` inside for a model whose rows are not independent.
+  splitting: OnceLock<Option<Splitting>>,
   analysing: AtomicBool,
   plans: Arc<Specialiser>,
 }
@@ -137,12 +143,16 @@ impl Planner {
   /// built (`None` otherwise: the run goes the usual way, and the plans get built meanwhile).
   fn run_split(&self, inputs: &[TValue]) -> Result<Option<TVec<TValue>>> {
     let Some(split) = &self.split else { return Ok(None) };
-    let Some(axes) = BatchSplit::axes(split, inputs) else { return Ok(None) };
-    let Some(batch) = axes.batch_size(inputs).filter(|&rows| rows > 1) else {
+    let Some(Splitting { axes, min_chunk_rows }) = BatchSplit::splitting(split, inputs) else {
       return Ok(None);
     };
+    let Some(batch) = axes.batch_size(inputs) else { return Ok(None) };
+    let threads = self.options.threads.min(batch / min_chunk_rows);
+    if threads < 2 {
+      return Ok(None);
+    }
     let mut chunks = Vec::new();
-    for rows in chunk_rows(batch, self.options.threads) {
+    for rows in chunk_rows(batch, threads) {
       let key = axes.chunk_shapes(inputs, &rows);
       let Some(plan) = Specialiser::plan_for(&split.plans, &key) else { return Ok(None) };
       chunks.push((plan, rows));
@@ -185,16 +195,16 @@ impl BatchSplit {
     BatchSplit {
       plans: Arc::new(Specialiser::new(model.clone(), one_thread)),
       model,
-      axes: OnceLock::new(),
+      splitting: OnceLock::new(),
       analysing: AtomicBool::new(false),
     }
   }
 
-  /// The batch axes, once analysed. The first run with a batch (its first input's first dim over 1)
+  /// How to split, once analysed. The first run with a batch (its first input's first dim over 1)
   /// starts the analysis from its shapes on a background thread.
-  fn axes<'a>(this: &'a Arc<BatchSplit>, inputs: &[TValue]) -> Option<&'a BatchAxes> {
-    if let Some(axes) = this.axes.get() {
-      return axes.as_ref();
+  fn splitting<'a>(this: &'a Arc<BatchSplit>, inputs: &[TValue]) -> Option<&'a Splitting> {
+    if let Some(splitting) = this.splitting.get() {
+      return splitting.as_ref();
     }
     let batched =
       inputs.first().and_then(|input| input.shape().first()).is_some_and(|&rows| rows > 1);
@@ -204,19 +214,21 @@ impl BatchSplit {
         std::thread::Builder::new().name("tract-node-analyse".into()).spawn(move || {
           crate::pool::lower_priority();
           let analyse = || Ok(split.analyse(&key));
-          let _ = split.axes.set(crate::error::catch_panic(analyse).ok().flatten());
+          let _ = split.splitting.set(crate::error::catch_panic(analyse).ok().flatten());
         });
       if spawned.is_err() {
-        let _ = this.axes.set(None);
+        let _ = this.splitting.set(None);
       }
     }
     None
   }
 
-  /// The batch axes of the model typed and decluttered for `key`.
-  fn analyse(&self, key: &ShapeKey) -> Option<BatchAxes> {
-    let model = with_input_shapes(&self.model, key).ok()?;
-    BatchAxes::of(&model.into_typed().ok()?.into_decluttered().ok()?)
+  /// How to split the model, typed and decluttered for `key`.
+  fn analyse(&self, key: &ShapeKey) -> Option<Splitting> {
+    let model =
+      with_input_shapes(&self.model, key).ok()?.into_typed().ok()?.into_decluttered().ok()?;
+    let rows = *key.first()?.1.first()?;
+    Some(Splitting { axes: BatchAxes::of(&model)?, min_chunk_rows: min_chunk_rows(&model, rows)? })
   }
 }
 
