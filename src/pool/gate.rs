@@ -5,7 +5,9 @@
 //! first. tract decides per matrix product from its panel count, which on this machine split a
 //! chain of small convolutions (PP-OCR's direction classifier, batch 4) so finely that 2 threads
 //! took 10.8 ms where 1 took 8.6; gated by multiply-adds (and with element-wise operations split
-//! from 2¹⁸ values, see `intra_op`), 2 threads take 8.0–8.9 ms, as 1 thread does (8.3–8.4 ms).
+//! from 2¹⁸ values, see `intra_op`), 2 threads took 8.0–8.9 ms, as 1 thread did (8.3–8.4 ms). The
+//! bound is lower while a run is the only one in flight, its helpers polling, than while other runs
+//! keep the cores busy.
 //!
 //! tract's own gates stay in place for the nodes this one lets through, and nodes that report no
 //! multiply-adds are left to them. Products of one row by constant weights do not go through
@@ -22,16 +24,26 @@ use tract_onnx::tract_core::ops::matmul::optimized::OptMatMul;
 use tract_onnx::tract_core::ops::Cost;
 use tract_onnx::tract_core::plan::eval;
 
-use super::intra_op::{keep_helpers_polling, scope};
+use super::intra_op::{keep_helpers_polling, runs_alone, scope};
 
-/// Multiply-adds from which a node is split: about 30 µs of one core's work in a matrix product.
-const MIN_SPLIT_FMAS: u64 = 1 << 21;
+/// Multiply-adds from which a node is split while its run is the only one: about 8 µs of one
+/// core's work in a matrix product, worth it with the helpers polling. Against 2²¹ for both, same
+/// hour, profiler, 2 threads (with element-wise work split from 2¹⁵ values, see `intra_op`):
+/// BERT-mini 6.4–6.6 → 5.4–5.6 ms, PP-OCR v4 recognition 11.4–12.5 → 9.9–10.8 ms, detection
+/// 37–41 → 34–36 ms; the others within noise.
+const MIN_SPLIT_FMAS_ALONE: u64 = 1 << 19;
+
+/// Multiply-adds from which a node is split while other runs are in flight: the helpers are asleep
+/// then (a futex wake-up each), and the cores have work anyway. About 30 µs of one core's work.
+const MIN_SPLIT_FMAS_BUSY: u64 = 1 << 21;
 
 /// The split decision for every node of one plan, for the intra-op thread count it runs with.
 pub struct Gate {
   threads: usize,
-  /// By node id; empty for one thread, where there is nothing to decide.
-  splits: Vec<Split>,
+  /// By node id: the multiply-adds of each matrix product the node runs, `None` for a node that
+  /// reports none or whose size is not known until run time. Empty for one thread, where there is
+  /// nothing to decide.
+  work: Vec<Option<u64>>,
   /// By node id: whether a node to split comes within [`POLL_AHEAD`] nodes from this one, so that
   /// the helpers are polling by the time it runs.
   polls: Vec<bool>,
@@ -59,20 +71,31 @@ impl Gate {
   /// whose size is not known until run time (symbolic dims), or that report no multiply-adds, are
   /// left to tract's gates.
   pub fn new(model: &TypedModel, threads: usize) -> Gate {
-    let splits: Vec<Split> = if threads > 1 {
-      model.nodes().iter().map(|node| split(model, node)).collect()
+    let work: Vec<Option<u64>> = if threads > 1 {
+      model.nodes().iter().map(|node| Some(fmas(model, node)? / products(node))).collect()
     } else {
       Vec::new()
     };
-    let mut polls = vec![false; splits.len()];
-    if let (false, Ok(order)) = (splits.is_empty(), model.eval_order()) {
+    let mut gate = Gate { threads, work, polls: Vec::new() };
+    gate.polls = vec![false; gate.work.len()];
+    if let (false, Ok(order)) = (gate.work.is_empty(), model.eval_order()) {
       let split_at: Vec<bool> =
-        order.iter().map(|&id| splits.get(id) == Some(&Split::Always)).collect();
+        order.iter().map(|&id| gate.split(id, true) == Split::Always).collect();
       for (position, &id) in order.iter().enumerate() {
-        polls[id] = split_at[position..].iter().take(POLL_AHEAD).any(|&split| split);
+        gate.polls[id] = split_at[position..].iter().take(POLL_AHEAD).any(|&split| split);
       }
     }
-    Gate { threads, splits, polls }
+    gate
+  }
+
+  /// How node `id` uses the intra-op threads, when its run is `alone` or not.
+  fn split(&self, id: usize, alone: bool) -> Split {
+    let min = if alone { MIN_SPLIT_FMAS_ALONE } else { MIN_SPLIT_FMAS_BUSY };
+    match self.work.get(id).copied().flatten() {
+      Some(fmas) if fmas < min => Split::Never,
+      Some(_) => Split::Always,
+      None => Split::TractDecides,
+    }
   }
 
   /// Runs `plan` (the plan of the model this gate was built from).
@@ -87,7 +110,7 @@ impl Gate {
       return run();
     }
     scope(self.threads, || {
-      if self.splits.contains(&Split::Always) {
+      if self.polls.contains(&true) {
         // Woken now, sleeping helpers are polling by the time the first big node comes.
         keep_helpers_polling(self.threads);
       }
@@ -107,11 +130,11 @@ impl Gate {
     if self.polls.get(node.id) == Some(&true) {
       keep_helpers_polling(self.threads);
     }
-    let outputs = match self.splits.get(node.id) {
-      Some(Split::Never) => {
+    let outputs = match self.split(node.id, runs_alone()) {
+      Split::Never => {
         multithread_tract_scope(Executor::SingleThread, || eval(ctx, op_state, node, inputs))
       }
-      Some(Split::Always | Split::TractDecides) | None => eval(ctx, op_state, node, inputs),
+      Split::Always | Split::TractDecides => eval(ctx, op_state, node, inputs),
     };
     clear_upper_vectors();
     outputs
@@ -130,15 +153,6 @@ pub fn clear_upper_vectors() {
   if std::arch::is_x86_feature_detected!("avx") {
     // SAFETY: the CPU has AVX; `vzeroupper` only zeroes bits no Rust value lives in between calls.
     unsafe { std::arch::x86_64::_mm256_zeroupper() }
-  }
-}
-
-/// How `node` uses the intra-op threads, from the multiply-adds it reports per matrix product.
-fn split(model: &TypedModel, node: &TypedNode) -> Split {
-  match fmas(model, node).map(|fmas| fmas / products(node)) {
-    Some(fmas) if fmas < MIN_SPLIT_FMAS => Split::Never,
-    Some(_) => Split::Always,
-    None => Split::TractDecides,
   }
 }
 
@@ -184,16 +198,19 @@ mod tests {
   }
 
   #[test]
-  fn products_under_2_pow_21_multiply_adds_stay_on_one_thread() {
-    // 1 × 784 × 512 = 401k multiply-adds; 64 × 784 × 512 = 25.7M.
-    let small = product(1);
-    let big = product(64);
+  fn small_products_stay_on_one_thread_and_more_of_them_when_runs_are_in_flight() {
+    // 1 × 784 × 512 = 401k multiply-adds; 2 × 784 × 512 = 803k; 64 × 784 × 512 = 25.7M.
+    let [small, middle, big] = [1, 2, 64].map(product);
     let y = |model: &TypedModel| model.node_by_name("y").unwrap().id;
-    assert_eq!(Gate::new(&small, 2).splits[y(&small)], Split::Never);
-    assert_eq!(Gate::new(&big, 2).splits[y(&big)], Split::Always);
-    // Sources and constants report no multiply-adds: left to tract.
-    assert_eq!(Gate::new(&big, 2).splits[0], Split::TractDecides);
+    for alone in [true, false] {
+      assert_eq!(Gate::new(&small, 2).split(y(&small), alone), Split::Never);
+      assert_eq!(Gate::new(&big, 2).split(y(&big), alone), Split::Always);
+      // Sources and constants report no multiply-adds: left to tract.
+      assert_eq!(Gate::new(&big, 2).split(0, alone), Split::TractDecides);
+    }
+    assert_eq!(Gate::new(&middle, 2).split(y(&middle), true), Split::Always);
+    assert_eq!(Gate::new(&middle, 2).split(y(&middle), false), Split::Never);
     // One thread: nothing to decide.
-    assert!(Gate::new(&small, 1).splits.is_empty());
+    assert!(Gate::new(&small, 1).work.is_empty());
   }
 }
