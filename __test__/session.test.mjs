@@ -49,6 +49,19 @@ test('products split across polling intra-op helpers match onnxruntime, run afte
   await session.release()
 })
 
+test('batches split over the intra-op threads match onnxruntime, before and after the split starts', async () => {
+  const batch2 = referenceCases('hard_swish').find((c) => c.inputs.image.dims[0] === 2)
+  // Independent images, each weight used 144 times per image: after a few batched runs the session
+  // runs each image on its own thread (plans for the chunks are built in the background).
+  const session = await InferenceSession.create(fixture('hard_swish.onnx'), { intraOpNumThreads: 2 })
+  for (let round = 0; round < 40; round++) {
+    assertOutputsMatch(await session.run(feedsOf(batch2)), batch2)
+    assertOutputsMatch(session.runSync(feedsOf(batch2)), batch2)
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  await session.release()
+})
+
 test('a model loads from a path, a Buffer, a Uint8Array and an ArrayBuffer', async () => {
   const buffer = readFileSync(fixture('mlp.onnx'))
   const copy = new Uint8Array(buffer)
