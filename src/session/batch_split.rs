@@ -13,11 +13,10 @@
 //! needs chunks that use each weight often enough ([`MIN_CHUNK_REUSE`]): a dense network's products
 //! split better by weights, as tract splits them.
 
+use std::collections::HashMap;
 use std::ops::Range;
 
-use std::collections::HashMap;
 use tract_onnx::prelude::*;
-
 use tract_onnx::tract_core::axes::{AxesMapping, Axis};
 use tract_onnx::tract_core::ops::change_axes::InOut;
 use tract_onnx::tract_core::ops::cnn::{MaxPool, SumPool};
@@ -67,10 +66,11 @@ impl BatchAxes {
 
   /// The batch size of `inputs`, when every batched input has the same one.
   pub fn batch_size(&self, inputs: &[TValue]) -> Option<usize> {
-    let mut sizes =
-      self.inputs.iter().zip(inputs).filter_map(|(axis, t)| Some(t.shape()[(*axis)?]));
-    let size = sizes.next()?;
-    sizes.all(|s| s == size).then_some(size)
+    let batched =
+      self.inputs.iter().zip(inputs).filter_map(|(axis, input)| Some((axis.as_ref()?, input)));
+    let mut sizes = batched.map(|(&axis, input)| input.shape().get(axis).copied());
+    let size = sizes.next()??;
+    sizes.all(|s| s == Some(size)).then_some(size)
   }
 
   /// The types and shapes of rows `rows` of `inputs`.

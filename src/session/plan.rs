@@ -4,7 +4,9 @@
 //! A generic plan serves every shape, but tract optimises better for known shapes (convolutions
 //! gather their inputs in place instead of copying them, 20–25 % on a CNN with 2 threads). So a
 //! session with symbolic input dims also builds, in the background, a plan specialised for each input
-//! shape it keeps seeing (a few at most) and switches to it once built.
+//! shape it keeps seeing (a few at most) and switches to it once built. With several intra-op
+//! threads, batches of a model whose rows are independent run as one chunk per thread, on one-thread
+//! plans built the same way for the chunks' shapes (`super::batch_split`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
