@@ -4,7 +4,8 @@
 //!   cargo run --release --target x86_64-unknown-linux-gnu --no-default-features --features profile --example profile -- \
 //!     model.onnx 4x3x48x192 [runs=20] [threads=1]
 //!
-//! One shape per input, in order (`x`-separated dims); inputs are filled with a sine. With
+//! One shape per input, in order (`x`-separated dims, `-` for a scalar); inputs are filled with a
+//! sine, or with the value after `=` (`-=16000` for a sample rate). With
 //! `PROFILE_INFO=1`, each of the slowest nodes also prints tract's description of its operator (for
 //! a matrix product: its shape and the kernel that runs it). With `PROFILE_GRAPH=1`, the plan's
 //! nodes are listed first, each with the nodes it reads and its output shape.
@@ -17,7 +18,7 @@ use tract_hir::internal::*;
 fn main() -> TractResult<()> {
   let args: Vec<String> = std::env::args().skip(1).collect();
   let [path, shapes, rest @ ..] = args.as_slice() else {
-    bail!("usage: profile model.onnx DIMSxDIMS[,DIMS…] [runs] [threads]");
+    bail!("usage: profile model.onnx DIMSxDIMS[=VALUE][,DIMS…] [runs] [threads]");
   };
   let runs: usize = rest.first().map_or(Ok(20), |r| r.parse())?;
   let threads: usize = rest.get(1).map_or(Ok(1), |t| t.parse())?;
@@ -27,12 +28,18 @@ fn main() -> TractResult<()> {
   let mut model =
     tract_node::ops::onnx().with_ignore_value_info(true).model_for_proto_model(&proto)?;
   let mut inputs = tvec!();
-  for (ix, shape) in shapes.split(',').enumerate() {
-    let dims: Vec<usize> = shape.split('x').map(|d| d.parse()).collect::<Result<_, _>>()?;
+  for (ix, spec) in shapes.split(',').enumerate() {
+    let (shape, fill) = spec.split_once('=').map_or((spec, None), |(s, v)| (s, Some(v)));
+    let dims: Vec<usize> = match shape {
+      "-" => vec![],
+      _ => shape.split('x').map(|d| d.parse()).collect::<Result<_, _>>()?,
+    };
+    let fill: Option<f32> = fill.map(|v| v.parse()).transpose()?;
     let fact = model.input_fact(ix)?.clone();
     let datum_type = fact.datum_type.concretize().unwrap_or(f32::datum_type());
     model.set_input_fact(ix, InferenceFact::dt_shape(datum_type, &dims))?;
-    let values: Vec<f32> = (0..dims.iter().product()).map(|i| (i as f32 * 0.37).sin()).collect();
+    let values: Vec<f32> =
+      (0..dims.iter().product()).map(|i| fill.unwrap_or((i as f32 * 0.37).sin())).collect();
     inputs.push(
       tract_ndarray::Array::from_shape_vec(dims, values)?
         .into_tensor()
