@@ -8,6 +8,11 @@
 use tract_core::ops::einsum::EinSum;
 use tract_hir::internal::*;
 
+/// The fewest columns (points per image) a product needs to run image by image. Below, one product
+/// over the whole batch reads the weights once where a loop would read them per image: a dense
+/// layer (`[N, K]` by `[K, J]`), or a 1×1 convolution after global pooling.
+const MIN_COLUMNS: usize = 16;
+
 /// Gives the constant operand of every such product a unit batch axis (see the module doc). Call
 /// after declutter, before tract's codegen.
 pub fn broadcast_weights_over_batches(model: &mut TypedModel) -> TractResult<()> {
@@ -30,7 +35,8 @@ pub fn broadcast_weights_over_batches(model: &mut TypedModel) -> TractResult<()>
 
 /// For a float product of constant weights by a batch of channel-first images: the weights' input
 /// slot and the batch axis (first in the images and the output, absent from the weights, more than
-/// one image, and followed in the images by an axis the product sums over).
+/// one image, and followed in the images by an axis the product sums over, then by at least
+/// [`MIN_COLUMNS`] points).
 fn batch_axis_to_broadcast(
   model: &TypedModel,
   node: &TypedNode,
@@ -46,12 +52,12 @@ fn batch_axis_to_broadcast(
     }
     let image_axes: Vec<&Axis> = op.axes.axes(InOut::In(images)).collect();
     let [batch, summed, ..] = image_axes[..] else { continue };
-    let batch_size = &model.outlet_fact(node.inputs[images])?.shape[0];
-    let is_batch = batch.inputs[weights].is_empty()
-      && batch.outputs[0].first() == Some(&0)
-      && batch_size.to_usize().is_ok_and(|n| n > 1);
+    let Some(shape) = model.outlet_fact(node.inputs[images])?.shape.as_concrete() else { continue };
+    let is_batch =
+      batch.inputs[weights].is_empty() && batch.outputs[0].first() == Some(&0) && shape[0] > 1;
     let is_summed = !summed.inputs[weights].is_empty() && summed.outputs[0].is_empty();
-    if is_batch && is_summed {
+    let columns: usize = shape[2..].iter().product();
+    if is_batch && is_summed && columns >= MIN_COLUMNS {
       return Ok(Some((weights, batch.repr)));
     }
   }
@@ -61,6 +67,7 @@ fn batch_axis_to_broadcast(
 #[cfg(test)]
 mod tests {
   use tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};
+  use tract_core::ops::einsum::EinSum;
   use tract_core::ops::nn::DataFormat;
   use tract_hir::internal::*;
   use tract_ndarray::{Array4, ArrayD};
@@ -104,7 +111,7 @@ mod tests {
 
   #[test]
   fn pointwise_convolutions_over_a_batch_run_without_transposes() {
-    for (shape, outputs, stride) in [([3, 5, 4, 6], 7, 1), ([2, 4, 5, 7], 3, 2)] {
+    for (shape, outputs, stride) in [([3, 5, 4, 6], 7, 1), ([2, 4, 9, 11], 3, 2)] {
       let (model, [weights, bias, scale, shift]) = model(shape, outputs, stride);
       let model = crate::ops::optimize(model, true, 1).unwrap();
       let ops: Vec<String> = model.nodes().iter().map(|n| n.op().name().to_string()).collect();
@@ -127,6 +134,24 @@ mod tests {
           (b, o, oy, ox)
         );
       }
+    }
+  }
+
+  #[test]
+  fn products_with_few_columns_stay_whole() {
+    // A dense layer at batch 8, and a 1×1 convolution after global pooling: one product each.
+    for (images, weights, expression) in [
+      (tvec!(8, 64), tvec!(64, 32), "mk,kn->mn"),
+      (tvec!(8, 64, 1, 1), tvec!(32, 64), "nihw,oi->nohw"),
+    ] {
+      let mut model = TypedModel::default();
+      let x = model.add_source("x", f32::fact(&images)).unwrap();
+      let w = model.add_const("w", Tensor::zero::<f32>(&weights).unwrap()).unwrap();
+      let op = EinSum::new(expression.parse().unwrap(), f32::datum_type());
+      let y = model.wire_node("y", op.clone(), &[x, w]).unwrap();
+      model.select_output_outlets(&y).unwrap();
+      let node = model.node(y[0].node);
+      assert_eq!(super::batch_axis_to_broadcast(&model, node, &op).unwrap(), None, "{expression}");
     }
   }
 }
