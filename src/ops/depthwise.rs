@@ -115,13 +115,18 @@ impl EvalOp for PlaneDepthwiseConv {
       (input.try_as_plain_ram()?, kernel.try_as_plain_ram()?, bias.try_as_plain_ram()?);
     let (source, kernel, bias) =
       (source.as_slice::<f32>()?, kernel.as_slice::<f32>()?, bias.as_slice::<f32>()?);
-    ensure!(kernel.len() == channels * taps && [1, channels].contains(&bias.len()));
+    ensure!(
+      kernel.len() == channels * taps && [1, channels].contains(&bias.len()),
+      "depthwise kernel of {} values and bias of {} for {channels} channels of {taps} taps",
+      kernel.len(),
+      bias.len()
+    );
     let plane = geometry.height * geometry.width;
     let mut target = output.try_as_plain_ram_mut()?;
     let target = target.as_slice_mut::<f32>()?;
     let work = target.len() * taps;
     tract_linalg::multithread::par_chunks_mut(target, out_plane, work, |first, planes| {
-      let mut rows = PhasedRows::new(&geometry);
+      let mut rows = PhasedRows::new(&geometry)?;
       for (index, out) in (first..).zip(planes.chunks_exact_mut(out_plane)) {
         let channel = index % channels;
         rows.fill(&source[index * plane..][..plane]);
@@ -175,28 +180,66 @@ struct Geometry {
   out_width: usize,
 }
 
-/// One input plane as zero-padded rows, each split into `stride_x` column phases: padded column `j`
-/// is value `j / stride_x` of phase `j % stride_x`. Output column `x` of tap `kx` then reads value
-/// `x + kx · dilation_x / stride_x` of one phase, so a block of outputs reads consecutive values.
+impl Geometry {
+  /// The input row kernel row `ky` reads for output row `y`, unless it lies in the padding.
+  fn row(&self, y: usize, ky: usize) -> Option<usize> {
+    let row = (y * self.stride_y + ky * self.dilation_y).wrapping_sub(self.top);
+    (row < self.height).then_some(row)
+  }
+
+  /// The input rows output row `y` reads.
+  fn rows_of(&self, y: usize) -> impl Iterator<Item = usize> + '_ {
+    (0..self.kernel_height).filter_map(move |ky| self.row(y, ky))
+  }
+}
+
+/// The input rows of one plane that the kernel reads, as zero-padded rows, each split into
+/// `stride_x` column phases: padded column `j` is value `j / stride_x` of phase `j % stride_x`.
+/// Output column `x` of tap `kx` then reads value `x + kx · dilation_x / stride_x` of one phase, so
+/// a block of outputs reads consecutive values.
 struct PhasedRows {
   geometry: Geometry,
   /// Values per phase: the output columns rounded up to whole blocks, plus the kernel's reach.
   phase_len: usize,
   /// Where in a row tap column `kx` reads from: its phase's start plus its shift within the phase.
   tap_offsets: Vec<usize>,
+  /// By input row: its place among the laid-out rows, if the kernel reads it (with strides larger
+  /// than the kernel, some rows are never read: laying them all out would cost up to the stride
+  /// times the output's size).
+  slots: Vec<Option<usize>>,
   values: Vec<f32>,
 }
 
 impl PhasedRows {
-  fn new(geometry: &Geometry) -> PhasedRows {
+  /// Zeroed rows for `geometry`, at most the kernel's height per output row.
+  fn new(geometry: &Geometry) -> TractResult<PhasedRows> {
     let reach = (geometry.kernel_width - 1) * geometry.dilation_x / geometry.stride_x;
     let phase_len = geometry.out_width.next_multiple_of(BLOCK) + reach + 1;
-    let values = vec![0.0; geometry.height * geometry.stride_x * phase_len];
+    let mut is_read = vec![false; geometry.height];
+    for y in 0..geometry.out_height {
+      geometry.rows_of(y).for_each(|row| is_read[row] = true);
+    }
+    let mut read = 0;
+    let slots: Vec<Option<usize>> = is_read
+      .into_iter()
+      .map(|is_read| {
+        is_read.then(|| {
+          read += 1;
+          read - 1
+        })
+      })
+      .collect();
+    let len = [geometry.stride_x, phase_len].iter().try_fold(read, |n, &d| n.checked_mul(d));
+    let mut values = Vec::new();
+    let Some(len) = len.filter(|&len| values.try_reserve_exact(len).is_ok()) else {
+      bail!("a depthwise scratch of {read} × {phase_len} values cannot be allocated")
+    };
+    values.resize(len, 0.0);
     let tap_offsets = (0..geometry.kernel_width)
       .map(|kx| kx * geometry.dilation_x)
       .map(|shift| shift % geometry.stride_x * phase_len + shift / geometry.stride_x)
       .collect();
-    PhasedRows { geometry: *geometry, phase_len, tap_offsets, values }
+    Ok(PhasedRows { geometry: *geometry, phase_len, tap_offsets, slots, values })
   }
 
   /// Lays out `plane` (height × width values); the padding stays zero.
@@ -206,7 +249,9 @@ impl PhasedRows {
       return;
     }
     let row_len = stride_x * self.phase_len;
-    for (row, phases) in plane.chunks_exact(width).zip(self.values.chunks_exact_mut(row_len)) {
+    let read =
+      plane.chunks_exact(width).zip(&self.slots).filter_map(|(row, slot)| Some((row, (*slot)?)));
+    for ((row, _), phases) in read.zip(self.values.chunks_exact_mut(row_len)) {
       for (phase, values) in phases.chunks_exact_mut(self.phase_len).enumerate() {
         // Value t is padded column phase + t · stride_x, input column phase + t · stride_x − left.
         let first = left.saturating_sub(phase).div_ceil(stride_x).min(self.phase_len);
@@ -231,7 +276,8 @@ impl PhasedRows {
 
   /// The values of input row `row` that tap column `kx` reads, from its first output's value on.
   fn tap(&self, row: usize, kx: usize) -> &[f32] {
-    &self.values[row * self.geometry.stride_x * self.phase_len + self.tap_offsets[kx]..]
+    let slot = self.slots[row].expect("a row the kernel reads is laid out");
+    &self.values[slot * self.geometry.stride_x * self.phase_len + self.tap_offsets[kx]..]
   }
 }
 
@@ -242,8 +288,7 @@ fn convolve(rows: &PhasedRows, kernel: &[f32], bias: f32, out: &mut [f32]) {
   for (y, out_row) in out.chunks_exact_mut(geometry.out_width).enumerate() {
     taps.clear();
     for (ky, weights) in kernel.chunks_exact(geometry.kernel_width).enumerate() {
-      let row = (y * geometry.stride_y + ky * geometry.dilation_y).wrapping_sub(geometry.top);
-      if row < geometry.height {
+      if let Some(row) = geometry.row(y, ky) {
         taps.extend(weights.iter().enumerate().map(|(kx, &weight)| (rows.tap(row, kx), weight)));
       }
     }
@@ -473,6 +518,8 @@ mod tests {
       case([1, 2, 11, 37], [3, 2], [1, 3], [2, 3], [0, 2], [3, 1], false),
       // No padding, a kernel as large as the input, a 1-column output.
       case([3, 2, 4, 5], [4, 5], [1, 1], [1, 1], [0, 0], [0, 0], true),
+      // Rows strides skip: only the rows the kernel reads are laid out.
+      case([1, 2, 17, 9], [2, 3], [5, 2], [1, 1], [1, 1], [1, 1], true),
       // Padding wider than the kernel reaches: outputs that see only padding.
       case([1, 2, 2, 3], [1, 1], [1, 1], [1, 1], [2, 3], [1, 4], true),
     ];
