@@ -2,7 +2,7 @@
 //! split over partner threads that keep their part of the weights in their own cache (see
 //! `crate::pool::partners`).
 //!
-//! tract splits a product by chunks that go to whichever helper steals them, and only from 2²¹
+//! tract splits a product by chunks that go to whichever helper steals them, and only from 2¹⁹
 //! multiply-adds, so at batch 1 every run streams every weight matrix through one core from L3:
 //! the MLP 784-512-512-10 took 0.127 ms on 1 or 2 threads (tract's profiler), 0.026–0.031 ms split
 //! here on 2. Here the weights are packed in column panels and each of `parts` threads always
