@@ -3,11 +3,13 @@
 //! Sized to the available cores by default, or by `TRACT_NODE_THREADS`, or at run time by
 //! `setComputeThreads(n)`. The JS thread only queues jobs and settles promises.
 
-use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
 use std::time::{Duration, Instant};
+
+use crossbeam_channel::{unbounded, Receiver, Sender, TryRecvError};
 
 use crate::error::{Result, TractNodeError};
 
@@ -27,21 +29,31 @@ enum Message {
 
 /// A bounded pool of worker threads fed by one FIFO queue.
 pub struct ComputePool {
-  queue: Arc<JobQueue>,
+  sender: Sender<Message>,
+  receiver: Receiver<Message>,
   size: Mutex<usize>,
+  /// Set while one idle thread polls for work (see [`next`]).
+  polling: Arc<AtomicBool>,
 }
 
 impl ComputePool {
   /// Starts a pool of `size` threads (at least one).
   pub fn new(size: usize) -> ComputePool {
-    let pool = ComputePool { queue: Arc::default(), size: Mutex::new(0) };
+    let (sender, receiver) = unbounded();
+    let pool = ComputePool {
+      sender,
+      receiver,
+      size: Mutex::new(0),
+      polling: Arc::new(AtomicBool::new(false)),
+    };
     pool.resize(size.max(1)).expect("initial pool size is valid");
     pool
   }
 
   /// Queues a job; it runs as soon as a thread is free.
   pub fn submit(&self, job: Job) {
-    self.queue.push(Message::Run(job));
+    // The pool owns a receiver, so the channel is never disconnected.
+    let _ = self.sender.send(Message::Run(job));
   }
 
   /// Current number of threads.
@@ -59,25 +71,25 @@ impl ComputePool {
     }
     let mut size = self.size.lock().expect("pool size lock");
     for index in *size..threads {
-      let queue = self.queue.clone();
+      let (receiver, polling) = (self.receiver.clone(), self.polling.clone());
       std::thread::Builder::new()
         .name(format!("tract-node-{index}"))
-        .spawn(move || work(&queue))
+        .spawn(move || work(&receiver, &polling))
         .map_err(|e| TractNodeError::Internal {
-        reason: format!("cannot start a compute thread: {e}"),
-      })?;
+          reason: format!("cannot start a compute thread: {e}"),
+        })?;
     }
     for _ in threads..*size {
-      self.queue.push(Message::Stop);
+      let _ = self.sender.send(Message::Stop);
     }
     *size = threads;
     Ok(())
   }
 }
 
-fn work(queue: &JobQueue) {
+fn work(receiver: &Receiver<Message>, polling: &AtomicBool) {
   lower_priority();
-  while let Message::Run(job) = queue.next(idle_spin()) {
+  while let Some(Message::Run(job)) = next(receiver, idle_spin(), polling) {
     // Jobs catch their own panics to report them; this only keeps the thread alive regardless.
     let _ = catch_unwind(AssertUnwindSafe(job));
   }
@@ -99,87 +111,32 @@ fn spin_duration(env_value: Option<&str>) -> Duration {
   Duration::from_micros(micros.unwrap_or(100))
 }
 
-/// The pool's queue, and how idle threads wait on it.
-///
-/// An idle thread first polls the queue for `TRACT_NODE_SPIN_US`, so that a job queued right after
-/// the previous one finished (a caller awaiting runs one after another) starts without waking a
-/// sleeping thread, which costs tens of microseconds (more in a VM). Polling yields the core
+/// The next message: polled for `spin` first, so that a job queued right after the previous one
+/// finished (a caller awaiting runs one after another) starts without waking a sleeping thread,
+/// which costs tens of microseconds (more in a VM); then waited for. Polling yields the core
 /// between checks, so a JS thread that shares it is not held up.
 ///
-/// Only one idle thread polls at a time (`polling` is its token); the others sleep, and a new job
-/// wakes one of them only when no thread polls. With every idle thread polling, a caller awaiting
-/// runs one after another kept both cores of a 2-core machine busy, and the JS thread shared its
-/// core with a poller: `await run()` of a tiny model took 38–43 µs (medians of 4 processes) against
-/// 35–39 µs with one poller. And with every new job waking a sleeper too (a channel does), the
-/// sleeper often took the job from the poller, so a caller's runs alternated between threads, each
-/// with its own intra-op helpers and partners to wake and caches to warm: the MLP 784-512-512-10 at
-/// batch 1 on 2 intra-op threads took 0.110 ms per `await run()` against 0.062 ms with one thread
-/// in the pool.
-#[derive(Default)]
-struct JobQueue {
-  messages: Mutex<VecDeque<Message>>,
-  /// How many messages are queued, read without the lock: the poller takes the lock only when
-  /// there is something to take, so it never holds up a `push` from the JS thread.
-  queued: AtomicUsize,
-  ready: Condvar,
-  polling: AtomicBool,
-}
-
-impl JobQueue {
-  fn lock(&self) -> MutexGuard<'_, VecDeque<Message>> {
-    self.messages.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-  }
-
-  /// Queues `message`, waking a sleeping thread unless one polls.
-  fn push(&self, message: Message) {
-    let mut messages = self.lock();
-    messages.push_back(message);
-    self.queued.store(messages.len(), Ordering::SeqCst);
-    drop(messages);
-    if !self.polling.load(Ordering::SeqCst) {
-      self.ready.notify_one();
-    }
-  }
-
-  /// The next message, after the queue's own lock: waking another thread when more are queued
-  /// (a thread that polls takes one job, and the jobs queued behind it must not wait for it).
-  fn pop(&self, mut messages: MutexGuard<'_, VecDeque<Message>>) -> Option<Message> {
-    let message = messages.pop_front()?;
-    self.queued.store(messages.len(), Ordering::SeqCst);
-    if !messages.is_empty() {
-      self.ready.notify_one();
-    }
-    Some(message)
-  }
-
-  /// The next message for an idle thread: polled for `spin` by the thread holding the polling
-  /// token, then waited for.
-  fn next(&self, spin: Duration) -> Message {
-    if !spin.is_zero() && !self.polling.swap(true, Ordering::SeqCst) {
-      let deadline = Instant::now() + spin;
-      let polled = loop {
-        let queued = self.queued.load(Ordering::SeqCst) > 0;
-        match queued.then(|| self.pop(self.lock())).flatten() {
-          Some(message) => break Some(message),
-          None if Instant::now() < deadline => std::thread::yield_now(),
-          None => break None,
-        }
-      };
-      // Released before sleeping: a job pushed from now on wakes a sleeper, and one pushed while
-      // the token was still held is found below, under the lock, before this thread sleeps.
-      self.polling.store(false, Ordering::SeqCst);
-      if let Some(message) = polled {
-        return message;
+/// Only one idle thread polls at a time (`polling` is its token); the others sleep at once. With
+/// every idle thread polling, a caller awaiting runs one after another kept both cores of a 2-core
+/// machine busy, and the JS thread shared its core with a poller: `await run()` of a tiny model
+/// took 38–43 µs (medians of 4 processes) against 35–39 µs with one poller.
+fn next(receiver: &Receiver<Message>, spin: Duration, polling: &AtomicBool) -> Option<Message> {
+  if !spin.is_zero() && !polling.swap(true, Ordering::Acquire) {
+    let deadline = Instant::now() + spin;
+    let polled = loop {
+      match receiver.try_recv() {
+        Ok(message) => break Some(Some(message)),
+        Err(TryRecvError::Disconnected) => break Some(None),
+        Err(TryRecvError::Empty) if Instant::now() < deadline => std::thread::yield_now(),
+        Err(TryRecvError::Empty) => break None,
       }
-    }
-    let mut messages = self.lock();
-    loop {
-      if !messages.is_empty() {
-        return self.pop(messages).expect("a queued message");
-      }
-      messages = self.ready.wait(messages).unwrap_or_else(|poisoned| poisoned.into_inner());
+    };
+    polling.store(false, Ordering::Release);
+    if let Some(message) = polled {
+      return message;
     }
   }
+  receiver.recv().ok()
 }
 
 /// The environment variable that sets how many nice steps compute threads run below the JS thread
@@ -301,49 +258,20 @@ mod tests {
 
   #[test]
   fn one_idle_thread_polls_and_gives_the_token_back() {
-    let queue = Arc::new(JobQueue::default());
-    let next = |queue: &Arc<JobQueue>| {
-      let queue = queue.clone();
-      std::thread::spawn(move || matches!(queue.next(Duration::from_secs(5)), Message::Stop))
-    };
-    let poller = next(&queue);
-    std::thread::sleep(Duration::from_millis(20));
-    // The polling thread holds the token while it polls, and takes the job; then gives it back.
-    assert!(queue.polling.load(Ordering::SeqCst));
-    queue.push(Message::Stop);
-    assert!(poller.join().unwrap());
-    assert!(!queue.polling.load(Ordering::SeqCst));
-    // With the token taken, an idle thread sleeps: a job queued meanwhile is left to the poller.
-    queue.polling.store(true, Ordering::SeqCst);
-    let sleeper = next(&queue);
-    std::thread::sleep(Duration::from_millis(20));
-    queue.push(Message::Stop);
-    std::thread::sleep(Duration::from_millis(20));
-    assert_eq!(queue.lock().len(), 1);
-    // Once no thread polls, a new job wakes the sleeper, which takes the oldest.
-    queue.polling.store(false, Ordering::SeqCst);
-    queue.push(Message::Run(Box::new(|| {})));
-    assert!(sleeper.join().unwrap());
-    assert!(matches!(queue.lock().pop_front(), Some(Message::Run(_))));
-  }
-
-  #[test]
-  fn jobs_queued_behind_a_polled_one_wake_sleeping_threads() {
-    let pool = ComputePool::new(3);
-    std::thread::sleep(Duration::from_millis(20)); // one thread polls, two sleep
-                                                   // Three jobs at once that each wait for the other two: the poller takes one, and the two
-                                                   // queued behind it must wake the sleepers.
-    let barrier = Arc::new(Barrier::new(3));
-    let (done_tx, done_rx) = crossbeam_channel::unbounded();
-    for _ in 0..3 {
-      let (barrier, done_tx) = (barrier.clone(), done_tx.clone());
-      pool.submit(Box::new(move || {
-        barrier.wait();
-        done_tx.send(()).unwrap();
-      }));
-    }
-    for _ in 0..3 {
-      done_rx.recv_timeout(Duration::from_secs(10)).expect("the sleepers woke");
+    for already_polled in [false, true] {
+      let (sender, receiver) = unbounded();
+      let polling = Arc::new(AtomicBool::new(already_polled));
+      let token = polling.clone();
+      let worker = std::thread::spawn(move || {
+        let message = next(&receiver, Duration::from_secs(5), &token);
+        (message.is_some(), token.load(Ordering::SeqCst))
+      });
+      std::thread::sleep(Duration::from_millis(20));
+      // The polling thread holds the token while it polls; a thread that found it taken sleeps.
+      assert!(polling.load(Ordering::SeqCst));
+      sender.send(Message::Stop).unwrap();
+      // Either way the job is taken; the token is released only by the thread that took it.
+      assert_eq!(worker.join().unwrap(), (true, already_polled));
     }
   }
 
