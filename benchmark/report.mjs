@@ -51,7 +51,7 @@ function targets() {
     const { tract, tractNiceOff, ort } = suite.loop
     rows.push([
       'Event-loop p99 within 1 ms of an idle loop while tract-node saturates the cores',
-      `default (compute threads at nice 5): +${ms(over(tract))} ms (${ms(tract.loaded.p99Ms)} vs idle ${ms(tract.idle.p99Ms)}); \`TRACT_NODE_NICE=0\`: +${ms(over(tractNiceOff))} ms; onnxruntime-node +${ms(over(ort))} ms`,
+      `default (compute threads at nice 10): +${ms(over(tract))} ms (${ms(tract.loaded.p99Ms)} vs idle ${ms(tract.idle.p99Ms)}); \`TRACT_NODE_NICE=0\`: +${ms(over(tractNiceOff))} ms; onnxruntime-node +${ms(over(ort))} ms`,
       yes(over(tract) <= 1),
     ])
   }
@@ -81,7 +81,7 @@ function analysis() {
     '',
     '- **Event loop**: onnxruntime-node computes on the JS thread, so the loop stalls for each run; tract-node computes on its',
     '  pool and the loop only pays for tensor conversion. On 2 cores the JS thread still competes with two busy compute',
-    '  threads for the CPU; they run 5 nice steps below it, so it wins its core at once (`TRACT_NODE_NICE=0` turns that off).',
+    '  threads for the CPU; they run 10 nice steps below it, so it wins its core at once (`TRACT_NODE_NICE=0` turns that off).',
     '- **Per-call cost**: `runSync` is cheaper than onnxruntime-node\'s `run`; the async `run` adds the hand-off to the pool',
     '  and back. Many small concurrent requests are what `batching` is for (the throughput table).',
     '- **Dense models**: the time is in tract\'s matrix products (the profiler, `--features profile --example profile`, shows',
@@ -147,7 +147,7 @@ function eventLoop() {
     '',
     `Each peer in its own process (\`benchmark/loop.mjs\`): the loop idle for ${suite.seconds} s, then ${suite.loop.tract.inFlight} calls kept in flight for`,
     `${suite.seconds} s, half MLP 784-512-512-10 at batch 64 and half the ResNet-10-style CNN. Default session options (tract-node: the`,
-    'compute pool, one thread per core, 5 nice steps below the JS thread; onnxruntime-node: 2 intra-op threads).',
+    'compute pool, one thread per core, 10 nice steps below the JS thread; onnxruntime-node: 2 intra-op threads).',
     '`TRACT_NODE_NICE=0` keeps the compute threads at the JS thread\'s priority (see README, The compute pool).',
     '',
     '| | idle p99 ms | loaded p99 ms | loaded max ms | runs/s |',
@@ -279,8 +279,8 @@ function longRunning() {
       `${http.seconds} s on the same cores as the server, then a paced load at a quarter of each server's capacity; the event-loop`,
       'delay is measured inside the server. Servers: tract-node\'s `router.handler(app)` in front of Express (lean path,',
       'batching), the same router mounted with `app.use`, onnxruntime-node (`express.json()` + `session.run` + `res.json`), and',
-      'an Express route answering a canned reply without inference. tract-node\'s compute threads run at their default 5 nice',
-      'steps below the JS thread, so autocannon, sharing the 2 cores, also wins the CPU from inference: with',
+      'an Express route answering a canned reply without inference. tract-node\'s compute threads run at their default nice',
+      'steps below the JS thread (5 when this table was measured, 10 since), so autocannon, sharing the 2 cores, also wins the CPU from inference: with',
       '`TRACT_NODE_NICE=0` the MLP behind `router.handler` served 9.0–9.5k req/s instead of 6.2–6.7k (10 s runs, same day).',
       '',
       '| model | server | req/s | p50 ms | p99 ms | errors | loop p99 ms (saturated) | paced req/s | loop p99 / max ms (paced) |',

@@ -145,10 +145,12 @@ pub const NICE_ENV: &str = "TRACT_NODE_NICE";
 
 /// Nice steps below the process's priority for compute threads when `TRACT_NODE_NICE` is unset.
 ///
-/// On 2 cores with 8 runs in flight, the event loop's p99 delay is 4.2–4.9 ms at 0 and 2.0 ms at
-/// 5, against 1.2 ms idle (BENCHMARKS.md, case 6); below 5 the gain is not reliable (2.2–2.9 ms
-/// at 3).
-pub const DEFAULT_NICE: i32 = 5;
+/// On 2 cores with 8 runs in flight, the event loop's p99 delay is 4.2–4.9 ms at 0 against 1.2 ms
+/// idle (BENCHMARKS.md, case 6); below 5 the gain is not reliable (2.2–2.9 ms at 3), and 5 itself
+/// read 2.0–2.1 ms in a quiet hour but 2.6–2.9 ms in a noisy one, where 10 (and 19) read 2.0 ms,
+/// inference within noise (408–436 runs/s at 10, 438–457 at 5; HTTP behind `router.handler`
+/// 3–6 % fewer requests with autocannon on the same cores).
+pub const DEFAULT_NICE: i32 = 10;
 
 /// `TRACT_NODE_NICE` when it is an integer in 0..=19, else [`DEFAULT_NICE`].
 fn nice_increment(env_value: Option<&str>) -> i32 {
@@ -239,10 +241,10 @@ mod tests {
   }
 
   #[test]
-  fn nice_defaults_to_5_and_is_bounded() {
+  fn nice_defaults_to_10_and_is_bounded() {
     assert_eq!(nice_increment(None), DEFAULT_NICE);
     assert_eq!(nice_increment(Some("0")), 0);
-    assert_eq!(nice_increment(Some(" 10 ")), 10);
+    assert_eq!(nice_increment(Some(" 7 ")), 7);
     assert_eq!(nice_increment(Some("20")), DEFAULT_NICE);
     assert_eq!(nice_increment(Some("-5")), DEFAULT_NICE);
   }
