@@ -249,8 +249,8 @@ impl PhasedRows {
       return;
     }
     let row_len = stride_x * self.phase_len;
-    let read =
-      plane.chunks_exact(width).zip(&self.slots).filter_map(|(row, slot)| Some((row, (*slot)?)));
+    // Slots follow the input rows' order, so the rows read fill the values in turn.
+    let read = plane.chunks_exact(width).zip(&self.slots).filter(|(_, slot)| slot.is_some());
     for ((row, _), phases) in read.zip(self.values.chunks_exact_mut(row_len)) {
       for (phase, values) in phases.chunks_exact_mut(self.phase_len).enumerate() {
         // Value t is padded column phase + t · stride_x, input column phase + t · stride_x − left.

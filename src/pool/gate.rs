@@ -27,10 +27,11 @@ use tract_onnx::tract_core::plan::eval;
 use super::intra_op::{keep_helpers_polling, runs_alone, scope};
 
 /// Multiply-adds from which a node is split while its run is the only one: about 8 µs of one
-/// core's work in a matrix product, worth it with the helpers polling. Against 2²¹ for both, same
-/// hour, profiler, 2 threads (with element-wise work split from 2¹⁵ values, see `intra_op`):
-/// BERT-mini 6.4–6.6 → 5.4–5.6 ms, PP-OCR v4 recognition 11.4–12.5 → 9.9–10.8 ms, detection
-/// 37–41 → 34–36 ms; the others within noise.
+/// core's work in a matrix product, worth it with the helpers polling. Against 2²¹ for both (and
+/// element-wise work split from 2¹⁸ values instead of 2¹⁶, see `intra_op`), same hour, profiler,
+/// 2 threads: BERT-mini 6.1 → 5.0 ms, the ResNet-style CNN 3.6 → 3.4 ms, PP-OCR v4 recognition
+/// 12.5 → 10.3 ms, detection 41 → 35 ms; the direction classifier 1.19 → 1.28 ms at batch 1, the
+/// others within noise.
 const MIN_SPLIT_FMAS_ALONE: u64 = 1 << 19;
 
 /// Multiply-adds from which a node is split while other runs are in flight: the helpers are asleep
@@ -76,26 +77,20 @@ impl Gate {
     } else {
       Vec::new()
     };
-    let mut gate = Gate { threads, work, polls: Vec::new() };
-    gate.polls = vec![false; gate.work.len()];
-    if let (false, Ok(order)) = (gate.work.is_empty(), model.eval_order()) {
+    let mut polls = vec![false; work.len()];
+    if let (false, Ok(order)) = (work.is_empty(), model.eval_order()) {
       let split_at: Vec<bool> =
-        order.iter().map(|&id| gate.split(id, true) == Split::Always).collect();
+        order.iter().map(|&id| split(work[id], true) == Split::Always).collect();
       for (position, &id) in order.iter().enumerate() {
-        gate.polls[id] = split_at[position..].iter().take(POLL_AHEAD).any(|&split| split);
+        polls[id] = split_at[position..].iter().take(POLL_AHEAD).any(|&split| split);
       }
     }
-    gate
+    Gate { threads, work, polls }
   }
 
   /// How node `id` uses the intra-op threads, when its run is `alone` or not.
   fn split(&self, id: usize, alone: bool) -> Split {
-    let min = if alone { MIN_SPLIT_FMAS_ALONE } else { MIN_SPLIT_FMAS_BUSY };
-    match self.work.get(id).copied().flatten() {
-      Some(fmas) if fmas < min => Split::Never,
-      Some(_) => Split::Always,
-      None => Split::TractDecides,
-    }
+    split(self.work.get(id).copied().flatten(), alone)
   }
 
   /// Runs `plan` (the plan of the model this gate was built from).
@@ -156,6 +151,17 @@ pub fn clear_upper_vectors() {
   }
 }
 
+/// How a node doing `work` multiply-adds per matrix product (`None`: unknown) uses the intra-op
+/// threads, when its run is `alone` or not.
+fn split(work: Option<u64>, alone: bool) -> Split {
+  let min = if alone { MIN_SPLIT_FMAS_ALONE } else { MIN_SPLIT_FMAS_BUSY };
+  match work {
+    Some(fmas) if fmas < min => Split::Never,
+    Some(_) => Split::Always,
+    None => Split::TractDecides,
+  }
+}
+
 /// How many matrix products `node` runs one after the other: tract splits each on its own, so a
 /// product looped over a batch of images is split image by image (PP-OCR's direction classifier at
 /// batch 4, whose 1×1 convolutions are such loops: 4.9 ms on 2 threads against 4.4 on 1 while they
@@ -170,7 +176,7 @@ fn products(node: &TypedNode) -> u64 {
 
 /// The multiply-adds `node` reports for its input facts: `None` when it reports none or they are
 /// not concrete.
-fn fmas(model: &TypedModel, node: &TypedNode) -> Option<u64> {
+pub(crate) fn fmas(model: &TypedModel, node: &TypedNode) -> Option<u64> {
   let facts = model.node_input_facts(node.id).ok()?;
   let mut total = 0u64;
   for (cost, count) in node.op.cost(&facts).ok()? {

@@ -35,9 +35,9 @@ use tract_linalg::multithread::{current_tract_executor, multithread_tract_scope,
 /// Values from which tract splits an element-wise operation (and other row-parallel work: pooling,
 /// depthwise convolutions, softmax, tree ensembles), instead of its default 32,768. With the helpers
 /// polling during a run (see [`keep_helpers_polling`]), a hand-off costs little: against 2¹⁸, same
-/// hour, profiler, 2 threads (together with the gate's lower bound for products, see `gate`),
-/// BERT-mini's softmaxes 0.51 → 0.27 ms and GELUs 0.39 → 0.22 ms per run, PP-OCR v4 recognition
-/// 12.5 → 11.1 ms; the others within noise.
+/// hour, profiler, 2 threads, PP-OCR v4 recognition 12.5 → 11.1 ms; with products also split from
+/// 2²⁰ multiply-adds (see `gate`), BERT-mini's softmaxes 0.51 → 0.27 ms and GELUs 0.39 → 0.22 ms
+/// per run; the others within noise.
 const ELEMENTWISE_THREADING_VALUES: usize = 1 << 16;
 
 thread_local! {

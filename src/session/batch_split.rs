@@ -21,7 +21,23 @@ use tract_onnx::tract_core::axes::{AxesMapping, Axis};
 use tract_onnx::tract_core::ops::change_axes::InOut;
 use tract_onnx::tract_core::ops::cnn::{MaxPool, SumPool};
 use tract_onnx::tract_core::ops::nn::NearestUpsample;
-use tract_onnx::tract_core::ops::Cost;
+
+use crate::pool::gate;
+
+/// How a model's batches split: where the batch lies, and the fewest rows a chunk needs for
+/// splitting to pay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Splitting {
+  pub axes: BatchAxes,
+  pub min_chunk_rows: usize,
+}
+
+impl Splitting {
+  /// How `model` (decluttered for a concrete batch of `rows`) splits, if its rows are independent.
+  pub fn of(model: &TypedModel, rows: usize) -> Option<Splitting> {
+    Some(Splitting { axes: BatchAxes::of(model)?, min_chunk_rows: min_chunk_rows(model, rows) })
+  }
+}
 
 /// Where the batch lies in a model's inputs and outputs, when every output row depends only on the
 /// same row of the inputs.
@@ -223,34 +239,27 @@ pub fn chunk_rows(batch: usize, parts: usize) -> Vec<Range<usize>> {
 
 /// Multiply-adds per weight a chunk must do for splitting to pay: each thread then streams every
 /// weight of the model instead of its share. The MLP 784-512-512-10 (one multiply-add per weight per
-/// row), 2 threads: 0.38 → 0.50 ms at batch 64 when split, even at 256, 6.0 → 5.5 ms at 1,024; the
+/// row), 2 threads: 0.38 → 0.50 ms at batch 64 when split, break-even at 256, 6.0 → 5.5 ms at 1,024; the
 /// ResNet-style CNN (44 per row) 14.1 → 14.8 ms at batch 4; PP-OCR's classifier (144 per image)
 /// 5.4 → 2.9 ms at batch 4.
 const MIN_CHUNK_REUSE: f64 = 128.0;
 
 /// The fewest rows a chunk of `model` (decluttered for a concrete batch of `rows`) needs for
 /// splitting to pay (see [`MIN_CHUNK_REUSE`]).
-pub fn min_chunk_rows(model: &TypedModel, rows: usize) -> Option<usize> {
+pub fn min_chunk_rows(model: &TypedModel, rows: usize) -> usize {
   let (mut fmas, mut weights) = (0u64, 0u64);
   for node in model.nodes() {
-    let facts = model.node_input_facts(node.id).ok()?;
-    let mut node_fmas = 0u64;
-    for (cost, count) in node.op.cost(&facts).ok()? {
-      if matches!(cost, Cost::FMA(_)) {
-        node_fmas = node_fmas.saturating_add(count.to_i64().ok()?.try_into().ok()?);
-      }
-    }
-    if node_fmas > 0 {
-      fmas = fmas.saturating_add(node_fmas);
-      let constants = facts.iter().filter(|f| f.konst.is_some());
-      weights += constants.map(|f| f.shape.volume().to_i64().unwrap_or(0) as u64).sum::<u64>();
-    }
+    let Some(node_fmas) = gate::fmas(model, node) else { continue };
+    fmas = fmas.saturating_add(node_fmas);
+    let facts = model.node_input_facts(node.id).unwrap_or_default();
+    let constants = facts.iter().filter(|f| f.konst.is_some());
+    weights += constants.map(|f| f.shape.volume().to_i64().unwrap_or(0) as u64).sum::<u64>();
   }
   if weights == 0 || fmas == 0 {
-    return Some(1);
+    return 1;
   }
   let reuse_per_row = fmas as f64 / rows as f64 / weights as f64;
-  Some((MIN_CHUNK_REUSE / reuse_per_row).ceil().max(1.0) as usize)
+  (MIN_CHUNK_REUSE / reuse_per_row).ceil().max(1.0) as usize
 }
 
 #[cfg(test)]
@@ -357,7 +366,7 @@ mod tests {
     let product = EinSum::new("mk,kn->mn".parse().unwrap(), f32::datum_type());
     let y = dense.wire_node("y", product, &[x, w]).unwrap();
     dense.select_output_outlets(&y).unwrap();
-    assert_eq!(min_chunk_rows(&dense, 4), Some(MIN_CHUNK_REUSE as usize));
+    assert_eq!(min_chunk_rows(&dense, 4), MIN_CHUNK_REUSE as usize);
     // A 3 × 3 convolution over 16 × 16 images uses each weight 256 times per image.
     let mut conv = TypedModel::default();
     let x = conv.add_source("x", f32::fact([2, 3, 16, 16])).unwrap();
@@ -368,6 +377,6 @@ mod tests {
     let op = Conv { pool_spec: spec, kernel_fmt: KernelFormat::OIHW, group: 1, q_params: None };
     let y = conv.wire_node("y", op, &[x, w, b]).unwrap();
     conv.select_output_outlets(&y).unwrap();
-    assert_eq!(min_chunk_rows(&conv, 2), Some(1));
+    assert_eq!(min_chunk_rows(&conv, 2), 1);
   }
 }

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use tract_onnx::prelude::*;
 
-use super::batch_split::{chunk_rows, min_chunk_rows, BatchAxes};
+use super::batch_split::{chunk_rows, Splitting};
 use crate::error::{error_chain, human_bytes, Result, TractNodeError};
 use crate::pool::gate::Gate;
 use crate::pool::intra_op::run_each_alone;
@@ -58,12 +58,6 @@ pub struct Planner {
   split: Option<Arc<BatchSplit>>,
 }
 
-/// Where a model's batch lies, and the fewest rows a chunk needs for splitting to pay.
-struct Splitting {
-  axes: BatchAxes,
-  min_chunk_rows: usize,
-}
-
 /// How batches are cut, and the one-thread plans for the chunks' shapes.
 struct BatchSplit {
   model: InferenceModel,
@@ -83,9 +77,8 @@ enum Plans {
 
 impl Planner {
   /// Builds the generic plan, falling back to per-shape plans when the model has open dims and the
-  /// generic plan cannot be built.
-  /// Models with open dims run with several threads also get batch splitting, where their rows are
-  /// independent.
+  /// generic plan cannot be built. Models with open dims run with several threads also get batch
+  /// splitting, where their rows are independent.
   pub fn build(model: InferenceModel, options: PlanOptions, open_dims: bool) -> Result<Planner> {
     let plans = match build_plan(model.clone(), options) {
       Ok(plan) => {
@@ -229,8 +222,7 @@ impl BatchSplit {
   fn analyse(&self, key: &ShapeKey) -> Option<Splitting> {
     let model =
       with_input_shapes(&self.model, key).ok()?.into_typed().ok()?.into_decluttered().ok()?;
-    let rows = *key.first()?.1.first()?;
-    Some(Splitting { axes: BatchAxes::of(&model)?, min_chunk_rows: min_chunk_rows(&model, rows)? })
+    Splitting::of(&model, *key.first()?.1.first()?)
   }
 }
 
