@@ -11,6 +11,8 @@
 use tract_core::ops::cnn::{Conv, KernelFormat};
 use tract_hir::internal::*;
 
+use super::conv_rows::{Geometry, PhasedRows};
+
 /// Output columns accumulated together in registers.
 const BLOCK: usize = 32;
 
@@ -99,7 +101,7 @@ impl EvalOp for PlaneDepthwiseConv {
     let shape = input.shape();
     let rank = shape.len();
     ensure!(rank >= 3, "depthwise convolution of a rank-{rank} input");
-    let geometry = self.geometry(shape[rank - 2], shape[rank - 1]);
+    let geometry = Geometry::of(&self.conv.pool_spec, shape[rank - 2], shape[rank - 1]);
     let mut output_shape: TVec<usize> = shape.into();
     output_shape[rank - 2] = geometry.out_height;
     output_shape[rank - 1] = geometry.out_width;
@@ -126,10 +128,11 @@ impl EvalOp for PlaneDepthwiseConv {
     let target = target.as_slice_mut::<f32>()?;
     let work = target.len() * taps;
     tract_linalg::multithread::par_chunks_mut(target, out_plane, work, |first, planes| {
-      let mut rows = PhasedRows::new(&geometry)?;
+      let columns = geometry.out_width.next_multiple_of(BLOCK);
+      let mut rows = PhasedRows::new(&geometry, columns, 1)?;
       for (index, out) in (first..).zip(planes.chunks_exact_mut(out_plane)) {
         let channel = index % channels;
-        rows.fill(&source[index * plane..][..plane]);
+        rows.fill(0, &source[index * plane..][..plane]);
         let bias = bias[if bias.len() == 1 { 0 } else { channel }];
         convolve(&rows, &kernel[channel * taps..][..taps], bias, out);
       }
@@ -139,157 +142,15 @@ impl EvalOp for PlaneDepthwiseConv {
   }
 }
 
-impl PlaneDepthwiseConv {
-  /// The convolution's geometry on a `height` × `width` plane.
-  fn geometry(&self, height: usize, width: usize) -> Geometry {
-    let spec = &self.conv.pool_spec;
-    let padded = spec.computed_padding(&[height, width]);
-    let (strides, dilations) = (spec.strides(), spec.dilations());
-    Geometry {
-      height,
-      width,
-      kernel_height: spec.kernel_shape[0],
-      kernel_width: spec.kernel_shape[1],
-      stride_y: strides[0],
-      stride_x: strides[1],
-      dilation_y: dilations[0],
-      dilation_x: dilations[1],
-      top: padded[0].pad_before,
-      left: padded[1].pad_before,
-      out_height: padded[0].convoluted,
-      out_width: padded[1].convoluted,
-    }
-  }
-}
-
-/// A depthwise convolution on one plane: input and output sizes, kernel, strides, dilations and
-/// the padding before each axis.
-#[derive(Debug, Clone, Copy)]
-struct Geometry {
-  height: usize,
-  width: usize,
-  kernel_height: usize,
-  kernel_width: usize,
-  stride_y: usize,
-  stride_x: usize,
-  dilation_y: usize,
-  dilation_x: usize,
-  top: usize,
-  left: usize,
-  out_height: usize,
-  out_width: usize,
-}
-
-impl Geometry {
-  /// The input row kernel row `ky` reads for output row `y`, unless it lies in the padding.
-  fn row(&self, y: usize, ky: usize) -> Option<usize> {
-    let row = (y * self.stride_y + ky * self.dilation_y).wrapping_sub(self.top);
-    (row < self.height).then_some(row)
-  }
-
-  /// The input rows output row `y` reads.
-  fn rows_of(&self, y: usize) -> impl Iterator<Item = usize> + '_ {
-    (0..self.kernel_height).filter_map(move |ky| self.row(y, ky))
-  }
-}
-
-/// The input rows of one plane that the kernel reads, as zero-padded rows, each split into
-/// `stride_x` column phases: padded column `j` is value `j / stride_x` of phase `j % stride_x`.
-/// Output column `x` of tap `kx` then reads value `x + kx · dilation_x / stride_x` of one phase, so
-/// a block of outputs reads consecutive values.
-struct PhasedRows {
-  geometry: Geometry,
-  /// Values per phase: the output columns rounded up to whole blocks, plus the kernel's reach.
-  phase_len: usize,
-  /// Where in a row tap column `kx` reads from: its phase's start plus its shift within the phase.
-  tap_offsets: Vec<usize>,
-  /// By input row: its place among the laid-out rows, if the kernel reads it (with strides larger
-  /// than the kernel, some rows are never read: laying them all out would cost up to the stride
-  /// times the output's size).
-  slots: Vec<Option<usize>>,
-  values: Vec<f32>,
-}
-
-impl PhasedRows {
-  /// Zeroed rows for `geometry`, at most the kernel's height per output row.
-  fn new(geometry: &Geometry) -> TractResult<PhasedRows> {
-    let reach = (geometry.kernel_width - 1) * geometry.dilation_x / geometry.stride_x;
-    let phase_len = geometry.out_width.next_multiple_of(BLOCK) + reach + 1;
-    let mut is_read = vec![false; geometry.height];
-    for y in 0..geometry.out_height {
-      geometry.rows_of(y).for_each(|row| is_read[row] = true);
-    }
-    let mut read = 0;
-    let slots: Vec<Option<usize>> = is_read
-      .into_iter()
-      .map(|is_read| {
-        is_read.then(|| {
-          read += 1;
-          read - 1
-        })
-      })
-      .collect();
-    let len = [geometry.stride_x, phase_len].iter().try_fold(read, |n, &d| n.checked_mul(d));
-    let mut values = Vec::new();
-    let Some(len) = len.filter(|&len| values.try_reserve_exact(len).is_ok()) else {
-      bail!("a depthwise scratch of {read} × {phase_len} values cannot be allocated")
-    };
-    values.resize(len, 0.0);
-    let tap_offsets = (0..geometry.kernel_width)
-      .map(|kx| kx * geometry.dilation_x)
-      .map(|shift| shift % geometry.stride_x * phase_len + shift / geometry.stride_x)
-      .collect();
-    Ok(PhasedRows { geometry: *geometry, phase_len, tap_offsets, slots, values })
-  }
-
-  /// Lays out `plane` (height × width values); the padding stays zero.
-  fn fill(&mut self, plane: &[f32]) {
-    let Geometry { width, stride_x, left, .. } = self.geometry;
-    if width == 0 {
-      return;
-    }
-    let row_len = stride_x * self.phase_len;
-    // Slots follow the input rows' order, so the rows read fill the values in turn.
-    let read = plane.chunks_exact(width).zip(&self.slots).filter(|(_, slot)| slot.is_some());
-    for ((row, _), phases) in read.zip(self.values.chunks_exact_mut(row_len)) {
-      for (phase, values) in phases.chunks_exact_mut(self.phase_len).enumerate() {
-        // Value t is padded column phase + t · stride_x, input column phase + t · stride_x − left.
-        let first = left.saturating_sub(phase).div_ceil(stride_x).min(self.phase_len);
-        let end =
-          (width + left).saturating_sub(phase).div_ceil(stride_x).clamp(first, self.phase_len);
-        let (before, rest) = values.split_at_mut(first);
-        let (inside, after) = rest.split_at_mut(end - first);
-        before.fill(0.0);
-        after.fill(0.0);
-        if inside.is_empty() {
-          continue;
-        }
-        let column = phase + first * stride_x - left;
-        if stride_x == 1 {
-          inside.copy_from_slice(&row[column..][..inside.len()]);
-        } else {
-          inside.iter_mut().zip(row[column..].iter().step_by(stride_x)).for_each(|(v, &x)| *v = x);
-        }
-      }
-    }
-  }
-
-  /// The values of input row `row` that tap column `kx` reads, from its first output's value on.
-  fn tap(&self, row: usize, kx: usize) -> &[f32] {
-    let slot = self.slots[row].expect("a row the kernel reads is laid out");
-    &self.values[slot * self.geometry.stride_x * self.phase_len + self.tap_offsets[kx]..]
-  }
-}
-
 /// Convolves the plane laid out in `rows` with one channel's `kernel` (kh × kw) into `out`.
 fn convolve(rows: &PhasedRows, kernel: &[f32], bias: f32, out: &mut [f32]) {
-  let geometry = &rows.geometry;
+  let geometry = rows.geometry();
   let mut taps: Vec<Tap> = Vec::with_capacity(kernel.len());
   for (y, out_row) in out.chunks_exact_mut(geometry.out_width).enumerate() {
     taps.clear();
     for (ky, weights) in kernel.chunks_exact(geometry.kernel_width).enumerate() {
       if let Some(row) = geometry.row(y, ky) {
-        taps.extend(weights.iter().enumerate().map(|(kx, &weight)| (rows.tap(row, kx), weight)));
+        taps.extend(weights.iter().enumerate().map(|(kx, &weight)| (rows.tap(0, row, kx), weight)));
       }
     }
     accumulate_row(&taps, bias, out_row);

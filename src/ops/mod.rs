@@ -9,6 +9,8 @@ mod block_copy;
 mod causal_conv;
 mod column_panels;
 mod conditional;
+mod conv_rows;
+mod dense_conv;
 mod depthwise;
 mod elementwise;
 mod hard_swish;
@@ -58,6 +60,7 @@ pub fn optimize(mut model: TypedModel, codegen: bool, threads: usize) -> TractRe
   softmax::replace_slow_softmaxes(&mut model)?;
   hard_swish::fuse_hard_swishes(&mut model)?;
   depthwise::replace_depthwise_convolutions(&mut model)?;
+  dense_conv::replace_dense_convolutions(&mut model)?;
   batched_product::broadcast_weights_over_batches(&mut model)?;
   let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
   vector_product::replace_vector_products(&mut model, threads.min(cores))?;

@@ -1,0 +1,196 @@
+//! The input of a 2-D NCHW convolution laid out so that a block of consecutive outputs of a row
+//! reads consecutive values for every tap: the rows the kernel reads, zero-padded, each split into
+//! column phases when the stride is larger than one. Shared by the depthwise and dense convolutions.
+
+use tract_core::ops::cnn::PoolSpec;
+use tract_hir::internal::*;
+
+/// A 2-D convolution on one plane: input and output sizes, kernel, strides, dilations and the
+/// padding before each axis.
+#[derive(Debug, Clone, Copy)]
+pub struct Geometry {
+  pub height: usize,
+  pub width: usize,
+  pub kernel_height: usize,
+  pub kernel_width: usize,
+  pub stride_y: usize,
+  pub stride_x: usize,
+  pub dilation_y: usize,
+  pub dilation_x: usize,
+  pub top: usize,
+  pub left: usize,
+  pub out_height: usize,
+  pub out_width: usize,
+}
+
+impl Geometry {
+  /// The geometry of the convolution `spec` (2-D) on a `height` × `width` plane, padding and output
+  /// size by tract's own rules.
+  pub fn of(spec: &PoolSpec, height: usize, width: usize) -> Geometry {
+    let padded = spec.computed_padding(&[height, width]);
+    let (strides, dilations) = (spec.strides(), spec.dilations());
+    Geometry {
+      height,
+      width,
+      kernel_height: spec.kernel_shape[0],
+      kernel_width: spec.kernel_shape[1],
+      stride_y: strides[0],
+      stride_x: strides[1],
+      dilation_y: dilations[0],
+      dilation_x: dilations[1],
+      top: padded[0].pad_before,
+      left: padded[1].pad_before,
+      out_height: padded[0].convoluted,
+      out_width: padded[1].convoluted,
+    }
+  }
+
+  /// The input row kernel row `ky` reads for output row `y`, unless it lies in the padding.
+  pub fn row(&self, y: usize, ky: usize) -> Option<usize> {
+    let row = (y * self.stride_y + ky * self.dilation_y).wrapping_sub(self.top);
+    (row < self.height).then_some(row)
+  }
+
+  /// The input rows output row `y` reads.
+  fn rows_of(&self, y: usize) -> impl Iterator<Item = usize> + '_ {
+    (0..self.kernel_height).filter_map(move |ky| self.row(y, ky))
+  }
+}
+
+/// The input rows of `planes` planes that the kernel reads, as zero-padded rows, each split into
+/// `stride_x` column phases: padded column `j` is value `j / stride_x` of phase `j % stride_x`.
+/// Output column `x` of tap `kx` then reads value `x + kx · dilation_x / stride_x` of one phase, so
+/// a block of outputs reads consecutive values.
+pub struct PhasedRows {
+  geometry: Geometry,
+  /// Values per phase: the output columns a reader covers, plus the kernel's reach.
+  phase_len: usize,
+  /// Where in a row tap column `kx` reads from: its phase's start plus its shift within the phase.
+  tap_offsets: Vec<usize>,
+  /// By input row: its place among the laid-out rows, if the kernel reads it (with strides larger
+  /// than the kernel, some rows are never read: laying them all out would cost up to the stride
+  /// times the output's size).
+  slots: Vec<Option<usize>>,
+  /// Values per plane: the laid-out rows times their phases.
+  plane_len: usize,
+  values: Vec<f32>,
+}
+
+impl PhasedRows {
+  /// Zeroed rows for `planes` planes of `geometry`, at most the kernel's height per output row,
+  /// each readable for `columns` (at least the output width) outputs from every tap.
+  pub fn new(geometry: &Geometry, columns: usize, planes: usize) -> TractResult<PhasedRows> {
+    let reach = (geometry.kernel_width - 1) * geometry.dilation_x / geometry.stride_x;
+    let phase_len = columns.max(geometry.out_width) + reach + 1;
+    let mut is_read = vec![false; geometry.height];
+    for y in 0..geometry.out_height {
+      geometry.rows_of(y).for_each(|row| is_read[row] = true);
+    }
+    let mut read = 0;
+    let slots: Vec<Option<usize>> = is_read
+      .into_iter()
+      .map(|is_read| {
+        is_read.then(|| {
+          read += 1;
+          read - 1
+        })
+      })
+      .collect();
+    let plane_len = read.checked_mul(geometry.stride_x).and_then(|n| n.checked_mul(phase_len));
+    let len = plane_len.and_then(|n| n.checked_mul(planes));
+    let mut values = Vec::new();
+    let (Some(plane_len), Some(len)) =
+      (plane_len, len.filter(|&len| values.try_reserve_exact(len).is_ok()))
+    else {
+      bail!("a convolution scratch of {planes} × {read} × {phase_len} values cannot be allocated")
+    };
+    values.resize(len, 0.0);
+    let tap_offsets = (0..geometry.kernel_width)
+      .map(|kx| kx * geometry.dilation_x)
+      .map(|shift| shift % geometry.stride_x * phase_len + shift / geometry.stride_x)
+      .collect();
+    Ok(PhasedRows { geometry: *geometry, phase_len, tap_offsets, slots, plane_len, values })
+  }
+
+  /// The geometry the rows are laid out for.
+  pub fn geometry(&self) -> &Geometry {
+    &self.geometry
+  }
+
+  /// Lays out `plane` (height × width values) as plane `index`. The padding, never written, stays
+  /// zero.
+  pub fn fill(&mut self, index: usize, plane: &[f32]) {
+    let laid_out = &mut self.values[index * self.plane_len..][..self.plane_len];
+    lay_out(&self.geometry, &self.slots, self.phase_len, plane, laid_out);
+  }
+
+  /// Lays out every plane of `planes` (one after the other, height × width values each), split
+  /// over the intra-op threads when `work` (a count of values or operations) is worth it.
+  pub fn fill_all(&mut self, planes: &[f32], work: usize) -> TractResult<()> {
+    let PhasedRows { geometry, slots, phase_len, plane_len, values, .. } = self;
+    let plane = geometry.height * geometry.width;
+    if plane == 0 {
+      return Ok(());
+    }
+    tract_linalg::multithread::par_chunks_mut(values, *plane_len, work, |first, chunk| {
+      let planes = planes[first * plane..].chunks_exact(plane);
+      for (laid_out, plane) in chunk.chunks_exact_mut(*plane_len).zip(planes) {
+        lay_out(geometry, slots, *phase_len, plane, laid_out);
+      }
+      Ok(())
+    })
+  }
+
+  /// Where, among [`PhasedRows::values`], the values of input row `row` of plane `plane` that tap
+  /// column `kx` reads start (from the row's first output on).
+  pub fn tap_offset(&self, plane: usize, row: usize, kx: usize) -> usize {
+    let slot = self.slots[row].expect("a row the kernel reads is laid out");
+    plane * self.plane_len + slot * self.geometry.stride_x * self.phase_len + self.tap_offsets[kx]
+  }
+
+  /// The values of input row `row` of plane `plane` that tap column `kx` reads, from the row's
+  /// first output on.
+  pub fn tap(&self, plane: usize, row: usize, kx: usize) -> &[f32] {
+    &self.values[self.tap_offset(plane, row, kx)..]
+  }
+
+  /// Every laid-out value.
+  pub fn values(&self) -> &[f32] {
+    &self.values
+  }
+}
+
+/// Lays out `plane` into `laid_out` (one plane of [`PhasedRows`]: the rows with a slot, each split
+/// into phases of `phase_len` values), leaving the padding as it is.
+fn lay_out(
+  geometry: &Geometry,
+  slots: &[Option<usize>],
+  phase_len: usize,
+  plane: &[f32],
+  laid_out: &mut [f32],
+) {
+  let Geometry { width, stride_x, left, .. } = *geometry;
+  if width == 0 {
+    return;
+  }
+  // Slots follow the input rows' order, so the rows read fill the values in turn.
+  let read = plane.chunks_exact(width).zip(slots).filter(|(_, slot)| slot.is_some());
+  for ((row, _), phases) in read.zip(laid_out.chunks_exact_mut(stride_x * phase_len)) {
+    for (phase, values) in phases.chunks_exact_mut(phase_len).enumerate() {
+      // Value t is padded column phase + t · stride_x, input column phase + t · stride_x − left.
+      let first = left.saturating_sub(phase).div_ceil(stride_x).min(phase_len);
+      let end = (width + left).saturating_sub(phase).div_ceil(stride_x).clamp(first, phase_len);
+      if first == end {
+        continue;
+      }
+      let column = phase + first * stride_x - left;
+      let inside = &mut values[first..end];
+      if stride_x == 1 {
+        inside.copy_from_slice(&row[column..][..inside.len()]);
+      } else {
+        let row = &row[column..=column + (inside.len() - 1) * stride_x];
+        inside.iter_mut().enumerate().for_each(|(t, v)| *v = row[t * stride_x]);
+      }
+    }
+  }
+}

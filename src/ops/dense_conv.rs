@@ -1,0 +1,688 @@
+//! Dense 2-D convolutions of f32 NCHW images (one group, a constant kernel wider than 1 × 1) computed
+//! directly with AVX-512, as onnxruntime's MLAS does, instead of tract's im2col and matrix product.
+//! tract's lazy im2col gathers each panel of the image matrix again for every panel of weights, and
+//! its kernels then ran ResNet-style 3 × 3 convolutions at about half the rate of the same product
+//! on packed operands.
+//!
+//! Here the image is laid out once per run as zero-padded rows split by column phase
+//! ([`PhasedRows`]), so that for every tap a tile of up to 12 consecutive outputs of a row reads 12
+//! consecutive values. The weights are packed once, when the model is optimised, in blocks of 16
+//! output channels, tap after tap. A tile keeps up to 24 registers of sums (16 output channels ×
+//! one output each) while it runs through every tap: each tap costs one load per block of weights
+//! and one broadcast per output, for blocks × outputs fused multiply-adds. Tiles of output channels
+//! and rows are split over the intra-op threads.
+//!
+//! Only where the CPU has AVX-512: elsewhere tract's lowering stays.
+
+use std::sync::{Arc, Mutex};
+
+use tract_core::ops::cnn::{Conv, KernelFormat, PoolSpec};
+use tract_hir::internal::*;
+
+use super::conv_rows::{Geometry, PhasedRows};
+
+/// Output channels per block of weights: one 16-lane register.
+const LANES: usize = 16;
+
+/// Most outputs of a row a tile covers.
+const MAX_COLUMNS: usize = 12;
+
+/// Most blocks of output channels a tile covers (rows of 4 or fewer outputs take 6).
+const MAX_BLOCKS: usize = 6;
+
+/// Most registers of sums a tile keeps (AVX-512 has 32: the rest hold weights).
+const MAX_SUMS: usize = 24;
+
+/// Most bytes of weights a tile streams, so that a thread's next rows find them in its L2 cache.
+const MAX_TILE_WEIGHT_BYTES: usize = 768 << 10;
+
+/// Replaces every f32 NCHW 2-D `Conv` of one group with a constant OIHW kernel wider than 1 × 1 and
+/// a constant bias by [`DenseConv`], its weights packed, where the CPU has AVX-512. Call after
+/// declutter, before tract's codegen.
+pub fn replace_dense_convolutions(model: &mut TypedModel) -> TractResult<()> {
+  if !has_avx512() {
+    return Ok(());
+  }
+  for id in 0..model.nodes().len() {
+    let node = model.node(id);
+    let Some(conv) = node.op_as::<Conv>() else { continue };
+    if !is_dense(model, node, conv)? {
+      continue;
+    }
+    let constant = |slot: usize| model.outlet_fact(node.inputs[slot]).map(|f| f.konst.clone());
+    let (Some(kernel), Some(bias)) = (constant(1)?, constant(2)?) else { continue };
+    let (weights, bias) = pack(&kernel, &bias, &conv.pool_spec)?;
+    let op = DenseConv::new(conv.clone());
+    let mut patch = TypedModelPatch::new("dense-conv");
+    let image = patch.tap_model(model, node.inputs[0])?;
+    let weights = patch.add_const(format!("{}.packed_weights", node.name), weights)?;
+    let bias = patch.add_const(format!("{}.packed_bias", node.name), bias)?;
+    let output = patch.wire_node(&node.name, op, &[image, weights, bias])?;
+    patch.shunt_outside(model, node.id.into(), output[0])?;
+    patch.apply(model)?;
+  }
+  Ok(())
+}
+
+/// Whether this CPU runs [`DenseConv`]'s kernels.
+fn has_avx512() -> bool {
+  #[cfg(target_arch = "x86_64")]
+  return std::arch::is_x86_feature_detected!("avx512f");
+  #[cfg(not(target_arch = "x86_64"))]
+  return false;
+}
+
+/// Whether `conv` (at `node`) is a convolution [`DenseConv`] computes.
+fn is_dense(model: &TypedModel, node: &TypedNode, conv: &Conv) -> TractResult<bool> {
+  let spec = &conv.pool_spec;
+  let &[input, kernel, bias] = &node.inputs[..] else { return Ok(false) };
+  let &[kernel_height, kernel_width] = &spec.kernel_shape[..] else { return Ok(false) };
+  let (input, kernel, bias) =
+    (model.outlet_fact(input)?, model.outlet_fact(kernel)?, model.outlet_fact(bias)?);
+  let f32_constant =
+    |fact: &TypedFact| fact.datum_type == f32::datum_type() && fact.konst.is_some();
+  let kernel_shape = [spec.output_channels, spec.input_channels, kernel_height, kernel_width];
+  Ok(
+    conv.q_params.is_none()
+      && conv.group == 1
+      && input.datum_type == f32::datum_type()
+      && input.rank() == 4
+      && !spec.data_format.c_is_last()
+      && kernel_height * kernel_width > 1
+      && spec.strides().iter().chain(spec.dilations().iter()).all(|&s| s > 0)
+      && conv.kernel_fmt == KernelFormat::OIHW
+      && f32_constant(kernel)
+      && kernel.shape.as_concrete() == Some(&kernel_shape[..])
+      && f32_constant(bias)
+      && [1, spec.output_channels].contains(&bias.shape.volume().to_usize().unwrap_or(0)),
+  )
+}
+
+/// The OIHW `kernel` (`channels` output channels of `kernel_height` × `kernel_width` taps) as
+/// `[blocks, taps, 16]`: for each block of 16 output channels, tap after tap (input channel, kernel
+/// row, kernel column), the tap's weight for each channel of the block; and the bias (one value per channel, or one for all)
+/// as `[blocks · 16]`. Channels past the last are zero.
+fn pack(kernel: &Tensor, bias: &Tensor, spec: &PoolSpec) -> TractResult<(Tensor, Tensor)> {
+  let (kernel, bias) = (kernel.try_as_plain_ram()?, bias.try_as_plain_ram()?);
+  let (kernel, bias) = (kernel.as_slice::<f32>()?, bias.as_slice::<f32>()?);
+  let (channels, [kernel_height, kernel_width]) =
+    (spec.output_channels, [spec.kernel_shape[0], spec.kernel_shape[1]]);
+  let taps = spec.input_channels * kernel_height * kernel_width;
+  let blocks = channels.div_ceil(LANES);
+  let mut weights = vec![0f32; blocks * taps * LANES];
+  for (channel, weights_of_channel) in kernel.chunks_exact(taps).enumerate() {
+    let block = &mut weights[channel / LANES * taps * LANES..][..taps * LANES];
+    for (tap, &weight) in weights_of_channel.iter().enumerate() {
+      block[tap * LANES + channel % LANES] = weight;
+    }
+  }
+  let mut padded_bias = vec![0f32; blocks * LANES];
+  for (channel, value) in padded_bias.iter_mut().take(channels).enumerate() {
+    *value = bias[if bias.len() == 1 { 0 } else { channel }];
+  }
+  Ok((
+    Tensor::from_shape(&[blocks, taps, LANES], &weights)?,
+    Tensor::from_shape(&[blocks * LANES], &padded_bias)?,
+  ))
+}
+
+/// tract's dense `Conv`, computed tile by tile (see the module doc). Its inputs are the image, the
+/// weights and the bias as [`pack`] lays them out.
+#[derive(Clone)]
+pub struct DenseConv {
+  conv: Conv,
+  /// The last run's layout, for the next run of the same plane size. Taken by a run, put back
+  /// after it: runs in flight at once lay out their own.
+  layout: Arc<Mutex<Option<Layout>>>,
+}
+
+impl DenseConv {
+  fn new(conv: Conv) -> DenseConv {
+    DenseConv { conv, layout: Arc::default() }
+  }
+}
+
+impl std::fmt::Debug for DenseConv {
+  fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    f.debug_struct("DenseConv").field("conv", &self.conv).finish()
+  }
+}
+
+impl PartialEq for DenseConv {
+  fn eq(&self, other: &DenseConv) -> bool {
+    self.conv == other.conv
+  }
+}
+
+impl Eq for DenseConv {}
+
+impl std::hash::Hash for DenseConv {
+  fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+    self.conv.hash(state)
+  }
+}
+
+/// What a run lays out for one plane size, before the image's values: the rows (whose padding
+/// stays zero from run to run), each output row's taps and the tasks.
+struct Layout {
+  plane: (usize, usize),
+  rows: PhasedRows,
+  taps: Vec<Vec<(usize, usize)>>,
+  tasks: Vec<Task>,
+}
+
+impl Layout {
+  fn new(geometry: &Geometry, tiling: &Tiling, channels: usize) -> TractResult<Layout> {
+    let rows = PhasedRows::new(geometry, tiling.covered_columns(geometry.out_width), channels)?;
+    let taps = taps_by_row(&rows, channels);
+    let tasks = tiling.tasks(geometry.out_height);
+    Ok(Layout { plane: (geometry.height, geometry.width), rows, taps, tasks })
+  }
+}
+
+impl Op for DenseConv {
+  fn name(&self) -> StaticName {
+    "DenseConv".into()
+  }
+
+  fn info(&self) -> TractResult<Vec<String>> {
+    Ok(self.conv.pool_spec.info())
+  }
+
+  op_as_typed_op!();
+}
+
+impl TypedOp for DenseConv {
+  fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+    self.conv.pool_spec.output_facts(&inputs[..1])
+  }
+
+  fn cost(&self, inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
+    let outputs =
+      self.conv.pool_spec.output_shape(&inputs[0].shape)?.shape.iter().product::<TDim>();
+    let taps = inputs[1].shape[1].clone();
+    Ok(tvec!((Cost::FMA(f32::datum_type()), outputs * taps)))
+  }
+
+  as_op!();
+}
+
+impl EvalOp for DenseConv {
+  op_out_of_plan!();
+
+  fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+    let (input, weights, bias) = args_3!(inputs);
+    let &[images, channels, height, width] = input.shape() else {
+      bail!("dense convolution of a rank-{} input", input.rank())
+    };
+    let spec = &self.conv.pool_spec;
+    ensure!(
+      channels == spec.input_channels,
+      "{channels} input channels, expected {}",
+      spec.input_channels
+    );
+    let geometry = Geometry::of(spec, height, width);
+    let out_channels = spec.output_channels;
+    let out_plane = geometry.out_height * geometry.out_width;
+    // SAFETY: every value of the output is written below.
+    let mut output = unsafe {
+      Tensor::uninitialized::<f32>(&[
+        images,
+        out_channels,
+        geometry.out_height,
+        geometry.out_width,
+      ])?
+    };
+    if output.len() == 0 {
+      return Ok(tvec!(output.into_tvalue()));
+    }
+    let (source, weights, bias) =
+      (input.try_as_plain_ram()?, weights.try_as_plain_ram()?, bias.try_as_plain_ram()?);
+    let (source, weights, bias) =
+      (source.as_slice::<f32>()?, weights.as_slice::<f32>()?, bias.as_slice::<f32>()?);
+    let kernel_taps = geometry.kernel_height * geometry.kernel_width;
+    let tiling = Tiling::of(&geometry, out_channels, channels * kernel_taps);
+    ensure!(
+      weights.len() == tiling.blocks * channels * kernel_taps * LANES
+        && bias.len() == tiling.blocks * LANES,
+      "packed weights of {} values and bias of {} for {out_channels} × {channels} × {kernel_taps}",
+      weights.len(),
+      bias.len()
+    );
+    let cached = self.layout.lock().ok().and_then(|mut layout| layout.take());
+    let cached = cached.filter(|layout| layout.plane == (height, width));
+    let mut layout = match cached {
+      Some(layout) => layout,
+      None => Layout::new(&geometry, &tiling, channels)?,
+    };
+    let mut target = output.try_as_plain_ram_mut()?;
+    let target = target.as_slice_mut::<f32>()?;
+    let work = out_channels * out_plane * channels * kernel_taps;
+    let plane = height * width;
+    for (image, out) in target.chunks_exact_mut(out_channels * out_plane).enumerate() {
+      layout.rows.fill_all(&source[image * channels * plane..][..channels * plane], work)?;
+      let out = Output { values: out.as_mut_ptr(), channels: out_channels, plane: out_plane };
+      let Layout { rows, taps, tasks, .. } = &mut layout;
+      let job = Job { rows, taps, weights, bias, tiling: &tiling, out };
+      for_each_task(tasks, work, |task| job.run(task));
+    }
+    if let Ok(mut kept) = self.layout.lock() {
+      *kept = Some(layout);
+    }
+    Ok(tvec!(output.into_tvalue()))
+  }
+}
+
+/// For each output row, its taps: where among the laid-out values each reads from (for the row's
+/// first output) and its index among the kernel's taps (input channel, kernel row, kernel column).
+/// Kernel rows that fall in the padding are left out.
+fn taps_by_row(rows: &PhasedRows, channels: usize) -> Vec<Vec<(usize, usize)>> {
+  let geometry = rows.geometry();
+  let (kernel_height, kernel_width) = (geometry.kernel_height, geometry.kernel_width);
+  (0..geometry.out_height)
+    .map(|y| {
+      let mut taps = Vec::with_capacity(channels * kernel_height * kernel_width);
+      for channel in 0..channels {
+        for ky in 0..kernel_height {
+          let Some(row) = geometry.row(y, ky) else { continue };
+          let first = (channel * kernel_height + ky) * kernel_width;
+          taps.extend((0..kernel_width).map(|kx| (rows.tap_offset(channel, row, kx), first + kx)));
+        }
+      }
+      taps
+    })
+    .collect()
+}
+
+/// How the outputs are cut into tiles: `columns` outputs of a row by `blocks_per_tile` blocks of 16
+/// output channels (the last tile of channels may have fewer blocks).
+#[derive(Debug, Clone, Copy)]
+struct Tiling {
+  columns: usize,
+  blocks_per_tile: usize,
+  blocks: usize,
+}
+
+impl Tiling {
+  /// Tiles as wide as a row allows without wasting more than a column per tile, with as many blocks
+  /// of channels as registers allow.
+  fn of(geometry: &Geometry, channels: usize, taps: usize) -> Tiling {
+    let width = geometry.out_width.max(1);
+    let columns = width.div_ceil(width.div_ceil(MAX_COLUMNS));
+    let blocks = channels.div_ceil(LANES);
+    let cached_blocks = MAX_TILE_WEIGHT_BYTES / (taps * LANES * 4).max(1);
+    let blocks_per_tile =
+      (MAX_SUMS / columns).min(cached_blocks).clamp(1, MAX_BLOCKS).min(blocks.max(1));
+    Tiling { columns, blocks_per_tile, blocks }
+  }
+
+  /// The outputs of a row the tiles cover: `width` rounded up to whole tiles.
+  fn covered_columns(&self, width: usize) -> usize {
+    width.next_multiple_of(self.columns)
+  }
+
+  /// Every (first block, blocks, output row) of the output, the rows of one tile of channels after
+  /// each other so that a thread's tasks share weights.
+  fn tasks(&self, rows: usize) -> Vec<Task> {
+    let tiles = (0..self.blocks).step_by(self.blocks_per_tile);
+    tiles
+      .flat_map(|first| {
+        let blocks = self.blocks_per_tile.min(self.blocks - first);
+        (0..rows).map(move |row| Task { first_block: first, blocks, row })
+      })
+      .collect()
+  }
+}
+
+/// Runs `run` on every task, split over the intra-op threads when `work` multiply-adds are worth it:
+/// each thread takes a run of consecutive tasks of about the same work, so that it reads the
+/// weights of its own tiles of channels from its own cache.
+fn for_each_task(tasks: &[Task], work: usize, run: impl Fn(&Task) + Sync + Send) {
+  use rayon::prelude::*;
+  use tract_linalg::multithread::{
+    current_threading_element_threshold, current_tract_executor, Executor,
+  };
+  let threads = match current_tract_executor() {
+    Executor::MultiThread(pool) => Some((pool.current_num_threads(), Some(pool))),
+    Executor::RayonGlobal => Some((rayon::current_num_threads(), None)),
+    Executor::SingleThread => None,
+  };
+  let Some((threads, pool)) = threads.filter(|&(threads, _)| {
+    threads > 1 && tasks.len() > 1 && work >= current_threading_element_threshold()
+  }) else {
+    return tasks.iter().for_each(run);
+  };
+  let parts = equal_work_parts(tasks, threads);
+  let run_part = |part: &std::ops::Range<usize>| tasks[part.clone()].iter().for_each(&run);
+  match pool {
+    Some(pool) => pool.install(|| parts.par_iter().for_each(run_part)),
+    None => parts.par_iter().for_each(run_part),
+  }
+}
+
+/// `tasks` cut into at most `parts` runs of consecutive tasks, each with about the same number of
+/// blocks of channels to compute.
+fn equal_work_parts(tasks: &[Task], parts: usize) -> Vec<std::ops::Range<usize>> {
+  let total: usize = tasks.iter().map(|task| task.blocks).sum();
+  let mut ranges = Vec::with_capacity(parts);
+  let (mut start, mut done) = (0, 0);
+  for (index, task) in tasks.iter().enumerate() {
+    done += task.blocks;
+    if done * parts >= total * (ranges.len() + 1) {
+      ranges.push(start..index + 1);
+      start = index + 1;
+    }
+  }
+  if start < tasks.len() {
+    ranges.push(start..tasks.len());
+  }
+  ranges
+}
+
+/// One output row of one tile of channels.
+#[derive(Debug, Clone, Copy)]
+struct Task {
+  first_block: usize,
+  blocks: usize,
+  row: usize,
+}
+
+/// The output of one image, written by several threads at once, each at its own tasks' places.
+#[derive(Clone, Copy)]
+struct Output {
+  values: *mut f32,
+  channels: usize,
+  plane: usize,
+}
+
+// SAFETY: tasks write disjoint outputs (their channels × their row), see `Job::run`.
+unsafe impl Send for Output {}
+unsafe impl Sync for Output {}
+
+/// Everything the tasks of one image share.
+struct Job<'a> {
+  rows: &'a PhasedRows,
+  taps: &'a [Vec<(usize, usize)>],
+  weights: &'a [f32],
+  bias: &'a [f32],
+  tiling: &'a Tiling,
+  out: Output,
+}
+
+impl Job<'_> {
+  /// Computes the outputs of `task`, tile after tile along its row.
+  fn run(&self, task: &Task) {
+    let geometry = self.rows.geometry();
+    let out_width = geometry.out_width;
+    let taps = &self.taps[task.row];
+    let block_len = self.weights.len() / self.tiling.blocks;
+    let first_channel = task.first_block * LANES;
+    let tile_fn = TILES[self.tiling.columns - 1][task.blocks - 1];
+    for first_column in (0..out_width).step_by(self.tiling.columns) {
+      let tile = Tile {
+        // SAFETY (all offsets): the rows cover every tile's columns (`covered_columns`), the
+        // weights and bias hold every block, the output every channel and row.
+        values: unsafe { self.rows.values().as_ptr().add(first_column) },
+        taps,
+        weights: unsafe { self.weights.as_ptr().add(task.first_block * block_len) },
+        block_len,
+        bias: unsafe { self.bias.as_ptr().add(first_channel) },
+        out: unsafe {
+          self.out.values.add(first_channel * self.out.plane + task.row * out_width + first_column)
+        },
+        plane: self.out.plane,
+        channels: (self.out.channels - first_channel).min(task.blocks * LANES),
+        columns: (out_width - first_column).min(self.tiling.columns),
+      };
+      // SAFETY: the CPU has AVX-512 (checked before the op was put in the model), and `tile`'s
+      // pointers are valid as above.
+      unsafe { tile_fn(&tile) };
+    }
+  }
+}
+
+/// One tile: `columns` outputs of a row by `channels` output channels.
+struct Tile<'a> {
+  /// The laid-out values, from the tile's first column on.
+  values: *const f32,
+  taps: &'a [(usize, usize)],
+  /// The tile's first block of weights; the next ones follow every `block_len` values.
+  weights: *const f32,
+  block_len: usize,
+  bias: *const f32,
+  /// The tile's first output; the next channel's follows `plane` values further.
+  out: *mut f32,
+  plane: usize,
+  channels: usize,
+  columns: usize,
+}
+
+/// A tile kernel for one number of columns and blocks.
+type TileFn = unsafe fn(&Tile);
+
+/// The tile kernels by columns − 1 and blocks − 1.
+#[cfg(target_arch = "x86_64")]
+static TILES: [[TileFn; MAX_BLOCKS]; MAX_COLUMNS] = {
+  macro_rules! by_blocks {
+    ($($columns:literal)*) => {
+      [$([
+        tile_avx512::<$columns, 1>,
+        tile_avx512::<$columns, 2>,
+        tile_avx512::<$columns, 3>,
+        tile_avx512::<$columns, 4>,
+        tile_avx512::<$columns, 5>,
+        tile_avx512::<$columns, 6>,
+      ]),*]
+    };
+  }
+  by_blocks!(1 2 3 4 5 6 7 8 9 10 11 12)
+};
+
+/// No tile kernels off x86-64: [`replace_dense_convolutions`] leaves convolutions to tract there.
+#[cfg(not(target_arch = "x86_64"))]
+static TILES: [[TileFn; MAX_BLOCKS]; MAX_COLUMNS] = [[|_| unreachable!(); MAX_BLOCKS]; MAX_COLUMNS];
+
+/// The tile of `C` columns by `B` blocks: sums start at the bias, every tap adds its weights times
+/// its values, and the first `tile.columns` outputs of the first `tile.channels` channels are stored.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn tile_avx512<const C: usize, const B: usize>(tile: &Tile) {
+  use std::arch::x86_64::*;
+  // SAFETY (all pointer reads and writes): as `Job::run` sets the tile up.
+  unsafe {
+    // By column, then block.
+    let bias: [__m512; B] =
+      std::array::from_fn(|block| _mm512_loadu_ps(tile.bias.add(block * LANES)));
+    let mut sums = [bias; C];
+    for &(offset, tap) in tile.taps {
+      let values = tile.values.add(offset);
+      let weights: [__m512; B] = std::array::from_fn(|block| {
+        _mm512_loadu_ps(tile.weights.add(block * tile.block_len + tap * LANES))
+      });
+      for (column, sums) in sums.iter_mut().enumerate() {
+        let value = _mm512_set1_ps(*values.add(column));
+        for (sum, weights) in sums.iter_mut().zip(&weights) {
+          *sum = _mm512_fmadd_ps(*weights, value, *sum);
+        }
+      }
+    }
+    let mut lanes = [[0f32; LANES]; C];
+    for block in 0..B {
+      let channels = tile.channels.saturating_sub(block * LANES).min(LANES);
+      for (lanes, sums) in lanes.iter_mut().zip(&sums) {
+        _mm512_storeu_ps(lanes.as_mut_ptr(), sums[block]);
+      }
+      for lane in 0..channels {
+        let out = tile.out.add((block * LANES + lane) * tile.plane);
+        for (column, values) in lanes.iter().enumerate().take(tile.columns) {
+          *out.add(column) = values[lane];
+        }
+      }
+    }
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use tract_core::ops::cnn::PaddingSpec;
+  use tract_core::ops::nn::DataFormat;
+  use tract_linalg::multithread::{multithread_tract_scope, Executor};
+  use tract_ndarray::{Array4, ArrayD};
+
+  /// A value per index, with negatives and no pattern a wrong offset would repeat.
+  fn value(i: usize) -> f32 {
+    ((i * 7919) % 101) as f32 / 50.0 - 1.0
+  }
+
+  /// One convolution: input shape, output channels, kernel, strides, dilations, padding before and
+  /// after each axis, and whether the bias is one value per channel.
+  struct Case {
+    shape: [usize; 4],
+    out_channels: usize,
+    kernel: [usize; 2],
+    strides: [usize; 2],
+    dilations: [usize; 2],
+    before: [usize; 2],
+    after: [usize; 2],
+    per_channel_bias: bool,
+  }
+
+  impl Case {
+    fn output_size(&self, axis: usize) -> usize {
+      let reach = self.dilations[axis] * (self.kernel[axis] - 1) + 1;
+      (self.shape[axis + 2] + self.before[axis] + self.after[axis] - reach) / self.strides[axis] + 1
+    }
+
+    /// The definition, in f64: bias plus every tap inside the input, over every input channel.
+    fn reference(&self, x: &Array4<f32>, kernel: &[f32], bias: &[f32]) -> Array4<f64> {
+      let [n, c, h, w] = self.shape;
+      let [kh, kw] = self.kernel;
+      let shape = (n, self.out_channels, self.output_size(0), self.output_size(1));
+      Array4::from_shape_fn(shape, |(n, o, oy, ox)| {
+        let mut sum = bias[if bias.len() == 1 { 0 } else { o }] as f64;
+        let taps =
+          (0..c).flat_map(|i| (0..kh).flat_map(move |ky| (0..kw).map(move |kx| (i, ky, kx))));
+        for (i, ky, kx) in taps {
+          let y =
+            (oy * self.strides[0] + ky * self.dilations[0]) as isize - self.before[0] as isize;
+          let x_ =
+            (ox * self.strides[1] + kx * self.dilations[1]) as isize - self.before[1] as isize;
+          if (0..h as isize).contains(&y) && (0..w as isize).contains(&x_) {
+            let weight = kernel[((o * c + i) * kh + ky) * kw + kx] as f64;
+            sum += weight * x[(n, i, y as usize, x_ as usize)] as f64;
+          }
+        }
+        sum
+      })
+    }
+
+    /// The convolution as an ONNX import gives it to tract-node's optimisation.
+    fn model(&self, kernel: &[f32], bias: &[f32]) -> TypedModel {
+      let channels = self.shape[1];
+      let spec = PoolSpec::new(
+        DataFormat::NCHW,
+        self.kernel.iter().copied().collect(),
+        PaddingSpec::ExplicitOnnxPool(
+          self.before.iter().copied().collect(),
+          self.after.iter().copied().collect(),
+          false,
+        ),
+        Some(self.dilations.iter().copied().collect()),
+        Some(self.strides.iter().copied().collect()),
+        channels,
+        self.out_channels,
+      );
+      let conv = Conv { pool_spec: spec, kernel_fmt: KernelFormat::OIHW, group: 1, q_params: None };
+      let mut model = TypedModel::default();
+      let x = model.add_source("x", f32::fact(self.shape)).unwrap();
+      let kernel_shape = [self.out_channels, channels, self.kernel[0], self.kernel[1]];
+      let k = model.add_const("k", Tensor::from_shape(&kernel_shape, kernel).unwrap()).unwrap();
+      let bias_shape: &[usize] = if self.per_channel_bias { &[self.out_channels] } else { &[] };
+      let b = model.add_const("b", Tensor::from_shape(bias_shape, bias).unwrap()).unwrap();
+      let y = model.wire_node("conv", conv, &[x, k, b]).unwrap();
+      model.select_output_outlets(&y).unwrap();
+      model
+    }
+  }
+
+  #[test]
+  fn convolutions_equal_the_definition() {
+    if !has_avx512() {
+      return;
+    }
+    let case = |shape,
+                out_channels,
+                kernel,
+                strides,
+                dilations,
+                before,
+                after,
+                per_channel_bias| {
+      Case { shape, out_channels, kernel, strides, dilations, before, after, per_channel_bias }
+    };
+    let cases = [
+      // ResNet's 3 × 3: two blocks of channels, rows of 28 in tiles of 10.
+      case([1, 8, 28, 28], 32, [3, 3], [1, 1], [1, 1], [1, 1], [1, 1], true),
+      // A stem: 3 channels, 7 × 7 stride 2, channels that end mid-block, two images.
+      case([2, 3, 23, 19], 21, [7, 7], [2, 2], [1, 1], [3, 3], [3, 3], true),
+      // Small planes: 4-wide rows, six blocks to a tile, one bias for all channels.
+      case([1, 40, 4, 4], 100, [3, 3], [1, 1], [1, 1], [1, 1], [1, 1], false),
+      // Dilation, asymmetric padding, a 1-wide kernel, strides that skip rows.
+      case([1, 5, 17, 37], 17, [3, 1], [5, 3], [2, 1], [0, 2], [3, 1], true),
+      // Padding wider than the kernel reaches: outputs that see only padding; a 1-column output.
+      case([1, 2, 2, 3], 3, [2, 2], [1, 1], [1, 1], [2, 0], [1, 0], true),
+    ];
+    for case in cases {
+      let [n, c, h, w] = case.shape;
+      let x =
+        Array4::from_shape_fn((n, c, h, w), |(n, c_, y, x)| value(((n * c + c_) * h + y) * w + x));
+      let taps = case.out_channels * c * case.kernel[0] * case.kernel[1];
+      let kernel: Vec<f32> = (0..taps).map(|i| value(i + 3) / 4.0).collect();
+      let bias: Vec<f32> = (0..if case.per_channel_bias { case.out_channels } else { 1 })
+        .map(|i| value(i + 11))
+        .collect();
+      let want = case.reference(&x, &kernel, &bias);
+      let model = crate::ops::optimize(case.model(&kernel, &bias), true, 1).unwrap();
+      let label = format!("{:?} kernel {:?} strides {:?}", case.shape, case.kernel, case.strides);
+      assert!(model.nodes().iter().any(|n| n.op_is::<DenseConv>()), "{label}");
+      let plan = model.into_runnable().unwrap();
+      for threads in [1, 2, 1] {
+        let executor =
+          if threads == 1 { Executor::SingleThread } else { Executor::multithread(threads) };
+        let y =
+          multithread_tract_scope(executor, || plan.run(tvec!(x.clone().into_tvalue()))).unwrap();
+        let y: ArrayD<f32> = y[0].to_plain_array_view::<f32>().unwrap().to_owned();
+        assert_eq!(y.shape(), want.shape(), "{label}");
+        for (got, want) in y.iter().zip(want.iter()) {
+          assert!((*got as f64 - want).abs() < 1e-4, "{label}, {threads} threads: {got} vs {want}");
+        }
+      }
+    }
+  }
+
+  #[test]
+  fn pointwise_and_grouped_convolutions_stay_with_tract() {
+    let pointwise = Case {
+      shape: [1, 4, 5, 5],
+      out_channels: 8,
+      kernel: [1, 1],
+      strides: [1, 1],
+      dilations: [1, 1],
+      before: [0, 0],
+      after: [0, 0],
+      per_channel_bias: true,
+    };
+    let model = crate::ops::optimize(pointwise.model(&[0.5; 32], &[0.0; 8]), false, 1).unwrap();
+    assert!(!model.nodes().iter().any(|n| n.op_is::<DenseConv>()));
+    let grouped = Case { kernel: [3, 3], before: [1, 1], after: [1, 1], ..pointwise };
+    let mut model = grouped.model(&[0.5; 8 * 4 * 9], &[0.0; 8]);
+    let conv = model.node_mut(3).op_as_mut::<Conv>().unwrap();
+    conv.group = 2;
+    // A kernel of the wrong shape for two groups: tract rejects or handles it; the rewrite leaves it
+    // alone either way.
+    if let Ok(model) = crate::ops::optimize(model, false, 1) {
+      assert!(!model.nodes().iter().any(|n| n.op_is::<DenseConv>()));
+    }
+  }
+}
