@@ -61,8 +61,14 @@ impl Geometry {
 /// `stride_x` column phases: padded column `j` is value `j / stride_x` of phase `j % stride_x`.
 /// Output column `x` of tap `kx` then reads value `x + kx · dilation_x / stride_x` of one phase, so
 /// a block of outputs reads consecutive values.
+///
+/// With [`PhasedRows::with_padding_rows`], the rows of padding above and below are laid out too (as
+/// zeros), so that every output row reads the same taps, one row stride further down.
 pub struct PhasedRows {
+  /// The geometry laid out for: with padding rows, one whose input starts at the first padding row.
   geometry: Geometry,
+  /// Padding rows laid out above the input's first row.
+  rows_above: usize,
   /// Values per phase: the output columns a reader covers, plus the kernel's reach.
   phase_len: usize,
   /// Where in a row tap column `kx` reads from: its phase's start plus its shift within the phase.
@@ -109,7 +115,39 @@ impl PhasedRows {
       .map(|kx| kx * geometry.dilation_x)
       .map(|shift| shift % geometry.stride_x * phase_len + shift / geometry.stride_x)
       .collect();
-    Ok(PhasedRows { geometry: *geometry, phase_len, tap_offsets, slots, plane_len, values })
+    Ok(PhasedRows {
+      geometry: *geometry,
+      rows_above: 0,
+      phase_len,
+      tap_offsets,
+      slots,
+      plane_len,
+      values,
+    })
+  }
+
+  /// As [`PhasedRows::new`], with every row the kernel reads laid out, padding included, so that
+  /// the rows output row `y` reads are those of row 0, `y · stride_y` rows further. `None` when
+  /// some row in between is never read, or the padding would take more rows than the kernel reads.
+  pub fn with_padding_rows(
+    geometry: &Geometry,
+    columns: usize,
+    planes: usize,
+  ) -> TractResult<Option<PhasedRows>> {
+    let reach = (geometry.kernel_height - 1) * geometry.dilation_y + 1;
+    let rows = (geometry.out_height.max(1) - 1) * geometry.stride_y + reach;
+    if geometry.stride_y > reach || rows > geometry.out_height * geometry.kernel_height {
+      return Ok(None);
+    }
+    let padded = Geometry { height: rows, top: 0, ..*geometry };
+    let mut laid_out = PhasedRows::new(&padded, columns, planes)?;
+    laid_out.rows_above = geometry.top;
+    Ok(laid_out.slots.iter().all(Option::is_some).then_some(laid_out))
+  }
+
+  /// Values from one laid-out row to the next.
+  pub fn row_len(&self) -> usize {
+    self.geometry.stride_x * self.phase_len
   }
 
   /// The geometry the rows are laid out for.
@@ -121,14 +159,18 @@ impl PhasedRows {
   /// zero.
   pub fn fill(&mut self, index: usize, plane: &[f32]) {
     let laid_out = &mut self.values[index * self.plane_len..][..self.plane_len];
-    lay_out(&self.geometry, &self.slots, self.phase_len, plane, laid_out);
+    let slots = self.slots.get(self.rows_above..).unwrap_or_default();
+    lay_out(&self.geometry, slots, self.phase_len, plane, laid_out);
   }
 
   /// Lays out every plane of `planes` (one after the other, height × width values each), split
   /// over the intra-op threads when `work` (a count of values or operations) is worth it.
   pub fn fill_all(&mut self, planes: &[f32], work: usize) -> TractResult<()> {
-    let PhasedRows { geometry, slots, phase_len, plane_len, values, .. } = self;
-    let plane = geometry.height * geometry.width;
+    let PhasedRows { geometry, rows_above, slots, phase_len, plane_len, values, .. } = self;
+    let slots = slots.get(*rows_above..).unwrap_or_default();
+    let count = values.len().checked_div(*plane_len).unwrap_or(0);
+    // The input's planes, without the padding.
+    let plane = planes.len().checked_div(count).unwrap_or(0);
     if plane == 0 {
       return Ok(());
     }
@@ -160,8 +202,8 @@ impl PhasedRows {
   }
 }
 
-/// Lays out `plane` into `laid_out` (one plane of [`PhasedRows`]: the rows with a slot, each split
-/// into phases of `phase_len` values), leaving the padding as it is.
+/// Lays out `plane` into `laid_out` (one plane of [`PhasedRows`]): each input row with a slot (by
+/// input row) at its slot, split into phases of `phase_len` values, leaving the padding as it is.
 fn lay_out(
   geometry: &Geometry,
   slots: &[Option<usize>],
@@ -173,9 +215,10 @@ fn lay_out(
   if width == 0 {
     return;
   }
-  // Slots follow the input rows' order, so the rows read fill the values in turn.
-  let read = plane.chunks_exact(width).zip(slots).filter(|(_, slot)| slot.is_some());
-  for ((row, _), phases) in read.zip(laid_out.chunks_exact_mut(stride_x * phase_len)) {
+  let row_len = stride_x * phase_len;
+  for (row, &slot) in plane.chunks_exact(width).zip(slots) {
+    let Some(slot) = slot else { continue };
+    let phases = &mut laid_out[slot * row_len..][..row_len];
     for (phase, values) in phases.chunks_exact_mut(phase_len).enumerate() {
       // Value t is padded column phase + t · stride_x, input column phase + t · stride_x − left.
       let first = left.saturating_sub(phase).div_ceil(stride_x).min(phase_len);

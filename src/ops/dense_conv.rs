@@ -30,6 +30,15 @@ const MAX_COLUMNS: usize = 12;
 /// Most blocks of output channels a tile covers (rows of 4 or fewer outputs take 6).
 const MAX_BLOCKS: usize = 6;
 
+/// Most outputs of a row a tile covers when it covers several rows.
+const MAX_STACKED_COLUMNS: usize = 4;
+
+/// Most rows a tile covers.
+const MAX_ROWS: usize = 4;
+
+/// Most outputs a tile over several rows covers: every weight it loads serves them all.
+const MAX_STACKED_OUTPUTS: usize = 16;
+
 /// Most registers of sums a tile keeps (AVX-512 has 32: the rest hold weights).
 const MAX_SUMS: usize = 24;
 
@@ -163,20 +172,34 @@ impl std::hash::Hash for DenseConv {
 }
 
 /// What a run lays out for one plane size, before the image's values: the rows (whose padding
-/// stays zero from run to run), each output row's taps and the tasks.
+/// stays zero from run to run), each output row's taps, the tiling and its tasks.
 struct Layout {
   plane: (usize, usize),
   rows: PhasedRows,
   taps: Vec<Vec<(usize, usize)>>,
+  tiling: Tiling,
   tasks: Vec<Task>,
 }
 
 impl Layout {
-  fn new(geometry: &Geometry, tiling: &Tiling, channels: usize) -> TractResult<Layout> {
-    let rows = PhasedRows::new(geometry, tiling.covered_columns(geometry.out_width), channels)?;
+  fn new(geometry: &Geometry, channels: usize, out_channels: usize) -> TractResult<Layout> {
+    let columns = tile_columns(geometry.out_width);
+    let covered = geometry.out_width.next_multiple_of(columns);
+    let stacked = if columns <= MAX_STACKED_COLUMNS && geometry.out_height > 1 {
+      PhasedRows::with_padding_rows(geometry, covered, channels)?
+    } else {
+      None
+    };
+    let stacks_rows = stacked.is_some();
+    let rows = match stacked {
+      Some(rows) => rows,
+      None => PhasedRows::new(geometry, covered, channels)?,
+    };
     let taps = taps_by_row(&rows, channels);
+    let kernel_taps = channels * geometry.kernel_height * geometry.kernel_width;
+    let tiling = Tiling::of(geometry, out_channels, kernel_taps, stacks_rows);
     let tasks = tiling.tasks(geometry.out_height);
-    Ok(Layout { plane: (geometry.height, geometry.width), rows, taps, tasks })
+    Ok(Layout { plane: (geometry.height, geometry.width), rows, taps, tiling, tasks })
   }
 }
 
@@ -241,10 +264,9 @@ impl EvalOp for DenseConv {
     let (source, weights, bias) =
       (source.as_slice::<f32>()?, weights.as_slice::<f32>()?, bias.as_slice::<f32>()?);
     let kernel_taps = geometry.kernel_height * geometry.kernel_width;
-    let tiling = Tiling::of(&geometry, out_channels, channels * kernel_taps);
+    let blocks = out_channels.div_ceil(LANES);
     ensure!(
-      weights.len() == tiling.blocks * channels * kernel_taps * LANES
-        && bias.len() == tiling.blocks * LANES,
+      weights.len() == blocks * channels * kernel_taps * LANES && bias.len() == blocks * LANES,
       "packed weights of {} values and bias of {} for {out_channels} × {channels} × {kernel_taps}",
       weights.len(),
       bias.len()
@@ -253,7 +275,7 @@ impl EvalOp for DenseConv {
     let cached = cached.filter(|layout| layout.plane == (height, width));
     let mut layout = match cached {
       Some(layout) => layout,
-      None => Layout::new(&geometry, &tiling, channels)?,
+      None => Layout::new(&geometry, channels, out_channels)?,
     };
     let mut target = output.try_as_plain_ram_mut()?;
     let target = target.as_slice_mut::<f32>()?;
@@ -262,8 +284,8 @@ impl EvalOp for DenseConv {
     for (image, out) in target.chunks_exact_mut(out_channels * out_plane).enumerate() {
       layout.rows.fill_all(&source[image * channels * plane..][..channels * plane], work)?;
       let out = Output { values: out.as_mut_ptr(), channels: out_channels, plane: out_plane };
-      let Layout { rows, taps, tasks, .. } = &mut layout;
-      let job = Job { rows, taps, weights, bias, tiling: &tiling, out };
+      let Layout { rows, taps, tiling, tasks, .. } = &mut layout;
+      let job = Job { rows, taps, weights, bias, tiling, out };
       for_each_task(tasks, work, |task| job.run(task));
     }
     if let Ok(mut kept) = self.layout.lock() {
@@ -294,41 +316,51 @@ fn taps_by_row(rows: &PhasedRows, channels: usize) -> Vec<Vec<(usize, usize)>> {
     .collect()
 }
 
-/// How the outputs are cut into tiles: `columns` outputs of a row by `blocks_per_tile` blocks of 16
-/// output channels (the last tile of channels may have fewer blocks).
+/// Outputs of a row per tile for rows of `width` outputs: as many as registers allow without
+/// wasting more than one per tile.
+fn tile_columns(width: usize) -> usize {
+  let width = width.max(1);
+  width.div_ceil(width.div_ceil(MAX_COLUMNS))
+}
+
+/// How the outputs are cut into tiles: `rows` by `columns` outputs by `blocks_per_tile` blocks of 16
+/// output channels (the last tiles of rows and channels may have fewer).
 #[derive(Debug, Clone, Copy)]
 struct Tiling {
+  rows: usize,
   columns: usize,
   blocks_per_tile: usize,
   blocks: usize,
 }
 
 impl Tiling {
-  /// Tiles as wide as a row allows without wasting more than a column per tile, with as many blocks
-  /// of channels as registers allow.
-  fn of(geometry: &Geometry, channels: usize, taps: usize) -> Tiling {
-    let width = geometry.out_width.max(1);
-    let columns = width.div_ceil(width.div_ceil(MAX_COLUMNS));
+  /// Tiles of [`tile_columns`], over several rows when rows are `stacked` (laid out with their
+  /// padding) and short, with as many blocks of channels as registers allow.
+  fn of(geometry: &Geometry, channels: usize, taps: usize, stacked: bool) -> Tiling {
+    let columns = tile_columns(geometry.out_width);
+    let height = geometry.out_height.max(1);
+    let max_rows = if stacked { (MAX_STACKED_OUTPUTS / columns).min(MAX_ROWS) } else { 1 };
+    let rows = height.div_ceil(height.div_ceil(max_rows));
     let blocks = channels.div_ceil(LANES);
     let cached_blocks = MAX_TILE_WEIGHT_BYTES / (taps * LANES * 4).max(1);
-    let blocks_per_tile =
-      (MAX_SUMS / columns).min(cached_blocks).clamp(1, MAX_BLOCKS).min(blocks.max(1));
-    Tiling { columns, blocks_per_tile, blocks }
+    let sums = MAX_SUMS / (rows * columns);
+    let blocks_per_tile = sums.min(cached_blocks).clamp(1, MAX_BLOCKS).min(blocks.max(1));
+    Tiling { rows, columns, blocks_per_tile, blocks }
   }
 
-  /// The outputs of a row the tiles cover: `width` rounded up to whole tiles.
-  fn covered_columns(&self, width: usize) -> usize {
-    width.next_multiple_of(self.columns)
-  }
-
-  /// Every (first block, blocks, output row) of the output, the rows of one tile of channels after
-  /// each other so that a thread's tasks share weights.
-  fn tasks(&self, rows: usize) -> Vec<Task> {
+  /// Every (first block, blocks, first row, rows) of the output, the rows of one tile of channels
+  /// after each other so that a thread's tasks share weights.
+  fn tasks(&self, height: usize) -> Vec<Task> {
     let tiles = (0..self.blocks).step_by(self.blocks_per_tile);
     tiles
-      .flat_map(|first| {
-        let blocks = self.blocks_per_tile.min(self.blocks - first);
-        (0..rows).map(move |row| Task { first_block: first, blocks, row })
+      .flat_map(|first_block| {
+        let blocks = self.blocks_per_tile.min(self.blocks - first_block);
+        (0..height).step_by(self.rows).map(move |first_row| Task {
+          first_block,
+          blocks,
+          first_row,
+          rows: self.rows.min(height - first_row),
+        })
       })
       .collect()
   }
@@ -379,12 +411,13 @@ fn equal_work_parts(tasks: &[Task], parts: usize) -> Vec<std::ops::Range<usize>>
   ranges
 }
 
-/// One output row of one tile of channels.
+/// Rows of outputs for one tile of channels.
 #[derive(Debug, Clone, Copy)]
 struct Task {
   first_block: usize,
   blocks: usize,
-  row: usize,
+  first_row: usize,
+  rows: usize,
 }
 
 /// The output of one image, written by several threads at once, each at its own tasks' places.
@@ -395,7 +428,7 @@ struct Output {
   plane: usize,
 }
 
-// SAFETY: tasks write disjoint outputs (their channels × their row), see `Job::run`.
+// SAFETY: tasks write disjoint outputs (their channels × their rows), see `Job::run`.
 unsafe impl Send for Output {}
 unsafe impl Sync for Output {}
 
@@ -410,27 +443,28 @@ struct Job<'a> {
 }
 
 impl Job<'_> {
-  /// Computes the outputs of `task`, tile after tile along its row.
+  /// Computes the outputs of `task`, tile after tile along its rows.
   fn run(&self, task: &Task) {
     let geometry = self.rows.geometry();
     let out_width = geometry.out_width;
-    let taps = &self.taps[task.row];
+    let taps = &self.taps[task.first_row];
     let block_len = self.weights.len() / self.tiling.blocks;
     let first_channel = task.first_block * LANES;
-    let tile_fn = TILES[self.tiling.columns - 1][task.blocks - 1];
+    let tile_fn = tile_kernel(task.rows, self.tiling.columns, task.blocks);
     for first_column in (0..out_width).step_by(self.tiling.columns) {
+      let first_output = task.first_row * out_width + first_column;
       let tile = Tile {
         // SAFETY (all offsets): the rows cover every tile's columns (`covered_columns`), the
         // weights and bias hold every block, the output every channel and row.
         values: unsafe { self.rows.values().as_ptr().add(first_column) },
         taps,
+        row_step: geometry.stride_y * self.rows.row_len(),
         weights: unsafe { self.weights.as_ptr().add(task.first_block * block_len) },
         block_len,
         bias: unsafe { self.bias.as_ptr().add(first_channel) },
-        out: unsafe {
-          self.out.values.add(first_channel * self.out.plane + task.row * out_width + first_column)
-        },
+        out: unsafe { self.out.values.add(first_channel * self.out.plane + first_output) },
         plane: self.out.plane,
+        out_width,
         channels: (self.out.channels - first_channel).min(task.blocks * LANES),
         columns: (out_width - first_column).min(self.tiling.columns),
       };
@@ -441,81 +475,104 @@ impl Job<'_> {
   }
 }
 
-/// One tile: `columns` outputs of a row by `channels` output channels.
+/// One tile: rows (as many as its kernel takes) of `columns` outputs by `channels` output channels.
 struct Tile<'a> {
   /// The laid-out values, from the tile's first column on.
   values: *const f32,
+  /// The first row's taps; the next rows read `row_step` values further each (rows laid out with
+  /// their padding).
   taps: &'a [(usize, usize)],
+  row_step: usize,
   /// The tile's first block of weights; the next ones follow every `block_len` values.
   weights: *const f32,
   block_len: usize,
   bias: *const f32,
-  /// The tile's first output; the next channel's follows `plane` values further.
+  /// The tile's first output; the next row's follows `out_width` values further, the next
+  /// channel's `plane` values.
   out: *mut f32,
   plane: usize,
+  out_width: usize,
   channels: usize,
   columns: usize,
 }
 
-/// A tile kernel for one number of columns and blocks.
+/// A tile kernel for one number of rows, columns and blocks.
 type TileFn = unsafe fn(&Tile);
 
-/// The tile kernels by columns − 1 and blocks − 1.
-#[cfg(target_arch = "x86_64")]
-static TILES: [[TileFn; MAX_BLOCKS]; MAX_COLUMNS] = {
-  macro_rules! by_blocks {
-    ($($columns:literal)*) => {
-      [$([
-        tile_avx512::<$columns, 1>,
-        tile_avx512::<$columns, 2>,
-        tile_avx512::<$columns, 3>,
-        tile_avx512::<$columns, 4>,
-        tile_avx512::<$columns, 5>,
-        tile_avx512::<$columns, 6>,
-      ]),*]
-    };
+/// The tile kernel for `rows` rows (up to [`MAX_ROWS`]) of `columns` outputs (up to
+/// [`MAX_COLUMNS`], [`MAX_STACKED_COLUMNS`] over several rows) by `blocks` blocks.
+fn tile_kernel(rows: usize, columns: usize, blocks: usize) -> TileFn {
+  #[cfg(target_arch = "x86_64")]
+  {
+    macro_rules! kernels {
+      ($rows:literal; $($columns:literal)*) => {
+        [$([
+          tile_avx512::<$rows, $columns, 1>,
+          tile_avx512::<$rows, $columns, 2>,
+          tile_avx512::<$rows, $columns, 3>,
+          tile_avx512::<$rows, $columns, 4>,
+          tile_avx512::<$rows, $columns, 5>,
+          tile_avx512::<$rows, $columns, 6>,
+        ]),*]
+      };
+    }
+    static ONE_ROW: [[TileFn; MAX_BLOCKS]; MAX_COLUMNS] = kernels!(1; 1 2 3 4 5 6 7 8 9 10 11 12);
+    static STACKED: [[[TileFn; MAX_BLOCKS]; MAX_STACKED_COLUMNS]; MAX_ROWS - 1] =
+      [kernels!(2; 1 2 3 4), kernels!(3; 1 2 3 4), kernels!(4; 1 2 3 4)];
+    match rows {
+      1 => ONE_ROW[columns - 1][blocks - 1],
+      _ => STACKED[rows - 2][columns - 1][blocks - 1],
+    }
   }
-  by_blocks!(1 2 3 4 5 6 7 8 9 10 11 12)
-};
+  #[cfg(not(target_arch = "x86_64"))]
+  {
+    let _ = (rows, columns, blocks);
+    unreachable!("no tile kernels off x86-64: convolutions stay with tract there")
+  }
+}
 
-/// No tile kernels off x86-64: [`replace_dense_convolutions`] leaves convolutions to tract there.
-#[cfg(not(target_arch = "x86_64"))]
-static TILES: [[TileFn; MAX_BLOCKS]; MAX_COLUMNS] = [[|_| unreachable!(); MAX_BLOCKS]; MAX_COLUMNS];
-
-/// The tile of `C` columns by `B` blocks: sums start at the bias, every tap adds its weights times
-/// its values, and the first `tile.columns` outputs of the first `tile.channels` channels are stored.
+/// The tile of `R` rows of `C` columns by `B` blocks: sums start at the bias, every tap adds its
+/// weights times its values, and the first `tile.columns` outputs of the first `tile.channels`
+/// channels of each row are stored.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn tile_avx512<const C: usize, const B: usize>(tile: &Tile) {
+unsafe fn tile_avx512<const R: usize, const C: usize, const B: usize>(tile: &Tile) {
   use std::arch::x86_64::*;
   // SAFETY (all pointer reads and writes): as `Job::run` sets the tile up.
   unsafe {
-    // By column, then block.
+    // By row, column, then block.
     let bias: [__m512; B] =
       std::array::from_fn(|block| _mm512_loadu_ps(tile.bias.add(block * LANES)));
-    let mut sums = [bias; C];
+    let mut sums = [[bias; C]; R];
     for &(offset, tap) in tile.taps {
-      let values = tile.values.add(offset);
       let weights: [__m512; B] = std::array::from_fn(|block| {
         _mm512_loadu_ps(tile.weights.add(block * tile.block_len + tap * LANES))
       });
-      for (column, sums) in sums.iter_mut().enumerate() {
-        let value = _mm512_set1_ps(*values.add(column));
-        for (sum, weights) in sums.iter_mut().zip(&weights) {
-          *sum = _mm512_fmadd_ps(*weights, value, *sum);
+      for (row, sums) in sums.iter_mut().enumerate() {
+        let values = tile.values.add(offset + row * tile.row_step);
+        for (column, sums) in sums.iter_mut().enumerate() {
+          let value = _mm512_set1_ps(*values.add(column));
+          for (sum, weights) in sums.iter_mut().zip(&weights) {
+            *sum = _mm512_fmadd_ps(*weights, value, *sum);
+          }
         }
       }
     }
-    let mut lanes = [[0f32; LANES]; C];
+    let mut lanes = [[[0f32; LANES]; C]; R];
     for block in 0..B {
       let channels = tile.channels.saturating_sub(block * LANES).min(LANES);
       for (lanes, sums) in lanes.iter_mut().zip(&sums) {
-        _mm512_storeu_ps(lanes.as_mut_ptr(), sums[block]);
+        for (lanes, sums) in lanes.iter_mut().zip(sums) {
+          _mm512_storeu_ps(lanes.as_mut_ptr(), sums[block]);
+        }
       }
       for lane in 0..channels {
         let out = tile.out.add((block * LANES + lane) * tile.plane);
-        for (column, values) in lanes.iter().enumerate().take(tile.columns) {
-          *out.add(column) = values[lane];
+        for (row, lanes) in lanes.iter().enumerate() {
+          let out = out.add(row * tile.out_width);
+          for (column, values) in lanes.iter().enumerate().take(tile.columns) {
+            *out.add(column) = values[lane];
+          }
         }
       }
     }
@@ -626,8 +683,12 @@ mod tests {
       case([1, 8, 28, 28], 32, [3, 3], [1, 1], [1, 1], [1, 1], [1, 1], true),
       // A stem: 3 channels, 7 × 7 stride 2, channels that end mid-block, two images.
       case([2, 3, 23, 19], 21, [7, 7], [2, 2], [1, 1], [3, 3], [3, 3], true),
-      // Small planes: 4-wide rows, six blocks to a tile, one bias for all channels.
+      // Small planes: four rows in a tile (laid out with their padding), one bias for all channels.
       case([1, 40, 4, 4], 100, [3, 3], [1, 1], [1, 1], [1, 1], [1, 1], false),
+      // Tiles of 3 rows then 2; stride 2 and dilation 2 across stacked rows.
+      case([2, 20, 5, 3], 24, [3, 3], [1, 1], [1, 1], [1, 1], [1, 1], true),
+      case([1, 16, 7, 7], 40, [3, 3], [2, 2], [1, 1], [1, 1], [1, 1], true),
+      case([1, 16, 4, 4], 16, [3, 3], [1, 1], [2, 2], [2, 2], [2, 2], true),
       // Dilation, asymmetric padding, a 1-wide kernel, strides that skip rows.
       case([1, 5, 17, 37], 17, [3, 1], [5, 3], [2, 1], [0, 2], [3, 1], true),
       // Padding wider than the kernel reaches: outputs that see only padding; a 1-column output.
