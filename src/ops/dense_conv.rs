@@ -17,6 +17,7 @@
 use std::sync::{Arc, Mutex};
 
 use tract_core::ops::cnn::{Conv, KernelFormat, PoolSpec};
+use tract_core::ops::math::Max;
 use tract_hir::internal::*;
 
 use super::conv_rows::{Geometry, PhasedRows};
@@ -46,7 +47,8 @@ const MAX_SUMS: usize = 24;
 const MAX_TILE_WEIGHT_BYTES: usize = 768 << 10;
 
 /// Replaces every f32 NCHW 2-D `Conv` of one group with a constant OIHW kernel wider than 1 × 1 and
-/// a constant bias by [`DenseConv`], its weights packed, where the CPU has AVX-512. Call after
+/// a constant bias by [`DenseConv`], its weights packed, where the CPU has AVX-512; a ReLU that is
+/// the convolution's only consumer (`max(x, 0)`) is applied as the outputs are stored. Call after
 /// declutter, before tract's codegen.
 pub fn replace_dense_convolutions(model: &mut TypedModel) -> TractResult<()> {
   if !has_avx512() {
@@ -61,13 +63,15 @@ pub fn replace_dense_convolutions(model: &mut TypedModel) -> TractResult<()> {
     let constant = |slot: usize| model.outlet_fact(node.inputs[slot]).map(|f| f.konst.clone());
     let (Some(kernel), Some(bias)) = (constant(1)?, constant(2)?) else { continue };
     let (weights, bias) = pack(&kernel, &bias, &conv.pool_spec)?;
-    let op = DenseConv::new(conv.clone());
+    let is_output = model.output_outlets()?.contains(&node.id.into());
+    let relu = if is_output { None } else { model.find_succ_bin_with_const::<Max>(node, 0.0) };
+    let op = DenseConv::new(conv.clone(), relu.is_some());
     let mut patch = TypedModelPatch::new("dense-conv");
     let image = patch.tap_model(model, node.inputs[0])?;
     let weights = patch.add_const(format!("{}.packed_weights", node.name), weights)?;
     let bias = patch.add_const(format!("{}.packed_bias", node.name), bias)?;
     let output = patch.wire_node(&node.name, op, &[image, weights, bias])?;
-    patch.shunt_outside(model, node.id.into(), output[0])?;
+    patch.shunt_outside(model, relu.unwrap_or(node).id.into(), output[0])?;
     patch.apply(model)?;
   }
   Ok(())
@@ -140,26 +144,28 @@ fn pack(kernel: &Tensor, bias: &Tensor, spec: &PoolSpec) -> TractResult<(Tensor,
 #[derive(Clone)]
 pub struct DenseConv {
   conv: Conv,
+  /// Whether outputs below zero are stored as zero (a fused ReLU).
+  relu: bool,
   /// The last run's layout, for the next run of the same plane size. Taken by a run, put back
   /// after it: runs in flight at once lay out their own.
   layout: Arc<Mutex<Option<Layout>>>,
 }
 
 impl DenseConv {
-  fn new(conv: Conv) -> DenseConv {
-    DenseConv { conv, layout: Arc::default() }
+  fn new(conv: Conv, relu: bool) -> DenseConv {
+    DenseConv { conv, relu, layout: Arc::default() }
   }
 }
 
 impl std::fmt::Debug for DenseConv {
   fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-    f.debug_struct("DenseConv").field("conv", &self.conv).finish()
+    f.debug_struct("DenseConv").field("conv", &self.conv).field("relu", &self.relu).finish()
   }
 }
 
 impl PartialEq for DenseConv {
   fn eq(&self, other: &DenseConv) -> bool {
-    self.conv == other.conv
+    (&self.conv, self.relu) == (&other.conv, other.relu)
   }
 }
 
@@ -167,7 +173,7 @@ impl Eq for DenseConv {}
 
 impl std::hash::Hash for DenseConv {
   fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-    self.conv.hash(state)
+    (&self.conv, self.relu).hash(state)
   }
 }
 
@@ -209,7 +215,11 @@ impl Op for DenseConv {
   }
 
   fn info(&self) -> TractResult<Vec<String>> {
-    Ok(self.conv.pool_spec.info())
+    let mut info = self.conv.pool_spec.info();
+    if self.relu {
+      info.push("ReLU fused".into());
+    }
+    Ok(info)
   }
 
   op_as_typed_op!();
@@ -285,7 +295,7 @@ impl EvalOp for DenseConv {
       layout.rows.fill_all(&source[image * channels * plane..][..channels * plane], work)?;
       let out = Output { values: out.as_mut_ptr(), channels: out_channels, plane: out_plane };
       let Layout { rows, taps, tiling, tasks, .. } = &mut layout;
-      let job = Job { rows, taps, weights, bias, tiling, out };
+      let job = Job { rows, taps, weights, bias, relu: self.relu, tiling, out };
       for_each_task(tasks, work, |task| job.run(task));
     }
     if let Ok(mut kept) = self.layout.lock() {
@@ -438,6 +448,7 @@ struct Job<'a> {
   taps: &'a [Vec<(usize, usize)>],
   weights: &'a [f32],
   bias: &'a [f32],
+  relu: bool,
   tiling: &'a Tiling,
   out: Output,
 }
@@ -462,6 +473,7 @@ impl Job<'_> {
         weights: unsafe { self.weights.as_ptr().add(task.first_block * block_len) },
         block_len,
         bias: unsafe { self.bias.as_ptr().add(first_channel) },
+        relu: self.relu,
         out: unsafe { self.out.values.add(first_channel * self.out.plane + first_output) },
         plane: self.out.plane,
         out_width,
@@ -487,6 +499,8 @@ struct Tile<'a> {
   weights: *const f32,
   block_len: usize,
   bias: *const f32,
+  /// Whether outputs below zero are stored as zero.
+  relu: bool,
   /// The tile's first output; the next row's follows `out_width` values further, the next
   /// channel's `plane` values.
   out: *mut f32,
@@ -533,7 +547,7 @@ fn tile_kernel(rows: usize, columns: usize, blocks: usize) -> TileFn {
 
 /// The tile of `R` rows of `C` columns by `B` blocks: sums start at the bias, every tap adds its
 /// weights times its values, and the first `tile.columns` outputs of the first `tile.channels`
-/// channels of each row are stored.
+/// channels of each row are stored (at least zero with `tile.relu`).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn tile_avx512<const R: usize, const C: usize, const B: usize>(tile: &Tile) {
@@ -554,6 +568,15 @@ unsafe fn tile_avx512<const R: usize, const C: usize, const B: usize>(tile: &Til
           let value = _mm512_set1_ps(*values.add(column));
           for (sum, weights) in sums.iter_mut().zip(&weights) {
             *sum = _mm512_fmadd_ps(*weights, value, *sum);
+          }
+        }
+      }
+    }
+    if tile.relu {
+      for sums in sums.iter_mut() {
+        for sums in sums.iter_mut() {
+          for sum in sums.iter_mut() {
+            *sum = _mm512_max_ps(*sum, _mm512_setzero_ps());
           }
         }
       }
@@ -718,6 +741,45 @@ mod tests {
         for (got, want) in y.iter().zip(want.iter()) {
           assert!((*got as f64 - want).abs() < 1e-4, "{label}, {threads} threads: {got} vs {want}");
         }
+      }
+    }
+  }
+
+  #[test]
+  fn a_relu_that_is_the_only_consumer_is_fused() {
+    if !has_avx512() {
+      return;
+    }
+    let case = Case {
+      shape: [1, 3, 6, 5],
+      out_channels: 20,
+      kernel: [3, 3],
+      strides: [1, 1],
+      dilations: [1, 1],
+      before: [1, 1],
+      after: [1, 1],
+      per_channel_bias: true,
+    };
+    let x = Array4::from_shape_fn((1, 3, 6, 5), |(_, c, y, x)| value((c * 6 + y) * 5 + x));
+    let kernel: Vec<f32> = (0..20 * 3 * 9).map(|i| value(i + 3) / 4.0).collect();
+    let bias: Vec<f32> = (0..20).map(|i| value(i + 11)).collect();
+    let want = case.reference(&x, &kernel, &bias).mapv(|v| v.max(0.0));
+    // The convolution alone, then followed by a ReLU; then with the ReLU and its input as outputs.
+    for relu_only_consumer in [true, false] {
+      let mut model = case.model(&kernel, &bias);
+      let conv = model.output_outlets().unwrap()[0];
+      let zero = model.add_const("zero", tensor4(&[[[[0f32]]]])).unwrap();
+      let relu = model.wire_node("relu", tract_core::ops::math::max(), &[conv, zero]).unwrap()[0];
+      let outputs = if relu_only_consumer { vec![relu] } else { vec![relu, conv] };
+      model.select_output_outlets(&outputs).unwrap();
+      let model = crate::ops::optimize(model, true, 1).unwrap();
+      let fused = model.nodes().iter().filter_map(|n| n.op_as::<DenseConv>()).any(|c| c.relu);
+      assert_eq!(fused, relu_only_consumer);
+      let y = model.into_runnable().unwrap().run(tvec!(x.clone().into_tvalue())).unwrap();
+      let y: ArrayD<f32> = y[0].to_plain_array_view::<f32>().unwrap().to_owned();
+      assert_eq!(y.shape(), want.shape());
+      for (got, want) in y.iter().zip(want.iter()) {
+        assert!((*got as f64 - want).abs() < 1e-4, "{got} vs {want}");
       }
     }
   }
