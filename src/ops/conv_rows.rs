@@ -215,25 +215,39 @@ fn lay_out(
   if width == 0 {
     return;
   }
+  // By phase: the values that lie inside the input (the same for every row), and the input column
+  // of the first. Value t is padded column phase + t · stride_x, input column phase + t · stride_x
+  // − left.
+  let inside: Vec<(std::ops::Range<usize>, usize)> = (0..stride_x)
+    .map(|phase| {
+      let first = left.saturating_sub(phase).div_ceil(stride_x).min(phase_len);
+      let end = (width + left).saturating_sub(phase).div_ceil(stride_x).clamp(first, phase_len);
+      (first..end, (phase + first * stride_x).saturating_sub(left))
+    })
+    .collect();
   let row_len = stride_x * phase_len;
   for (row, &slot) in plane.chunks_exact(width).zip(slots) {
     let Some(slot) = slot else { continue };
     let phases = &mut laid_out[slot * row_len..][..row_len];
-    for (phase, values) in phases.chunks_exact_mut(phase_len).enumerate() {
-      // Value t is padded column phase + t · stride_x, input column phase + t · stride_x − left.
-      let first = left.saturating_sub(phase).div_ceil(stride_x).min(phase_len);
-      let end = (width + left).saturating_sub(phase).div_ceil(stride_x).clamp(first, phase_len);
-      if first == end {
+    for (values, (inside, column)) in phases.chunks_exact_mut(phase_len).zip(&inside) {
+      if inside.is_empty() {
         continue;
       }
-      let column = phase + first * stride_x - left;
-      let inside = &mut values[first..end];
-      if stride_x == 1 {
-        inside.copy_from_slice(&row[column..][..inside.len()]);
-      } else {
-        let row = &row[column..=column + (inside.len() - 1) * stride_x];
-        inside.iter_mut().enumerate().for_each(|(t, v)| *v = row[t * stride_x]);
+      let inside = &mut values[inside.clone()];
+      let row = &row[*column..=column + (inside.len() - 1) * stride_x];
+      match stride_x {
+        1 => inside.copy_from_slice(row),
+        // The usual stride, with a constant step the compiler vectorises.
+        2 => every_nth::<2>(row, inside),
+        _ => inside.iter_mut().zip(row.iter().step_by(stride_x)).for_each(|(v, &x)| *v = x),
       }
     }
   }
+}
+
+/// Copies every `N`th value of `values`, from the first, into `into` (not empty).
+fn every_nth<const N: usize>(values: &[f32], into: &mut [f32]) {
+  let Some((last, rest)) = into.split_last_mut() else { return };
+  rest.iter_mut().zip(values.chunks_exact(N)).for_each(|(value, chunk)| *value = chunk[0]);
+  *last = values[rest.len() * N];
 }
