@@ -43,6 +43,10 @@ const MAX_STACKED_OUTPUTS: usize = 16;
 /// Most registers of sums a tile keeps (AVX-512 has 32: the rest hold weights).
 const MAX_SUMS: usize = 24;
 
+/// Most laid-out values kept from one run to the next (4 MB): larger layouts, of large images, are
+/// made again each run rather than held for the session's lifetime.
+const MAX_KEPT_LAYOUT_VALUES: usize = 1 << 20;
+
 /// Most bytes of weights a tile streams, so that a thread's next rows find them in its L2 cache.
 const MAX_TILE_WEIGHT_BYTES: usize = 768 << 10;
 
@@ -146,8 +150,9 @@ pub struct DenseConv {
   conv: Conv,
   /// Whether outputs below zero are stored as zero (a fused ReLU).
   relu: bool,
-  /// The last run's layout, for the next run of the same plane size. Taken by a run, put back
-  /// after it: runs in flight at once lay out their own.
+  /// The last run's layout, for the next run of the same plane size (up to
+  /// [`MAX_KEPT_LAYOUT_VALUES`]). Taken by a run, put back after it: runs in flight at once lay
+  /// out their own.
   layout: Arc<Mutex<Option<Layout>>>,
 }
 
@@ -182,7 +187,7 @@ impl std::hash::Hash for DenseConv {
 struct Layout {
   plane: (usize, usize),
   rows: PhasedRows,
-  taps: Vec<Vec<(usize, usize)>>,
+  taps: Taps,
   tiling: Tiling,
   tasks: Vec<Task>,
 }
@@ -201,7 +206,7 @@ impl Layout {
       Some(rows) => rows,
       None => PhasedRows::new(geometry, covered, channels)?,
     };
-    let taps = taps_by_row(&rows, channels);
+    let taps = Taps::new(&rows, channels)?;
     let kernel_taps = channels * geometry.kernel_height * geometry.kernel_width;
     let tiling = Tiling::of(geometry, out_channels, kernel_taps, stacks_rows);
     let tasks = tiling.tasks(geometry.out_height);
@@ -298,32 +303,60 @@ impl EvalOp for DenseConv {
       let job = Job { rows, taps, weights, bias, relu: self.relu, tiling, out };
       for_each_task(tasks, work, |task| job.run(task));
     }
-    if let Ok(mut kept) = self.layout.lock() {
-      *kept = Some(layout);
+    if layout.rows.values().len() <= MAX_KEPT_LAYOUT_VALUES {
+      if let Ok(mut kept) = self.layout.lock() {
+        *kept = Some(layout);
+      }
     }
     Ok(tvec!(output.into_tvalue()))
   }
 }
 
-/// For each output row, its taps: where among the laid-out values each reads from (for the row's
-/// first output) and its index among the kernel's taps (input channel, kernel row, kernel column).
-/// Kernel rows that fall in the padding are left out.
-fn taps_by_row(rows: &PhasedRows, channels: usize) -> Vec<Vec<(usize, usize)>> {
-  let geometry = rows.geometry();
-  let (kernel_height, kernel_width) = (geometry.kernel_height, geometry.kernel_width);
-  (0..geometry.out_height)
-    .map(|y| {
-      let mut taps = Vec::with_capacity(channels * kernel_height * kernel_width);
+/// Each output row's taps, in one list: where among the laid-out values each reads from (for the
+/// row's first output) and its index among the kernel's taps (input channel, kernel row, kernel
+/// column), 32 bits each. Kernel rows that fall in the padding are left out.
+struct Taps {
+  list: Vec<(u32, u32)>,
+  /// By output row, its taps' range in `list`.
+  rows: Vec<std::ops::Range<usize>>,
+}
+
+impl Taps {
+  fn new(rows: &PhasedRows, channels: usize) -> TractResult<Taps> {
+    let geometry = rows.geometry();
+    let (kernel_height, kernel_width) = (geometry.kernel_height, geometry.kernel_width);
+    let kernel_rows = |y| (0..kernel_height).filter(move |&ky| geometry.row(y, ky).is_some());
+    let count = (0..geometry.out_height).map(|y| kernel_rows(y).count()).sum::<usize>();
+    let len = count.checked_mul(channels * kernel_width);
+    let fits = u32::try_from(rows.values().len()).is_ok()
+      && u32::try_from(channels * kernel_height * kernel_width).is_ok();
+    let mut list = Vec::new();
+    let Some(len) = len.filter(|&len| fits && list.try_reserve_exact(len).is_ok()) else {
+      bail!("a convolution's taps ({count} kernel rows × {channels} channels) cannot be listed")
+    };
+    let mut ranges = Vec::with_capacity(geometry.out_height);
+    for y in 0..geometry.out_height {
+      let start = list.len();
       for channel in 0..channels {
-        for ky in 0..kernel_height {
-          let Some(row) = geometry.row(y, ky) else { continue };
+        for ky in kernel_rows(y) {
+          let row = geometry.row(y, ky).expect("a row inside the input");
           let first = (channel * kernel_height + ky) * kernel_width;
-          taps.extend((0..kernel_width).map(|kx| (rows.tap_offset(channel, row, kx), first + kx)));
+          list.extend((0..kernel_width).map(|kx| {
+            // Both fit in 32 bits, checked above.
+            (rows.tap_offset(channel, row, kx) as u32, (first + kx) as u32)
+          }));
         }
       }
-      taps
-    })
-    .collect()
+      ranges.push(start..list.len());
+    }
+    debug_assert_eq!(list.len(), len);
+    Ok(Taps { list, rows: ranges })
+  }
+
+  /// The taps of output row `y`.
+  fn of_row(&self, y: usize) -> &[(u32, u32)] {
+    &self.list[self.rows[y].clone()]
+  }
 }
 
 /// Outputs of a row per tile for rows of `width` outputs: as many as registers allow without
@@ -445,7 +478,7 @@ unsafe impl Sync for Output {}
 /// Everything the tasks of one image share.
 struct Job<'a> {
   rows: &'a PhasedRows,
-  taps: &'a [Vec<(usize, usize)>],
+  taps: &'a Taps,
   weights: &'a [f32],
   bias: &'a [f32],
   relu: bool,
@@ -458,7 +491,7 @@ impl Job<'_> {
   fn run(&self, task: &Task) {
     let geometry = self.rows.geometry();
     let out_width = geometry.out_width;
-    let taps = &self.taps[task.first_row];
+    let taps = self.taps.of_row(task.first_row);
     let block_len = self.weights.len() / self.tiling.blocks;
     let first_channel = task.first_block * LANES;
     let tile_fn = tile_kernel(task.rows, self.tiling.columns, task.blocks);
@@ -493,7 +526,7 @@ struct Tile<'a> {
   values: *const f32,
   /// The first row's taps; the next rows read `row_step` values further each (rows laid out with
   /// their padding).
-  taps: &'a [(usize, usize)],
+  taps: &'a [(u32, u32)],
   row_step: usize,
   /// The tile's first block of weights; the next ones follow every `block_len` values.
   weights: *const f32,
@@ -559,6 +592,7 @@ unsafe fn tile_avx512<const R: usize, const C: usize, const B: usize>(tile: &Til
       std::array::from_fn(|block| _mm512_loadu_ps(tile.bias.add(block * LANES)));
     let mut sums = [[bias; C]; R];
     for &(offset, tap) in tile.taps {
+      let (offset, tap) = (offset as usize, tap as usize);
       let weights: [__m512; B] = std::array::from_fn(|block| {
         _mm512_loadu_ps(tile.weights.add(block * tile.block_len + tap * LANES))
       });
