@@ -647,144 +647,35 @@ unsafe fn tile_avx512<const R: usize, const C: usize, const B: usize>(tile: &Til
 #[cfg(test)]
 mod tests {
   use super::*;
-  use tract_core::ops::cnn::PaddingSpec;
-  use tract_core::ops::nn::DataFormat;
-  use tract_linalg::multithread::{multithread_tract_scope, Executor};
-  use tract_ndarray::{Array4, ArrayD};
-
-  /// A value per index, with negatives and no pattern a wrong offset would repeat.
-  fn value(i: usize) -> f32 {
-    ((i * 7919) % 101) as f32 / 50.0 - 1.0
-  }
-
-  /// One convolution: input shape, output channels, kernel, strides, dilations, padding before and
-  /// after each axis, and whether the bias is one value per channel.
-  struct Case {
-    shape: [usize; 4],
-    out_channels: usize,
-    kernel: [usize; 2],
-    strides: [usize; 2],
-    dilations: [usize; 2],
-    before: [usize; 2],
-    after: [usize; 2],
-    per_channel_bias: bool,
-  }
-
-  impl Case {
-    fn output_size(&self, axis: usize) -> usize {
-      let reach = self.dilations[axis] * (self.kernel[axis] - 1) + 1;
-      (self.shape[axis + 2] + self.before[axis] + self.after[axis] - reach) / self.strides[axis] + 1
-    }
-
-    /// The definition, in f64: bias plus every tap inside the input, over every input channel.
-    fn reference(&self, x: &Array4<f32>, kernel: &[f32], bias: &[f32]) -> Array4<f64> {
-      let [n, c, h, w] = self.shape;
-      let [kh, kw] = self.kernel;
-      let shape = (n, self.out_channels, self.output_size(0), self.output_size(1));
-      Array4::from_shape_fn(shape, |(n, o, oy, ox)| {
-        let mut sum = bias[if bias.len() == 1 { 0 } else { o }] as f64;
-        let taps =
-          (0..c).flat_map(|i| (0..kh).flat_map(move |ky| (0..kw).map(move |kx| (i, ky, kx))));
-        for (i, ky, kx) in taps {
-          let y =
-            (oy * self.strides[0] + ky * self.dilations[0]) as isize - self.before[0] as isize;
-          let x_ =
-            (ox * self.strides[1] + kx * self.dilations[1]) as isize - self.before[1] as isize;
-          if (0..h as isize).contains(&y) && (0..w as isize).contains(&x_) {
-            let weight = kernel[((o * c + i) * kh + ky) * kw + kx] as f64;
-            sum += weight * x[(n, i, y as usize, x_ as usize)] as f64;
-          }
-        }
-        sum
-      })
-    }
-
-    /// The convolution as an ONNX import gives it to tract-node's optimisation.
-    fn model(&self, kernel: &[f32], bias: &[f32]) -> TypedModel {
-      let channels = self.shape[1];
-      let spec = PoolSpec::new(
-        DataFormat::NCHW,
-        self.kernel.iter().copied().collect(),
-        PaddingSpec::ExplicitOnnxPool(
-          self.before.iter().copied().collect(),
-          self.after.iter().copied().collect(),
-          false,
-        ),
-        Some(self.dilations.iter().copied().collect()),
-        Some(self.strides.iter().copied().collect()),
-        channels,
-        self.out_channels,
-      );
-      let conv = Conv { pool_spec: spec, kernel_fmt: KernelFormat::OIHW, group: 1, q_params: None };
-      let mut model = TypedModel::default();
-      let x = model.add_source("x", f32::fact(self.shape)).unwrap();
-      let kernel_shape = [self.out_channels, channels, self.kernel[0], self.kernel[1]];
-      let k = model.add_const("k", Tensor::from_shape(&kernel_shape, kernel).unwrap()).unwrap();
-      let bias_shape: &[usize] = if self.per_channel_bias { &[self.out_channels] } else { &[] };
-      let b = model.add_const("b", Tensor::from_shape(bias_shape, bias).unwrap()).unwrap();
-      let y = model.wire_node("conv", conv, &[x, k, b]).unwrap();
-      model.select_output_outlets(&y).unwrap();
-      model
-    }
-  }
+  use crate::ops::conv_case::Case;
+  use tract_ndarray::ArrayD;
 
   #[test]
   fn convolutions_equal_the_definition() {
     if !has_avx512() {
       return;
     }
-    let case = |shape,
-                out_channels,
-                kernel,
-                strides,
-                dilations,
-                before,
-                after,
-                per_channel_bias| {
-      Case { shape, out_channels, kernel, strides, dilations, before, after, per_channel_bias }
-    };
     let cases = [
       // ResNet's 3 × 3: two blocks of channels, rows of 28 in tiles of 10.
-      case([1, 8, 28, 28], 32, [3, 3], [1, 1], [1, 1], [1, 1], [1, 1], true),
+      Case::new([1, 8, 28, 28], [3, 3]).out_channels(32).padding([1, 1], [1, 1]),
       // A stem: 3 channels, 7 × 7 stride 2, channels that end mid-block, two images.
-      case([2, 3, 23, 19], 21, [7, 7], [2, 2], [1, 1], [3, 3], [3, 3], true),
+      Case::new([2, 3, 23, 19], [7, 7]).out_channels(21).strides([2, 2]).padding([3, 3], [3, 3]),
       // Small planes: four rows in a tile (laid out with their padding), one bias for all channels.
-      case([1, 40, 4, 4], 100, [3, 3], [1, 1], [1, 1], [1, 1], [1, 1], false),
+      Case::new([1, 40, 4, 4], [3, 3]).out_channels(100).padding([1, 1], [1, 1]).shared_bias(),
       // Tiles of 3 rows then 2; stride 2 and dilation 2 across stacked rows.
-      case([2, 20, 5, 3], 24, [3, 3], [1, 1], [1, 1], [1, 1], [1, 1], true),
-      case([1, 16, 7, 7], 40, [3, 3], [2, 2], [1, 1], [1, 1], [1, 1], true),
-      case([1, 16, 4, 4], 16, [3, 3], [1, 1], [2, 2], [2, 2], [2, 2], true),
+      Case::new([2, 20, 5, 3], [3, 3]).out_channels(24).padding([1, 1], [1, 1]),
+      Case::new([1, 16, 7, 7], [3, 3]).out_channels(40).strides([2, 2]).padding([1, 1], [1, 1]),
+      Case::new([1, 16, 4, 4], [3, 3]).out_channels(16).dilations([2, 2]).padding([2, 2], [2, 2]),
       // Dilation, asymmetric padding, a 1-wide kernel, strides that skip rows.
-      case([1, 5, 17, 37], 17, [3, 1], [5, 3], [2, 1], [0, 2], [3, 1], true),
+      Case::new([1, 5, 17, 37], [3, 1])
+        .out_channels(17)
+        .strides([5, 3])
+        .dilations([2, 1])
+        .padding([0, 2], [3, 1]),
       // Padding wider than the kernel reaches: outputs that see only padding; a 1-column output.
-      case([1, 2, 2, 3], 3, [2, 2], [1, 1], [1, 1], [2, 0], [1, 0], true),
+      Case::new([1, 2, 2, 3], [2, 2]).out_channels(3).padding([2, 0], [1, 0]),
     ];
-    for case in cases {
-      let [n, c, h, w] = case.shape;
-      let x =
-        Array4::from_shape_fn((n, c, h, w), |(n, c_, y, x)| value(((n * c + c_) * h + y) * w + x));
-      let taps = case.out_channels * c * case.kernel[0] * case.kernel[1];
-      let kernel: Vec<f32> = (0..taps).map(|i| value(i + 3) / 4.0).collect();
-      let bias: Vec<f32> = (0..if case.per_channel_bias { case.out_channels } else { 1 })
-        .map(|i| value(i + 11))
-        .collect();
-      let want = case.reference(&x, &kernel, &bias);
-      let model = crate::ops::optimize(case.model(&kernel, &bias), true, 1).unwrap();
-      let label = format!("{:?} kernel {:?} strides {:?}", case.shape, case.kernel, case.strides);
-      assert!(model.nodes().iter().any(|n| n.op_is::<DenseConv>()), "{label}");
-      let plan = model.into_runnable().unwrap();
-      for threads in [1, 2, 1] {
-        let executor =
-          if threads == 1 { Executor::SingleThread } else { Executor::multithread(threads) };
-        let y =
-          multithread_tract_scope(executor, || plan.run(tvec!(x.clone().into_tvalue()))).unwrap();
-        let y: ArrayD<f32> = y[0].to_plain_array_view::<f32>().unwrap().to_owned();
-        assert_eq!(y.shape(), want.shape(), "{label}");
-        for (got, want) in y.iter().zip(want.iter()) {
-          assert!((*got as f64 - want).abs() < 1e-4, "{label}, {threads} threads: {got} vs {want}");
-        }
-      }
-    }
+    cases.iter().for_each(Case::check_rewritten_as::<DenseConv>);
   }
 
   #[test]
@@ -792,21 +683,10 @@ mod tests {
     if !has_avx512() {
       return;
     }
-    let case = Case {
-      shape: [1, 3, 6, 5],
-      out_channels: 20,
-      kernel: [3, 3],
-      strides: [1, 1],
-      dilations: [1, 1],
-      before: [1, 1],
-      after: [1, 1],
-      per_channel_bias: true,
-    };
-    let x = Array4::from_shape_fn((1, 3, 6, 5), |(_, c, y, x)| value((c * 6 + y) * 5 + x));
-    let kernel: Vec<f32> = (0..20 * 3 * 9).map(|i| value(i + 3) / 4.0).collect();
-    let bias: Vec<f32> = (0..20).map(|i| value(i + 11)).collect();
+    let case = Case::new([1, 3, 6, 5], [3, 3]).out_channels(20).padding([1, 1], [1, 1]);
+    let (x, kernel, bias) = (case.input(), case.kernel_values(), case.bias_values());
     let want = case.reference(&x, &kernel, &bias).mapv(|v| v.max(0.0));
-    // The convolution alone, then followed by a ReLU; then with the ReLU and its input as outputs.
+    // The ReLU the only output; then with its input as an output too.
     for relu_only_consumer in [true, false] {
       let mut model = case.model(&kernel, &bias);
       let conv = model.output_outlets().unwrap()[0];
@@ -828,26 +708,13 @@ mod tests {
 
   #[test]
   fn pointwise_and_grouped_convolutions_stay_with_tract() {
-    let pointwise = Case {
-      shape: [1, 4, 5, 5],
-      out_channels: 8,
-      kernel: [1, 1],
-      strides: [1, 1],
-      dilations: [1, 1],
-      before: [0, 0],
-      after: [0, 0],
-      per_channel_bias: true,
-    };
-    let model = crate::ops::optimize(pointwise.model(&[0.5; 32], &[0.0; 8]), false, 1).unwrap();
-    assert!(!model.nodes().iter().any(|n| n.op_is::<DenseConv>()));
-    let grouped = Case { kernel: [3, 3], before: [1, 1], after: [1, 1], ..pointwise };
-    let mut model = grouped.model(&[0.5; 8 * 4 * 9], &[0.0; 8]);
-    let conv = model.node_mut(3).op_as_mut::<Conv>().unwrap();
-    conv.group = 2;
-    // A kernel of the wrong shape for two groups: tract rejects or handles it; the rewrite leaves it
-    // alone either way.
-    if let Ok(model) = crate::ops::optimize(model, false, 1) {
-      assert!(!model.nodes().iter().any(|n| n.op_is::<DenseConv>()));
+    let pointwise = Case::new([1, 4, 5, 5], [1, 1]).out_channels(8);
+    let grouped =
+      Case { group: 2, ..Case::new([1, 4, 5, 5], [3, 3]).out_channels(8).padding([1, 1], [1, 1]) };
+    for case in [pointwise, grouped] {
+      let model = case.optimized();
+      assert!(!model.nodes().iter().any(|n| n.op_is::<DenseConv>()), "{case:?}");
+      case.check_computes_the_definition(model);
     }
   }
 }

@@ -278,137 +278,30 @@ unsafe fn registers_avx512<const N: usize>(taps: &[Tap], bias: f32, start: usize
 #[cfg(test)]
 mod tests {
   use super::*;
-  use tract_core::ops::cnn::{PaddingSpec, PoolSpec};
-  use tract_core::ops::nn::DataFormat;
-  use tract_linalg::multithread::{multithread_tract_scope, Executor};
-  use tract_ndarray::{Array4, ArrayD};
-
-  /// A value per index, with negatives and no pattern a wrong offset would repeat.
-  fn value(i: usize) -> f32 {
-    ((i * 7919) % 101) as f32 / 50.0 - 1.0
-  }
-
-  /// One convolution: input shape, kernel, strides, dilations, padding before and after each axis,
-  /// and whether the bias is one value per channel.
-  struct Case {
-    shape: [usize; 4],
-    kernel: [usize; 2],
-    strides: [usize; 2],
-    dilations: [usize; 2],
-    before: [usize; 2],
-    after: [usize; 2],
-    per_channel_bias: bool,
-  }
-
-  impl Case {
-    fn output_size(&self, axis: usize) -> usize {
-      let reach = self.dilations[axis] * (self.kernel[axis] - 1) + 1;
-      (self.shape[axis + 2] + self.before[axis] + self.after[axis] - reach) / self.strides[axis] + 1
-    }
-
-    /// The definition, in f64: bias plus the taps inside the input.
-    fn reference(&self, x: &Array4<f32>, kernel: &[f32], bias: &[f32]) -> Array4<f64> {
-      let [n, c, h, w] = self.shape;
-      let [kh, kw] = self.kernel;
-      Array4::from_shape_fn((n, c, self.output_size(0), self.output_size(1)), |(n, c, oy, ox)| {
-        let mut sum = bias[if bias.len() == 1 { 0 } else { c }] as f64;
-        for ky in 0..kh {
-          for kx in 0..kw {
-            let y =
-              (oy * self.strides[0] + ky * self.dilations[0]) as isize - self.before[0] as isize;
-            let x_ =
-              (ox * self.strides[1] + kx * self.dilations[1]) as isize - self.before[1] as isize;
-            if (0..h as isize).contains(&y) && (0..w as isize).contains(&x_) {
-              let weight = kernel[(c * kh + ky) * kw + kx] as f64;
-              sum += weight * x[(n, c, y as usize, x_ as usize)] as f64;
-            }
-          }
-        }
-        sum
-      })
-    }
-
-    /// The convolution as an ONNX import gives it to tract-node's optimisation.
-    fn model(&self, kernel: &[f32], bias: &[f32]) -> TypedModel {
-      let channels = self.shape[1];
-      let spec = PoolSpec::new(
-        DataFormat::NCHW,
-        self.kernel.iter().copied().collect(),
-        PaddingSpec::ExplicitOnnxPool(
-          self.before.iter().copied().collect(),
-          self.after.iter().copied().collect(),
-          false,
-        ),
-        Some(self.dilations.iter().copied().collect()),
-        Some(self.strides.iter().copied().collect()),
-        channels,
-        channels,
-      );
-      let conv =
-        Conv { pool_spec: spec, kernel_fmt: KernelFormat::OIHW, group: channels, q_params: None };
-      let mut model = TypedModel::default();
-      let x = model.add_source("x", f32::fact(self.shape)).unwrap();
-      let kernel_shape = [channels, 1, self.kernel[0], self.kernel[1]];
-      let k = model.add_const("k", Tensor::from_shape(&kernel_shape, kernel).unwrap()).unwrap();
-      // One value for all channels is a scalar.
-      let bias_shape: &[usize] = if self.per_channel_bias { &[channels] } else { &[] };
-      let b = model.add_const("b", Tensor::from_shape(bias_shape, bias).unwrap()).unwrap();
-      let y = model.wire_node("conv", conv, &[x, k, b]).unwrap();
-      model.select_output_outlets(&y).unwrap();
-      model
-    }
-  }
+  use crate::ops::conv_case::{value, Case};
 
   #[test]
   fn convolutions_equal_the_definition() {
-    let case = |shape, kernel, strides, dilations, before, after, per_channel_bias| Case {
-      shape,
-      kernel,
-      strides,
-      dilations,
-      before,
-      after,
-      per_channel_bias,
-    };
     let cases = [
       // PP-OCR's 5 × 5 on a short, wide plane; a 2-register row.
-      case([2, 3, 3, 24], [5, 5], [1, 1], [1, 1], [2, 2], [2, 2], true),
+      Case::new([2, 3, 3, 24], [5, 5]).depthwise().padding([2, 2], [2, 2]),
       // 3 × 3 stride 2 (two column phases), odd sizes, a row wider than 128 columns.
-      case([1, 4, 9, 263], [3, 3], [2, 2], [1, 1], [1, 1], [1, 1], true),
+      Case::new([1, 4, 9, 263], [3, 3]).depthwise().strides([2, 2]).padding([1, 1], [1, 1]),
       // Dilation, asymmetric padding, one bias for all channels.
-      case([1, 2, 11, 37], [3, 2], [1, 3], [2, 3], [0, 2], [3, 1], false),
+      Case::new([1, 2, 11, 37], [3, 2])
+        .depthwise()
+        .strides([1, 3])
+        .dilations([2, 3])
+        .padding([0, 2], [3, 1])
+        .shared_bias(),
       // No padding, a kernel as large as the input, a 1-column output.
-      case([3, 2, 4, 5], [4, 5], [1, 1], [1, 1], [0, 0], [0, 0], true),
+      Case::new([3, 2, 4, 5], [4, 5]).depthwise(),
       // Rows strides skip: only the rows the kernel reads are laid out.
-      case([1, 2, 17, 9], [2, 3], [5, 2], [1, 1], [1, 1], [1, 1], true),
+      Case::new([1, 2, 17, 9], [2, 3]).depthwise().strides([5, 2]).padding([1, 1], [1, 1]),
       // Padding wider than the kernel reaches: outputs that see only padding.
-      case([1, 2, 2, 3], [1, 1], [1, 1], [1, 1], [2, 3], [1, 4], true),
+      Case::new([1, 2, 2, 3], [1, 1]).depthwise().padding([2, 3], [1, 4]),
     ];
-    for case in cases {
-      let [n, c, h, w] = case.shape;
-      let x =
-        Array4::from_shape_fn((n, c, h, w), |(n, c, y, x)| value(((n * c + c) * h + y) * w + x));
-      let kernel: Vec<f32> =
-        (0..c * case.kernel[0] * case.kernel[1]).map(|i| value(i + 3)).collect();
-      let bias: Vec<f32> =
-        (0..if case.per_channel_bias { c } else { 1 }).map(|i| value(i + 11)).collect();
-      let want = case.reference(&x, &kernel, &bias);
-      let model = crate::ops::optimize(case.model(&kernel, &bias), true, 1).unwrap();
-      let label = format!("{:?} kernel {:?} strides {:?}", case.shape, case.kernel, case.strides);
-      assert!(model.nodes().iter().any(|n| n.op_is::<PlaneDepthwiseConv>()), "{label}");
-      let plan = model.into_runnable().unwrap();
-      for threads in [1, 2] {
-        let executor =
-          if threads == 1 { Executor::SingleThread } else { Executor::multithread(threads) };
-        let y =
-          multithread_tract_scope(executor, || plan.run(tvec!(x.clone().into_tvalue()))).unwrap();
-        let y: ArrayD<f32> = y[0].to_plain_array_view::<f32>().unwrap().to_owned();
-        assert_eq!(y.shape(), want.shape(), "{label}");
-        for (got, want) in y.iter().zip(want.iter()) {
-          assert!((*got as f64 - want).abs() < 1e-5, "{label}, {threads} threads: {got} vs {want}");
-        }
-      }
-    }
+    cases.iter().for_each(Case::check_rewritten_as::<PlaneDepthwiseConv>);
   }
 
   #[test]
@@ -443,24 +336,9 @@ mod tests {
 
   #[test]
   fn grouped_convolutions_with_several_channels_per_group_stay_with_tract() {
-    let case = Case {
-      shape: [1, 4, 5, 5],
-      kernel: [3, 3],
-      strides: [1, 1],
-      dilations: [1, 1],
-      before: [1, 1],
-      after: [1, 1],
-      per_channel_bias: true,
-    };
-    let mut model = case.model(&[0.5; 36], &[0.0; 4]);
-    let conv = model.node_mut(3).op_as_mut::<Conv>().unwrap();
-    conv.group = 2;
-    conv.pool_spec.output_channels = 2;
-    let model = crate::ops::optimize(model, true, 1);
-    // A kernel of the wrong shape for two groups of two channels: tract rejects or handles it; the
-    // rewrite leaves it alone either way.
-    if let Ok(model) = model {
-      assert!(!model.nodes().iter().any(|n| n.op_is::<PlaneDepthwiseConv>()));
-    }
+    let grouped = Case { group: 2, ..Case::new([1, 4, 5, 5], [3, 3]).padding([1, 1], [1, 1]) };
+    let model = grouped.optimized();
+    assert!(!model.nodes().iter().any(|n| n.op_is::<PlaneDepthwiseConv>()));
+    grouped.check_computes_the_definition(model);
   }
 }

@@ -9,6 +9,8 @@ mod block_copy;
 mod causal_conv;
 mod column_panels;
 mod conditional;
+#[cfg(test)]
+mod conv_case;
 mod conv_rows;
 mod dense_conv;
 mod depthwise;
