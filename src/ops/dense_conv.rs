@@ -16,8 +16,9 @@
 //! split over the intra-op threads; a ReLU that follows is applied as the outputs are stored, each
 //! register of 16 channels scattered to its 16 planes at once.
 //!
-//! One kernel is compiled per tile shape [`Tiling`] makes (91): with the store unrolled in each, the
-//! kernels took 530 KB and the package crossed a tenth of onnxruntime-node's size; they take 150 KB.
+//! One kernel is compiled per tile shape [`Tiling`] makes (53: 1, 2 or 4 rows, up to 3 blocks),
+//! sharing one store: with the store unrolled in each of 144, the kernels took 530 KB and the
+//! package crossed a tenth of onnxruntime-node's size.
 //!
 //! Profiler, the benchmark's ResNet-style CNN, 2 threads: 3.36 ms with tract's lowering, 2.2–2.4 ms
 //! with these kernels; single-threaded, the tiles run at 80–100 G multiply-adds per second on
@@ -39,8 +40,8 @@ const LANES: usize = 16;
 /// Most outputs of a row a tile covers.
 const MAX_COLUMNS: usize = 12;
 
-/// Most blocks of output channels a tile covers (rows of 4 or fewer outputs take 6).
-const MAX_BLOCKS: usize = 6;
+/// Most blocks of output channels a tile covers.
+const MAX_BLOCKS: usize = 3;
 
 /// Most outputs of a row a tile covers when it covers several rows.
 const MAX_STACKED_COLUMNS: usize = 4;
@@ -396,7 +397,8 @@ impl Tiling {
     let height = geometry.out_height.max(1);
     let stacks = stacked && columns <= MAX_STACKED_COLUMNS;
     let max_rows = if stacks { (MAX_STACKED_OUTPUTS / columns).min(MAX_ROWS) } else { 1 };
-    let rows = height.div_ceil(height.div_ceil(max_rows));
+    // 1, 2 or 4 rows: kernels are compiled for those (see `tasks`).
+    let rows = 1 << max_rows.min(height).ilog2();
     let blocks = channels.div_ceil(LANES);
     let cached_blocks = MAX_TILE_WEIGHT_BYTES / (taps * LANES * 4).max(1);
     let sums = MAX_SUMS / (rows * columns);
@@ -407,16 +409,22 @@ impl Tiling {
   /// Every (first block, blocks, first row, rows) of the output, the rows of one tile of channels
   /// after each other so that a thread's tasks share weights.
   fn tasks(&self, height: usize) -> Vec<Task> {
+    let mut row_runs = Vec::new();
+    let mut first_row = 0;
+    while first_row < height {
+      // A last run of 3 rows is cut in 2 and 1: no kernel covers 3.
+      let rows = match self.rows.min(height - first_row) {
+        3 => 2,
+        rows => rows,
+      };
+      row_runs.push((first_row, rows));
+      first_row += rows;
+    }
     let tiles = (0..self.blocks).step_by(self.blocks_per_tile);
     tiles
       .flat_map(|first_block| {
         let blocks = self.blocks_per_tile.min(self.blocks - first_block);
-        (0..height).step_by(self.rows).map(move |first_row| Task {
-          first_block,
-          blocks,
-          first_row,
-          rows: self.rows.min(height - first_row),
-        })
+        row_runs.iter().map(move |&(first_row, rows)| Task { first_block, blocks, first_row, rows })
       })
       .collect()
   }
@@ -562,7 +570,7 @@ type TileFn = unsafe fn(&Tile);
 /// The tile kernel for `rows` rows (up to [`MAX_ROWS`]) of `columns` outputs (up to
 /// [`MAX_COLUMNS`], [`MAX_STACKED_COLUMNS`] over several rows) by `blocks` blocks, as [`Tiling`]
 /// makes them: `rows · columns · blocks` registers of sums at most [`MAX_SUMS`] (or one block).
-/// Only those are compiled (91 of them), to keep the package small.
+/// Only those are compiled (53 of them), to keep the package small.
 fn tile_kernel(rows: usize, columns: usize, blocks: usize) -> TileFn {
   #[cfg(target_arch = "x86_64")]
   {
@@ -575,15 +583,11 @@ fn tile_kernel(rows: usize, columns: usize, blocks: usize) -> TileFn {
       };
     }
     kernels!(
-      (1 1 1) (1 1 2) (1 1 3) (1 1 4) (1 1 5) (1 1 6) (1 2 1) (1 2 2) (1 2 3) (1 2 4) (1 2 5)
-      (1 2 6) (1 3 1) (1 3 2) (1 3 3) (1 3 4) (1 3 5) (1 3 6) (1 4 1) (1 4 2) (1 4 3) (1 4 4)
-      (1 4 5) (1 4 6) (1 5 1) (1 5 2) (1 5 3) (1 5 4) (1 6 1) (1 6 2) (1 6 3) (1 6 4) (1 7 1)
-      (1 7 2) (1 7 3) (1 8 1) (1 8 2) (1 8 3) (1 9 1) (1 9 2) (1 10 1) (1 10 2) (1 11 1) (1 11 2)
-      (1 12 1) (1 12 2) (2 1 1) (2 1 2) (2 1 3) (2 1 4) (2 1 5) (2 1 6) (2 2 1) (2 2 2) (2 2 3)
-      (2 2 4) (2 2 5) (2 2 6) (2 3 1) (2 3 2) (2 3 3) (2 3 4) (2 4 1) (2 4 2) (2 4 3) (3 1 1)
-      (3 1 2) (3 1 3) (3 1 4) (3 1 5) (3 1 6) (3 2 1) (3 2 2) (3 2 3) (3 2 4) (3 3 1) (3 3 2)
-      (3 4 1) (3 4 2) (4 1 1) (4 1 2) (4 1 3) (4 1 4) (4 1 5) (4 1 6) (4 2 1) (4 2 2) (4 2 3)
-      (4 3 1) (4 3 2) (4 4 1)
+      (1 1 1) (1 1 2) (1 1 3) (1 2 1) (1 2 2) (1 2 3) (1 3 1) (1 3 2) (1 3 3) (1 4 1) (1 4 2)
+      (1 4 3) (1 5 1) (1 5 2) (1 5 3) (1 6 1) (1 6 2) (1 6 3) (1 7 1) (1 7 2) (1 7 3) (1 8 1)
+      (1 8 2) (1 8 3) (1 9 1) (1 9 2) (1 10 1) (1 10 2) (1 11 1) (1 11 2) (1 12 1) (1 12 2) (2 1 1)
+      (2 1 2) (2 1 3) (2 2 1) (2 2 2) (2 2 3) (2 3 1) (2 3 2) (2 3 3) (2 4 1) (2 4 2) (2 4 3)
+      (4 1 1) (4 1 2) (4 1 3) (4 2 1) (4 2 2) (4 2 3) (4 3 1) (4 3 2) (4 4 1)
     )
   }
   #[cfg(not(target_arch = "x86_64"))]
@@ -594,8 +598,7 @@ fn tile_kernel(rows: usize, columns: usize, blocks: usize) -> TileFn {
 }
 
 /// The tile of `R` rows of `C` columns by `B` blocks: sums start at the bias, every tap adds its
-/// weights times its values, and each register of sums (16 channels of one output, at least zero
-/// with `tile.relu`) is scattered to its 16 planes.
+/// weights times its values, and [`store`] writes them.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn tile_avx512<const R: usize, const C: usize, const B: usize>(tile: &Tile) {
@@ -621,61 +624,71 @@ unsafe fn tile_avx512<const R: usize, const C: usize, const B: usize>(tile: &Til
         }
       }
     }
-    if tile.relu {
-      for sums in sums.iter_mut() {
-        for sums in sums.iter_mut() {
-          for sum in sums.iter_mut() {
-            *sum = _mm512_max_ps(*sum, _mm512_setzero_ps());
-          }
+    let mut stored = [_mm512_setzero_ps(); MAX_SUMS];
+    let mut next = 0;
+    for sums in &sums {
+      for sums in sums {
+        for sum in sums {
+          stored[next] = *sum;
+          next += 1;
         }
       }
     }
-    // Each register holds 16 channels of one output: scattered to 16 planes at once, when their
-    // offsets fit the scatter's 32-bit indices.
-    let scatters = i32::try_from(tile.plane).ok().and_then(|plane| plane.checked_mul(LANES as i32));
-    if scatters.is_none() {
-      let copy = sums;
-      return store(copy.as_flattened().as_flattened(), [R, C, B], tile);
-    }
-    let offsets = _mm512_mullo_epi32(
-      _mm512_set1_epi32(tile.plane as i32),
-      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-    );
-    let masks: [__mmask16; B] = std::array::from_fn(|block| {
-      let channels = tile.channels.saturating_sub(block * LANES).min(LANES);
-      ((1u32 << channels) - 1) as __mmask16
-    });
-    for (row, sums) in sums.iter().enumerate() {
-      let out = tile.out.add(row * tile.out_width);
-      for (column, sums) in sums.iter().enumerate().take(tile.columns) {
-        for (block, (sum, &mask)) in sums.iter().zip(&masks).enumerate() {
-          let first = out.add(block * LANES * tile.plane + column);
-          _mm512_mask_i32scatter_ps::<4>(first.cast(), mask, offsets, *sum);
-        }
-      }
-    }
+    store(&stored[..next], [R, C, B], tile);
   }
 }
 
-/// Stores a tile's sums (by row, column then block: `shape`) channel by channel, value by value:
-/// the first `tile.columns` outputs of each row. For planes too large for [`tile_avx512`]'s
-/// scatter.
+/// Stores a tile's sums (by row, column then block: `shape`, each register 16 channels of one
+/// output): the first `tile.columns` outputs of each row, at least zero with `tile.relu`. Shared by
+/// every tile kernel.
 #[cfg(target_arch = "x86_64")]
-#[cold]
-fn store(sums: &[std::arch::x86_64::__m512], [_, columns, blocks]: [usize; 3], tile: &Tile) {
-  for (index, sum) in sums.iter().enumerate() {
-    let (row, column, block) =
-      (index / (columns * blocks), index / blocks % columns, index % blocks);
-    if column >= tile.columns {
-      continue;
-    }
-    // SAFETY: `__m512` is 16 f32.
-    let lanes: [f32; LANES] = unsafe { std::mem::transmute(*sum) };
-    let channels = tile.channels.saturating_sub(block * LANES).min(LANES);
-    for (lane, &value) in lanes.iter().enumerate().take(channels) {
-      let at = (block * LANES + lane) * tile.plane + row * tile.out_width + column;
-      // SAFETY: the output holds every channel of the tile, every column of each row.
-      unsafe { *tile.out.add(at) = value };
+#[target_feature(enable = "avx512f")]
+fn store(sums: &[std::arch::x86_64::__m512], shape: [usize; 3], tile: &Tile) {
+  let fits = i32::try_from(tile.plane).ok().and_then(|plane| plane.checked_mul(LANES as i32));
+  store_with(sums, shape, tile, fits.is_some());
+}
+
+/// [`store`], each register scattered to its 16 planes at once, or value by value (for planes past
+/// the scatter's 32-bit offsets).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn store_with(
+  sums: &[std::arch::x86_64::__m512],
+  [rows, columns, blocks]: [usize; 3],
+  tile: &Tile,
+  scatter: bool,
+) {
+  use std::arch::x86_64::*;
+  let offsets = _mm512_mullo_epi32(
+    _mm512_set1_epi32(tile.plane as i32),
+    _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+  );
+  let mut sums = sums.iter();
+  for row in 0..rows {
+    for column in 0..columns {
+      for block in 0..blocks {
+        let Some(&sum) = sums.next() else { return };
+        if column >= tile.columns {
+          continue;
+        }
+        let sum = if tile.relu { _mm512_max_ps(sum, _mm512_setzero_ps()) } else { sum };
+        let channels = tile.channels.saturating_sub(block * LANES).min(LANES);
+        let at = block * LANES * tile.plane + row * tile.out_width + column;
+        // SAFETY (both arms): the output holds every channel of the tile, `tile.columns` outputs
+        // from each of its rows' first.
+        unsafe {
+          let first = tile.out.add(at);
+          if scatter {
+            let mask = ((1u32 << channels) - 1) as __mmask16;
+            _mm512_mask_i32scatter_ps::<4>(first.cast(), mask, offsets, sum);
+          } else {
+            let lanes: [f32; LANES] = std::mem::transmute(sum);
+            for (lane, &value) in lanes.iter().enumerate().take(channels) {
+              *first.add(lane * tile.plane) = value;
+            }
+          }
+        }
+      }
     }
   }
 }
@@ -698,8 +711,8 @@ mod tests {
       Case::new([2, 3, 23, 19], [7, 7]).out_channels(21).strides([2, 2]).padding([3, 3], [3, 3]),
       // Small planes: four rows in a tile (laid out with their padding), one bias for all channels.
       Case::new([1, 40, 4, 4], [3, 3]).out_channels(100).padding([1, 1], [1, 1]).shared_bias(),
-      // Tiles of 3 rows then 2; stride 2 and dilation 2 across stacked rows.
-      Case::new([2, 20, 5, 3], [3, 3]).out_channels(24).padding([1, 1], [1, 1]),
+      // Tiles of 4 rows, then 2 and 1; stride 2 and dilation 2 across stacked rows.
+      Case::new([2, 20, 7, 3], [3, 3]).out_channels(24).padding([1, 1], [1, 1]),
       Case::new([1, 16, 7, 7], [3, 3]).out_channels(40).strides([2, 2]).padding([1, 1], [1, 1]),
       Case::new([1, 16, 4, 4], [3, 3]).out_channels(16).dilations([2, 2]).padding([2, 2], [2, 2]),
       // Dilation, asymmetric padding, a 1-wide kernel, strides that skip rows.
@@ -756,7 +769,7 @@ mod tests {
   }
 
   #[test]
-  fn the_value_by_value_store_writes_each_channel_s_row_segments() {
+  fn both_stores_write_each_channel_s_row_segments() {
     if !has_avx512() {
       return;
     }
@@ -783,17 +796,24 @@ mod tests {
       channels: 20,
       columns: 2,
     };
-    store(&sums, [2, 3, 2], &tile);
-    for (channel, plane) in out.chunks_exact(plane).enumerate() {
-      let (block, lane) = (channel / LANES, channel % LANES);
-      for (at, &value) in plane.iter().enumerate() {
-        let (row, column) = (at / out_width, at % out_width);
-        let want = if row < 2 && column < 2 {
-          (((row * 3 + column) * 2 + block) * 100 + lane) as f32
-        } else {
-          -1.0
-        };
-        assert_eq!(value, want, "channel {channel}, row {row}, column {column}");
+    for scatter in [true, false] {
+      out.fill(-1.0);
+      // SAFETY: the CPU has AVX-512; `tile`'s output holds 20 planes.
+      unsafe { store_with(&sums, [2, 3, 2], &tile, scatter) };
+      for (channel, plane) in out.chunks_exact(plane).enumerate() {
+        let (block, lane) = (channel / LANES, channel % LANES);
+        for (at, &value) in plane.iter().enumerate() {
+          let (row, column) = (at / out_width, at % out_width);
+          let want = if row < 2 && column < 2 {
+            (((row * 3 + column) * 2 + block) * 100 + lane) as f32
+          } else {
+            -1.0
+          };
+          assert_eq!(
+            value, want,
+            "scatter {scatter}: channel {channel}, row {row}, column {column}"
+          );
+        }
       }
     }
   }
