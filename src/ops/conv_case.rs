@@ -187,11 +187,16 @@ impl Case {
         if threads == 1 { Executor::SingleThread } else { Executor::multithread(threads) };
       let y =
         multithread_tract_scope(executor, || plan.run(tvec!(x.clone().into_tvalue()))).unwrap();
-      let y: ArrayD<f32> = y[0].to_plain_array_view::<f32>().unwrap().to_owned();
-      assert_eq!(y.shape(), want.shape(), "{self:?}");
-      for (got, want) in y.iter().zip(want.iter()) {
-        assert!((*got as f64 - want).abs() < 1e-4, "{self:?}, {threads} threads: {got} vs {want}");
-      }
+      assert_close(&y[0], &want, &format!("{self:?}, {threads} threads"));
     }
+  }
+}
+
+/// Asserts that `got` has `want`'s shape and each value within 1e-4 of it (`label` says which).
+pub fn assert_close(got: &TValue, want: &Array4<f64>, label: &str) {
+  let got: ArrayD<f32> = got.to_plain_array_view::<f32>().unwrap().to_owned();
+  assert_eq!(got.shape(), want.shape(), "{label}");
+  for (got, want) in got.iter().zip(want.iter()) {
+    assert!((*got as f64 - want).abs() < 1e-4, "{label}: {got} vs {want}");
   }
 }

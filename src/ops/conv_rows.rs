@@ -1,9 +1,41 @@
 //! The input of a 2-D NCHW convolution laid out so that a block of consecutive outputs of a row
 //! reads consecutive values for every tap: the rows the kernel reads, zero-padded, each split into
-//! column phases when the stride is larger than one. Shared by the depthwise and dense convolutions.
+//! column phases when the stride is larger than one; and which convolutions the depthwise and dense
+//! rewrites that lay it out take.
 
-use tract_core::ops::cnn::PoolSpec;
+use std::ops::Range;
+
+use tract_core::ops::cnn::{Conv, KernelFormat, PoolSpec};
 use tract_hir::internal::*;
+
+/// Whether `conv` (at `node`) is a 2-D f32 convolution of channel-first images with a constant OIHW
+/// kernel of a non-empty window, a constant bias (one value per output channel, or one for all), and
+/// positive strides and dilations: the convolutions the depthwise and dense rewrites take, each for
+/// its own groups.
+pub fn is_plain_2d(model: &TypedModel, node: &TypedNode, conv: &Conv) -> TractResult<bool> {
+  let spec = &conv.pool_spec;
+  let &[input, kernel, bias] = &node.inputs[..] else { return Ok(false) };
+  let &[kernel_height, kernel_width] = &spec.kernel_shape[..] else { return Ok(false) };
+  let Some(group_channels) = spec.input_channels.checked_div(conv.group) else { return Ok(false) };
+  let (input, kernel, bias) =
+    (model.outlet_fact(input)?, model.outlet_fact(kernel)?, model.outlet_fact(bias)?);
+  let f32_constant =
+    |fact: &TypedFact| fact.datum_type == f32::datum_type() && fact.konst.is_some();
+  let kernel_shape = [spec.output_channels, group_channels, kernel_height, kernel_width];
+  Ok(
+    conv.q_params.is_none()
+      && input.datum_type == f32::datum_type()
+      && !spec.data_format.c_is_last()
+      && kernel_height > 0
+      && kernel_width > 0
+      && spec.strides().iter().chain(spec.dilations().iter()).all(|&s| s > 0)
+      && conv.kernel_fmt == KernelFormat::OIHW
+      && f32_constant(kernel)
+      && kernel.shape.as_concrete() == Some(&kernel_shape[..])
+      && f32_constant(bias)
+      && [1, spec.output_channels].contains(&bias.shape.volume().to_usize().unwrap_or(0)),
+  )
+}
 
 /// A 2-D convolution on one plane: input and output sizes, kernel, strides, dilations and the
 /// padding before each axis.
@@ -77,6 +109,9 @@ pub struct PhasedRows {
   /// than the kernel, some rows are never read: laying them all out would cost up to the stride
   /// times the output's size).
   slots: Vec<Option<usize>>,
+  /// By phase: the values that lie inside the input (the same for every row), and the input column
+  /// of the first.
+  inside: Vec<(Range<usize>, usize)>,
   /// Values per plane: the laid-out rows times their phases.
   plane_len: usize,
   values: Vec<f32>,
@@ -115,12 +150,22 @@ impl PhasedRows {
       .map(|kx| kx * geometry.dilation_x)
       .map(|shift| shift % geometry.stride_x * phase_len + shift / geometry.stride_x)
       .collect();
+    let Geometry { width, stride_x, left, .. } = *geometry;
+    // Value t of phase p is padded column p + t · stride_x, input column p + t · stride_x − left.
+    let inside = (0..stride_x)
+      .map(|phase| {
+        let first = left.saturating_sub(phase).div_ceil(stride_x).min(phase_len);
+        let end = (width + left).saturating_sub(phase).div_ceil(stride_x).clamp(first, phase_len);
+        (first..end, (phase + first * stride_x).saturating_sub(left))
+      })
+      .collect();
     Ok(PhasedRows {
       geometry: *geometry,
       rows_above: 0,
       phase_len,
       tap_offsets,
       slots,
+      inside,
       plane_len,
       values,
     })
@@ -160,13 +205,13 @@ impl PhasedRows {
   pub fn fill(&mut self, index: usize, plane: &[f32]) {
     let laid_out = &mut self.values[index * self.plane_len..][..self.plane_len];
     let slots = self.slots.get(self.rows_above..).unwrap_or_default();
-    lay_out(&self.geometry, slots, self.phase_len, plane, laid_out);
+    lay_out(&self.geometry, slots, &self.inside, self.phase_len, plane, laid_out);
   }
 
   /// Lays out every plane of `planes` (one after the other, height × width values each), split
   /// over the intra-op threads when `work` (a count of values or operations) is worth it.
   pub fn fill_all(&mut self, planes: &[f32], work: usize) -> TractResult<()> {
-    let PhasedRows { geometry, rows_above, slots, phase_len, plane_len, values, .. } = self;
+    let PhasedRows { geometry, rows_above, slots, inside, phase_len, plane_len, values, .. } = self;
     let slots = slots.get(*rows_above..).unwrap_or_default();
     let count = values.len().checked_div(*plane_len).unwrap_or(0);
     // The input's planes, without the padding.
@@ -177,7 +222,7 @@ impl PhasedRows {
     tract_linalg::multithread::par_chunks_mut(values, *plane_len, work, |first, chunk| {
       let planes = planes[first * plane..].chunks_exact(plane);
       for (laid_out, plane) in chunk.chunks_exact_mut(*plane_len).zip(planes) {
-        lay_out(geometry, slots, *phase_len, plane, laid_out);
+        lay_out(geometry, slots, inside, *phase_len, plane, laid_out);
       }
       Ok(())
     })
@@ -187,7 +232,7 @@ impl PhasedRows {
   /// column `kx` reads start (from the row's first output on).
   pub fn tap_offset(&self, plane: usize, row: usize, kx: usize) -> usize {
     let slot = self.slots[row].expect("a row the kernel reads is laid out");
-    plane * self.plane_len + slot * self.geometry.stride_x * self.phase_len + self.tap_offsets[kx]
+    plane * self.plane_len + slot * self.row_len() + self.tap_offsets[kx]
   }
 
   /// The values of input row `row` of plane `plane` that tap column `kx` reads, from the row's
@@ -203,33 +248,25 @@ impl PhasedRows {
 }
 
 /// Lays out `plane` into `laid_out` (one plane of [`PhasedRows`]): each input row with a slot (by
-/// input row) at its slot, split into phases of `phase_len` values, leaving the padding as it is.
+/// input row) at its slot, split into phases of `phase_len` values, each phase's `inside` values
+/// copied, leaving the padding as it is.
 fn lay_out(
   geometry: &Geometry,
   slots: &[Option<usize>],
+  inside: &[(Range<usize>, usize)],
   phase_len: usize,
   plane: &[f32],
   laid_out: &mut [f32],
 ) {
-  let Geometry { width, stride_x, left, .. } = *geometry;
+  let Geometry { width, stride_x, .. } = *geometry;
   if width == 0 {
     return;
   }
-  // By phase: the values that lie inside the input (the same for every row), and the input column
-  // of the first. Value t is padded column phase + t · stride_x, input column phase + t · stride_x
-  // − left.
-  let inside: Vec<(std::ops::Range<usize>, usize)> = (0..stride_x)
-    .map(|phase| {
-      let first = left.saturating_sub(phase).div_ceil(stride_x).min(phase_len);
-      let end = (width + left).saturating_sub(phase).div_ceil(stride_x).clamp(first, phase_len);
-      (first..end, (phase + first * stride_x).saturating_sub(left))
-    })
-    .collect();
   let row_len = stride_x * phase_len;
   for (row, &slot) in plane.chunks_exact(width).zip(slots) {
     let Some(slot) = slot else { continue };
     let phases = &mut laid_out[slot * row_len..][..row_len];
-    for (values, (inside, column)) in phases.chunks_exact_mut(phase_len).zip(&inside) {
+    for (values, (inside, column)) in phases.chunks_exact_mut(phase_len).zip(inside) {
       if inside.is_empty() {
         continue;
       }

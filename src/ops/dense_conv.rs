@@ -28,11 +28,11 @@
 
 use std::sync::{Arc, Mutex};
 
-use tract_core::ops::cnn::{Conv, KernelFormat, PoolSpec};
+use tract_core::ops::cnn::{Conv, PoolSpec};
 use tract_core::ops::math::Max;
 use tract_hir::internal::*;
 
-use super::conv_rows::{Geometry, PhasedRows};
+use super::conv_rows::{is_plain_2d, Geometry, PhasedRows};
 
 /// Output channels per block of weights: one 16-lane register.
 const LANES: usize = 16;
@@ -48,9 +48,6 @@ const MAX_STACKED_COLUMNS: usize = 4;
 
 /// Most rows a tile covers.
 const MAX_ROWS: usize = 4;
-
-/// Most outputs a tile over several rows covers: every weight it loads serves them all.
-const MAX_STACKED_OUTPUTS: usize = 16;
 
 /// Most registers of sums a tile keeps (AVX-512 has 32: the rest hold weights).
 const MAX_SUMS: usize = 24;
@@ -103,34 +100,18 @@ fn has_avx512() -> bool {
 
 /// Whether `conv` (at `node`) is a convolution [`DenseConv`] computes.
 fn is_dense(model: &TypedModel, node: &TypedNode, conv: &Conv) -> TractResult<bool> {
-  let spec = &conv.pool_spec;
-  let &[input, kernel, bias] = &node.inputs[..] else { return Ok(false) };
-  let &[kernel_height, kernel_width] = &spec.kernel_shape[..] else { return Ok(false) };
-  let (input, kernel, bias) =
-    (model.outlet_fact(input)?, model.outlet_fact(kernel)?, model.outlet_fact(bias)?);
-  let f32_constant =
-    |fact: &TypedFact| fact.datum_type == f32::datum_type() && fact.konst.is_some();
-  let kernel_shape = [spec.output_channels, spec.input_channels, kernel_height, kernel_width];
   Ok(
-    conv.q_params.is_none()
-      && conv.group == 1
-      && input.datum_type == f32::datum_type()
-      && input.rank() == 4
-      && !spec.data_format.c_is_last()
-      && kernel_height * kernel_width > 1
-      && spec.strides().iter().chain(spec.dilations().iter()).all(|&s| s > 0)
-      && conv.kernel_fmt == KernelFormat::OIHW
-      && f32_constant(kernel)
-      && kernel.shape.as_concrete() == Some(&kernel_shape[..])
-      && f32_constant(bias)
-      && [1, spec.output_channels].contains(&bias.shape.volume().to_usize().unwrap_or(0)),
+    conv.group == 1
+      && conv.pool_spec.kernel_shape.iter().product::<usize>() > 1
+      && is_plain_2d(model, node, conv)?
+      && model.outlet_fact(node.inputs[0])?.rank() == 4,
   )
 }
 
-/// The OIHW `kernel` (`channels` output channels of `kernel_height` × `kernel_width` taps) as
-/// `[blocks, taps, 16]`: for each block of 16 output channels, tap after tap (input channel, kernel
-/// row, kernel column), the tap's weight for each channel of the block; and the bias (one value per channel, or one for all)
-/// as `[blocks · 16]`. Channels past the last are zero.
+/// The OIHW `kernel` of `spec` as `[blocks, taps, 16]`: for each block of 16 output channels, tap
+/// after tap (input channel, kernel row, kernel column), the tap's weight for each channel of the
+/// block; and the bias (one value per channel, or one for all) as `[blocks · 16]`. Channels past
+/// the last are zero.
 fn pack(kernel: &Tensor, bias: &Tensor, spec: &PoolSpec) -> TractResult<(Tensor, Tensor)> {
   let (kernel, bias) = (kernel.try_as_plain_ram()?, bias.try_as_plain_ram()?);
   let (kernel, bias) = (kernel.as_slice::<f32>()?, bias.as_slice::<f32>()?);
@@ -338,7 +319,8 @@ impl Taps {
   fn new(rows: &PhasedRows, channels: usize) -> TractResult<Taps> {
     let geometry = rows.geometry();
     let (kernel_height, kernel_width) = (geometry.kernel_height, geometry.kernel_width);
-    let kernel_rows = |y| (0..kernel_height).filter(move |&ky| geometry.row(y, ky).is_some());
+    // The kernel rows output row `y` reads inside the input, with the input row each reads.
+    let kernel_rows = |y| (0..kernel_height).filter_map(move |ky| Some((ky, geometry.row(y, ky)?)));
     let count = (0..geometry.out_height).map(|y| kernel_rows(y).count()).sum::<usize>();
     let len = count.checked_mul(channels * kernel_width);
     let fits = u32::try_from(rows.values().len()).is_ok()
@@ -351,8 +333,7 @@ impl Taps {
     for y in 0..geometry.out_height {
       let start = list.len();
       for channel in 0..channels {
-        for ky in kernel_rows(y) {
-          let row = geometry.row(y, ky).expect("a row inside the input");
+        for (ky, row) in kernel_rows(y) {
           let first = (channel * kernel_height + ky) * kernel_width;
           list.extend((0..kernel_width).map(|kx| {
             // Both fit in 32 bits, checked above.
@@ -396,8 +377,9 @@ impl Tiling {
     let columns = tile_columns(geometry.out_width);
     let height = geometry.out_height.max(1);
     let stacks = stacked && columns <= MAX_STACKED_COLUMNS;
-    let max_rows = if stacks { (MAX_STACKED_OUTPUTS / columns).min(MAX_ROWS) } else { 1 };
-    // 1, 2 or 4 rows: kernels are compiled for those (see `tasks`).
+    let max_rows = if stacks { MAX_ROWS } else { 1 };
+    // 1, 2 or 4 rows (up to 16 outputs, each weight loaded serving them all): kernels are compiled
+    // for those (see `tasks`).
     let rows = 1 << max_rows.min(height).ilog2();
     let blocks = channels.div_ceil(LANES);
     let cached_blocks = MAX_TILE_WEIGHT_BYTES / (taps * LANES * 4).max(1);
@@ -519,8 +501,8 @@ impl Job<'_> {
     for first_column in (0..out_width).step_by(self.tiling.columns) {
       let first_output = task.first_row * out_width + first_column;
       let tile = Tile {
-        // SAFETY (all offsets): the rows cover every tile's columns (`covered_columns`), the
-        // weights and bias hold every block, the output every channel and row.
+        // SAFETY (all offsets): the rows cover every tile's columns (`Layout::new`), the weights
+        // and bias hold every block, the output every channel and row.
         values: unsafe { self.rows.values().as_ptr().add(first_column) },
         taps,
         row_step: geometry.stride_y * self.rows.row_len(),
@@ -696,8 +678,7 @@ fn store_with(
 #[cfg(test)]
 mod tests {
   use super::*;
-  use crate::ops::conv_case::Case;
-  use tract_ndarray::ArrayD;
+  use crate::ops::conv_case::{assert_close, Case};
 
   #[test]
   fn convolutions_equal_the_definition() {
@@ -729,8 +710,10 @@ mod tests {
 
   #[test]
   fn every_tile_the_tilings_make_has_a_kernel() {
-    for (out_width, out_height, channels) in product3(1..=40, 1..=9, [1, 15, 16, 17, 50, 100, 512])
-    {
+    let shapes = (1..=40).flat_map(|width| {
+      (1..=9).flat_map(move |height| [1, 15, 16, 17, 50, 100, 512].map(|c| (width, height, c)))
+    });
+    for (out_width, out_height, channels) in shapes {
       let geometry = Geometry::of(
         &PoolSpec::new(
           tract_core::ops::nn::DataFormat::NCHW,
@@ -751,21 +734,6 @@ mod tests {
         }
       }
     }
-  }
-
-  /// Every (a, b, c) of the three ranges.
-  fn product3<A: Copy, B: Copy, C: Copy>(
-    a: impl IntoIterator<Item = A>,
-    b: impl IntoIterator<Item = B> + Clone,
-    c: impl IntoIterator<Item = C> + Clone,
-  ) -> Vec<(A, B, C)> {
-    let mut all = Vec::new();
-    for a in a {
-      for b in b.clone() {
-        all.extend(c.clone().into_iter().map(|c| (a, b, c)));
-      }
-    }
-    all
   }
 
   #[test]
@@ -845,11 +813,7 @@ mod tests {
       let fused = model.nodes().iter().filter_map(|n| n.op_as::<DenseConv>()).any(|c| c.relu);
       assert_eq!(fused, relu_only_consumer);
       let y = model.into_runnable().unwrap().run(tvec!(x.clone().into_tvalue())).unwrap();
-      let y: ArrayD<f32> = y[0].to_plain_array_view::<f32>().unwrap().to_owned();
-      assert_eq!(y.shape(), want.shape());
-      for (got, want) in y.iter().zip(want.iter()) {
-        assert!((*got as f64 - want).abs() < 1e-4, "{got} vs {want}");
-      }
+      assert_close(&y[0], &want, "fused ReLU");
     }
   }
 

@@ -8,10 +8,10 @@
 //! (text recognisers take images of any width): the padding and output size are computed per run
 //! with tract's own rules.
 
-use tract_core::ops::cnn::{Conv, KernelFormat};
+use tract_core::ops::cnn::Conv;
 use tract_hir::internal::*;
 
-use super::conv_rows::{Geometry, PhasedRows};
+use super::conv_rows::{is_plain_2d, Geometry, PhasedRows};
 
 /// Output columns accumulated together in registers.
 const BLOCK: usize = 32;
@@ -35,30 +35,12 @@ pub fn replace_depthwise_convolutions(model: &mut TypedModel) -> TractResult<()>
 
 /// Whether `conv` (at `node`) is a depthwise convolution [`PlaneDepthwiseConv`] computes.
 fn is_plain_depthwise(model: &TypedModel, node: &TypedNode, conv: &Conv) -> TractResult<bool> {
-  let spec = &conv.pool_spec;
-  let &[input, kernel, bias] = &node.inputs[..] else { return Ok(false) };
-  let &[kernel_height, kernel_width] = &spec.kernel_shape[..] else { return Ok(false) };
-  let channels = spec.input_channels;
-  let (input, kernel, bias) =
-    (model.outlet_fact(input)?, model.outlet_fact(kernel)?, model.outlet_fact(bias)?);
-  let f32_constant =
-    |fact: &TypedFact| fact.datum_type == f32::datum_type() && fact.konst.is_some();
-  let kernel_shape = [channels, 1, kernel_height, kernel_width];
+  let channels = conv.pool_spec.input_channels;
   Ok(
-    conv.q_params.is_none()
-      && input.datum_type == f32::datum_type()
-      && !spec.data_format.c_is_last()
-      && kernel_height > 0
-      && kernel_width > 0
-      && spec.strides().iter().chain(spec.dilations().iter()).all(|&s| s > 0)
-      && conv.group > 1
+    conv.group > 1
       && conv.group == channels
-      && spec.output_channels == channels
-      && conv.kernel_fmt == KernelFormat::OIHW
-      && f32_constant(kernel)
-      && kernel.shape.as_concrete() == Some(&kernel_shape[..])
-      && f32_constant(bias)
-      && [1, channels].contains(&bias.shape.volume().to_usize().unwrap_or(0)),
+      && conv.pool_spec.output_channels == channels
+      && is_plain_2d(model, node, conv)?,
   )
 }
 
