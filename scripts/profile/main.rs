@@ -109,7 +109,7 @@ fn profile(
   let mut nodes: Vec<_> = by_node.into_iter().collect();
   nodes.sort_by_key(|(_, time)| std::cmp::Reverse(*time));
   println!("slowest nodes:");
-  for (id, time) in nodes.iter().take(12) {
+  for (id, time) in nodes.iter().take(40) {
     let node = model.node(*id);
     let facts: Vec<String> =
       node.inputs.iter().map(|i| format!("{:?}", model.outlet_fact(*i).unwrap().shape)).collect();

@@ -33,6 +33,7 @@ use tract_core::ops::math::Max;
 use tract_hir::internal::*;
 
 use super::conv_rows::{is_plain_2d, Geometry, PhasedRows};
+use super::tasks::for_each_task;
 
 /// Output channels per block of weights: one 16-lane register.
 const LANES: usize = 16;
@@ -90,8 +91,8 @@ pub fn replace_dense_convolutions(model: &mut TypedModel) -> TractResult<()> {
   Ok(())
 }
 
-/// Whether this CPU runs [`DenseConv`]'s kernels.
-fn has_avx512() -> bool {
+/// Whether this CPU runs [`DenseConv`]'s kernels (and [`super::pointwise_conv`]'s).
+pub(super) fn has_avx512() -> bool {
   #[cfg(target_arch = "x86_64")]
   return std::arch::is_x86_feature_detected!("avx512f");
   #[cfg(not(target_arch = "x86_64"))]
@@ -295,7 +296,7 @@ impl EvalOp for DenseConv {
       let out = Output { values: out.as_mut_ptr(), channels: out_channels, plane: out_plane };
       let Layout { rows, taps, tiling, tasks, .. } = &mut layout;
       let job = Job { rows, taps, weights, bias, relu: self.relu, tiling, out };
-      for_each_task(tasks, work, |task| job.run(task));
+      for_each_task(tasks, |task| task.blocks, work, |task| job.run(task));
     }
     if layout.rows.values().len() <= MAX_KEPT_LAYOUT_VALUES {
       if let Ok(mut kept) = self.layout.lock() {
@@ -410,51 +411,6 @@ impl Tiling {
       })
       .collect()
   }
-}
-
-/// Runs `run` on every task, split over the intra-op threads when `work` multiply-adds are worth it:
-/// each thread takes a run of consecutive tasks of about the same work, so that it reads the
-/// weights of its own tiles of channels from its own cache.
-fn for_each_task(tasks: &[Task], work: usize, run: impl Fn(&Task) + Sync + Send) {
-  use rayon::prelude::*;
-  use tract_linalg::multithread::{
-    current_threading_element_threshold, current_tract_executor, Executor,
-  };
-  let threads = match current_tract_executor() {
-    Executor::MultiThread(pool) => Some((pool.current_num_threads(), Some(pool))),
-    Executor::RayonGlobal => Some((rayon::current_num_threads(), None)),
-    Executor::SingleThread => None,
-  };
-  let Some((threads, pool)) = threads.filter(|&(threads, _)| {
-    threads > 1 && tasks.len() > 1 && work >= current_threading_element_threshold()
-  }) else {
-    return tasks.iter().for_each(run);
-  };
-  let parts = equal_work_parts(tasks, threads);
-  let run_part = |part: &std::ops::Range<usize>| tasks[part.clone()].iter().for_each(&run);
-  match pool {
-    Some(pool) => pool.install(|| parts.par_iter().for_each(run_part)),
-    None => parts.par_iter().for_each(run_part),
-  }
-}
-
-/// `tasks` cut into at most `parts` runs of consecutive tasks, each with about the same number of
-/// blocks of channels to compute.
-fn equal_work_parts(tasks: &[Task], parts: usize) -> Vec<std::ops::Range<usize>> {
-  let total: usize = tasks.iter().map(|task| task.blocks).sum();
-  let mut ranges = Vec::with_capacity(parts);
-  let (mut start, mut done) = (0, 0);
-  for (index, task) in tasks.iter().enumerate() {
-    done += task.blocks;
-    if done * parts >= total * (ranges.len() + 1) {
-      ranges.push(start..index + 1);
-      start = index + 1;
-    }
-  }
-  if start < tasks.len() {
-    ranges.push(start..tasks.len());
-  }
-  ranges
 }
 
 /// Rows of outputs for one tile of channels.

@@ -22,8 +22,10 @@ mod lp_pool;
 mod max_pool;
 mod per_channel;
 pub(crate) mod plain;
+mod pointwise_conv;
 mod prelu;
 mod softmax;
+mod tasks;
 mod upsample;
 mod vector_product;
 
@@ -55,6 +57,7 @@ pub fn onnx() -> tract_onnx::Onnx {
 /// optimisation, constant pads, strided subsampling and 2-D max pooling get row-wise
 /// implementations.
 pub fn optimize(mut model: TypedModel, codegen: bool, threads: usize) -> TractResult<TypedModel> {
+  pointwise_conv::replace_strided_pointwise_convolutions(&mut model)?;
   batched_conv::split_batched_convolutions(&mut model)?;
   model.declutter()?;
   conditional::plan_runtime_conditionals(&mut model);

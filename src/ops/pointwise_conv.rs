@@ -1,0 +1,537 @@
+//! Strided pointwise (1 × 1) convolutions of f32 NCHW images, such as ResNet's shortcut
+//! projections, computed directly with AVX-512, and the per-channel product and sum of a
+//! BatchNormalization after them folded into their weights.
+//!
+//! tract lowers a strided 1 × 1 convolution to a subsampling (two `Downsample`s, one per axis), a
+//! packing of the subsampled image and a matrix product; the BatchNormalization after it stays a
+//! product and a sum per channel, fused into the product's store. Profiler, the benchmark's
+//! ResNet-style CNN, 2 threads: its three shortcut projections took 0.22–0.25 ms that way, against
+//! 0.079 ms in onnxruntime.
+//!
+//! Here each image's values that the outputs read are gathered once per run into one row per input
+//! channel (padded with zeros to whole tiles), and a tile keeps 24 registers of sums: 8, 12 or 24
+//! output channels × 3, 2 or 1 registers of 16 outputs along the row. Each input channel costs one
+//! load per register of outputs and one broadcast per output channel, from weights packed once in
+//! blocks of 24 output channels, input channel after input channel (so that a tile streams its
+//! weights from consecutive addresses: with rows of all the output channels, a 512-channel layer's
+//! tiles read one cache line per input channel at a 2 KB stride, and ran at 40 % of the speed).
+//! The sums are stored along the output's rows, 16 outputs of one channel at once. Tiles are split
+//! over the intra-op threads by channels, so that each thread reads only its own channels'
+//! weights.
+//!
+//! Profiler, the CNN's three projections (with their BatchNormalizations), same hour: 1 thread
+//! 0.134 ms of products, 0.067 ms of subsampling and 0.024 of packing → 0.105 ms; 2 threads 0.095,
+//! 0.070 and 0.024 → 0.087 ms.
+//!
+//! Only where the CPU has AVX-512: elsewhere tract's lowering stays.
+
+use tract_core::ops::binary::TypedBinOp;
+use tract_core::ops::cnn::{Conv, PoolSpec};
+use tract_core::ops::math::{Add, Mul};
+use tract_hir::internal::*;
+
+use super::conv_rows::{is_plain_2d, Geometry};
+use super::dense_conv::has_avx512;
+use super::tasks::for_each_task;
+
+/// Outputs per register.
+const LANES: usize = 16;
+
+/// The tile shapes, as (output channels, registers of outputs): 24 registers of sums each. A layer
+/// takes the one that wastes least on padding.
+const TILES: [(usize, usize); 3] = [(8, 3), (12, 2), (24, 1)];
+
+/// What the packed weights' output channels are padded to a multiple of: every tile's.
+const CHANNEL_ALIGN: usize = 24;
+
+/// Replaces every f32 NCHW 2-D `Conv` of one group with a constant 1 × 1 OIHW kernel, a stride
+/// over 1 and a constant bias by [`PointwiseConv`], its weights packed, where the CPU has AVX-512.
+/// Call before declutter: declutter lowers these convolutions, and folds the BatchNormalizations
+/// after them into [`PointwiseConv`]s.
+pub fn replace_strided_pointwise_convolutions(model: &mut TypedModel) -> TractResult<()> {
+  if !has_avx512() {
+    return Ok(());
+  }
+  for id in 0..model.nodes().len() {
+    let node = model.node(id);
+    let Some(conv) = node.op_as::<Conv>() else { continue };
+    if !is_strided_pointwise(model, node, conv)? {
+      continue;
+    }
+    let constant = |slot: usize| model.outlet_fact(node.inputs[slot]).map(|f| f.konst.clone());
+    let (Some(kernel), Some(bias)) = (constant(1)?, constant(2)?) else { continue };
+    let (weights, bias) = pack(&kernel, &bias, &conv.pool_spec)?;
+    let op = PointwiseConv { spec: conv.pool_spec.clone() };
+    let patch = op.patch(model, node, node, weights, bias)?;
+    patch.apply(model)?;
+  }
+  Ok(())
+}
+
+/// Whether `conv` (at `node`) is a convolution [`PointwiseConv`] computes.
+fn is_strided_pointwise(model: &TypedModel, node: &TypedNode, conv: &Conv) -> TractResult<bool> {
+  let spec = &conv.pool_spec;
+  Ok(
+    conv.group == 1
+      && spec.kernel_shape.iter().all(|&k| k == 1)
+      && spec.strides().iter().any(|&s| s > 1)
+      && is_plain_2d(model, node, conv)?
+      && model.outlet_fact(node.inputs[0])?.rank() == 4,
+  )
+}
+
+/// The OIHW 1 × 1 `kernel` of `spec` as `[blocks, input channels, CHANNEL_ALIGN]`: for each block
+/// of [`CHANNEL_ALIGN`] output channels, input channel after input channel, its weight for each
+/// output channel of the block; and the bias (one value per channel, or one for all) as
+/// `[blocks · CHANNEL_ALIGN]`. Output channels past the last are zero.
+fn pack(kernel: &Tensor, bias: &Tensor, spec: &PoolSpec) -> TractResult<(Tensor, Tensor)> {
+  let (kernel, bias) = (kernel.try_as_plain_ram()?, bias.try_as_plain_ram()?);
+  let (kernel, bias) = (kernel.as_slice::<f32>()?, bias.as_slice::<f32>()?);
+  let (channels, out_channels) = (spec.input_channels, spec.output_channels);
+  let padded = out_channels.next_multiple_of(CHANNEL_ALIGN);
+  let mut weights = vec![0f32; channels * padded];
+  for (out_channel, weights_of_channel) in kernel.chunks_exact(channels).enumerate() {
+    for (channel, &weight) in weights_of_channel.iter().enumerate() {
+      weights[weight_index(out_channel, channel, channels)] = weight;
+    }
+  }
+  let mut padded_bias = vec![0f32; padded];
+  for (channel, value) in padded_bias.iter_mut().take(out_channels).enumerate() {
+    *value = bias[if bias.len() == 1 { 0 } else { channel }];
+  }
+  Ok((
+    Tensor::from_shape(&[padded / CHANNEL_ALIGN, channels, CHANNEL_ALIGN], &weights)?,
+    Tensor::from_shape(&[padded], &padded_bias)?,
+  ))
+}
+
+/// Where [`pack`] puts the weight of input channel `channel` (of `channels`) for `out_channel`.
+fn weight_index(out_channel: usize, channel: usize, channels: usize) -> usize {
+  let (block, within) = (out_channel / CHANNEL_ALIGN, out_channel % CHANNEL_ALIGN);
+  (block * channels + channel) * CHANNEL_ALIGN + within
+}
+
+/// A strided 1 × 1 convolution computed tile by tile (see the module doc). Its inputs are the
+/// image, the weights and the bias as [`pack`] lays them out.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PointwiseConv {
+  spec: PoolSpec,
+}
+
+impl PointwiseConv {
+  /// A patch that replaces `replaced` (`node` itself, or its consumer) by this convolution of
+  /// `node`'s image with `weights` and `bias`.
+  fn patch(
+    &self,
+    model: &TypedModel,
+    node: &TypedNode,
+    replaced: &TypedNode,
+    weights: Tensor,
+    bias: Tensor,
+  ) -> TractResult<TypedModelPatch> {
+    let mut patch = TypedModelPatch::new("pointwise-conv");
+    let image = patch.tap_model(model, node.inputs[0])?;
+    let weights = patch.add_const(format!("{}.packed_weights", replaced.name), weights)?;
+    let bias = patch.add_const(format!("{}.packed_bias", replaced.name), bias)?;
+    let output = patch.wire_node(&replaced.name, self.clone(), &[image, weights, bias])?;
+    patch.shunt_outside(model, replaced.id.into(), output[0])?;
+    Ok(patch)
+  }
+
+  /// A patch that folds this convolution's only consumer into its weights and bias, if it is a
+  /// product or a sum by a constant per output channel (or one for all), as tract-onnx imports a
+  /// BatchNormalization.
+  fn fold_channel_arithmetic(
+    &self,
+    model: &TypedModel,
+    node: &TypedNode,
+  ) -> TractResult<Option<TypedModelPatch>> {
+    if model.output_outlets()?.contains(&node.id.into()) {
+      return Ok(None);
+    }
+    let Some(consumer) = model.single_succ(node.id)? else { return Ok(None) };
+    let Some(bin) = consumer.op_as::<TypedBinOp>() else { return Ok(None) };
+    let (product, sum) = (bin.0.is::<Mul>(), bin.0.is::<Add>());
+    let operand = match consumer.inputs[..] {
+      [a, b] if a == node.id.into() => b,
+      [a, b] if b == node.id.into() => a,
+      _ => return Ok(None),
+    };
+    let channels = self.spec.output_channels;
+    let Some(operand) = model.outlet_fact(operand)?.konst.clone() else { return Ok(None) };
+    let per_channel = operand.shape() == [1, channels, 1, 1] || operand.len() == 1;
+    if !(product || sum)
+      || bin.1.is_some()
+      || operand.datum_type() != f32::datum_type()
+      || operand.rank() != 4
+      || !per_channel
+    {
+      return Ok(None);
+    }
+    let constant = |slot: usize| -> TractResult<Tensor> {
+      let fact = model.outlet_fact(node.inputs[slot])?;
+      Ok(
+        fact.konst.as_ref().context("packed weights and bias are constants")?.clone().into_tensor(),
+      )
+    };
+    let (mut weights, mut bias) = (constant(1)?, constant(2)?);
+    let operand = operand.try_as_plain_ram()?;
+    let operand = operand.as_slice::<f32>()?;
+    let value = |channel: usize| operand[if operand.len() == 1 { 0 } else { channel }];
+    {
+      let (mut weights, mut bias) = (weights.try_as_plain_ram_mut()?, bias.try_as_plain_ram_mut()?);
+      let (weights, bias) = (weights.as_slice_mut::<f32>()?, bias.as_slice_mut::<f32>()?);
+      for (channel, bias) in bias.iter_mut().take(channels).enumerate() {
+        *bias = if product { *bias * value(channel) } else { *bias + value(channel) };
+      }
+      if product {
+        let depth = self.spec.input_channels;
+        for (out_channel, channel) in (0..channels).flat_map(|o| (0..depth).map(move |c| (o, c))) {
+          weights[weight_index(out_channel, channel, depth)] *= value(out_channel);
+        }
+      }
+    }
+    Ok(Some(self.patch(model, node, consumer, weights, bias)?))
+  }
+}
+
+impl Op for PointwiseConv {
+  fn name(&self) -> StaticName {
+    "PointwiseConv".into()
+  }
+
+  fn info(&self) -> TractResult<Vec<String>> {
+    Ok(self.spec.info())
+  }
+
+  op_as_typed_op!();
+}
+
+impl TypedOp for PointwiseConv {
+  fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+    self.spec.output_facts(&inputs[..1])
+  }
+
+  fn declutter(
+    &self,
+    model: &TypedModel,
+    node: &TypedNode,
+  ) -> TractResult<Option<TypedModelPatch>> {
+    self.fold_channel_arithmetic(model, node)
+  }
+
+  fn cost(&self, inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
+    let outputs = self.spec.output_shape(&inputs[0].shape)?.shape.iter().product::<TDim>();
+    Ok(tvec!((Cost::FMA(f32::datum_type()), outputs * self.spec.input_channels)))
+  }
+
+  as_op!();
+}
+
+impl EvalOp for PointwiseConv {
+  op_out_of_plan!();
+
+  fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+    let (input, weights, bias) = args_3!(inputs);
+    let &[images, channels, height, width] = input.shape() else {
+      bail!("pointwise convolution of a rank-{} input", input.rank())
+    };
+    let spec = &self.spec;
+    ensure!(
+      channels == spec.input_channels,
+      "{channels} input channels, expected {}",
+      spec.input_channels
+    );
+    let geometry = Geometry::of(spec, height, width);
+    let out_channels = spec.output_channels;
+    let pixels = geometry.out_height * geometry.out_width;
+    // SAFETY: every value of the output is written below.
+    let mut output = unsafe {
+      Tensor::uninitialized::<f32>(&[
+        images,
+        out_channels,
+        geometry.out_height,
+        geometry.out_width,
+      ])?
+    };
+    if output.len() == 0 {
+      return Ok(tvec!(output.into_tvalue()));
+    }
+    let (source, weights, bias) =
+      (input.try_as_plain_ram()?, weights.try_as_plain_ram()?, bias.try_as_plain_ram()?);
+    let (source, weights, bias) =
+      (source.as_slice::<f32>()?, weights.as_slice::<f32>()?, bias.as_slice::<f32>()?);
+    let padded = bias.len();
+    ensure!(
+      padded >= out_channels && padded % CHANNEL_ALIGN == 0 && weights.len() == channels * padded,
+      "packed weights of {} values and bias of {padded} for {out_channels} × {channels}",
+      weights.len(),
+    );
+    let tiling = Tiling::of(out_channels, pixels);
+    let row_len = tiling.row_len(pixels);
+    let mut rows = Vec::new();
+    let len = channels.checked_mul(row_len).filter(|&len| rows.try_reserve_exact(len).is_ok());
+    let Some(len) = len else {
+      bail!("a pointwise convolution's {channels} rows of {row_len} values cannot be allocated")
+    };
+    rows.resize(len, 0f32);
+    let tasks = tiling.tasks(out_channels, pixels);
+    let work = [pixels, channels].iter().fold(out_channels, |n, &d| n.saturating_mul(d));
+    let tile_fn = tile_kernel(tiling);
+    let mut target = output.try_as_plain_ram_mut()?;
+    let target = target.as_slice_mut::<f32>()?;
+    let plane = height * width;
+    for (image, out) in target.chunks_exact_mut(out_channels * pixels).enumerate() {
+      if plane > 0 {
+        gather(&source[image * channels * plane..][..channels * plane], &geometry, &mut rows);
+      }
+      let out = Output(out.as_mut_ptr());
+      for_each_task(
+        &tasks,
+        |_| 1,
+        work,
+        |&(first_channel, first_pixel)| {
+          let tile = Tile {
+            // SAFETY (all offsets): the rows hold every tile's registers of outputs
+            // (`Tiling::row_len`), the weights and bias every tile's channels (padded to
+            // `CHANNEL_ALIGN`), the output every channel's plane.
+            values: unsafe { rows.as_ptr().add(first_pixel) },
+            row_len,
+            depth: channels,
+            weights: unsafe { weights.as_ptr().add(weight_index(first_channel, 0, channels)) },
+            bias: unsafe { bias.as_ptr().add(first_channel) },
+            out: unsafe { out.at(first_channel * pixels + first_pixel) },
+            plane: pixels,
+            channels: out_channels - first_channel,
+            outputs: pixels - first_pixel,
+          };
+          // SAFETY: the CPU has AVX-512 (checked before the op was put in the model), and
+          // `tile`'s pointers are valid as above.
+          unsafe { tile_fn(&tile) };
+        },
+      );
+    }
+    Ok(tvec!(output.into_tvalue()))
+  }
+}
+
+/// Copies the input values the outputs read (one each: the kernel is 1 × 1) from `image`'s planes
+/// into `rows`, one per input channel, in the outputs' order; outputs whose value lies in the
+/// padding read zero. The rest of each row is left as it is (zero).
+fn gather(image: &[f32], geometry: &Geometry, rows: &mut [f32]) {
+  let Geometry { height, width, out_height, out_width, stride_x, left, .. } = *geometry;
+  let row_len = rows.len() / (image.len() / (height * width));
+  // The outputs of a row whose column lies inside the input.
+  let first = left.div_ceil(stride_x).min(out_width);
+  let end = ((width - 1 + left) / stride_x + 1).clamp(first, out_width);
+  for (plane, row) in image.chunks_exact(height * width).zip(rows.chunks_exact_mut(row_len)) {
+    for (y, outputs) in row.chunks_exact_mut(out_width).take(out_height).enumerate() {
+      let Some(source) = geometry.row(y, 0) else {
+        outputs.fill(0.0);
+        continue;
+      };
+      let source = &plane[source * width..][..width][first * stride_x - left..];
+      outputs[..first].fill(0.0);
+      outputs[end..].fill(0.0);
+      let inside = outputs[first..end].iter_mut().zip(source.iter().step_by(stride_x));
+      inside.for_each(|(output, &value)| *output = value);
+    }
+  }
+}
+
+/// A layer's tile shape: `channels` output channels × `registers` registers of 16 outputs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Tiling {
+  channels: usize,
+  registers: usize,
+}
+
+impl Tiling {
+  /// The tile of [`TILES`] that pads `out_channels` × `pixels` outputs least (the first on ties).
+  fn of(out_channels: usize, pixels: usize) -> Tiling {
+    let registers = pixels.div_ceil(LANES);
+    let padded = |&(channels, tile_registers): &(usize, usize)| {
+      out_channels.next_multiple_of(channels) * registers.next_multiple_of(tile_registers)
+    };
+    let (channels, registers) =
+      TILES.iter().copied().min_by_key(padded).expect("tile shapes are listed");
+    Tiling { channels, registers }
+  }
+
+  /// Values per gathered row for `pixels` outputs: whole tiles.
+  fn row_len(&self, pixels: usize) -> usize {
+    pixels.div_ceil(LANES).next_multiple_of(self.registers) * LANES
+  }
+
+  /// Every tile's first output channel and first output, channel after channel, so that a
+  /// thread's run of tiles shares weights.
+  fn tasks(&self, out_channels: usize, pixels: usize) -> Vec<(usize, usize)> {
+    let outputs = (0..pixels).step_by(self.registers * LANES);
+    let channels = (0..out_channels).step_by(self.channels);
+    channels.flat_map(|channel| outputs.clone().map(move |output| (channel, output))).collect()
+  }
+}
+
+/// The output of one image, written by several threads at once, each at its own tiles' places.
+#[derive(Clone, Copy)]
+struct Output(*mut f32);
+
+impl Output {
+  /// The output `offset` values from the first.
+  ///
+  /// # Safety
+  /// `offset` is within the output.
+  unsafe fn at(self, offset: usize) -> *mut f32 {
+    // SAFETY: as the caller guarantees.
+    unsafe { self.0.add(offset) }
+  }
+}
+
+// SAFETY: tiles write disjoint outputs (their channels × their outputs).
+unsafe impl Send for Output {}
+unsafe impl Sync for Output {}
+
+/// One tile: up to the kernel's channels × registers of outputs.
+struct Tile {
+  /// The gathered rows, from the tile's first output on; the next input channel's row follows
+  /// `row_len` values further.
+  values: *const f32,
+  row_len: usize,
+  /// Input channels.
+  depth: usize,
+  /// The weights, from the tile's first output channel on; the next input channel's follow
+  /// [`CHANNEL_ALIGN`] values further.
+  weights: *const f32,
+  bias: *const f32,
+  /// The tile's first output; the next channel's follows `plane` values further.
+  out: *mut f32,
+  plane: usize,
+  /// Output channels and outputs from the tile's first on (the kernel stores as many of each as
+  /// it covers).
+  channels: usize,
+  outputs: usize,
+}
+
+/// A tile kernel for one tile shape.
+type TileFn = unsafe fn(&Tile);
+
+/// The tile kernel for `tiling`, one of [`TILES`].
+fn tile_kernel(tiling: Tiling) -> TileFn {
+  #[cfg(target_arch = "x86_64")]
+  match (tiling.channels, tiling.registers) {
+    (8, 3) => return tile_avx512::<8, 3>,
+    (12, 2) => return tile_avx512::<12, 2>,
+    (24, 1) => return tile_avx512::<24, 1>,
+    _ => {}
+  }
+  unreachable!("no kernel for {tiling:?}")
+}
+
+/// Computes a tile of `C` output channels × `R` registers of outputs: sums over every input
+/// channel, plus the bias, stored for the channels and outputs the tile holds.
+///
+/// # Safety
+/// The CPU has AVX-512; `tile`'s pointers are valid for `C` channels × `R` registers (and the
+/// output for `tile.channels` × `tile.outputs` of them).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn tile_avx512<const C: usize, const R: usize>(tile: &Tile) {
+  use std::arch::x86_64::*;
+  // SAFETY (all pointer reads and writes): as the caller sets the tile up.
+  unsafe {
+    let mut sums = [[_mm512_setzero_ps(); R]; C];
+    for channel in 0..tile.depth {
+      let values = tile.values.add(channel * tile.row_len);
+      let mut registers = [_mm512_setzero_ps(); R];
+      for (register, value) in registers.iter_mut().enumerate() {
+        *value = _mm512_loadu_ps(values.add(register * LANES));
+      }
+      let weights = tile.weights.add(channel * CHANNEL_ALIGN);
+      for (out_channel, sums) in sums.iter_mut().enumerate() {
+        let weight = _mm512_set1_ps(*weights.add(out_channel));
+        for (sum, &value) in sums.iter_mut().zip(&registers) {
+          *sum = _mm512_fmadd_ps(weight, value, *sum);
+        }
+      }
+    }
+    for (out_channel, sums) in sums.iter().enumerate().take(tile.channels) {
+      let bias = _mm512_set1_ps(*tile.bias.add(out_channel));
+      for (register, &sum) in sums.iter().enumerate() {
+        let Some(outputs) = tile.outputs.checked_sub(register * LANES).filter(|&n| n > 0) else {
+          break;
+        };
+        let mask = if outputs >= LANES { !0 } else { (1u16 << outputs) - 1 };
+        let out = tile.out.add(out_channel * tile.plane + register * LANES);
+        _mm512_mask_storeu_ps(out, mask, _mm512_add_ps(sum, bias));
+      }
+    }
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use crate::ops::conv_case::{assert_close, Case};
+  use tract_ndarray::Array4;
+
+  #[test]
+  fn strided_pointwise_convolutions_equal_the_definition() {
+    if !has_avx512() {
+      return;
+    }
+    let cases = [
+      // ResNet's shortcut projections: 28 × 28 → 14 × 14 (13 registers), 4 × 4 (one).
+      Case::new([1, 64, 28, 28], [1, 1]).out_channels(128).strides([2, 2]),
+      Case::new([1, 40, 7, 7], [1, 1]).out_channels(70).strides([2, 2]),
+      // Two images; channels and outputs that end mid-tile; one bias for all channels.
+      Case::new([2, 5, 9, 11], [1, 1]).out_channels(13).strides([2, 3]).shared_bias(),
+      // Padding: outputs that read zero.
+      Case::new([1, 3, 5, 5], [1, 1]).out_channels(4).strides([2, 2]).padding([1, 2], [1, 0]),
+      // Strides wider than the input: one output.
+      Case::new([1, 17, 3, 2], [1, 1]).out_channels(30).strides([4, 5]),
+    ];
+    cases.iter().for_each(Case::check_rewritten_as::<PointwiseConv>);
+  }
+
+  #[test]
+  fn every_tiling_pads_least_and_has_a_kernel() {
+    assert_eq!(Tiling::of(128, 196), Tiling { channels: 12, registers: 2 });
+    assert_eq!(Tiling::of(512, 16), Tiling { channels: 24, registers: 1 });
+    for (out_channels, pixels) in [(1, 1), (64, 49), (512, 16), (100, 1000)] {
+      tile_kernel(Tiling::of(out_channels, pixels));
+    }
+  }
+
+  #[test]
+  fn a_batch_normalization_after_it_is_folded_in() {
+    if !has_avx512() {
+      return;
+    }
+    let case = Case::new([1, 6, 8, 8], [1, 1]).out_channels(20).strides([2, 2]);
+    let (kernel, bias) = (case.kernel_values(), case.bias_values());
+    let mut model = case.model(&kernel, &bias);
+    let conv = model.output_outlets().unwrap()[0];
+    let slope: Vec<f32> = (0..20).map(|c| 0.5 + c as f32 / 10.0).collect();
+    let inter: Vec<f32> = (0..20).map(|c| c as f32 / 4.0 - 2.0).collect();
+    let mut wire = conv;
+    for (name, values, op) in [
+      ("slope", &slope, tract_core::ops::math::mul()),
+      ("inter", &inter, tract_core::ops::math::add()),
+    ] {
+      let constant = Tensor::from_shape(&[1, 20, 1, 1], values).unwrap();
+      let constant = model.add_const(name, constant).unwrap();
+      wire = model.wire_node(format!("bn.{name}"), op, &[constant, wire]).unwrap()[0];
+    }
+    model.select_output_outlets(&[wire]).unwrap();
+    let model = crate::ops::optimize(model, true, 1).unwrap();
+    let ops: Vec<_> = model.nodes().iter().map(|n| n.op().name()).collect();
+    assert!(ops.iter().all(|op| ["Source", "Const", "PointwiseConv"].contains(&&**op)), "{ops:?}");
+    let x = case.input();
+    let convolved = case.reference(&x, &kernel, &bias);
+    let want = Array4::from_shape_fn(convolved.dim(), |(n, c, y, x)| {
+      convolved[(n, c, y, x)] * slope[c] as f64 + inter[c] as f64
+    });
+    let y = model.into_runnable().unwrap().run(tvec!(x.into_tvalue())).unwrap();
+    assert_close(&y[0], &want, "convolution, product and sum");
+  }
+}
