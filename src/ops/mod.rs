@@ -13,6 +13,7 @@ mod conditional;
 mod conv_case;
 mod conv_rows;
 mod dense_conv;
+mod dense_product;
 mod depthwise;
 mod elementwise;
 mod hard_swish;
@@ -67,6 +68,7 @@ pub fn optimize(mut model: TypedModel, codegen: bool, threads: usize) -> TractRe
   depthwise::replace_depthwise_convolutions(&mut model)?;
   dense_conv::replace_dense_convolutions(&mut model)?;
   batched_product::broadcast_weights_over_batches(&mut model)?;
+  dense_product::replace_dense_products(&mut model)?;
   let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
   vector_product::replace_vector_products(&mut model, threads.min(cores))?;
   if codegen {
