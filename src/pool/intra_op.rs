@@ -156,6 +156,15 @@ pub fn keep_helpers_polling(threads: usize) {
   });
 }
 
+/// The pool the calling thread leads, while any of its helpers is polling for work: a part handed
+/// to it starts at once, where a partner thread would share a core with the polling helper.
+pub fn polling_pool() -> Option<Arc<ThreadPool>> {
+  LED.with(|led| {
+    let led = led.get()?.as_ref()?;
+    (led.polling.load(Ordering::Acquire) > 0).then(|| led.pool.clone())
+  })
+}
+
 /// On a helper: runs the pool's work as it comes, without sleeping, until none has come for the
 /// idle spin or another run is in flight. On the leader (which may pick the job up while it waits
 /// for a share of a product), returns at once: the leader must get back to its run.
