@@ -37,14 +37,36 @@ const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q 
  * (p50, p90, p99, mean) and the number of runs.
  */
 export async function measureLatency(run, { seconds = 3, warmup = 5 } = {}) {
-  for (let i = 0; i < warmup; i++) await run()
-  const latencies = []
-  const end = performance.now() + seconds * 1000
-  while (performance.now() < end || latencies.length < 5) {
-    const t0 = performance.now()
-    await run()
-    latencies.push(performance.now() - t0)
+  return (await measureInterleaved({ run }, { seconds, warmup, slices: 1 })).run
+}
+
+/**
+ * Latencies of several contenders (`{ name: run }`) measured in `slices` rounds, each contender
+ * running for its share of `seconds` per round, in an order that rotates from round to round: a
+ * drift of the machine's speed during the measurement (other tenants, frequency) then weighs on
+ * all of them alike, where back-to-back blocks of seconds put it on whichever ran last.
+ */
+export async function measureInterleaved(runs, { seconds = 3, warmup = 5, slices = 6 } = {}) {
+  const names = Object.keys(runs)
+  const latencies = Object.fromEntries(names.map((name) => [name, []]))
+  for (const name of names) for (let i = 0; i < warmup; i++) await runs[name]()
+  for (let slice = 0; slice < slices; slice++) {
+    for (let turn = 0; turn < names.length; turn++) {
+      const name = names[(slice + turn) % names.length]
+      const end = performance.now() + (seconds * 1000) / slices
+      const samples = latencies[name]
+      do {
+        const t0 = performance.now()
+        await runs[name]()
+        samples.push(performance.now() - t0)
+      } while (performance.now() < end || samples.length < 5)
+    }
   }
+  return Object.fromEntries(names.map((name) => [name, summary(latencies[name])]))
+}
+
+/** Runs, quantiles and mean of a list of latencies (ms). */
+function summary(latencies) {
   latencies.sort((a, b) => a - b)
   const mean = latencies.reduce((a, b) => a + b, 0) / latencies.length
   return { runs: latencies.length, p50Ms: quantile(latencies, 0.5), p90Ms: quantile(latencies, 0.9), p99Ms: quantile(latencies, 0.99), meanMs: mean }

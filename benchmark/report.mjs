@@ -118,7 +118,9 @@ function latency() {
   return [
     '## (1)–(5) Latency',
     '',
-    `Sequential calls for ${suite.seconds} s per measurement after a warm-up, ${suite.threads} intra-op threads on both sides; generated models`,
+    `Sequential calls for ${suite.seconds} s per measurement after a warm-up, in 6 interleaved slices (the three measurements of a case take`,
+    'turns, in a rotating order, so that a drift of the machine\'s speed weighs on all three alike),',
+    `${suite.threads} intra-op threads on both sides; generated models`,
     '(`benchmark/models.mjs`, seeded weights), identical inputs. `run` includes the hand-off to the compute pool and back;',
     '`runSync` computes on the calling thread, as onnxruntime-node\'s `run` does.',
     '',

@@ -22,7 +22,7 @@ import { parseArgs } from 'node:util'
 
 import { InferenceSession, Tensor } from '../index.js'
 import { runZooCase, zooCases } from '../scripts/conformance/zoo.mjs'
-import { inputs, loadPeer, machine, measureLatency, peerVersion, saturate } from './harness.mjs'
+import { inputs, loadPeer, machine, measureInterleaved, peerVersion, saturate } from './harness.mjs'
 import { GENERATED, ensureModels } from './models.mjs'
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, only: { type: 'string' } } })
@@ -59,19 +59,18 @@ const LATENCY_CASES = [
   { id: 'forest-10k', name: 'random forest 100×depth 10, 10,000 rows', file: 'random_forest.onnx', feeds: { x: ['float32', [10000, 20]] } },
 ]
 
-/** (1)–(5): sequential latency of `run`, `runSync` and onnxruntime-node's `run`. */
+/** (1)–(5): sequential latency of `run`, `runSync` and onnxruntime-node's `run`, measured in interleaved slices. */
 async function latency() {
   const rows = []
   for (const c of LATENCY_CASES) {
     const p = await pair(c.file, c.feeds, { intraOpNumThreads: THREADS })
-    const row = {
-      id: c.id,
-      case: c.name,
-      model: GENERATED[c.file].description,
-      tractRun: await measureLatency(() => p.tract.run(p.tractFeeds), { seconds }),
-      tractRunSync: await measureLatency(async () => p.tract.runSync(p.tractFeeds), { seconds }),
-      ort: await measureLatency(() => p.peer.run(p.peerFeeds), { seconds }),
+    const runs = {
+      tractRun: () => p.tract.run(p.tractFeeds),
+      tractRunSync: async () => p.tract.runSync(p.tractFeeds),
+      ort: () => p.peer.run(p.peerFeeds),
     }
+    // Each for `seconds` in all, in interleaved slices (see measureInterleaved).
+    const row = { id: c.id, case: c.name, model: GENERATED[c.file].description, ...(await measureInterleaved(runs, { seconds })) }
     row.ratioRun = row.tractRun.p50Ms / row.ort.p50Ms
     row.ratioRunSync = row.tractRunSync.p50Ms / row.ort.p50Ms
     await p.release()
