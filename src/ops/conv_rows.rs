@@ -37,6 +37,31 @@ pub fn is_plain_2d(model: &TypedModel, node: &TypedNode, conv: &Conv) -> TractRe
   )
 }
 
+/// The input channels and geometry of a run of the 2-D NCHW convolution `spec` on `input` (checked:
+/// rank 4, `spec`'s input channels), and its output `[images, output channels, output height,
+/// output width]`, uninitialised.
+///
+/// # Safety
+/// The caller writes every value of the output before it is read.
+pub unsafe fn uninitialized_output(
+  spec: &PoolSpec,
+  input: &Tensor,
+) -> TractResult<(usize, Geometry, Tensor)> {
+  let &[images, channels, height, width] = input.shape() else {
+    bail!("2-D convolution of a rank-{} input", input.rank())
+  };
+  ensure!(
+    channels == spec.input_channels,
+    "{channels} input channels, expected {}",
+    spec.input_channels
+  );
+  let geometry = Geometry::of(spec, height, width);
+  let shape = [images, spec.output_channels, geometry.out_height, geometry.out_width];
+  // SAFETY: as the caller guarantees.
+  let output = unsafe { Tensor::uninitialized::<f32>(&shape)? };
+  Ok((channels, geometry, output))
+}
+
 /// A 2-D convolution on one plane: input and output sizes, kernel, strides, dilations and the
 /// padding before each axis.
 #[derive(Debug, Clone, Copy)]

@@ -32,7 +32,7 @@ use tract_core::ops::cnn::{Conv, PoolSpec};
 use tract_core::ops::math::Max;
 use tract_hir::internal::*;
 
-use super::conv_rows::{is_plain_2d, Geometry, PhasedRows};
+use super::conv_rows::{is_plain_2d, uninitialized_output, Geometry, PhasedRows};
 use super::tasks::for_each_task;
 
 /// Output channels per block of weights: one 16-lane register.
@@ -244,27 +244,12 @@ impl EvalOp for DenseConv {
 
   fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
     let (input, weights, bias) = args_3!(inputs);
-    let &[images, channels, height, width] = input.shape() else {
-      bail!("dense convolution of a rank-{} input", input.rank())
-    };
-    let spec = &self.conv.pool_spec;
-    ensure!(
-      channels == spec.input_channels,
-      "{channels} input channels, expected {}",
-      spec.input_channels
-    );
-    let geometry = Geometry::of(spec, height, width);
-    let out_channels = spec.output_channels;
-    let out_plane = geometry.out_height * geometry.out_width;
     // SAFETY: every value of the output is written below.
-    let mut output = unsafe {
-      Tensor::uninitialized::<f32>(&[
-        images,
-        out_channels,
-        geometry.out_height,
-        geometry.out_width,
-      ])?
-    };
+    let (channels, geometry, mut output) =
+      unsafe { uninitialized_output(&self.conv.pool_spec, &input)? };
+    let (height, width) = (geometry.height, geometry.width);
+    let out_channels = self.conv.pool_spec.output_channels;
+    let out_plane = geometry.out_height * geometry.out_width;
     if output.len() == 0 {
       return Ok(tvec!(output.into_tvalue()));
     }

@@ -21,7 +21,7 @@ use tract_core::ops::math::Add;
 use tract_hir::internal::*;
 
 use super::dense_conv::has_avx512;
-use super::tasks::for_each_task;
+use super::tasks::{for_each_task, SharedOutput};
 
 /// Values per register.
 const LANES: usize = 16;
@@ -284,7 +284,7 @@ impl EvalOp for DenseProduct {
     );
     // SAFETY: every value of the output is written below.
     let mut output = unsafe { Tensor::uninitialized::<f32>(&self.output_shape)? };
-    let out = Output(output.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?.as_mut_ptr());
+    let out = SharedOutput::new(output.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?);
     // The last tile's rows, copied after zeros so that the kernel reads whole tiles.
     let whole = rows / ROWS * ROWS;
     let mut last_rows = vec![0f32; ROWS * depth];
@@ -319,25 +319,6 @@ impl EvalOp for DenseProduct {
     Ok(tvec!(output.into_tvalue()))
   }
 }
-
-/// The output, written by several threads at once, each at its own tiles' places.
-#[derive(Clone, Copy)]
-struct Output(*mut f32);
-
-impl Output {
-  /// The output `offset` values from the first.
-  ///
-  /// # Safety
-  /// `offset` is within the output.
-  unsafe fn at(self, offset: usize) -> *mut f32 {
-    // SAFETY: as the caller guarantees.
-    unsafe { self.0.add(offset) }
-  }
-}
-
-// SAFETY: tiles write disjoint outputs (their rows × their columns).
-unsafe impl Send for Output {}
-unsafe impl Sync for Output {}
 
 /// One tile: [`ROWS`] rows of activations by a group of [`GROUP`] columns of weights.
 struct Tile {

@@ -30,9 +30,9 @@ use tract_core::ops::cnn::{Conv, PoolSpec};
 use tract_core::ops::math::{Add, Mul};
 use tract_hir::internal::*;
 
-use super::conv_rows::{is_plain_2d, Geometry};
+use super::conv_rows::{is_plain_2d, uninitialized_output, Geometry};
 use super::dense_conv::has_avx512;
-use super::tasks::for_each_task;
+use super::tasks::{for_each_task, SharedOutput};
 
 /// Outputs per register.
 const LANES: usize = 16;
@@ -233,27 +233,10 @@ impl EvalOp for PointwiseConv {
 
   fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
     let (input, weights, bias) = args_3!(inputs);
-    let &[images, channels, height, width] = input.shape() else {
-      bail!("pointwise convolution of a rank-{} input", input.rank())
-    };
-    let spec = &self.spec;
-    ensure!(
-      channels == spec.input_channels,
-      "{channels} input channels, expected {}",
-      spec.input_channels
-    );
-    let geometry = Geometry::of(spec, height, width);
-    let out_channels = spec.output_channels;
-    let pixels = geometry.out_height * geometry.out_width;
     // SAFETY: every value of the output is written below.
-    let mut output = unsafe {
-      Tensor::uninitialized::<f32>(&[
-        images,
-        out_channels,
-        geometry.out_height,
-        geometry.out_width,
-      ])?
-    };
+    let (channels, geometry, mut output) = unsafe { uninitialized_output(&self.spec, &input)? };
+    let out_channels = self.spec.output_channels;
+    let pixels = geometry.out_height * geometry.out_width;
     if output.len() == 0 {
       return Ok(tvec!(output.into_tvalue()));
     }
@@ -280,12 +263,12 @@ impl EvalOp for PointwiseConv {
     let tile_fn = tile_kernel(tiling);
     let mut target = output.try_as_plain_ram_mut()?;
     let target = target.as_slice_mut::<f32>()?;
-    let plane = height * width;
+    let plane = geometry.height * geometry.width;
     for (image, out) in target.chunks_exact_mut(out_channels * pixels).enumerate() {
       if plane > 0 {
         gather(&source[image * channels * plane..][..channels * plane], &geometry, &mut rows);
       }
-      let out = Output(out.as_mut_ptr());
+      let out = SharedOutput::new(out);
       for_each_task(
         &tasks,
         |_| 1,
@@ -371,25 +354,6 @@ impl Tiling {
     channels.flat_map(|channel| outputs.clone().map(move |output| (channel, output))).collect()
   }
 }
-
-/// The output of one image, written by several threads at once, each at its own tiles' places.
-#[derive(Clone, Copy)]
-struct Output(*mut f32);
-
-impl Output {
-  /// The output `offset` values from the first.
-  ///
-  /// # Safety
-  /// `offset` is within the output.
-  unsafe fn at(self, offset: usize) -> *mut f32 {
-    // SAFETY: as the caller guarantees.
-    unsafe { self.0.add(offset) }
-  }
-}
-
-// SAFETY: tiles write disjoint outputs (their channels × their outputs).
-unsafe impl Send for Output {}
-unsafe impl Sync for Output {}
 
 /// One tile: up to the kernel's channels × registers of outputs.
 struct Tile {

@@ -56,6 +56,31 @@ fn equal_parts(weights: &[usize], parts: usize) -> Vec<Range<usize>> {
   ranges
 }
 
+/// An output that the tasks write at once from several threads, each at its own places.
+#[derive(Clone, Copy)]
+pub struct SharedOutput(*mut f32);
+
+impl SharedOutput {
+  /// `values`, for tasks that write disjoint parts of it (see the `Send` and `Sync` impls).
+  pub fn new(values: &mut [f32]) -> SharedOutput {
+    SharedOutput(values.as_mut_ptr())
+  }
+
+  /// The output `offset` values from the first.
+  ///
+  /// # Safety
+  /// `offset` is within the output, which is still alive.
+  pub unsafe fn at(self, offset: usize) -> *mut f32 {
+    // SAFETY: as the caller guarantees.
+    unsafe { self.0.add(offset) }
+  }
+}
+
+// SAFETY: the operators that make one give each task a disjoint part of the output (a tile of
+// channels or rows × outputs), and no task reads another's.
+unsafe impl Send for SharedOutput {}
+unsafe impl Sync for SharedOutput {}
+
 #[cfg(test)]
 mod tests {
   use super::*;
