@@ -17,7 +17,7 @@
 
 use tract_core::ops::binary::TypedBinOp;
 use tract_core::ops::einsum::EinSum;
-use tract_core::ops::math::Add;
+use tract_core::ops::math::{Add, Max};
 use tract_hir::internal::*;
 
 use super::dense_conv::has_avx512;
@@ -43,7 +43,8 @@ const MIN_COLUMNS: usize = 64;
 
 /// Replaces every f32 product of a row-major matrix by constant weights ([`Form`]) of at least
 /// [`MIN_ROWS`] rows and [`MIN_COLUMNS`] columns with [`DenseProduct`], where the CPU has AVX-512;
-/// a constant per column added to the product (a bias) is folded in. Call after declutter, before
+/// a constant per column added to the product (a bias) is folded in, and a ReLU (`max(x, 0)`) that
+/// is then the only consumer is applied as the outputs are stored. Call after declutter, before
 /// tract's codegen, on concrete shapes.
 pub fn replace_dense_products(model: &mut TypedModel) -> TractResult<()> {
   if !has_avx512() {
@@ -59,6 +60,9 @@ pub fn replace_dense_products(model: &mut TypedModel) -> TractResult<()> {
     let weights = weights.konst.as_ref().context("constant weights")?;
     let bias = added_bias(model, node, form.columns)?;
     let replaced = bias.as_ref().map_or(node, |(consumer, _)| consumer);
+    let is_output = model.output_outlets()?.contains(&replaced.id.into());
+    let relu = if is_output { None } else { model.find_succ_bin_with_const::<Max>(replaced, 0.0) };
+    let replaced = relu.unwrap_or(replaced);
     let mut patch = TypedModelPatch::new("dense-product");
     let activations = patch.tap_model(model, node.inputs[form.activations])?;
     let weights = patch.add_const(format!("{}.packed_weights", node.name), form.pack(weights)?)?;
@@ -66,8 +70,8 @@ pub fn replace_dense_products(model: &mut TypedModel) -> TractResult<()> {
     let bias = patch.add_const(format!("{}.packed_bias", node.name), form.pack_bias(bias)?)?;
     let output_shape = model.outlet_fact(OutletId::new(node.id, 0))?.shape.as_concrete();
     let output_shape = output_shape.context("a concrete output shape")?.into();
-    let op =
-      DenseProduct { rows: form.rows, depth: form.depth, columns: form.columns, output_shape };
+    let (rows, depth, columns) = (form.rows, form.depth, form.columns);
+    let op = DenseProduct { rows, depth, columns, relu: relu.is_some(), output_shape };
     let output = patch.wire_node(&replaced.name, op, &[activations, weights, bias])?;
     patch.shunt_outside(model, replaced.id.into(), output[0])?;
     patch.apply(model)?;
@@ -234,6 +238,8 @@ pub struct DenseProduct {
   rows: usize,
   depth: usize,
   columns: usize,
+  /// Whether outputs below zero are stored as zero (a fused ReLU).
+  relu: bool,
   output_shape: TVec<usize>,
 }
 
@@ -243,7 +249,8 @@ impl Op for DenseProduct {
   }
 
   fn info(&self) -> TractResult<Vec<String>> {
-    Ok(vec![format!("{} × {} × {}", self.rows, self.depth, self.columns)])
+    let relu = if self.relu { ", ReLU fused" } else { "" };
+    Ok(vec![format!("{} × {} × {}{relu}", self.rows, self.depth, self.columns)])
   }
 
   op_as_typed_op!();
@@ -308,6 +315,7 @@ impl EvalOp for DenseProduct {
           bias: unsafe { bias.as_ptr().add(first_column) },
           out: unsafe { out.at(first_row * columns + first_column) },
           out_row: columns,
+          relu: self.relu,
           rows: (rows - first_row).min(ROWS),
           columns: (columns - first_column).min(GROUP),
         };
@@ -331,13 +339,15 @@ struct Tile {
   /// The tile's first output; the next row's follows `out_row` values further.
   out: *mut f32,
   out_row: usize,
+  /// Whether outputs below zero are stored as zero.
+  relu: bool,
   /// Rows and columns of the tile that the output holds.
   rows: usize,
   columns: usize,
 }
 
-/// Computes a tile: sums over every step along the summed axes, plus the bias, stored for the
-/// rows and columns the output holds.
+/// Computes a tile: sums over every step along the summed axes, plus the bias (at least zero with
+/// a ReLU), stored for the rows and columns the output holds.
 ///
 /// # Safety
 /// The CPU has AVX-512; `tile.values` holds [`ROWS`] rows of `depth` values, `tile.weights` and
@@ -367,7 +377,10 @@ unsafe fn tile_avx512(tile: &Tile) {
         let first = block * LANES;
         let Some(columns) = tile.columns.checked_sub(first).filter(|&n| n > 0) else { break };
         let mask = if columns >= LANES { !0 } else { (1u16 << columns) - 1 };
-        let value = _mm512_add_ps(sum, _mm512_loadu_ps(tile.bias.add(first)));
+        let mut value = _mm512_add_ps(sum, _mm512_loadu_ps(tile.bias.add(first)));
+        if tile.relu {
+          value = _mm512_max_ps(value, _mm512_setzero_ps());
+        }
         _mm512_mask_storeu_ps(tile.out.add(row * tile.out_row + first), mask, value);
       }
     }
@@ -399,11 +412,13 @@ mod tests {
     weights_first: bool,
     columns_first: bool,
     bias: bool,
+    relu: bool,
   }
 
   impl Case {
     fn new(expr: &'static str, x_shape: &'static [usize], w_shape: &'static [usize]) -> Case {
-      Case { expr, x_shape, w_shape, weights_first: false, columns_first: false, bias: false }
+      let (weights_first, columns_first, bias, relu) = (false, false, false, false);
+      Case { expr, x_shape, w_shape, weights_first, columns_first, bias, relu }
     }
 
     /// The case's model after tract-node's optimisation, its input and its weights and bias.
@@ -426,6 +441,11 @@ mod tests {
         let b = model.add_const("b", Tensor::from_shape(&shape, &bias).unwrap()).unwrap();
         y = model.wire_node("bias", tract_core::ops::math::add(), &[y, b]).unwrap()[0];
       }
+      if self.relu {
+        let zero = Tensor::zero::<f32>(&vec![1; rank]).unwrap();
+        let zero = model.add_const("zero", zero).unwrap();
+        y = model.wire_node("relu", tract_core::ops::math::max(), &[y, zero]).unwrap()[0];
+      }
       model.select_output_outlets(&[y]).unwrap();
       let model = crate::ops::optimize(model, true, 1).unwrap();
       let bias = if self.bias { bias } else { vec![0.0; columns] };
@@ -436,7 +456,8 @@ mod tests {
     /// in f64 (the activations and weights flattened), on 1 and 2 threads.
     fn check(&self) {
       let (model, x, weights, bias) = self.optimized();
-      assert!(model.nodes().iter().any(|n| n.op_is::<DenseProduct>()), "{}", self.expr);
+      let product = model.nodes().iter().find_map(|n| n.op_as::<DenseProduct>());
+      assert_eq!(product.map(|p| p.relu), Some(self.relu), "{}", self.expr);
       let columns = bias.len();
       let depth = weights.len() / columns;
       let x_values = x.try_as_plain_ram().unwrap().as_slice::<f32>().unwrap().to_vec();
@@ -448,7 +469,12 @@ mod tests {
           };
           let sum: f64 =
             (0..depth).map(|k| x_values[row * depth + k] as f64 * weight(k) as f64).sum();
-          sum + bias[column] as f64
+          let value = sum + bias[column] as f64;
+          if self.relu {
+            value.max(0.0)
+          } else {
+            value
+          }
         })
         .collect();
       let plan = model.into_runnable().unwrap();
@@ -473,6 +499,13 @@ mod tests {
     let cases = [
       // A dense layer, weights `[columns, depth]`; rows and columns that end mid-tile.
       Case { columns_first: true, bias: true, ..Case::new("mk,nk->mn", &[13, 37], &[100, 37]) },
+      // The same, then a ReLU.
+      Case {
+        columns_first: true,
+        bias: true,
+        relu: true,
+        ..Case::new("mk,nk->mn", &[13, 37], &[100, 37])
+      },
       // A transformer's projection: a unit batch axis, weights `[depth, columns]`.
       Case { bias: true, ..Case::new("amk,kn->mn", &[1, 20, 33], &[33, 64]) },
       // Heads merged back: two summed axes.
