@@ -8,8 +8,11 @@
 //! activations are read where they are: a tile of 6 rows × 64 columns keeps 24 registers of sums,
 //! and each step along the summed axis costs 4 loads of weights (packed once, when the model is
 //! optimised, in groups of 64 columns, step after step) and 6 broadcasts of activations for 24
-//! fused multiply-adds. Tiles are split over the intra-op threads by groups of columns, so that
-//! each thread reads only its own columns' weights.
+//! fused multiply-adds. A task runs its tiles down 48 rows a chunk of 128 steps at a time, so that
+//! the chunk's weights (32 KB) are read from the L1 cache after the first tile (BERT-mini's
+//! products, profiler, same hour: 1 thread 5.97 → 5.59 ms, 2 threads 3.30 → 3.14 ms). Tasks are
+//! split over the intra-op threads by groups of columns, so that each thread reads only its own
+//! columns' weights.
 //!
 //! Only where the CPU has AVX-512, and for products of at least [`MIN_ROWS`] rows and
 //! [`MIN_COLUMNS`] columns: elsewhere tract's lowering stays (and a single row is a
@@ -34,6 +37,14 @@ const BLOCKS: usize = 4;
 
 /// Columns of a tile, and of a group of packed weights.
 const GROUP: usize = BLOCKS * LANES;
+
+/// Steps along the summed axes a tile takes at once: a group's weights for them (32 KB) stay in the
+/// L1 cache while the tile runs down the rows of its task, and the sums so far go through the
+/// output between chunks.
+const CHUNK: usize = 128;
+
+/// Rows of a task: tiles after tiles down these rows, chunk after chunk.
+const TASK_ROWS: usize = 8 * ROWS;
 
 /// The fewest rows a product needs: fewer would leave most of a tile empty.
 const MIN_ROWS: usize = 8;
@@ -297,31 +308,39 @@ impl EvalOp for DenseProduct {
     let mut last_rows = vec![0f32; ROWS * depth];
     last_rows[..(rows - whole) * depth].copy_from_slice(&x[whole * depth..]);
     let tasks: Vec<(usize, usize)> = (0..groups)
-      .flat_map(|group| (0..rows).step_by(ROWS).map(move |first_row| (group, first_row)))
+      .flat_map(|group| (0..rows).step_by(TASK_ROWS).map(move |first_row| (group, first_row)))
       .collect();
+    let tile = |group: usize, first_row: usize, first_step: usize| {
+      let first_column = group * GROUP;
+      let values = if first_row < whole { &x[first_row * depth..] } else { &last_rows[..] };
+      Tile {
+        // SAFETY (all offsets): the activations (or the last rows) hold every step of the tile's
+        // rows, the weights and bias every group, the output every row and column.
+        values: unsafe { values.as_ptr().add(first_step) },
+        depth,
+        steps: (depth - first_step).min(CHUNK),
+        weights: unsafe { weights.as_ptr().add((group * depth + first_step) * GROUP) },
+        bias: unsafe { bias.as_ptr().add(first_column) },
+        out: unsafe { out.at(first_row * columns + first_column) },
+        out_row: columns,
+        first: first_step == 0,
+        relu: self.relu && first_step + CHUNK >= depth,
+        rows: (rows - first_row).min(ROWS),
+        columns: (columns - first_column).min(GROUP),
+      }
+    };
     for_each_task(
       &tasks,
       |_| 1,
       rows * depth * columns,
-      |&(group, first_row)| {
-        let first_column = group * GROUP;
-        let values = if first_row < whole { &x[first_row * depth..] } else { &last_rows[..] };
-        let tile = Tile {
-          values: values.as_ptr(),
-          depth,
-          // SAFETY (all offsets): the weights and bias hold every group, the output every row and
-          // column.
-          weights: unsafe { weights.as_ptr().add(group * depth * GROUP) },
-          bias: unsafe { bias.as_ptr().add(first_column) },
-          out: unsafe { out.at(first_row * columns + first_column) },
-          out_row: columns,
-          relu: self.relu,
-          rows: (rows - first_row).min(ROWS),
-          columns: (columns - first_column).min(GROUP),
-        };
-        // SAFETY: the CPU has AVX-512 (checked before the op was put in the model), and `tile`'s
-        // pointers are valid as above.
-        unsafe { tile_avx512(&tile) };
+      |&(group, first_rows)| {
+        for first_step in (0..depth).step_by(CHUNK) {
+          for first_row in (first_rows..rows.min(first_rows + TASK_ROWS)).step_by(ROWS) {
+            // SAFETY: the CPU has AVX-512 (checked before the op was put in the model), and the
+            // tile's pointers are valid as above.
+            unsafe { tile_avx512(&tile(group, first_row, first_step)) };
+          }
+        }
       },
     );
     Ok(tvec!(output.into_tvalue()))
@@ -330,24 +349,31 @@ impl EvalOp for DenseProduct {
 
 /// One tile: [`ROWS`] rows of activations by a group of [`GROUP`] columns of weights.
 struct Tile {
-  /// The tile's first row of activations; the next rows follow every `depth` values.
+  /// The tile's first row of activations, from its first step on; the next rows follow every
+  /// `depth` values.
   values: *const f32,
   depth: usize,
-  /// The group's packed weights and its bias.
+  /// Steps the tile takes along the summed axes.
+  steps: usize,
+  /// The group's packed weights, from the tile's first step on, and its bias.
   weights: *const f32,
   bias: *const f32,
   /// The tile's first output; the next row's follows `out_row` values further.
   out: *mut f32,
   out_row: usize,
-  /// Whether outputs below zero are stored as zero.
+  /// Whether the sums start from the bias (the first chunk of steps) or from the output (the sums
+  /// so far).
+  first: bool,
+  /// Whether outputs below zero are stored as zero (on the last chunk).
   relu: bool,
   /// Rows and columns of the tile that the output holds.
   rows: usize,
   columns: usize,
 }
 
-/// Computes a tile: sums over every step along the summed axes, plus the bias (at least zero with
-/// a ReLU), stored for the rows and columns the output holds.
+/// Computes a tile over one chunk of steps along the summed axes: the sums from the bias (first
+/// chunk) or the output, plus every step's products, stored (at least zero with a ReLU) for the
+/// rows and columns the output holds.
 ///
 /// # Safety
 /// The CPU has AVX-512; `tile.values` holds [`ROWS`] rows of `depth` values, `tile.weights` and
@@ -358,8 +384,25 @@ unsafe fn tile_avx512(tile: &Tile) {
   use std::arch::x86_64::*;
   // SAFETY (all pointer reads and writes): as the caller guarantees.
   unsafe {
+    let masks: [__mmask16; BLOCKS] = std::array::from_fn(|block| {
+      let columns = tile.columns.saturating_sub(block * LANES);
+      if columns >= LANES {
+        !0
+      } else {
+        (1u16 << columns) - 1
+      }
+    });
     let mut sums = [[_mm512_setzero_ps(); BLOCKS]; ROWS];
-    for step in 0..tile.depth {
+    for (row, sums) in sums.iter_mut().enumerate().take(tile.rows) {
+      for (block, sum) in sums.iter_mut().enumerate() {
+        let at = block * LANES;
+        *sum = match tile.first {
+          true => _mm512_maskz_loadu_ps(masks[block], tile.bias.add(at)),
+          false => _mm512_maskz_loadu_ps(masks[block], tile.out.add(row * tile.out_row + at)),
+        };
+      }
+    }
+    for step in 0..tile.steps {
       let weights_of_step = tile.weights.add(step * GROUP);
       let mut weights = [_mm512_setzero_ps(); BLOCKS];
       for (block, weights) in weights.iter_mut().enumerate() {
@@ -374,14 +417,9 @@ unsafe fn tile_avx512(tile: &Tile) {
     }
     for (row, sums) in sums.iter().enumerate().take(tile.rows) {
       for (block, &sum) in sums.iter().enumerate() {
-        let first = block * LANES;
-        let Some(columns) = tile.columns.checked_sub(first).filter(|&n| n > 0) else { break };
-        let mask = if columns >= LANES { !0 } else { (1u16 << columns) - 1 };
-        let mut value = _mm512_add_ps(sum, _mm512_loadu_ps(tile.bias.add(first)));
-        if tile.relu {
-          value = _mm512_max_ps(value, _mm512_setzero_ps());
-        }
-        _mm512_mask_storeu_ps(tile.out.add(row * tile.out_row + first), mask, value);
+        let value = if tile.relu { _mm512_max_ps(sum, _mm512_setzero_ps()) } else { sum };
+        let out = tile.out.add(row * tile.out_row + block * LANES);
+        _mm512_mask_storeu_ps(out, masks[block], value);
       }
     }
   }
@@ -506,6 +544,8 @@ mod tests {
         relu: true,
         ..Case::new("mk,nk->mn", &[13, 37], &[100, 37])
       },
+      // Several chunks of steps (sums kept in the output between them), tasks of rows.
+      Case { bias: true, relu: true, ..Case::new("mk,kn->mn", &[50, 300], &[300, 70]) },
       // A transformer's projection: a unit batch axis, weights `[depth, columns]`.
       Case { bias: true, ..Case::new("amk,kn->mn", &[1, 20, 33], &[33, 64]) },
       // Heads merged back: two summed axes.
