@@ -48,15 +48,17 @@ pub fn onnx() -> tract_onnx::Onnx {
 }
 
 /// A typed model made ready to run: tract-node's rewrites around tract's declutter, then tract's
-/// optimisation (`codegen`, unless asked not to). Before declutter, batched convolutions with a
-/// window are split per image (tract then lowers each as it does at batch 1); after it, `If`s whose
-/// condition is known only at run time get planned branches, per-channel operands are broadcast
-/// over the batch, softmaxes tract runs slowly get a strided implementation, spelled-out
-/// hard-swishes become one operator, depthwise convolutions get a row-wise implementation, products
-/// over a batch of channel-first images loop over the batch, and batch-1 products with constant
-/// weights run on packed weights, split over partner threads for runs on several `threads`. After
-/// optimisation, constant pads, strided subsampling and 2-D max pooling get row-wise
-/// implementations.
+/// optimisation (`codegen`, unless asked not to). Before declutter, strided 1 × 1 convolutions get
+/// a direct implementation (declutter then folds the BatchNormalizations after them into it), and
+/// batched convolutions with a window are split per image (tract then lowers each as it does at
+/// batch 1); after it, `If`s whose condition is known only at run time get planned branches,
+/// per-channel operands are broadcast over the batch, softmaxes tract runs slowly get a strided
+/// implementation, spelled-out hard-swishes become one operator, depthwise and dense convolutions
+/// get direct implementations, products over a batch of channel-first images loop over the batch,
+/// products of a matrix by constant weights run on tract-node's own tiles, and batch-1 products
+/// with constant weights run on packed weights, split over partner threads for runs on several
+/// `threads`. After optimisation, constant pads, strided subsampling and 2-D max pooling get
+/// row-wise implementations.
 pub fn optimize(mut model: TypedModel, codegen: bool, threads: usize) -> TractResult<TypedModel> {
   pointwise_conv::replace_strided_pointwise_convolutions(&mut model)?;
   batched_conv::split_batched_convolutions(&mut model)?;
