@@ -14,7 +14,7 @@
 //! load per register of outputs and one broadcast per output channel, from weights packed once in
 //! blocks of 24 output channels, input channel after input channel (so that a tile streams its
 //! weights from consecutive addresses: with rows of all the output channels, a 512-channel layer's
-//! tiles read one cache line per input channel at a 2 KB stride, and ran at 40 % of the speed).
+//! tiles read one cache line per input channel at a 2 KB stride, and took 68 µs against 38).
 //! The sums are stored along the output's rows, 16 outputs of one channel at once. Tiles are split
 //! over the intra-op threads by channels, so that each thread reads only its own channels'
 //! weights.
