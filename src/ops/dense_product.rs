@@ -18,11 +18,11 @@
 //! at least [`MIN_COLUMNS`] columns: elsewhere tract's lowering stays (and a single row is a
 //! `VectorProduct`).
 
-use tract_core::ops::binary::TypedBinOp;
 use tract_core::ops::einsum::EinSum;
 use tract_core::ops::math::{Add, Max};
 use tract_hir::internal::*;
 
+use super::consumer::binary_with_constant;
 use super::dense_conv::has_avx512;
 use super::tasks::{for_each_task, SharedOutput};
 
@@ -74,10 +74,9 @@ const MIN_COLUMNS: usize = 64;
 
 /// Replaces every f32 product of a row-major matrix by constant weights ([`Form`]) of at least
 /// [`MIN_ROWS`] rows and up to 16 or at least [`MIN_COLUMNS`] columns with [`DenseProduct`], where
-/// the CPU has AVX-512;
-/// a constant per column added to the product (a bias) is folded in, and a ReLU (`max(x, 0)`) that
-/// is then the only consumer is applied as the outputs are stored. Call after declutter, before
-/// tract's codegen, on concrete shapes.
+/// the CPU has AVX-512; a constant per column added to the product (a bias) is folded in, and a
+/// ReLU (`max(x, 0)`) that is then the only consumer is applied as the outputs are stored. Call
+/// after declutter, before tract's codegen, on concrete shapes.
 pub fn replace_dense_products(model: &mut TypedModel) -> TractResult<()> {
   if !has_avx512() {
     return Ok(());
@@ -181,18 +180,14 @@ impl Form {
     let [(column_in_weights, column_in_output)] = columns[..] else { return None };
     rows.sort_unstable();
     summed.sort_unstable();
-    let increasing = |positions: &mut dyn Iterator<Item = usize>| {
-      let positions: Vec<usize> = positions.collect();
-      positions.windows(2).all(|pair| pair[0] < pair[1])
-    };
     let x_order = rows.iter().map(|r| r.0).chain(summed.iter().map(|s| s.0));
     let out_order = rows.iter().map(|r| r.1).chain([column_in_output]);
     let summed_in_weights = summed.iter().map(|s| s.1);
     let transposed = summed.first().is_some_and(|s| column_in_weights < s.1);
     let column_outside = summed.iter().all(|s| (column_in_weights < s.1) == transposed);
-    let in_order = increasing(&mut x_order.clone())
-      && increasing(&mut out_order.clone())
-      && increasing(&mut summed_in_weights.clone());
+    let in_order = x_order.is_sorted_by(|a, b| a < b)
+      && out_order.is_sorted_by(|a, b| a < b)
+      && summed_in_weights.is_sorted_by(|a, b| a < b);
     if summed.is_empty() || !in_order || !column_outside {
       return None;
     }
@@ -250,23 +245,15 @@ fn added_bias<'a>(
   node: &TypedNode,
   columns: usize,
 ) -> TractResult<Option<(&'a TypedNode, Arc<Tensor>)>> {
-  if model.output_outlets()?.contains(&node.id.into()) {
-    return Ok(None);
-  }
-  let Some(consumer) = model.single_succ(node.id)? else { return Ok(None) };
-  let Some(bin) = consumer.op_as::<TypedBinOp>() else { return Ok(None) };
-  let operand = match consumer.inputs[..] {
-    [a, b] if a == node.id.into() => b,
-    [a, b] if b == node.id.into() => a,
-    _ => return Ok(None),
-  };
-  let Some(bias) = model.outlet_fact(operand)?.konst.clone() else { return Ok(None) };
-  let output_rank = model.outlet_fact(OutletId::new(node.id, 0))?.rank();
-  let per_column = bias.rank() == output_rank
+  let Some((consumer, bin, bias)) = binary_with_constant(model, node)? else { return Ok(None) };
+  let output = model.outlet_fact(OutletId::new(node.id, 0))?;
+  // A sum that broadcasts the product (a unit axis after the columns) is no bias.
+  let same_shape = model.outlet_fact(OutletId::new(consumer.id, 0))?.shape == output.shape;
+  let per_column = bias.rank() == output.rank()
     && bias.shape().last() == Some(&columns)
     && bias.len() == columns
     && bias.datum_type() == f32::datum_type();
-  Ok((bin.0.is::<Add>() && bin.1.is_none() && per_column).then_some((consumer, bias)))
+  Ok((bin.0.is::<Add>() && bin.1.is_none() && same_shape && per_column).then_some((consumer, bias)))
 }
 
 /// A product of `[rows, depth]` activations by `[depth, columns]` weights (see the module doc),
@@ -430,7 +417,11 @@ unsafe fn tile_avx512<const ROWS: usize, const BLOCKS: usize>(tile: &Tile) {
         let at = block * LANES;
         *sum = match tile.first {
           true => _mm512_maskz_loadu_ps(masks[block], tile.bias.add(at)),
-          false => _mm512_maskz_loadu_ps(masks[block], tile.out.add(row * tile.out_row + at)),
+          // Past the output's end for a block with no column: a wrapping offset, never read.
+          false => {
+            let from = tile.out.wrapping_add(row * tile.out_row + at);
+            _mm512_maskz_loadu_ps(masks[block], from)
+          }
         };
       }
     }
@@ -450,7 +441,8 @@ unsafe fn tile_avx512<const ROWS: usize, const BLOCKS: usize>(tile: &Tile) {
     for (row, sums) in sums.iter().enumerate().take(tile.rows) {
       for (block, &sum) in sums.iter().enumerate() {
         let value = if tile.relu { _mm512_max_ps(sum, _mm512_setzero_ps()) } else { sum };
-        let out = tile.out.add(row * tile.out_row + block * LANES);
+        // As above: never written for a block with no column.
+        let out = tile.out.wrapping_add(row * tile.out_row + block * LANES);
         _mm512_mask_storeu_ps(out, masks[block], value);
       }
     }
@@ -593,6 +585,39 @@ mod tests {
       Case { weights_first: true, bias: true, ..Case::new("kn,mk->amn", &[12, 5], &[5, 130]) },
     ];
     cases.iter().for_each(Case::check);
+  }
+
+  #[test]
+  fn a_sum_that_broadcasts_the_product_is_not_folded_as_its_bias() {
+    if !has_avx512() {
+      return;
+    }
+    // `[m, n, 1]` (a unit axis after the columns) plus `[1, 1, n]`: a `[m, n, n]` output.
+    let (m, k, n) = (10, 20, 64);
+    let x_values: Vec<f32> = (0..m * k).map(value).collect();
+    let w_values: Vec<f32> = (0..k * n).map(|i| value(i * 3 + 1)).collect();
+    let b_values: Vec<f32> = (0..n).map(|i| value(i * 5 + 2)).collect();
+    let mut model = TypedModel::default();
+    let x = model.add_source("x", f32::fact([m, k])).unwrap();
+    let w = model.add_const("w", Tensor::from_shape(&[k, n], &w_values).unwrap()).unwrap();
+    let b = model.add_const("b", Tensor::from_shape(&[1, 1, n], &b_values).unwrap()).unwrap();
+    let einsum = EinSum::new("mk,kn->mna".parse().unwrap(), f32::datum_type());
+    let y = model.wire_node("y", einsum, &[x, w]).unwrap()[0];
+    let y = model.wire_node("sum", tract_core::ops::math::add(), &[y, b]).unwrap();
+    model.select_output_outlets(&y).unwrap();
+    let model = crate::ops::optimize(model, true, 1).unwrap();
+    assert!(model.nodes().iter().any(|n| n.op_is::<DenseProduct>()));
+    let x = Tensor::from_shape(&[m, k], &x_values).unwrap();
+    let y = model.into_runnable().unwrap().run(tvec!(x.into_tvalue())).unwrap();
+    assert_eq!(y[0].shape(), [m, n, n]);
+    let got = y[0].try_as_plain_ram().unwrap();
+    for (i, got) in got.as_slice::<f32>().unwrap().iter().enumerate() {
+      let (row, column, added) = (i / (n * n), i / n % n, i % n);
+      let product: f64 =
+        (0..k).map(|s| x_values[row * k + s] as f64 * w_values[s * n + column] as f64).sum();
+      let want = product + b_values[added] as f64;
+      assert!((*got as f64 - want).abs() < 1e-4, "at {i}: {got} vs {want}");
+    }
   }
 
   #[test]

@@ -9,6 +9,7 @@ mod block_copy;
 mod causal_conv;
 mod column_panels;
 mod conditional;
+mod consumer;
 #[cfg(test)]
 mod conv_case;
 mod conv_rows;

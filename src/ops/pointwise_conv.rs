@@ -20,16 +20,16 @@
 //! weights.
 //!
 //! Profiler, the CNN's three projections (with their BatchNormalizations), same hour: 1 thread
-//! 0.134 ms of products, 0.067 ms of subsampling and 0.024 of packing → 0.105 ms; 2 threads 0.095,
-//! 0.070 and 0.024 → 0.087 ms.
+//! 0.134 ms of products and 0.067 ms of subsampling, plus about 0.02 of packing → 0.105 ms; 2
+//! threads 0.095, 0.070 and 0.024 → 0.087 ms.
 //!
 //! Only where the CPU has AVX-512: elsewhere tract's lowering stays.
 
-use tract_core::ops::binary::TypedBinOp;
 use tract_core::ops::cnn::{Conv, PoolSpec};
 use tract_core::ops::math::{Add, Mul};
 use tract_hir::internal::*;
 
+use super::consumer::binary_with_constant;
 use super::conv_rows::{is_plain_2d, uninitialized_output, Geometry};
 use super::dense_conv::has_avx512;
 use super::tasks::{for_each_task, SharedOutput};
@@ -146,19 +146,11 @@ impl PointwiseConv {
     model: &TypedModel,
     node: &TypedNode,
   ) -> TractResult<Option<TypedModelPatch>> {
-    if model.output_outlets()?.contains(&node.id.into()) {
+    let Some((consumer, bin, operand)) = binary_with_constant(model, node)? else {
       return Ok(None);
-    }
-    let Some(consumer) = model.single_succ(node.id)? else { return Ok(None) };
-    let Some(bin) = consumer.op_as::<TypedBinOp>() else { return Ok(None) };
-    let (product, sum) = (bin.0.is::<Mul>(), bin.0.is::<Add>());
-    let operand = match consumer.inputs[..] {
-      [a, b] if a == node.id.into() => b,
-      [a, b] if b == node.id.into() => a,
-      _ => return Ok(None),
     };
+    let (product, sum) = (bin.0.is::<Mul>(), bin.0.is::<Add>());
     let channels = self.spec.output_channels;
-    let Some(operand) = model.outlet_fact(operand)?.konst.clone() else { return Ok(None) };
     let per_channel = operand.shape() == [1, channels, 1, 1] || operand.len() == 1;
     if !(product || sum)
       || bin.1.is_some()
@@ -266,7 +258,8 @@ impl EvalOp for PointwiseConv {
     let plane = geometry.height * geometry.width;
     for (image, out) in target.chunks_exact_mut(out_channels * pixels).enumerate() {
       if plane > 0 {
-        gather(&source[image * channels * plane..][..channels * plane], &geometry, &mut rows);
+        let image = &source[image * channels * plane..][..channels * plane];
+        gather(image, &geometry, &mut rows, row_len);
       }
       let out = SharedOutput::new(out);
       for_each_task(
@@ -299,11 +292,10 @@ impl EvalOp for PointwiseConv {
 }
 
 /// Copies the input values the outputs read (one each: the kernel is 1 × 1) from `image`'s planes
-/// into `rows`, one per input channel, in the outputs' order; outputs whose value lies in the
-/// padding read zero. The rest of each row is left as it is (zero).
-fn gather(image: &[f32], geometry: &Geometry, rows: &mut [f32]) {
+/// into `rows`, one per input channel every `row_len` values, in the outputs' order; outputs whose
+/// value lies in the padding read zero. The rest of each row is left as it is (zero).
+fn gather(image: &[f32], geometry: &Geometry, rows: &mut [f32], row_len: usize) {
   let Geometry { height, width, out_height, out_width, stride_x, left, .. } = *geometry;
-  let row_len = rows.len() / (image.len() / (height * width));
   // The outputs of a row whose column lies inside the input.
   let first = left.div_ceil(stride_x).min(out_width);
   let end = ((width - 1 + left) / stride_x + 1).clamp(first, out_width);
