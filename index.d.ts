@@ -1,7 +1,29 @@
 // Public types of tract-node. The native half is declared in the generated binding.d.ts.
 import type { ModelReport, ReadOptions, SessionOptions, SessionStats, ValueMetadata } from './binding'
 
-export { BatchingOptions, ErrorCode, ModelReport, OperatorUsage, OpsetImport, ReadOptions, RejectedCounts, SessionOptions, SessionStats, ValueMetadata, computeThreads, setComputeThreads } from './binding'
+export {
+  BatchingOptions,
+  CpuInfo,
+  ErrorCode,
+  ModelReport,
+  OperatorUsage,
+  OpsetImport,
+  ReadOptions,
+  RejectedCounts,
+  SessionOptions,
+  SessionStats,
+  ValueMetadata,
+  computeThreads,
+  cpuInfo,
+  setComputeThreads,
+} from './binding'
+
+/**
+ * A set of instruction sets tract-node's kernels are compiled for: `avx512` (x86-64 with AVX-512F),
+ * `avx2` (AVX2 + FMA), `neon` (aarch64), `portable` (the target's baseline). The best one the CPU
+ * has is used unless the `TRACT_NODE_CPU` environment variable names a lower one.
+ */
+export type CpuTier = 'avx512' | 'avx2' | 'neon' | 'portable'
 
 /**
  * Reads what a model (a file path or the bytes of an ONNX file) says about itself, off the JS thread

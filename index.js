@@ -1,11 +1,22 @@
 'use strict'
 
 // The public entry point: the generated native loader (binding.js) plus the JS layer over it.
-const { ErrorCode, setComputeThreads, computeThreads } = require('./js/native.js')
+const { ErrorCode, setComputeThreads, computeThreads, cpuInfo } = require('./js/native.js')
 const { Tensor } = require('./js/tensor.js')
 const { InferenceSession, inspectModel } = require('./js/session.js')
 const { Schema } = require('./js/schema.js')
 const { Pipeline } = require('./js/pipeline.js')
 const { Model } = require('./js/model.js')
 
-module.exports = { InferenceSession, Tensor, Schema, Pipeline, Model, ErrorCode, inspectModel, setComputeThreads, computeThreads }
+module.exports = {
+  InferenceSession,
+  Tensor,
+  Schema,
+  Pipeline,
+  Model,
+  ErrorCode,
+  inspectModel,
+  setComputeThreads,
+  computeThreads,
+  cpuInfo,
+}

@@ -1,5 +1,16 @@
 // ESM entry point: the same objects as the CommonJS one.
 import tractNode from './index.js'
 
-export const { InferenceSession, Tensor, Schema, Pipeline, Model, ErrorCode, inspectModel, setComputeThreads, computeThreads } = tractNode
+export const {
+  InferenceSession,
+  Tensor,
+  Schema,
+  Pipeline,
+  Model,
+  ErrorCode,
+  inspectModel,
+  setComputeThreads,
+  computeThreads,
+  cpuInfo,
+} = tractNode
 export default tractNode

@@ -4,12 +4,11 @@
 
 pub mod batching;
 pub mod cancel;
+pub mod cpu;
 pub mod error;
 pub mod features;
 pub mod kserve;
-pub mod ml_ops;
 pub mod model;
-pub mod onnx_fixes;
 pub mod ops;
 pub mod pool;
 pub mod schema;

@@ -1,5 +1,5 @@
 //! How fast each f32 matrix-product kernel tract has for this CPU multiplies an `m × k` matrix by a
-//! `k × n` one, operands packed (what `src/ops/kernel_tier.rs` was measured with). Developer tool:
+//! `k × n` one, operands packed (what `src/ops/kernels/mmm_tier.rs` was measured with). Developer tool:
 //!
 //!   cargo run --release --target x86_64-unknown-linux-gnu --no-default-features --features profile --example kernels -- \
 //!     512 784 64

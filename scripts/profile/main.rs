@@ -23,10 +23,10 @@ fn main() -> TractResult<()> {
   let runs: usize = rest.first().map_or(Ok(20), |r| r.parse())?;
   let threads: usize = rest.get(1).map_or(Ok(1), |t| t.parse())?;
 
-  let mut proto = tract_node::ops::onnx().proto_model_for_path(path)?;
-  tract_node::onnx_fixes::fix(&mut proto);
+  let mut proto = tract_node::ops::parser().proto_model_for_path(path)?;
+  tract_node::ops::onnx::fixes::fix(&mut proto);
   let mut model =
-    tract_node::ops::onnx().with_ignore_value_info(true).model_for_proto_model(&proto)?;
+    tract_node::ops::parser().with_ignore_value_info(true).model_for_proto_model(&proto)?;
   let mut inputs = tvec!();
   for (ix, spec) in shapes.split(',').enumerate() {
     let (shape, fill) = spec.split_once('=').map_or((spec, None), |(s, v)| (s, Some(v)));
@@ -48,7 +48,8 @@ fn main() -> TractResult<()> {
         .into(),
     );
   }
-  let typed = tract_node::ops::optimize(model.into_typed()?, true, threads)?;
+  let tier = tract_node::cpu::tier();
+  let typed = tract_node::ops::optimize(model.into_typed()?, true, threads, tier)?;
   if std::env::var_os("PROFILE_GRAPH").is_some() {
     for node in typed.eval_order()?.into_iter().map(|id| typed.node(id)) {
       let inputs: Vec<String> =
@@ -77,7 +78,7 @@ fn profile(
   path: &str,
   shapes: &str,
 ) -> TractResult<()> {
-  let gate = tract_node::pool::gate::Gate::new(plan.model(), threads);
+  let gate = tract_node::session::gate::Gate::new(plan.model(), threads);
   let mut state = SimpleState::new(plan)?;
   state.run(inputs.clone())?;
 
@@ -99,7 +100,9 @@ fn profile(
     entry.0 += time / runs as u32;
     entry.1 += 1;
   }
-  println!("{path} {shapes}: {:.3} ms per run ({threads} thread(s))", total.as_secs_f64() * 1e3);
+  let tier = tract_node::cpu::tier();
+  let ms = total.as_secs_f64() * 1e3;
+  println!("{path} {shapes}: {ms:.3} ms per run ({threads} thread(s), {tier} tier)");
   let mut ops: Vec<_> = by_op.into_iter().collect();
   ops.sort_by_key(|(_, (time, _))| std::cmp::Reverse(*time));
   for (op, (time, count)) in ops.iter().take(15) {

@@ -32,6 +32,9 @@ use std::time::Instant;
 use rayon::{ThreadPool, ThreadPoolBuilder, Yield};
 use tract_linalg::multithread::{current_tract_executor, multithread_tract_scope, Executor};
 
+use super::partners::run_split;
+use crate::ops::kernels::split::{install_shares, Share, Shares};
+
 /// Values from which tract splits an element-wise operation (and other row-parallel work: pooling,
 /// depthwise convolutions, softmax, tree ensembles), instead of its default 32,768. With the helpers
 /// polling during a run (see [`keep_helpers_polling`]), a hand-off costs little: against 2¹⁸, same
@@ -54,9 +57,10 @@ struct Led {
 
 /// Runs `f` with its matrix products split over `threads` threads (single-threaded for 1).
 ///
-/// Every node `f` runs is split; a plan's run goes through [`super::gate::Gate::run`], which keeps
-/// its small nodes on the calling thread.
+/// Every node `f` runs is split; a plan's run goes through `crate::session::gate::Gate::run`, which
+/// keeps its small nodes on the calling thread.
 pub fn scope<R>(threads: usize, f: impl FnOnce() -> R) -> R {
+  install_shares(&IntraOpShares);
   let _running = Running::enter();
   match executor(threads) {
     Some(executor) => multithread_tract_scope(executor, f),
@@ -176,7 +180,7 @@ fn poll_for_work(leader: ThreadId) {
   let mut last_work = Instant::now();
   while runs_alone() {
     if rayon::yield_now() == Some(Yield::Executed) {
-      super::gate::clear_upper_vectors();
+      crate::cpu::clear_upper_vectors();
       last_work = Instant::now();
     } else if last_work.elapsed() >= spin {
       return;
@@ -212,6 +216,27 @@ fn set_elementwise_threshold() {
   THRESHOLD.get_or_init(|| {
     tract_linalg::multithread::set_threading_element_threshold(ELEMENTWISE_THREADING_VALUES)
   });
+}
+
+/// How the compute pool runs an operator's shares (batch-1 products split by weights): on the
+/// intra-op threads of the calling thread's run while their helpers poll for work (a partner
+/// would share a core with a polling helper), on its partner threads otherwise.
+struct IntraOpShares;
+
+impl Shares for IntraOpShares {
+  fn runs_alone(&self) -> bool {
+    runs_alone()
+  }
+
+  fn run(&self, shares: Vec<Share>) -> Vec<Vec<f32>> {
+    use rayon::prelude::*;
+    if let Some(pool) = polling_pool() {
+      return pool.install(|| shares.into_par_iter().map(|share| share()).collect());
+    }
+    let mut shares = shares.into_iter();
+    let Some(first) = shares.next() else { return Vec::new() };
+    run_split(first, shares.collect())
+  }
 }
 
 #[cfg(test)]
@@ -262,6 +287,25 @@ mod tests {
       // Another size than the led pool's: nothing to keep polling.
       keep_helpers_polling(3);
       assert_eq!(polling(), 0);
+    })
+    .join()
+    .unwrap();
+  }
+
+  #[test]
+  fn shares_run_on_partners_or_on_polling_helpers_and_keep_their_order() {
+    std::thread::spawn(|| {
+      for polling in [false, true] {
+        let got = scope(2, || {
+          if polling {
+            keep_helpers_polling(2);
+          }
+          let shares: Vec<Share> =
+            (0..3).map(|i| Box::new(move || vec![i as f32; i + 1]) as Share).collect();
+          IntraOpShares.run(shares)
+        });
+        assert_eq!(got, [vec![0.0], vec![1.0; 2], vec![2.0; 3]], "polling {polling}");
+      }
     })
     .join()
     .unwrap();

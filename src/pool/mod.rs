@@ -287,7 +287,6 @@ mod tests {
   }
 }
 
-pub mod gate;
 pub mod intra_op;
 #[cfg(feature = "binding")]
 pub mod js;

@@ -22,7 +22,7 @@ use tract_onnx::tract_core::ops::change_axes::InOut;
 use tract_onnx::tract_core::ops::cnn::{MaxPool, SumPool};
 use tract_onnx::tract_core::ops::nn::NearestUpsample;
 
-use crate::pool::gate;
+use super::gate;
 
 /// How a model's batches split: where the batch lies, and the fewest rows a chunk needs for
 /// splitting to pay.

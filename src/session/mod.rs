@@ -1,6 +1,7 @@
 //! The inference session core: load a model, check feeds against it, run it. Pure Rust, no napi.
 
 pub mod batch_split;
+pub mod gate;
 pub mod model_info;
 pub mod options;
 pub mod plan;
@@ -60,7 +61,7 @@ impl PreparedRun {
 /// Reads what a model file says about itself (producer, opsets, inputs, outputs, operators and
 /// whether each is supported) without building it.
 pub fn inspect(source: ModelSource<'_>) -> Result<ModelSummary> {
-  let onnx = crate::ops::onnx();
+  let onnx = crate::ops::parser();
   let (proto, _) = read_proto(&onnx, source)?;
   summarize(&proto, |op| onnx.op_register.0.contains_key(op))
 }
@@ -69,9 +70,9 @@ impl Session {
   /// Reads, analyses and optimises a model. Takes from milliseconds to seconds: call it off the JS
   /// thread.
   pub fn load(source: ModelSource<'_>, config: &SessionConfig) -> Result<Session> {
-    let onnx = crate::ops::onnx().with_ignore_value_info(true);
+    let onnx = crate::ops::parser().with_ignore_value_info(true);
     let (mut proto, model_dir) = read_proto(&onnx, source)?;
-    crate::onnx_fixes::fix(&mut proto);
+    crate::ops::onnx::fixes::fix(&mut proto);
     let unsupported = unsupported_ops(&proto, |op| onnx.op_register.0.contains_key(op));
     if !unsupported.is_empty() {
       return Err(TractNodeError::UnsupportedOp { ops: unsupported });

@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use tract_onnx::prelude::*;
 
 use super::batch_split::{chunk_rows, Splitting};
+use super::gate::Gate;
 use crate::error::{error_chain, human_bytes, Result, TractNodeError};
-use crate::pool::gate::Gate;
 use crate::pool::intra_op::run_each_alone;
 
 /// How many per-shape plans a session keeps.
@@ -308,7 +308,12 @@ impl Specialiser {
 }
 
 fn build_plan(model: InferenceModel, options: PlanOptions) -> TractResult<Plan> {
-  let typed = crate::ops::optimize(model.into_typed()?, options.optimize, options.threads)?;
+  let typed = crate::ops::optimize(
+    model.into_typed()?,
+    options.optimize,
+    options.threads,
+    crate::cpu::tier(),
+  )?;
   let plan = typed.into_runnable()?;
   let guard = MemoryGuard::new(plan.model(), options.max_tensor_bytes);
   let gate = Gate::new(plan.model(), options.threads);

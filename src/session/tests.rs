@@ -336,7 +336,7 @@ fn frequent_shapes_get_a_specialised_plan_with_the_same_results() {
 
 #[test]
 fn batched_convolutions_run_per_image_with_the_same_results() {
-  // Pinned at batch 3, convolutions run per image (crate::ops::batched_conv).
+  // Pinned at batch 3, convolutions run per image (`crate::ops::rewrite`).
   let shapes = [("image".to_string(), vec![3.0, 6.0, 8.0, 8.0])].into_iter().collect();
   let config =
     SessionOptions { input_shapes: Some(shapes), ..Default::default() }.resolve().unwrap();

@@ -7,7 +7,7 @@ use tract_ndarray::{ArrayD, Axis};
 use tract_onnx::model::{OnnxOpRegister, ParsingContext};
 use tract_onnx::pb::NodeProto;
 
-use super::plain::{array_of, plain, values_of, FactSpec, Plain};
+use crate::ops::plain::{array_of, plain, values_of, FactSpec, Plain};
 
 /// Registers both operators.
 pub fn register(reg: &mut OnnxOpRegister) {

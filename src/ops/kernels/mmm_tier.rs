@@ -96,8 +96,9 @@ mod tests {
     let einsum = EinSum::new("mk,kn->mn".parse().unwrap(), f32::datum_type());
     let y = model.wire_node("y", einsum, &[x, w]).unwrap();
     model.select_output_outlets(&y).unwrap();
+    crate::cpu::selection();
     let model = model.into_optimized().unwrap();
-    if is_x86_feature_detected!("avx512f") {
+    if tract_linalg::isa::native().has(tract_linalg::isa::Isa::X86_64Avx512f) {
       let kernels: Vec<String> =
         model.nodes().iter().flat_map(|node| node.op().info().unwrap()).collect();
       assert!(kernels.iter().any(|line| line.contains(WIDE_TILE)), "{kernels:?}");

@@ -1,55 +1,37 @@
 //! Strided pointwise (1 × 1) convolutions of f32 NCHW images, such as ResNet's shortcut
-//! projections, computed directly with AVX-512, and the per-channel product and sum of a
-//! BatchNormalization after them folded into their weights.
+//! projections, computed directly on tract-node's tiles (`crate::ops::kernels::pointwise_conv`),
+//! and the per-channel product and sum of a BatchNormalization after them folded into their
+//! weights.
 //!
 //! tract lowers a strided 1 × 1 convolution to a subsampling (two `Downsample`s, one per axis), a
 //! packing of the subsampled image and a matrix product; the BatchNormalization after it stays a
-//! product and a sum per channel, fused into the product's store. Profiler, the benchmark's
-//! ResNet-style CNN, 2 threads: its three shortcut projections took 0.22–0.25 ms that way, against
-//! 0.079 ms in onnxruntime.
+//! product and a sum per channel. Here each image's values that the outputs read are gathered once
+//! per run into one row per input channel (padded with zeros to whole tiles), and tiles of output
+//! channels × registers of outputs run along the rows, split over the intra-op threads by channels
+//! so that each thread reads only its own channels' weights.
 //!
-//! Here each image's values that the outputs read are gathered once per run into one row per input
-//! channel (padded with zeros to whole tiles), and a tile keeps 24 registers of sums: 8, 12 or 24
-//! output channels × 3, 2 or 1 registers of 16 outputs along the row. Each input channel costs one
-//! load per register of outputs and one broadcast per output channel, from weights packed once in
-//! blocks of 24 output channels, input channel after input channel (so that a tile streams its
-//! weights from consecutive addresses: with rows of all the output channels, a 512-channel layer's
-//! tiles read one cache line per input channel at a 2 KB stride, and took 68 µs against 38).
-//! The sums are stored along the output's rows, 16 outputs of one channel at once. Tiles are split
-//! over the intra-op threads by channels, so that each thread reads only its own channels'
-//! weights.
-//!
-//! Profiler, the CNN's three projections (with their BatchNormalizations), same hour: 1 thread
-//! 0.134 ms of products and 0.067 ms of subsampling, plus about 0.02 of packing → 0.105 ms; 2
-//! threads 0.095, 0.070 and 0.024 → 0.087 ms.
-//!
-//! Only where the CPU has AVX-512: elsewhere tract's lowering stays.
+//! On the tiers with tile kernels (AVX-512, AVX2); elsewhere tract's lowering stays.
 
 use tract_core::ops::cnn::{Conv, PoolSpec};
 use tract_core::ops::math::{Add, Mul};
 use tract_hir::internal::*;
 
 use super::consumer::binary_with_constant;
-use super::conv_rows::{is_plain_2d, uninitialized_output, Geometry};
-use super::dense_conv::has_avx512;
-use super::tasks::{for_each_task, SharedOutput};
-
-/// Outputs per register.
-const LANES: usize = 16;
-
-/// The tile shapes, as (output channels, registers of outputs): 24 registers of sums each. A layer
-/// takes the one that wastes least on padding.
-const TILES: [(usize, usize); 3] = [(8, 3), (12, 2), (24, 1)];
-
-/// What the packed weights' output channels are padded to a multiple of: every tile's.
-const CHANNEL_ALIGN: usize = 24;
+use super::conv::is_plain_2d;
+use crate::cpu::Tier;
+use crate::ops::kernels::conv_rows::{uninitialized_output, Geometry};
+use crate::ops::kernels::pointwise_conv::{kernel, tile_shapes, Tile, TileShape, CHANNEL_ALIGN};
+use crate::ops::kernels::split::{for_each_task, SharedOutput};
 
 /// Replaces every f32 NCHW 2-D `Conv` of one group with a constant 1 × 1 OIHW kernel, a stride
-/// over 1 and a constant bias by [`PointwiseConv`], its weights packed, where the CPU has AVX-512.
-/// Call before declutter: declutter lowers these convolutions, and folds the BatchNormalizations
-/// after them into [`PointwiseConv`]s.
-pub fn replace_strided_pointwise_convolutions(model: &mut TypedModel) -> TractResult<()> {
-  if !has_avx512() {
+/// over 1 and a constant bias by [`PointwiseConv`], its weights packed, on the tiers with tile
+/// kernels. Call before declutter: declutter lowers these convolutions, and folds the
+/// BatchNormalizations after them into [`PointwiseConv`]s.
+pub fn replace_strided_pointwise_convolutions(
+  model: &mut TypedModel,
+  tier: Tier,
+) -> TractResult<()> {
+  if tile_shapes(tier).is_none() {
     return Ok(());
   }
   for id in 0..model.nodes().len() {
@@ -61,7 +43,7 @@ pub fn replace_strided_pointwise_convolutions(model: &mut TypedModel) -> TractRe
     let constant = |slot: usize| model.outlet_fact(node.inputs[slot]).map(|f| f.konst.clone());
     let (Some(kernel), Some(bias)) = (constant(1)?, constant(2)?) else { continue };
     let (weights, bias) = pack(&kernel, &bias, &conv.pool_spec)?;
-    let op = PointwiseConv { spec: conv.pool_spec.clone() };
+    let op = PointwiseConv { tier, spec: conv.pool_spec.clone() };
     let patch = op.patch(model, node, node, weights, bias)?;
     patch.apply(model)?;
   }
@@ -115,6 +97,7 @@ fn weight_index(out_channel: usize, channel: usize, channels: usize) -> usize {
 /// image, the weights and the bias as [`pack`] lays them out.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PointwiseConv {
+  tier: Tier,
   spec: PoolSpec,
 }
 
@@ -242,7 +225,7 @@ impl EvalOp for PointwiseConv {
       "packed weights of {} values and bias of {padded} for {out_channels} × {channels}",
       weights.len(),
     );
-    let tiling = Tiling::of(out_channels, pixels);
+    let tiling = Tiling::of(self.tier, out_channels, pixels);
     let row_len = tiling.row_len(pixels);
     let mut rows = Vec::new();
     let len = channels.checked_mul(row_len).filter(|&len| rows.try_reserve_exact(len).is_ok());
@@ -252,7 +235,7 @@ impl EvalOp for PointwiseConv {
     rows.resize(len, 0f32);
     let tasks = tiling.tasks(out_channels, pixels);
     let work = [pixels, channels].iter().fold(out_channels, |n, &d| n.saturating_mul(d));
-    let tile_fn = tile_kernel(tiling);
+    let tile_fn = kernel(self.tier, tiling.0);
     let mut target = output.try_as_plain_ram_mut()?;
     let target = target.as_slice_mut::<f32>()?;
     let plane = geometry.height * geometry.width;
@@ -281,7 +264,7 @@ impl EvalOp for PointwiseConv {
             channels: out_channels - first_channel,
             outputs: pixels - first_pixel,
           };
-          // SAFETY: the CPU has AVX-512 (checked before the op was put in the model), and
+          // SAFETY: the CPU runs `self.tier` (the rewrite picked it from the CPU's tiers), and
           // `tile`'s pointers are valid as above.
           unsafe { tile_fn(&tile) };
         },
@@ -314,180 +297,112 @@ fn gather(image: &[f32], geometry: &Geometry, rows: &mut [f32], row_len: usize) 
   }
 }
 
-/// A layer's tile shape: `channels` output channels × `registers` registers of 16 outputs.
+/// A layer's tile shape.
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct Tiling {
-  channels: usize,
-  registers: usize,
-}
+struct Tiling(TileShape);
 
 impl Tiling {
-  /// The tile of [`TILES`] that pads `out_channels` × `pixels` outputs least (the first on ties).
-  fn of(out_channels: usize, pixels: usize) -> Tiling {
-    let registers = pixels.div_ceil(LANES);
-    let padded = |&(channels, tile_registers): &(usize, usize)| {
-      out_channels.next_multiple_of(channels) * registers.next_multiple_of(tile_registers)
+  /// The tile shape of `tier` that pads `out_channels` × `pixels` outputs least (the first on
+  /// ties).
+  fn of(tier: Tier, out_channels: usize, pixels: usize) -> Tiling {
+    let shapes = tile_shapes(tier).expect("the op is only made on tiers with tiles");
+    let padded = |shape: &TileShape| {
+      let registers = pixels.div_ceil(shape.lanes);
+      out_channels.next_multiple_of(shape.channels) * registers.next_multiple_of(shape.registers)
     };
-    let (channels, registers) =
-      TILES.iter().copied().min_by_key(padded).expect("tile shapes are listed");
-    Tiling { channels, registers }
+    Tiling(shapes.into_iter().min_by_key(padded).expect("tile shapes are listed"))
   }
 
   /// Values per gathered row for `pixels` outputs: whole tiles.
   fn row_len(&self, pixels: usize) -> usize {
-    pixels.div_ceil(LANES).next_multiple_of(self.registers) * LANES
+    let Tiling(shape) = self;
+    pixels.div_ceil(shape.lanes).next_multiple_of(shape.registers) * shape.lanes
   }
 
   /// Every tile's first output channel and first output, channel after channel, so that a
   /// thread's run of tiles shares weights.
   fn tasks(&self, out_channels: usize, pixels: usize) -> Vec<(usize, usize)> {
-    let outputs = (0..pixels).step_by(self.registers * LANES);
-    let channels = (0..out_channels).step_by(self.channels);
+    let Tiling(shape) = self;
+    let outputs = (0..pixels).step_by(shape.registers * shape.lanes);
+    let channels = (0..out_channels).step_by(shape.channels);
     channels.flat_map(|channel| outputs.clone().map(move |output| (channel, output))).collect()
-  }
-}
-
-/// One tile: up to the kernel's channels × registers of outputs.
-struct Tile {
-  /// The gathered rows, from the tile's first output on; the next input channel's row follows
-  /// `row_len` values further.
-  values: *const f32,
-  row_len: usize,
-  /// Input channels.
-  depth: usize,
-  /// The weights, from the tile's first output channel on; the next input channel's follow
-  /// [`CHANNEL_ALIGN`] values further.
-  weights: *const f32,
-  bias: *const f32,
-  /// The tile's first output; the next channel's follows `plane` values further.
-  out: *mut f32,
-  plane: usize,
-  /// Output channels and outputs from the tile's first on (the kernel stores as many of each as
-  /// it covers).
-  channels: usize,
-  outputs: usize,
-}
-
-/// A tile kernel for one tile shape.
-type TileFn = unsafe fn(&Tile);
-
-/// The tile kernel for `tiling`, one of [`TILES`].
-fn tile_kernel(tiling: Tiling) -> TileFn {
-  #[cfg(target_arch = "x86_64")]
-  match (tiling.channels, tiling.registers) {
-    (8, 3) => return tile_avx512::<8, 3>,
-    (12, 2) => return tile_avx512::<12, 2>,
-    (24, 1) => return tile_avx512::<24, 1>,
-    _ => {}
-  }
-  unreachable!("no kernel for {tiling:?}")
-}
-
-/// Computes a tile of `C` output channels × `R` registers of outputs: sums over every input
-/// channel, plus the bias, stored for the channels and outputs the tile holds.
-///
-/// # Safety
-/// The CPU has AVX-512; `tile`'s pointers are valid for `C` channels × `R` registers (and the
-/// output for `tile.channels` × `tile.outputs` of them).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn tile_avx512<const C: usize, const R: usize>(tile: &Tile) {
-  use std::arch::x86_64::*;
-  // SAFETY (all pointer reads and writes): as the caller sets the tile up.
-  unsafe {
-    let mut sums = [[_mm512_setzero_ps(); R]; C];
-    for channel in 0..tile.depth {
-      let values = tile.values.add(channel * tile.row_len);
-      let mut registers = [_mm512_setzero_ps(); R];
-      for (register, value) in registers.iter_mut().enumerate() {
-        *value = _mm512_loadu_ps(values.add(register * LANES));
-      }
-      let weights = tile.weights.add(channel * CHANNEL_ALIGN);
-      for (out_channel, sums) in sums.iter_mut().enumerate() {
-        let weight = _mm512_set1_ps(*weights.add(out_channel));
-        for (sum, &value) in sums.iter_mut().zip(&registers) {
-          *sum = _mm512_fmadd_ps(weight, value, *sum);
-        }
-      }
-    }
-    for (out_channel, sums) in sums.iter().enumerate().take(tile.channels) {
-      let bias = _mm512_set1_ps(*tile.bias.add(out_channel));
-      for (register, &sum) in sums.iter().enumerate() {
-        let Some(outputs) = tile.outputs.checked_sub(register * LANES).filter(|&n| n > 0) else {
-          break;
-        };
-        let mask = if outputs >= LANES { !0 } else { (1u16 << outputs) - 1 };
-        let out = tile.out.add(out_channel * tile.plane + register * LANES);
-        _mm512_mask_storeu_ps(out, mask, _mm512_add_ps(sum, bias));
-      }
-    }
   }
 }
 
 #[cfg(test)]
 mod tests {
   use super::*;
-  use crate::ops::conv_case::{assert_close, Case};
+  use crate::ops::rewrite::conv_case::{assert_close, Case};
   use tract_ndarray::Array4;
 
-  #[test]
-  fn strided_pointwise_convolutions_equal_the_definition() {
-    if !has_avx512() {
-      return;
-    }
-    let cases = [
-      // ResNet's shortcut projections: 28 × 28 → 14 × 14 (13 registers), 4 × 4 (one).
-      Case::new([1, 64, 28, 28], [1, 1]).out_channels(128).strides([2, 2]),
-      Case::new([1, 40, 7, 7], [1, 1]).out_channels(70).strides([2, 2]),
-      // Two images; channels and outputs that end mid-tile; one bias for all channels.
-      Case::new([2, 5, 9, 11], [1, 1]).out_channels(13).strides([2, 3]).shared_bias(),
-      // Padding: outputs that read zero.
-      Case::new([1, 3, 5, 5], [1, 1]).out_channels(4).strides([2, 2]).padding([1, 2], [1, 0]),
-      // Strides wider than the input: one output.
-      Case::new([1, 17, 3, 2], [1, 1]).out_channels(30).strides([4, 5]),
-    ];
-    cases.iter().for_each(Case::check_rewritten_as::<PointwiseConv>);
+  crate::cpu::test_each_tier! {
+    fn strided_pointwise_convolutions_equal_the_definition(tier: Tier) {
+      let cases = [
+        // ResNet's shortcut projections: 28 × 28 → 14 × 14 (13 registers), 4 × 4 (one).
+        Case::new([1, 64, 28, 28], [1, 1]).out_channels(128).strides([2, 2]),
+        Case::new([1, 40, 7, 7], [1, 1]).out_channels(70).strides([2, 2]),
+        // Two images; channels and outputs that end mid-tile; one bias for all channels.
+        Case::new([2, 5, 9, 11], [1, 1]).out_channels(13).strides([2, 3]).shared_bias(),
+        // Padding: outputs that read zero.
+        Case::new([1, 3, 5, 5], [1, 1]).out_channels(4).strides([2, 2]).padding([1, 2], [1, 0]),
+        // Strides wider than the input: one output.
+        Case::new([1, 17, 3, 2], [1, 1]).out_channels(30).strides([4, 5]),
+      ];
+      let rewritten = tile_shapes(tier).is_some();
+      cases.iter().for_each(|case| case.check_on::<PointwiseConv>(tier, rewritten));
+  }
   }
 
   #[test]
   fn every_tiling_pads_least_and_has_a_kernel() {
-    assert_eq!(Tiling::of(128, 196), Tiling { channels: 12, registers: 2 });
-    assert_eq!(Tiling::of(512, 16), Tiling { channels: 24, registers: 1 });
-    for (out_channels, pixels) in [(1, 1), (64, 49), (512, 16), (100, 1000)] {
-      tile_kernel(Tiling::of(out_channels, pixels));
+    let shape = |tier, out_channels, pixels| {
+      let Tiling(shape) = Tiling::of(tier, out_channels, pixels);
+      (shape.channels, shape.registers)
+    };
+    assert_eq!(shape(Tier::Avx512, 128, 196), (12, 2));
+    assert_eq!(shape(Tier::Avx512, 512, 16), (24, 1));
+    assert_eq!(shape(Tier::Avx2, 128, 196), (12, 1));
+    assert_eq!(shape(Tier::Avx2, 64, 24), (4, 3));
+    for tier in [Tier::Avx512, Tier::Avx2] {
+      for (out_channels, pixels) in [(1, 1), (64, 49), (512, 16), (100, 1000)] {
+        let Tiling(shape) = Tiling::of(tier, out_channels, pixels);
+        assert_eq!(CHANNEL_ALIGN % shape.channels, 0);
+        kernel(tier, shape);
+      }
     }
   }
 
-  #[test]
-  fn a_batch_normalization_after_it_is_folded_in() {
-    if !has_avx512() {
-      return;
-    }
-    let case = Case::new([1, 6, 8, 8], [1, 1]).out_channels(20).strides([2, 2]);
-    let (kernel, bias) = (case.kernel_values(), case.bias_values());
-    let mut model = case.model(&kernel, &bias);
-    let conv = model.output_outlets().unwrap()[0];
-    let slope: Vec<f32> = (0..20).map(|c| 0.5 + c as f32 / 10.0).collect();
-    let inter: Vec<f32> = (0..20).map(|c| c as f32 / 4.0 - 2.0).collect();
-    let mut wire = conv;
-    for (name, values, op) in [
-      ("slope", &slope, tract_core::ops::math::mul()),
-      ("inter", &inter, tract_core::ops::math::add()),
-    ] {
-      let constant = Tensor::from_shape(&[1, 20, 1, 1], values).unwrap();
-      let constant = model.add_const(name, constant).unwrap();
-      wire = model.wire_node(format!("bn.{name}"), op, &[constant, wire]).unwrap()[0];
-    }
-    model.select_output_outlets(&[wire]).unwrap();
-    let model = crate::ops::optimize(model, true, 1).unwrap();
-    let ops: Vec<_> = model.nodes().iter().map(|n| n.op().name()).collect();
-    assert!(ops.iter().all(|op| ["Source", "Const", "PointwiseConv"].contains(&&**op)), "{ops:?}");
-    let x = case.input();
-    let convolved = case.reference(&x, &kernel, &bias);
-    let want = Array4::from_shape_fn(convolved.dim(), |(n, c, y, x)| {
-      convolved[(n, c, y, x)] * slope[c] as f64 + inter[c] as f64
-    });
-    let y = model.into_runnable().unwrap().run(tvec!(x.into_tvalue())).unwrap();
-    assert_close(&y[0], &want, "convolution, product and sum");
+  crate::cpu::test_each_tier! {
+    fn a_batch_normalization_after_it_is_folded_in(tier: Tier) {
+      let case = Case::new([1, 6, 8, 8], [1, 1]).out_channels(20).strides([2, 2]);
+      let (kernel, bias) = (case.kernel_values(), case.bias_values());
+      let mut model = case.model(&kernel, &bias);
+      let conv = model.output_outlets().unwrap()[0];
+      let slope: Vec<f32> = (0..20).map(|c| 0.5 + c as f32 / 10.0).collect();
+      let inter: Vec<f32> = (0..20).map(|c| c as f32 / 4.0 - 2.0).collect();
+      let mut wire = conv;
+      for (name, values, op) in [
+        ("slope", &slope, tract_core::ops::math::mul()),
+        ("inter", &inter, tract_core::ops::math::add()),
+      ] {
+        let constant = Tensor::from_shape(&[1, 20, 1, 1], values).unwrap();
+        let constant = model.add_const(name, constant).unwrap();
+        wire = model.wire_node(format!("bn.{name}"), op, &[constant, wire]).unwrap()[0];
+      }
+      model.select_output_outlets(&[wire]).unwrap();
+      let model = crate::ops::optimize(model, true, 1, tier).unwrap();
+      if tile_shapes(tier).is_some() {
+        let ops: Vec<_> = model.nodes().iter().map(|n| n.op().name()).collect();
+        let folded = ["Source", "Const", "PointwiseConv"];
+        assert!(ops.iter().all(|op| folded.contains(&&**op)), "{ops:?}");
+      }
+      let x = case.input();
+      let convolved = case.reference(&x, &kernel, &bias);
+      let want = Array4::from_shape_fn(convolved.dim(), |(n, c, y, x)| {
+        convolved[(n, c, y, x)] * slope[c] as f64 + inter[c] as f64
+      });
+      let y = model.into_runnable().unwrap().run(tvec!(x.into_tvalue())).unwrap();
+      assert_close(&y[0], &want, "convolution, product and sum");
+  }
   }
 }

@@ -6,6 +6,8 @@
 
 use std::ops::Range;
 
+use crate::cpu::Tier;
+
 /// Columns per panel: 8 AVX registers of sums, or 16 SSE/NEON ones.
 pub const PANEL: usize = 64;
 
@@ -55,31 +57,49 @@ impl ColumnPanels {
     (panels.start * PANEL).min(self.n)..(panels.end * PANEL).min(self.n)
   }
 
-  /// Writes `x · W` for the columns of `panels` into `y` (of their length).
-  pub fn product(&self, x: &[f32], panels: Range<usize>, y: &mut [f32]) {
+  /// Writes `x · W` for the columns of `panels` into `y` (of their length), on `tier`'s kernel.
+  ///
+  /// # Safety
+  /// The CPU runs `tier`.
+  pub unsafe fn product(&self, tier: Tier, x: &[f32], panels: Range<usize>, y: &mut [f32]) {
     assert_eq!(x.len(), self.k, "vector length");
     assert_eq!(y.len(), self.columns_of(&panels).len(), "output length");
     let block = self.k * PANEL;
     for (panel, y) in panels.zip(y.chunks_mut(PANEL)) {
-      let sums = panel_product(&self.values[panel * block..(panel + 1) * block], x);
+      // SAFETY: as the caller guarantees.
+      let sums =
+        unsafe { panel_product(tier, &self.values[panel * block..(panel + 1) * block], x) };
       y.copy_from_slice(&sums[..y.len()]);
     }
   }
 }
 
-/// `x · panel`, on the best kernel the CPU runs.
-fn panel_product(panel: &[f32], x: &[f32]) -> [f32; PANEL] {
-  #[cfg(target_arch = "x86_64")]
-  if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-    // SAFETY: the CPU has the features the function is compiled for.
-    return unsafe { panel_product_avx2_fma(panel, x) };
+/// `x · panel`, compiled for `tier`.
+///
+/// # Safety
+/// The CPU runs `tier`.
+unsafe fn panel_product(tier: Tier, panel: &[f32], x: &[f32]) -> [f32; PANEL] {
+  // SAFETY (each arm): as the caller guarantees.
+  match tier {
+    #[cfg(target_arch = "x86_64")]
+    Tier::Avx512 => unsafe { panel_product_avx512(panel, x) },
+    #[cfg(target_arch = "x86_64")]
+    Tier::Avx2 => unsafe { panel_product_avx2(panel, x) },
+    // Every aarch64 CPU has fused multiply-adds.
+    Tier::Neon => sums::<true>(panel, x),
+    _ => sums::<false>(panel, x),
   }
-  sums::<false>(panel, x)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn panel_product_avx512(panel: &[f32], x: &[f32]) -> [f32; PANEL] {
+  sums::<true>(panel, x)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn panel_product_avx2_fma(panel: &[f32], x: &[f32]) -> [f32; PANEL] {
+unsafe fn panel_product_avx2(panel: &[f32], x: &[f32]) -> [f32; PANEL] {
   sums::<true>(panel, x)
 }
 
@@ -105,21 +125,23 @@ mod tests {
     (0..n).map(|c| (0..k).map(|r| x[r] as f64 * at(r, c) as f64).sum()).collect()
   }
 
-  #[test]
-  fn products_match_a_plain_sum_for_any_panel_range() {
-    let (k, n) = (37, 150); // a partial last panel
-    let at = |r: usize, c: usize| ((r * 31 + c * 17) % 23) as f32 * 0.1 - 1.0;
-    let x: Vec<f32> = (0..k).map(|i| (i as f32 * 0.37).sin()).collect();
-    let panels = ColumnPanels::pack(k, n, at);
-    assert_eq!((panels.rows(), panels.columns(), panels.panels()), (k, n, 3));
-    let expected = reference(&x, k, n, at);
-    for range in [0..3, 0..1, 1..3, 2..3] {
-      let columns = panels.columns_of(&range);
-      let mut y = vec![f32::NAN; columns.len()];
-      panels.product(&x, range, &mut y);
-      for (value, want) in y.iter().zip(&expected[columns]) {
-        assert!((*value as f64 - want).abs() < 1e-4, "{value} vs {want}");
+  crate::cpu::test_each_tier! {
+    fn products_match_a_plain_sum_for_any_panel_range(tier: Tier) {
+      let (k, n) = (37, 150); // a partial last panel
+      let at = |r: usize, c: usize| ((r * 31 + c * 17) % 23) as f32 * 0.1 - 1.0;
+      let x: Vec<f32> = (0..k).map(|i| (i as f32 * 0.37).sin()).collect();
+      let panels = ColumnPanels::pack(k, n, at);
+      assert_eq!((panels.rows(), panels.columns(), panels.panels()), (k, n, 3));
+      let expected = reference(&x, k, n, at);
+      for range in [0..3, 0..1, 1..3, 2..3] {
+        let columns = panels.columns_of(&range);
+        let mut y = vec![f32::NAN; columns.len()];
+        // SAFETY: the CPU runs the tier (the test is skipped otherwise).
+        unsafe { panels.product(tier, &x, range, &mut y) };
+        for (value, want) in y.iter().zip(&expected[columns]) {
+          assert!((*value as f64 - want).abs() < 1e-4, "{value} vs {want}");
+        }
       }
-    }
+  }
   }
 }

@@ -1,9 +1,17 @@
-//! Tasks of one operator split over the intra-op threads in runs of consecutive tasks of about the
-//! same work, so that each thread keeps reading the same operands (weights of its own tiles of
-//! channels) from its own cache. The direct convolutions ([`super::dense_conv`],
-//! [`super::pointwise_conv`]) run their tiles this way.
+//! How an operator's work is split over threads, as the thread that runs the plan provides it:
+//! kernels never reach into the compute pool.
+//!
+//! - [`for_each_task`]: tasks split over the intra-op threads (tract's executor for the run) in
+//!   runs of consecutive tasks of about the same work, so that each thread keeps reading the same
+//!   operands (weights of its own tiles of channels) from its own cache. The direct products and
+//!   convolutions run their tiles this way.
+//! - [`shares`]: work cut in a few shares that should run at once, each always on the same thread
+//!   so that its part of the operands stays in that core's cache from run to run (batch-1 products
+//!   by constant weights). The compute pool installs how ([`install_shares`]); without it, every
+//!   share runs on the calling thread.
 
 use std::ops::Range;
+use std::sync::OnceLock;
 
 /// Runs `run` on every task, split over the intra-op threads when the operator's `work`
 /// (multiply-adds) is worth it: each thread takes a run of consecutive tasks whose `weight`s add
@@ -80,6 +88,46 @@ impl SharedOutput {
 // channels or rows × outputs), and no task reads another's.
 unsafe impl Send for SharedOutput {}
 unsafe impl Sync for SharedOutput {}
+
+/// A share of an operator's work: computes its part of an f32 output.
+pub type Share = Box<dyn FnOnce() -> Vec<f32> + Send>;
+
+/// Runs shares of work at once on threads that keep their part of the operands in their caches.
+pub trait Shares: Send + Sync {
+  /// Whether the calling thread's run is the only one in flight: then the other cores are free
+  /// for shares (otherwise a share would wait for a core, and the work is better done alone).
+  fn runs_alone(&self) -> bool;
+
+  /// Runs `shares`, the first on the calling thread and the others at once on other threads, and
+  /// returns their results in order. A share that panics resumes its panic on the calling thread
+  /// once every share has finished.
+  fn run(&self, shares: Vec<Share>) -> Vec<Vec<f32>>;
+}
+
+/// How shares run in this process: installed by the compute pool, else on the calling thread.
+pub fn shares() -> &'static dyn Shares {
+  SHARES.get().copied().unwrap_or(&OnTheCallingThread)
+}
+
+/// Installs how shares run in this process (the first installation stays).
+pub fn install_shares(shares: &'static dyn Shares) {
+  let _ = SHARES.set(shares);
+}
+
+static SHARES: OnceLock<&'static dyn Shares> = OnceLock::new();
+
+/// Every share on the calling thread, one after the other.
+struct OnTheCallingThread;
+
+impl Shares for OnTheCallingThread {
+  fn runs_alone(&self) -> bool {
+    false
+  }
+
+  fn run(&self, shares: Vec<Share>) -> Vec<Vec<f32>> {
+    shares.into_iter().map(|share| share()).collect()
+  }
+}
 
 #[cfg(test)]
 mod tests {

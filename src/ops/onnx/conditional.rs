@@ -248,8 +248,8 @@ impl PlannedBranch {
     PlannedBranch { body, input_mapping: input_mapping.to_vec(), plan: Arc::default() }
   }
 
-  /// The branch's plan: its body prepared by `super::optimize`, with tract's codegen when it can
-  /// (symbolic dims may stop it), built once.
+  /// The branch's plan: its body prepared by `crate::ops::optimize` for the process's tier, with
+  /// tract's codegen when it can (symbolic dims may stop it), built once.
   fn plan(&self) -> TractResult<Arc<TypedRunnableModel>> {
     if let Some(plan) = self.plan.get() {
       return Ok(plan.clone());
@@ -258,8 +258,9 @@ impl PlannedBranch {
       .body
       .as_ref()
       .map_err(|reason| format_err!("this branch cannot run on these input shapes: {reason}"))?;
-    let body = super::optimize(body.clone(), true, 1)
-      .or_else(|_| super::optimize(body.clone(), false, 1))?;
+    let tier = crate::cpu::tier();
+    let body = crate::ops::optimize(body.clone(), true, 1, tier)
+      .or_else(|_| crate::ops::optimize(body.clone(), false, 1, tier))?;
     let plan = body.into_runnable_with_options(&RunOptions::default())?;
     Ok(self.plan.get_or_init(|| plan).clone())
   }

@@ -7,7 +7,7 @@ use tract_ndarray::{ArrayD, Dimension, IxDyn};
 use tract_onnx::model::OnnxOpRegister;
 use tract_onnx::pb::NodeProto;
 
-use super::plain::{array_of, plain, FactSpec, Plain};
+use crate::ops::plain::{array_of, plain, FactSpec, Plain};
 
 /// Registers the operator.
 pub fn register(reg: &mut OnnxOpRegister) {

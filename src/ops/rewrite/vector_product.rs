@@ -1,21 +1,19 @@
-//! Batch-1 products with constant weights, on weights packed for a vector and, on several threads,
-//! split over partner threads that keep their part of the weights in their own cache (see
-//! `crate::pool::partners`).
+//! Batch-1 products with constant weights, on weights packed for a vector
+//! (`crate::ops::kernels::column_panels`) and, on several threads, split in shares that run on the
+//! same threads every time, each keeping its part of the weights in its own cache
+//! (`crate::ops::kernels::split::shares`).
 //!
 //! tract splits a product by chunks that go to whichever helper steals them, and only from 2¹⁹
-//! multiply-adds, so at batch 1 every run streams every weight matrix through one core from L3:
-//! the MLP 784-512-512-10 took 0.127 ms on 1 or 2 threads (tract's profiler), 0.026–0.031 ms split
-//! here on 2. Here the weights are packed in column panels and each of `parts` threads always
-//! computes the same block of panels.
+//! multiply-adds, so at batch 1 every run streams every weight matrix through one core from L3.
 
 use std::sync::Arc;
 
 use tract_core::ops::einsum::EinSum;
 use tract_hir::internal::*;
 
-use super::column_panels::{ColumnPanels, PANEL};
-use crate::pool::intra_op::runs_alone;
-use crate::pool::partners::run_split;
+use crate::cpu::Tier;
+use crate::ops::kernels::column_panels::{ColumnPanels, PANEL};
+use crate::ops::kernels::split::{shares, Share};
 
 /// Weight matrices from this many values (256 KB of f32) are split: smaller products take a few
 /// microseconds, about what handing a part over costs. Smaller ones run on the calling thread,
@@ -28,15 +26,18 @@ const MIN_SPLIT_VALUES: usize = 1 << 16;
 const MAX_PADDED_VALUES: usize = 1 << 18;
 
 /// Replaces f32 products of a vector (every axis but the summed one of size 1) by a constant matrix
-/// with [`VectorProduct`], split `parts` ways when the matrix has at least [`MIN_SPLIT_VALUES`].
-/// Call on a decluttered model with concrete shapes, before `optimize`. On one thread the packed
-/// product saves tract's per-product overhead: a scikit-learn MLP classifier (4 features, one
-/// hidden layer) ran in 3 µs instead of 5–8, the MLP 784-512-512-10 in 0.077–0.080 ms instead of
-/// 0.082–0.084 (profiler, same hour).
-pub fn replace_vector_products(model: &mut TypedModel, parts: usize) -> TractResult<()> {
+/// with [`VectorProduct`] on `tier`'s kernel, split `parts` ways when the matrix has at least
+/// [`MIN_SPLIT_VALUES`]. Call on a decluttered model with concrete shapes, before `optimize`. On one
+/// thread the packed product still saves tract's per-product overhead (packing the row,
+/// dispatching its kernel).
+pub fn replace_vector_products(
+  model: &mut TypedModel,
+  tier: Tier,
+  parts: usize,
+) -> TractResult<()> {
   let parts = parts.max(1);
   for id in 0..model.nodes().len() {
-    let Some((input, op)) = vector_product(model, model.node(id), parts)? else { continue };
+    let Some((input, op)) = vector_product(model, model.node(id), tier, parts)? else { continue };
     let node = model.node_mut(id);
     node.inputs = vec![node.inputs[input]];
     node.op = Box::new(op);
@@ -48,6 +49,7 @@ pub fn replace_vector_products(model: &mut TypedModel, parts: usize) -> TractRes
 fn vector_product(
   model: &TypedModel,
   node: &TypedNode,
+  tier: Tier,
   parts: usize,
 ) -> TractResult<Option<(usize, VectorProduct)>> {
   let Some(einsum) = node.op_as::<EinSum>() else { return Ok(None) };
@@ -81,7 +83,7 @@ fn vector_product(
     }
     let panels = Arc::new(ColumnPanels::pack(k, n, at));
     let parts = if weights.len() >= MIN_SPLIT_VALUES { parts } else { 1 };
-    let op = VectorProduct { panels, parts, output_shape: output_shape.into() };
+    let op = VectorProduct { tier, panels, parts, output_shape: output_shape.into() };
     return Ok(Some((vector, op)));
   }
   Ok(None)
@@ -118,6 +120,7 @@ fn summed_axis(
 /// calling thread alone).
 #[derive(Debug, Clone)]
 pub struct VectorProduct {
+  tier: Tier,
   panels: Arc<ColumnPanels>,
   parts: usize,
   output_shape: TVec<usize>,
@@ -126,6 +129,7 @@ pub struct VectorProduct {
 impl PartialEq for VectorProduct {
   fn eq(&self, other: &Self) -> bool {
     Arc::ptr_eq(&self.panels, &other.panels)
+      && self.tier == other.tier
       && self.parts == other.parts
       && self.output_shape == other.output_shape
   }
@@ -134,65 +138,32 @@ impl PartialEq for VectorProduct {
 impl Eq for VectorProduct {}
 
 impl VectorProduct {
-  /// Writes `x · W` into `y`, split over `parts` threads: the intra-op threads while their helpers
-  /// poll for work (between the split nodes of a CNN, a partner would share a core with a polling
-  /// helper: the benchmark CNN's logits took 0.095 ms on 2 partners, 0.075 on 1 thread), partner
-  /// threads otherwise.
+  /// Writes `x · W` into `y`, in `parts` shares at once.
   fn compute(&self, x: &[f32], parts: usize, y: &mut [f32]) {
     let blocks = blocks(self.panels.panels(), parts);
-    let [own, others @ ..] = blocks.as_slice() else { return };
-    if others.is_empty() {
-      return self.panels.product(x, own.clone(), y);
-    }
-    if let Some(pool) = crate::pool::intra_op::polling_pool() {
-      return self.compute_on(&pool, x, &blocks, y);
+    if let [all] = blocks.as_slice() {
+      // SAFETY: the CPU runs the op's tier (the rewrite picked it from the CPU's tiers).
+      return unsafe { self.panels.product(self.tier, x, all.clone(), y) };
     }
     let x: Arc<[f32]> = x.into();
-    let shares = others
-      .iter()
+    let work: Vec<Share> = blocks
+      .into_iter()
       .map(|block| {
-        let (panels, x, block) = (self.panels.clone(), x.clone(), block.clone());
+        let (tier, panels, x) = (self.tier, self.panels.clone(), x.clone());
         Box::new(move || {
           let mut part = vec![0f32; panels.columns_of(&block).len()];
-          panels.product(&x, block, &mut part);
+          // SAFETY: as above.
+          unsafe { panels.product(tier, &x, block, &mut part) };
           part
-        }) as Box<dyn FnOnce() -> Vec<f32> + Send>
+        }) as Share
       })
       .collect();
-    let own_columns = self.panels.columns_of(own).len();
-    let (head, mut tail) = y.split_at_mut(own_columns);
-    let computed = run_split(
-      || {
-        self.panels.product(&x, own.clone(), head);
-        Vec::new()
-      },
-      shares,
-    );
-    for part in &computed[1..] {
-      let (into, rest) = tail.split_at_mut(part.len());
-      into.copy_from_slice(part);
-      tail = rest;
+    let mut y = y;
+    for part in shares().run(work) {
+      let (into, rest) = y.split_at_mut(part.len());
+      into.copy_from_slice(&part);
+      y = rest;
     }
-  }
-
-  /// [`VectorProduct::compute`] on the intra-op threads of `pool`, a block each.
-  fn compute_on(
-    &self,
-    pool: &rayon::ThreadPool,
-    x: &[f32],
-    blocks: &[std::ops::Range<usize>],
-    mut y: &mut [f32],
-  ) {
-    use rayon::prelude::*;
-    let mut outputs = Vec::with_capacity(blocks.len());
-    for block in blocks {
-      let (head, tail) = y.split_at_mut(self.panels.columns_of(block).len());
-      outputs.push((block.clone(), head));
-      y = tail;
-    }
-    pool.install(|| {
-      outputs.into_par_iter().for_each(|(block, y)| self.panels.product(x, block, y));
-    });
   }
 }
 
@@ -228,7 +199,7 @@ impl EvalOp for VectorProduct {
       self.panels.rows()
     );
     let mut output = Tensor::zero::<f32>(&self.output_shape)?;
-    let parts = if runs_alone() { self.parts } else { 1 };
+    let parts = if self.parts > 1 && shares().runs_alone() { self.parts } else { 1 };
     self.compute(x, parts, output.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?);
     Ok(tvec!(output.into_tvalue()))
   }
@@ -337,47 +308,40 @@ mod tests {
     model.nodes().iter().any(|n| n.op_is::<VectorProduct>())
   }
 
-  #[test]
-  fn batch_1_products_are_split_and_match_a_plain_sum() {
-    let x = input();
-    let expected = reference(&x);
-    for form in &FORMS {
-      let mut model = product(form, form.vector_shape);
-      replace_vector_products(&mut model, 2).unwrap();
-      assert!(is_split(&model), "{}", form.expr);
-      let plan = model.into_runnable().unwrap();
-      let x = tract_ndarray::ArrayD::from_shape_vec(form.vector_shape, x.clone()).unwrap();
-      // On partner threads, then on the intra-op threads (while their helpers poll).
-      for polling in [false, true] {
-        let y = crate::pool::intra_op::scope(2, || {
-          if polling {
-            crate::pool::intra_op::keep_helpers_polling(2);
-          }
-          plan.run(tvec!(x.clone().into_tvalue()))
-        })
-        .unwrap();
+  crate::cpu::test_each_tier! {
+    fn batch_1_products_are_rewritten_and_match_a_plain_sum(tier: Tier) {
+      let x = input();
+      let expected = reference(&x);
+      for form in &FORMS {
+        let mut model = product(form, form.vector_shape);
+        replace_vector_products(&mut model, tier, 2).unwrap();
+        assert!(is_split(&model), "{}", form.expr);
+        let plan = model.into_runnable().unwrap();
+        let x = tract_ndarray::ArrayD::from_shape_vec(form.vector_shape, x.clone()).unwrap();
+        let y = plan.run(tvec!(x.clone().into_tvalue())).unwrap();
         assert_eq!(y[0].shape(), form.output_shape, "{}", form.expr);
         let y = y[0].try_as_plain_ram().unwrap().as_slice::<f32>().unwrap().to_vec();
         for (value, want) in y.iter().zip(&expected) {
           assert!((*value as f64 - want).abs() < 1e-4, "{}: {value} vs {want}", form.expr);
         }
       }
-    }
+  }
   }
 
-  #[test]
-  fn every_split_gives_the_same_columns() {
-    let x = input();
-    let expected = reference(&x);
-    let panels = Arc::new(ColumnPanels::pack(K, N, weight));
-    let op = VectorProduct { panels, parts: 4, output_shape: tvec!(N) };
-    for parts in [1, 2, 3, 4, 8] {
-      let mut y = vec![f32::NAN; N];
-      op.compute(&x, parts, &mut y);
-      for (value, want) in y.iter().zip(&expected) {
-        assert!((*value as f64 - want).abs() < 1e-4, "{parts} parts: {value} vs {want}");
+  crate::cpu::test_each_tier! {
+    fn every_split_gives_the_same_columns(tier: Tier) {
+      let x = input();
+      let expected = reference(&x);
+      let panels = Arc::new(ColumnPanels::pack(K, N, weight));
+      let op = VectorProduct { tier, panels, parts: 4, output_shape: tvec!(N) };
+      for parts in [1, 2, 3, 4, 8] {
+        let mut y = vec![f32::NAN; N];
+        op.compute(&x, parts, &mut y);
+        for (value, want) in y.iter().zip(&expected) {
+          assert!((*value as f64 - want).abs() < 1e-4, "{parts} parts: {value} vs {want}");
+        }
       }
-    }
+  }
   }
 
   /// A model multiplying a `[1, k]` input by `[k, n]` zero weights, after the rewrite for `parts`.
@@ -388,7 +352,7 @@ mod tests {
     let einsum = EinSum::new("mk,kn->mn".parse().unwrap(), f32::datum_type());
     let y = model.wire_node("y", einsum, &[x, w]).unwrap();
     model.select_output_outlets(&y).unwrap();
-    replace_vector_products(&mut model, parts).unwrap();
+    replace_vector_products(&mut model, crate::cpu::tier(), parts).unwrap();
     model
   }
 
@@ -407,7 +371,7 @@ mod tests {
     assert_eq!(parts(&rewritten(8192, 1, 2)), None);
     // Batch 2.
     let mut batch_2 = product(&FORMS[0], &[2, K]);
-    replace_vector_products(&mut batch_2, 2).unwrap();
+    replace_vector_products(&mut batch_2, crate::cpu::tier(), 2).unwrap();
     assert!(!is_split(&batch_2));
   }
 

@@ -11,7 +11,7 @@ use tract_ndarray::{s, Array2, Array4, ArrayD, Axis, Ix4};
 use tract_onnx::model::{optional_inputs, optional_outputs, OnnxOpRegister, ParsingContext};
 use tract_onnx::pb::NodeProto;
 
-use super::plain::{array_of, plain, values_of, FactSpec, Plain};
+use crate::ops::plain::{array_of, plain, values_of, FactSpec, Plain};
 
 /// Registers `Attention` over tract's, which stays in use for the nodes it handles.
 pub fn register(reg: &mut OnnxOpRegister) {

@@ -7,7 +7,7 @@ use tract_ndarray::{s, Array3, Axis, Ix3};
 use tract_onnx::model::{optional_inputs, optional_outputs, OnnxOpRegister};
 use tract_onnx::pb::NodeProto;
 
-use super::plain::{array_of, plain, values_of, FactSpec, Plain};
+use crate::ops::plain::{array_of, plain, values_of, FactSpec, Plain};
 
 /// Registers the operator.
 pub fn register(reg: &mut OnnxOpRegister) {

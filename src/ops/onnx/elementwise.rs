@@ -6,7 +6,7 @@ use tract_ndarray::ArrayD;
 use tract_onnx::model::OnnxOpRegister;
 use tract_onnx::pb::NodeProto;
 
-use super::plain::{array_of, plain, FactSpec, Plain};
+use crate::ops::plain::{array_of, plain, FactSpec, Plain};
 
 /// Registers the operators.
 pub fn register(reg: &mut OnnxOpRegister) {

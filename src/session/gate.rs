@@ -24,7 +24,8 @@ use tract_onnx::tract_core::ops::matmul::optimized::OptMatMul;
 use tract_onnx::tract_core::ops::Cost;
 use tract_onnx::tract_core::plan::eval;
 
-use super::intra_op::{keep_helpers_polling, runs_alone, scope};
+use crate::cpu::clear_upper_vectors;
+use crate::pool::intra_op::{keep_helpers_polling, runs_alone, scope};
 
 /// Multiply-adds from which a node is split while its run is the only one: about 8 µs of one
 /// core's work in a matrix product, worth it with the helpers polling. Against 2²¹ for both (and
@@ -133,21 +134,6 @@ impl Gate {
     };
     clear_upper_vectors();
     outputs
-  }
-}
-
-/// Clears the upper halves of the AVX registers (`vzeroupper`), where the CPU has AVX.
-///
-/// tract's AVX-512 matrix-product kernels return with the upper halves of the registers they used
-/// still set, and the code that runs next on the thread (Rust compiled for baseline x86-64, with SSE
-/// instructions) then pays a transition on this machine's Xeons: in the benchmark's ResNet-style
-/// CNN, copying the 1,792 rows of a 256 × 7 × 7 padding took 240 µs after a convolution against
-/// 16 µs on its own; with the registers cleared after each node, 16–20 µs again.
-pub fn clear_upper_vectors() {
-  #[cfg(target_arch = "x86_64")]
-  if std::arch::is_x86_feature_detected!("avx") {
-    // SAFETY: the CPU has AVX; `vzeroupper` only zeroes bits no Rust value lives in between calls.
-    unsafe { std::arch::x86_64::_mm256_zeroupper() }
   }
 }
 

@@ -8,6 +8,8 @@ use tract_hir::internal::*;
 use tract_linalg::multithread::{multithread_tract_scope, Executor};
 use tract_ndarray::{Array4, ArrayD};
 
+use crate::cpu::Tier;
+
 /// A value per index, with negatives and no pattern a wrong offset would repeat.
 pub fn value(i: usize) -> f32 {
   ((i * 7919) % 101) as f32 / 50.0 - 1.0
@@ -163,16 +165,17 @@ impl Case {
     model
   }
 
-  /// The model after tract-node's optimisation (one intra-op thread).
-  pub fn optimized(&self) -> TypedModel {
-    crate::ops::optimize(self.model(&self.kernel_values(), &self.bias_values()), true, 1).unwrap()
+  /// The model after tract-node's optimisation for `tier` (one intra-op thread).
+  pub fn optimized(&self, tier: Tier) -> TypedModel {
+    let model = self.model(&self.kernel_values(), &self.bias_values());
+    crate::ops::optimize(model, true, 1, tier).unwrap()
   }
 
-  /// Checks that tract-node's optimisation of the model puts an `O` in it, and that it computes
-  /// the definition.
-  pub fn check_rewritten_as<O: TypedOp>(&self) {
-    let model = self.optimized();
-    assert!(model.nodes().iter().any(|n| n.op_is::<O>()), "{self:?}");
+  /// Checks that tract-node's optimisation of the model for `tier` puts an `O` in it exactly when
+  /// `rewritten`, and that it computes the definition.
+  pub fn check_on<O: TypedOp>(&self, tier: Tier, rewritten: bool) {
+    let model = self.optimized(tier);
+    assert_eq!(model.nodes().iter().any(|n| n.op_is::<O>()), rewritten, "{self:?} on {tier}");
     self.check_computes_the_definition(model);
   }
 

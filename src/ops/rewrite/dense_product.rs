@@ -1,21 +1,17 @@
 //! Products of a row-major matrix of activations by constant weights (dense layers at batch > 1, a
-//! transformer's projections) computed directly with AVX-512, with the bias added after them
+//! transformer's projections) computed directly on tract-node's tiles
+//! (`crate::ops::kernels::dense_product`), with the bias added after them and a ReLU that follows
 //! folded in.
 //!
 //! tract packs the activations into panels before every such product (32 packings per run of
-//! BERT-mini, 0.5–0.6 ms of 5.4) and its 32 × 6 kernel ran BERT-mini's 128 × 256 × 1024
-//! projection at 64 G multiply-adds per second on one core (the core's peak is 120). Here the
-//! activations are read where they are: a tile of 6 rows × 64 columns keeps 24 registers of sums,
-//! and each step along the summed axis costs 4 loads of weights (packed once, when the model is
-//! optimised, in groups of 64 columns, step after step) and 6 broadcasts of activations for 24
-//! fused multiply-adds. A task runs its tiles down 48 rows a chunk of 128 steps at a time, so that
-//! the chunk's weights (32 KB) are read from the L1 cache after the first tile (BERT-mini's
-//! products, profiler, same hour: 1 thread 5.97 → 5.59 ms, 2 threads 3.30 → 3.14 ms). Tasks are
-//! split over the intra-op threads by groups of columns, so that each thread reads only its own
-//! columns' weights.
+//! BERT-mini); here they are read where they are, and the weights are packed once, when the model
+//! is optimised, in groups of a tile's columns, step after step. A task runs its tiles down several
+//! tiles of rows one chunk of steps at a time, so that the chunk's weights ([`CHUNK_BYTES`]) are
+//! read from the L1 cache after the first tile. Tasks are split over the intra-op threads by groups
+//! of columns, so that each thread reads only its own columns' weights.
 //!
-//! Only where the CPU has AVX-512, and for products of at least [`MIN_ROWS`] rows and up to 16 or
-//! at least [`MIN_COLUMNS`] columns: elsewhere tract's lowering stays (and a single row is a
+//! On the tiers with tile kernels (AVX-512, AVX2), for products of at least [`MIN_ROWS`] rows whose
+//! columns fit a tile shape; elsewhere tract's lowering stays (and a single row is a
 //! `VectorProduct`).
 
 use tract_core::ops::einsum::EinSum;
@@ -23,45 +19,13 @@ use tract_core::ops::math::{Add, Max};
 use tract_hir::internal::*;
 
 use super::consumer::binary_with_constant;
-use super::dense_conv::has_avx512;
-use super::tasks::{for_each_task, SharedOutput};
+use crate::cpu::Tier;
+use crate::ops::kernels::dense_product::{kernel, Tile, TileShape};
+use crate::ops::kernels::split::{for_each_task, SharedOutput};
 
-/// Values per register.
-const LANES: usize = 16;
-
-/// A tile's rows and registers of columns (24 registers of sums either way): 6 × 64 columns, or
-/// 24 × 16 for products of up to 16 columns (a classifier's last layer: the MLP's 64 × 512 × 10
-/// took 0.034–0.035 ms in tract, its activations packed first, and 0.017 ms here, profiler, 1 or
-/// 2 threads).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct TileShape {
-  rows: usize,
-  blocks: usize,
-}
-
-impl TileShape {
-  const WIDE: TileShape = TileShape { rows: 6, blocks: 4 };
-  const NARROW: TileShape = TileShape { rows: 24, blocks: 1 };
-
-  /// The shape for products of `columns` columns.
-  fn of(columns: usize) -> TileShape {
-    if columns <= LANES {
-      TileShape::NARROW
-    } else {
-      TileShape::WIDE
-    }
-  }
-
-  /// Columns of a tile, and of a group of packed weights.
-  fn group(&self) -> usize {
-    self.blocks * LANES
-  }
-}
-
-/// Steps along the summed axes a tile takes at once: a group's weights for them (32 KB) stay in the
-/// L1 cache while the tile runs down the rows of its task, and the sums so far go through the
-/// output between chunks.
-const CHUNK: usize = 128;
+/// Bytes of weights a tile reads along one chunk of steps: what stays in the L1 cache while the
+/// tile runs down the rows of its task (the sums so far go through the output between chunks).
+const CHUNK_BYTES: usize = 32 << 10;
 
 /// Tiles of a task: one after the other down the rows, chunk after chunk.
 const TASK_TILES: usize = 8;
@@ -69,24 +33,18 @@ const TASK_TILES: usize = 8;
 /// The fewest rows a product needs: fewer would leave most of a tile empty.
 const MIN_ROWS: usize = 8;
 
-/// The fewest columns a product needs, past one register: fewer would leave most of a tile empty.
-const MIN_COLUMNS: usize = 64;
-
 /// Replaces every f32 product of a row-major matrix by constant weights ([`Form`]) of at least
-/// [`MIN_ROWS`] rows and up to 16 or at least [`MIN_COLUMNS`] columns with [`DenseProduct`], where
-/// the CPU has AVX-512; a constant per column added to the product (a bias) is folded in, and a
-/// ReLU (`max(x, 0)`) that is then the only consumer is applied as the outputs are stored. Call
-/// after declutter, before tract's codegen, on concrete shapes.
-pub fn replace_dense_products(model: &mut TypedModel) -> TractResult<()> {
-  if !has_avx512() {
-    return Ok(());
-  }
+/// [`MIN_ROWS`] rows whose columns fit one of `tier`'s tile shapes with [`DenseProduct`]; a
+/// constant per column added to the product (a bias) is folded in, and a ReLU (`max(x, 0)`) that
+/// is then the only consumer is applied as the outputs are stored. Call after declutter, before
+/// tract's codegen, on concrete shapes.
+pub fn replace_dense_products(model: &mut TypedModel, tier: Tier) -> TractResult<()> {
   for id in 0..model.nodes().len() {
     let node = model.node(id);
     let Some(form) = Form::of(model, node)? else { continue };
-    if form.rows < MIN_ROWS || (LANES + 1..MIN_COLUMNS).contains(&form.columns) {
+    let Some(tile) = TileShape::of(tier, form.columns).filter(|_| form.rows >= MIN_ROWS) else {
       continue;
-    }
+    };
     let weights = model.outlet_fact(node.inputs[1 - form.activations])?;
     let weights = weights.konst.as_ref().context("constant weights")?;
     let bias = added_bias(model, node, form.columns)?;
@@ -96,14 +54,14 @@ pub fn replace_dense_products(model: &mut TypedModel) -> TractResult<()> {
     let replaced = relu.unwrap_or(replaced);
     let mut patch = TypedModelPatch::new("dense-product");
     let activations = patch.tap_model(model, node.inputs[form.activations])?;
-    let weights = patch.add_const(format!("{}.packed_weights", node.name), form.pack(weights)?)?;
-    let bias = bias.map(|(_, bias)| bias);
-    let bias = patch.add_const(format!("{}.packed_bias", node.name), form.pack_bias(bias)?)?;
+    let packed_weights = form.pack(weights, tile.group())?;
+    let weights = patch.add_const(format!("{}.packed_weights", node.name), packed_weights)?;
+    let bias = form.pack_bias(bias.map(|(_, bias)| bias), tile.group())?;
+    let bias = patch.add_const(format!("{}.packed_bias", node.name), bias)?;
     let output_shape = model.outlet_fact(OutletId::new(node.id, 0))?.shape.as_concrete();
     let output_shape = output_shape.context("a concrete output shape")?.into();
-    let (rows, depth, columns) = (form.rows, form.depth, form.columns);
-    let tile = form.tile();
-    let op = DenseProduct { rows, depth, columns, tile, relu: relu.is_some(), output_shape };
+    let (rows, depth, columns, relu) = (form.rows, form.depth, form.columns, relu.is_some());
+    let op = DenseProduct { tier, rows, depth, columns, tile, relu, output_shape };
     let output = patch.wire_node(&replaced.name, op, &[activations, weights, bias])?;
     patch.shunt_outside(model, replaced.id.into(), output[0])?;
     patch.apply(model)?;
@@ -200,18 +158,12 @@ impl Form {
     })
   }
 
-  /// The product's tile shape.
-  fn tile(&self) -> TileShape {
-    TileShape::of(self.columns)
-  }
-
-  /// The weights as `[groups, depth, group]`: for each group of the tile's columns, step after
+  /// The weights as `[groups, depth, group]`: for each `group` of columns (a tile's), step after
   /// step along the summed axes, the step's weight for each column of the group (zero past the
   /// last).
-  fn pack(&self, weights: &Tensor) -> TractResult<Tensor> {
+  fn pack(&self, weights: &Tensor, group: usize) -> TractResult<Tensor> {
     let weights = weights.try_as_plain_ram()?;
     let weights = weights.as_slice::<f32>()?;
-    let group = self.tile().group();
     let groups = self.columns.div_ceil(group);
     let mut packed = vec![0f32; groups * self.depth * group];
     for step in 0..self.depth {
@@ -227,9 +179,9 @@ impl Form {
     Tensor::from_shape(&[groups, self.depth, group], &packed)
   }
 
-  /// The bias (one value per column, zero without one) padded to whole groups.
-  fn pack_bias(&self, bias: Option<Arc<Tensor>>) -> TractResult<Tensor> {
-    let mut padded = vec![0f32; self.columns.next_multiple_of(self.tile().group())];
+  /// The bias (one value per column, zero without one) padded to whole groups of `group` columns.
+  fn pack_bias(&self, bias: Option<Arc<Tensor>>, group: usize) -> TractResult<Tensor> {
+    let mut padded = vec![0f32; self.columns.next_multiple_of(group)];
     if let Some(bias) = bias {
       let bias = bias.try_as_plain_ram()?;
       padded[..self.columns].copy_from_slice(bias.as_slice::<f32>()?);
@@ -261,6 +213,7 @@ fn added_bias<'a>(
 /// [`Form::pack`] and [`Form::pack_bias`] lay them out.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DenseProduct {
+  tier: Tier,
   rows: usize,
   depth: usize,
   columns: usize,
@@ -328,7 +281,8 @@ impl EvalOp for DenseProduct {
     let tasks: Vec<(usize, usize)> = (0..groups)
       .flat_map(|index| (0..rows).step_by(task_rows).map(move |first_row| (index, first_row)))
       .collect();
-    let kernel = tile_kernel(self.tile);
+    let kernel = kernel(self.tier, self.tile);
+    let chunk = (CHUNK_BYTES / (group * std::mem::size_of::<f32>())).max(1);
     let tile = |index: usize, first_row: usize, first_step: usize| {
       let first_column = index * group;
       let values = if first_row < whole { &x[first_row * depth..] } else { &last_rows[..] };
@@ -337,13 +291,13 @@ impl EvalOp for DenseProduct {
         // rows, the weights and bias every group, the output every row and column.
         values: unsafe { values.as_ptr().add(first_step) },
         depth,
-        steps: (depth - first_step).min(CHUNK),
+        steps: (depth - first_step).min(chunk),
         weights: unsafe { weights.as_ptr().add((index * depth + first_step) * group) },
         bias: unsafe { bias.as_ptr().add(first_column) },
         out: unsafe { out.at(first_row * columns + first_column) },
         out_row: columns,
         first: first_step == 0,
-        relu: self.relu && first_step + CHUNK >= depth,
+        relu: self.relu && first_step + chunk >= depth,
         rows: (rows - first_row).min(tile_rows),
         columns: (columns - first_column).min(group),
       }
@@ -353,10 +307,10 @@ impl EvalOp for DenseProduct {
       |_| 1,
       rows * depth * columns,
       |&(index, first_rows)| {
-        for first_step in (0..depth).step_by(CHUNK) {
+        for first_step in (0..depth).step_by(chunk) {
           for first_row in (first_rows..rows.min(first_rows + task_rows)).step_by(tile_rows) {
-            // SAFETY: the CPU has AVX-512 (checked before the op was put in the model), and the
-            // tile's pointers are valid as above.
+            // SAFETY: the CPU runs `self.tier` (the rewrite picked it from the CPU's tiers), and
+            // the tile's pointers are valid as above.
             unsafe { kernel(&tile(index, first_row, first_step)) };
           }
         }
@@ -364,100 +318,6 @@ impl EvalOp for DenseProduct {
     );
     Ok(tvec!(output.into_tvalue()))
   }
-}
-
-/// One tile: rows of activations by a group of columns of weights ([`TileShape`]).
-struct Tile {
-  /// The tile's first row of activations, from its first step on; the next rows follow every
-  /// `depth` values.
-  values: *const f32,
-  depth: usize,
-  /// Steps the tile takes along the summed axes.
-  steps: usize,
-  /// The group's packed weights, from the tile's first step on, and its bias.
-  weights: *const f32,
-  bias: *const f32,
-  /// The tile's first output; the next row's follows `out_row` values further.
-  out: *mut f32,
-  out_row: usize,
-  /// Whether the sums start from the bias (the first chunk of steps) or from the output (the sums
-  /// so far).
-  first: bool,
-  /// Whether outputs below zero are stored as zero (on the last chunk).
-  relu: bool,
-  /// Rows and columns of the tile that the output holds.
-  rows: usize,
-  columns: usize,
-}
-
-/// Computes a tile over one chunk of steps along the summed axes: the sums from the bias (first
-/// chunk) or the output, plus every step's products, stored (at least zero with a ReLU) for the
-/// rows and columns the output holds.
-///
-/// # Safety
-/// The CPU has AVX-512; `tile.values` holds `ROWS` rows of `depth` values, `tile.weights` and
-/// `tile.bias` a group, and `tile.out` `tile.rows` rows of `tile.columns` values.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn tile_avx512<const ROWS: usize, const BLOCKS: usize>(tile: &Tile) {
-  use std::arch::x86_64::*;
-  // SAFETY (all pointer reads and writes): as the caller guarantees.
-  unsafe {
-    let masks: [__mmask16; BLOCKS] = std::array::from_fn(|block| {
-      let columns = tile.columns.saturating_sub(block * LANES);
-      if columns >= LANES {
-        !0
-      } else {
-        (1u16 << columns) - 1
-      }
-    });
-    let mut sums = [[_mm512_setzero_ps(); BLOCKS]; ROWS];
-    for (row, sums) in sums.iter_mut().enumerate().take(tile.rows) {
-      for (block, sum) in sums.iter_mut().enumerate() {
-        let at = block * LANES;
-        *sum = match tile.first {
-          true => _mm512_maskz_loadu_ps(masks[block], tile.bias.add(at)),
-          // Past the output's end for a block with no column: a wrapping offset, never read.
-          false => {
-            let from = tile.out.wrapping_add(row * tile.out_row + at);
-            _mm512_maskz_loadu_ps(masks[block], from)
-          }
-        };
-      }
-    }
-    for step in 0..tile.steps {
-      let weights_of_step = tile.weights.add(step * BLOCKS * LANES);
-      let mut weights = [_mm512_setzero_ps(); BLOCKS];
-      for (block, weights) in weights.iter_mut().enumerate() {
-        *weights = _mm512_loadu_ps(weights_of_step.add(block * LANES));
-      }
-      for (row, sums) in sums.iter_mut().enumerate() {
-        let value = _mm512_set1_ps(*tile.values.add(row * tile.depth + step));
-        for (sum, &weights) in sums.iter_mut().zip(&weights) {
-          *sum = _mm512_fmadd_ps(weights, value, *sum);
-        }
-      }
-    }
-    for (row, sums) in sums.iter().enumerate().take(tile.rows) {
-      for (block, &sum) in sums.iter().enumerate() {
-        let value = if tile.relu { _mm512_max_ps(sum, _mm512_setzero_ps()) } else { sum };
-        // As above: never written for a block with no column.
-        let out = tile.out.wrapping_add(row * tile.out_row + block * LANES);
-        _mm512_mask_storeu_ps(out, masks[block], value);
-      }
-    }
-  }
-}
-
-/// The tile kernel for `shape`.
-fn tile_kernel(shape: TileShape) -> unsafe fn(&Tile) {
-  #[cfg(target_arch = "x86_64")]
-  match shape {
-    TileShape::WIDE => return tile_avx512::<6, 4>,
-    TileShape::NARROW => return tile_avx512::<24, 1>,
-    _ => {}
-  }
-  unreachable!("no product kernel for {shape:?}")
 }
 
 #[cfg(test)]
@@ -488,8 +348,9 @@ mod tests {
       Case { expr, x_shape, w_shape, weights_first, columns_first, bias, relu }
     }
 
-    /// The case's model after tract-node's optimisation, its input and its weights and bias.
-    fn optimized(&self) -> (TypedModel, Tensor, Vec<f32>, Vec<f32>) {
+    /// The case's model after tract-node's optimisation for `tier`, its input and its weights and
+    /// bias.
+    fn optimized(&self, tier: Tier) -> (TypedModel, Tensor, Vec<f32>, Vec<f32>) {
       let mut model = TypedModel::default();
       let x_values: Vec<f32> = (0..self.x_shape.iter().product()).map(value).collect();
       let x = model.add_source("x", f32::fact(self.x_shape)).unwrap();
@@ -514,17 +375,20 @@ mod tests {
         y = model.wire_node("relu", tract_core::ops::math::max(), &[y, zero]).unwrap()[0];
       }
       model.select_output_outlets(&[y]).unwrap();
-      let model = crate::ops::optimize(model, true, 1).unwrap();
+      let model = crate::ops::optimize(model, true, 1, tier).unwrap();
       let bias = if self.bias { bias } else { vec![0.0; columns] };
       (model, Tensor::from_shape(self.x_shape, &x_values).unwrap(), w_values, bias)
     }
 
-    /// Checks that the product is rewritten and equals `[rows, depth] · [depth, columns] + bias`
-    /// in f64 (the activations and weights flattened), on 1 and 2 threads.
-    fn check(&self) {
-      let (model, x, weights, bias) = self.optimized();
+    /// Checks that the product is rewritten on `tier` where the tier has tiles for it, and equals
+    /// `[rows, depth] · [depth, columns] + bias` in f64 (the activations and weights flattened),
+    /// on 1 and 2 threads.
+    fn check(&self, tier: Tier) {
+      let (model, x, weights, bias) = self.optimized(tier);
       let product = model.nodes().iter().find_map(|n| n.op_as::<DenseProduct>());
-      assert_eq!(product.map(|p| p.relu), Some(self.relu), "{}", self.expr);
+      let has_tiles = TileShape::of(tier, bias.len()).is_some();
+      let want_relu = has_tiles.then_some(self.relu);
+      assert_eq!(product.map(|p| p.relu), want_relu, "{} on {tier}", self.expr);
       let columns = bias.len();
       let depth = weights.len() / columns;
       let x_values = x.try_as_plain_ram().unwrap().as_slice::<f32>().unwrap().to_vec();
@@ -558,80 +422,91 @@ mod tests {
     }
   }
 
-  #[test]
-  fn products_by_constant_weights_equal_the_definition() {
-    if !has_avx512() {
-      return;
-    }
-    let cases = [
-      // A dense layer, weights `[columns, depth]`; rows and columns that end mid-tile.
-      Case { columns_first: true, bias: true, ..Case::new("mk,nk->mn", &[13, 37], &[100, 37]) },
-      // The same, then a ReLU.
-      Case {
-        columns_first: true,
-        bias: true,
-        relu: true,
-        ..Case::new("mk,nk->mn", &[13, 37], &[100, 37])
-      },
-      // A classifier's last layer: narrow tiles (24 rows × 16 columns), 10 columns of them.
-      Case { columns_first: true, bias: true, ..Case::new("mk,nk->mn", &[50, 300], &[10, 300]) },
-      // Several chunks of steps (sums kept in the output between them), tasks of rows.
-      Case { bias: true, relu: true, ..Case::new("mk,kn->mn", &[50, 300], &[300, 70]) },
-      // A transformer's projection: a unit batch axis, weights `[depth, columns]`.
-      Case { bias: true, ..Case::new("amk,kn->mn", &[1, 20, 33], &[33, 64]) },
-      // Heads merged back: two summed axes.
-      Case::new("mbk,bkn->amn", &[9, 4, 8], &[4, 8, 70]),
-      // Weights first, a unit axis in the output.
-      Case { weights_first: true, bias: true, ..Case::new("kn,mk->amn", &[12, 5], &[5, 130]) },
-    ];
-    cases.iter().for_each(Case::check);
+  crate::cpu::test_each_tier! {
+    fn products_by_constant_weights_equal_the_definition(tier: Tier) {
+      let cases = [
+        // A dense layer, weights `[columns, depth]`; rows and columns that end mid-tile.
+        Case { columns_first: true, bias: true, ..Case::new("mk,nk->mn", &[13, 37], &[100, 37]) },
+        // The same, then a ReLU.
+        Case {
+          columns_first: true,
+          bias: true,
+          relu: true,
+          ..Case::new("mk,nk->mn", &[13, 37], &[100, 37])
+        },
+        // A classifier's last layer: narrow tiles (one register of columns), 10 columns of them
+        // (AVX2: a wide tile of 16).
+        Case { columns_first: true, bias: true, ..Case::new("mk,nk->mn", &[50, 300], &[10, 300]) },
+        // Several chunks of steps (sums kept in the output between them), tasks of rows.
+        Case { bias: true, relu: true, ..Case::new("mk,kn->mn", &[50, 300], &[300, 70]) },
+        // A transformer's projection: a unit batch axis, weights `[depth, columns]`.
+        Case { bias: true, ..Case::new("amk,kn->mn", &[1, 20, 33], &[33, 64]) },
+        // Heads merged back: two summed axes.
+        Case::new("mbk,bkn->amn", &[9, 4, 8], &[4, 8, 70]),
+        // Weights first, a unit axis in the output.
+        Case { weights_first: true, bias: true, ..Case::new("kn,mk->amn", &[12, 5], &[5, 130]) },
+        // Narrow tiles on AVX2, past one register of rows (12).
+        Case { columns_first: true, relu: true, ..Case::new("mk,nk->mn", &[29, 40], &[5, 40]) },
+      ];
+      cases.iter().for_each(|case| case.check(tier));
+  }
+  }
+
+  crate::cpu::test_each_tier! {
+    fn a_sum_that_broadcasts_the_product_is_not_folded_as_its_bias(tier: Tier) {
+      // `[m, n, 1]` (a unit axis after the columns) plus `[1, 1, n]`: a `[m, n, n]` output.
+      let (m, k, n) = (10, 20, 64);
+      let x_values: Vec<f32> = (0..m * k).map(value).collect();
+      let w_values: Vec<f32> = (0..k * n).map(|i| value(i * 3 + 1)).collect();
+      let b_values: Vec<f32> = (0..n).map(|i| value(i * 5 + 2)).collect();
+      let mut model = TypedModel::default();
+      let x = model.add_source("x", f32::fact([m, k])).unwrap();
+      let w = model.add_const("w", Tensor::from_shape(&[k, n], &w_values).unwrap()).unwrap();
+      let b = model.add_const("b", Tensor::from_shape(&[1, 1, n], &b_values).unwrap()).unwrap();
+      let einsum = EinSum::new("mk,kn->mna".parse().unwrap(), f32::datum_type());
+      let y = model.wire_node("y", einsum, &[x, w]).unwrap()[0];
+      let y = model.wire_node("sum", tract_core::ops::math::add(), &[y, b]).unwrap();
+      model.select_output_outlets(&y).unwrap();
+      let model = crate::ops::optimize(model, true, 1, tier).unwrap();
+      let has_tiles = TileShape::of(tier, n).is_some();
+      assert_eq!(model.nodes().iter().any(|n| n.op_is::<DenseProduct>()), has_tiles);
+      let x = Tensor::from_shape(&[m, k], &x_values).unwrap();
+      let y = model.into_runnable().unwrap().run(tvec!(x.into_tvalue())).unwrap();
+      assert_eq!(y[0].shape(), [m, n, n]);
+      let got = y[0].try_as_plain_ram().unwrap();
+      for (i, got) in got.as_slice::<f32>().unwrap().iter().enumerate() {
+        let (row, column, added) = (i / (n * n), i / n % n, i % n);
+        let product: f64 =
+          (0..k).map(|s| x_values[row * k + s] as f64 * w_values[s * n + column] as f64).sum();
+        let want = product + b_values[added] as f64;
+        assert!((*got as f64 - want).abs() < 1e-4, "at {i}: {got} vs {want}");
+      }
+  }
+  }
+
+  crate::cpu::test_each_tier! {
+    fn small_or_column_major_products_stay_with_tract(tier: Tier) {
+      let cases = [
+        // Too few rows.
+        Case::new("mk,nk->mn", &[4, 37], &[100, 37]),
+        // Activations summed along their first axis (column-major in memory).
+        Case::new("km,kn->mn", &[37, 20], &[37, 100]),
+      ];
+      for case in cases {
+        let (model, ..) = case.optimized(tier);
+        assert!(!model.nodes().iter().any(|n| n.op_is::<DenseProduct>()), "{}", case.expr);
+      }
+  }
   }
 
   #[test]
-  fn a_sum_that_broadcasts_the_product_is_not_folded_as_its_bias() {
-    if !has_avx512() {
-      return;
-    }
-    // `[m, n, 1]` (a unit axis after the columns) plus `[1, 1, n]`: a `[m, n, n]` output.
-    let (m, k, n) = (10, 20, 64);
-    let x_values: Vec<f32> = (0..m * k).map(value).collect();
-    let w_values: Vec<f32> = (0..k * n).map(|i| value(i * 3 + 1)).collect();
-    let b_values: Vec<f32> = (0..n).map(|i| value(i * 5 + 2)).collect();
-    let mut model = TypedModel::default();
-    let x = model.add_source("x", f32::fact([m, k])).unwrap();
-    let w = model.add_const("w", Tensor::from_shape(&[k, n], &w_values).unwrap()).unwrap();
-    let b = model.add_const("b", Tensor::from_shape(&[1, 1, n], &b_values).unwrap()).unwrap();
-    let einsum = EinSum::new("mk,kn->mna".parse().unwrap(), f32::datum_type());
-    let y = model.wire_node("y", einsum, &[x, w]).unwrap()[0];
-    let y = model.wire_node("sum", tract_core::ops::math::add(), &[y, b]).unwrap();
-    model.select_output_outlets(&y).unwrap();
-    let model = crate::ops::optimize(model, true, 1).unwrap();
-    assert!(model.nodes().iter().any(|n| n.op_is::<DenseProduct>()));
-    let x = Tensor::from_shape(&[m, k], &x_values).unwrap();
-    let y = model.into_runnable().unwrap().run(tvec!(x.into_tvalue())).unwrap();
-    assert_eq!(y[0].shape(), [m, n, n]);
-    let got = y[0].try_as_plain_ram().unwrap();
-    for (i, got) in got.as_slice::<f32>().unwrap().iter().enumerate() {
-      let (row, column, added) = (i / (n * n), i / n % n, i % n);
-      let product: f64 =
-        (0..k).map(|s| x_values[row * k + s] as f64 * w_values[s * n + column] as f64).sum();
-      let want = product + b_values[added] as f64;
-      assert!((*got as f64 - want).abs() < 1e-4, "at {i}: {got} vs {want}");
-    }
-  }
-
-  #[test]
-  fn small_or_column_major_products_stay_with_tract() {
-    let cases = [
-      // Too few rows, or columns between one register and four.
-      Case::new("mk,nk->mn", &[4, 37], &[100, 37]),
-      Case::new("mk,nk->mn", &[64, 37], &[40, 37]),
-      // Activations summed along their first axis (column-major in memory).
-      Case::new("km,kn->mn", &[37, 20], &[37, 100]),
-    ];
-    for case in cases {
-      let (model, ..) = case.optimized();
-      assert!(!model.nodes().iter().any(|n| n.op_is::<DenseProduct>()), "{}", case.expr);
-    }
+  fn tiles_take_one_register_of_columns_or_a_mostly_full_wide_tile() {
+    let shape = |tier, columns| TileShape::of(tier, columns).map(|s| (s.rows, s.group()));
+    assert_eq!(shape(Tier::Avx512, 10), Some((24, 16)));
+    assert_eq!(shape(Tier::Avx512, 40), None);
+    assert_eq!(shape(Tier::Avx512, 64), Some((6, 64)));
+    assert_eq!(shape(Tier::Avx2, 8), Some((12, 8)));
+    assert_eq!(shape(Tier::Avx2, 9), Some((6, 16)));
+    assert_eq!(shape(Tier::Portable, 64), None);
   }
 }

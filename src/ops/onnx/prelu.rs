@@ -6,7 +6,7 @@
 use tract_hir::internal::*;
 use tract_onnx::model::OnnxOpRegister;
 
-use super::plain::{plain, FactSpec, Plain};
+use crate::ops::plain::{plain, FactSpec, Plain};
 
 /// Registers the operator over tract's.
 pub fn register(reg: &mut OnnxOpRegister) {

@@ -113,7 +113,7 @@ mod tests {
   fn pointwise_convolutions_over_a_batch_run_without_transposes() {
     for (shape, outputs, stride) in [([3, 5, 4, 6], 7, 1), ([2, 4, 9, 11], 3, 2)] {
       let (model, [weights, bias, scale, shift]) = model(shape, outputs, stride);
-      let model = crate::ops::optimize(model, true, 1).unwrap();
+      let model = crate::ops::optimize(model, true, 1, crate::cpu::tier()).unwrap();
       let ops: Vec<String> = model.nodes().iter().map(|n| n.op().name().to_string()).collect();
       assert!(!ops.iter().any(|op| op == "MoveAxis" || op == "Concat"), "{ops:?}");
       let [n, c, h, w] = shape;

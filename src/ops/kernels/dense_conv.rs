@@ -1,0 +1,337 @@
+//! Tiles of a dense 2-D convolution (`crate::ops::rewrite::dense_conv`), one kernel per tier and
+//! tile shape.
+//!
+//! A tile covers rows × columns outputs by blocks of output channels (one register of channels per
+//! block) and keeps their sums in registers while it runs through every tap: each tap costs one load
+//! per block of weights (packed tap after tap) and one broadcast per output, for rows × columns ×
+//! blocks fused multiply-adds. The laid-out rows make every tap of a row's outputs read consecutive
+//! values. A store shared by every kernel of a tier writes each register of channels to its planes.
+//!
+//! One kernel is compiled per tile shape the tilings make (AVX-512: 53, AVX2: 30), to keep the
+//! package small.
+
+#[cfg(target_arch = "x86_64")]
+use super::simd::{Avx2, Avx512, Simd, MAX_LANES};
+use crate::cpu::Tier;
+
+/// What a tier's tiles may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TileLimits {
+  /// Output channels per block: one register.
+  pub lanes: usize,
+  /// Most outputs of a row a tile covers.
+  pub columns: usize,
+  /// Most outputs of a row a tile covers when it covers several rows.
+  pub stacked_columns: usize,
+  /// Most rows a tile covers (1, 2 or 4).
+  pub rows: usize,
+  /// Most blocks of output channels a tile covers.
+  pub blocks: usize,
+  /// Most registers of sums (the rest of the tier's registers hold a tap's weights and a
+  /// broadcast).
+  pub sums: usize,
+}
+
+impl TileLimits {
+  /// The limits of `tier`'s tiles, `None` where it has no kernels.
+  pub fn of(tier: Tier) -> Option<TileLimits> {
+    match tier {
+      Tier::Avx512 => Some(TileLimits {
+        lanes: 16,
+        columns: 12,
+        stacked_columns: 4,
+        rows: 4,
+        blocks: 3,
+        sums: 24,
+      }),
+      Tier::Avx2 => {
+        Some(TileLimits { lanes: 8, columns: 6, stacked_columns: 4, rows: 4, blocks: 3, sums: 12 })
+      }
+      Tier::Neon | Tier::Portable => None,
+    }
+  }
+}
+
+/// One tile: rows (as many as its kernel takes) of `columns` outputs by `channels` output channels.
+pub struct Tile<'a> {
+  /// The laid-out values, from the tile's first column on.
+  pub values: *const f32,
+  /// The first row's taps (where each reads from, and its index among the kernel's taps); the next
+  /// rows read `row_step` values further each (rows laid out with their padding).
+  pub taps: &'a [(u32, u32)],
+  pub row_step: usize,
+  /// The tile's first block of weights; the next ones follow every `block_len` values.
+  pub weights: *const f32,
+  pub block_len: usize,
+  pub bias: *const f32,
+  /// Whether outputs below zero are stored as zero.
+  pub relu: bool,
+  /// The tile's first output; the next row's follows `out_width` values further, the next
+  /// channel's `plane` values.
+  pub out: *mut f32,
+  pub plane: usize,
+  pub out_width: usize,
+  pub channels: usize,
+  pub columns: usize,
+}
+
+/// A tile kernel for one number of rows, columns and blocks.
+///
+/// # Safety
+/// The CPU runs the tier the kernel was picked for; the tile's values hold every tap of its rows
+/// and columns, its weights and bias every block it covers, its output `channels` planes of its
+/// rows' first `columns` outputs.
+pub type TileFn = unsafe fn(&Tile);
+
+/// The kernel of `rows` × `columns` × `blocks` on `tier`, within [`TileLimits::of`] it; the
+/// tilings make only the shapes compiled here.
+pub fn kernel(tier: Tier, rows: usize, columns: usize, blocks: usize) -> TileFn {
+  #[cfg(target_arch = "x86_64")]
+  {
+    macro_rules! kernels {
+      ($function:ident: $(($rows:literal $columns:literal $blocks:literal))*) => {
+        match (rows, columns, blocks) {
+          $(($rows, $columns, $blocks) => return $function::<$rows, $columns, $blocks>,)*
+          _ => {}
+        }
+      };
+    }
+    match tier {
+      Tier::Avx512 => kernels!(tile_avx512:
+        (1 1 1) (1 1 2) (1 1 3) (1 2 1) (1 2 2) (1 2 3) (1 3 1) (1 3 2) (1 3 3) (1 4 1) (1 4 2)
+        (1 4 3) (1 5 1) (1 5 2) (1 5 3) (1 6 1) (1 6 2) (1 6 3) (1 7 1) (1 7 2) (1 7 3) (1 8 1)
+        (1 8 2) (1 8 3) (1 9 1) (1 9 2) (1 10 1) (1 10 2) (1 11 1) (1 11 2) (1 12 1) (1 12 2)
+        (2 1 1) (2 1 2) (2 1 3) (2 2 1) (2 2 2) (2 2 3) (2 3 1) (2 3 2) (2 3 3) (2 4 1) (2 4 2)
+        (2 4 3) (4 1 1) (4 1 2) (4 1 3) (4 2 1) (4 2 2) (4 2 3) (4 3 1) (4 3 2) (4 4 1)
+      ),
+      Tier::Avx2 => kernels!(tile_avx2:
+        (1 1 1) (1 1 2) (1 1 3) (1 2 1) (1 2 2) (1 2 3) (1 3 1) (1 3 2) (1 3 3) (1 4 1) (1 4 2)
+        (1 4 3) (1 5 1) (1 5 2) (1 6 1) (1 6 2) (2 1 1) (2 1 2) (2 1 3) (2 2 1) (2 2 2) (2 2 3)
+        (2 3 1) (2 3 2) (2 4 1) (4 1 1) (4 1 2) (4 1 3) (4 2 1) (4 3 1)
+      ),
+      Tier::Neon | Tier::Portable => {}
+    }
+  }
+  unreachable!("no {tier} convolution kernel of {rows} × {columns} × {blocks}")
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn tile_avx512<const R: usize, const C: usize, const B: usize>(tile: &Tile) {
+  // SAFETY: as the caller guarantees; this function has the features `Avx512` needs.
+  unsafe { compute::<Avx512, R, C, B, 24>(tile, |sums| store_avx512(sums, [R, C, B], tile)) };
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn tile_avx2<const R: usize, const C: usize, const B: usize>(tile: &Tile) {
+  // SAFETY: as the caller guarantees; this function has the features `Avx2` needs.
+  unsafe { compute::<Avx2, R, C, B, 12>(tile, |sums| store_avx2(sums, [R, C, B], tile)) };
+}
+
+/// The tile's sums, by row, column then block (`R · C · B` of them, at most `N`): the bias, plus
+/// every tap's weights times its values; then `store` of them.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn compute<S: Simd, const R: usize, const C: usize, const B: usize, const N: usize>(
+  tile: &Tile,
+  store: impl FnOnce(&[S::V]),
+) {
+  // SAFETY (all pointer reads): as [`TileFn`] requires.
+  unsafe {
+    let bias: [S::V; B] = std::array::from_fn(|block| S::load(tile.bias.add(block * S::LANES)));
+    let mut tile_sums = [[bias; C]; R];
+    for &(offset, tap) in tile.taps {
+      let (offset, tap) = (offset as usize, tap as usize);
+      let weights: [S::V; B] = std::array::from_fn(|block| {
+        S::load(tile.weights.add(block * tile.block_len + tap * S::LANES))
+      });
+      for (row, sums) in tile_sums.iter_mut().enumerate() {
+        let values = tile.values.add(offset + row * tile.row_step);
+        for (column, sums) in sums.iter_mut().enumerate() {
+          let value = S::splat(*values.add(column));
+          for (sum, weights) in sums.iter_mut().zip(&weights) {
+            *sum = S::mul_add(*weights, value, *sum);
+          }
+        }
+      }
+    }
+    // Copied out only once every tap is done, so that the sums stay in registers meanwhile.
+    let mut sums = [S::zero(); N];
+    let mut next = 0;
+    for row in &tile_sums {
+      for column in row {
+        for &sum in column {
+          sums[next] = sum;
+          next += 1;
+        }
+      }
+    }
+    store(&sums[..next]);
+  }
+}
+
+/// Stores a tile's sums (by row, column then block: `shape`, each register one output's channels
+/// of a block): the first `tile.columns` outputs of each row, at least zero with `tile.relu`. Each
+/// register's lanes go to their planes through `write`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn store<S: Simd>(
+  sums: &[S::V],
+  [rows, columns, blocks]: [usize; 3],
+  tile: &Tile,
+  write: impl Fn(*mut f32, usize, S::V),
+) {
+  let mut sums = sums.iter();
+  for row in 0..rows {
+    for column in 0..columns {
+      for block in 0..blocks {
+        let Some(&sum) = sums.next() else { return };
+        if column >= tile.columns {
+          continue;
+        }
+        // SAFETY: the tier's intrinsics, in a function compiled for them (the callers).
+        let sum = if tile.relu { unsafe { S::max(sum, S::zero()) } } else { sum };
+        let channels = tile.channels.saturating_sub(block * S::LANES).min(S::LANES);
+        let at = block * S::LANES * tile.plane + row * tile.out_width + column;
+        // SAFETY: the output holds every channel of the tile, `tile.columns` outputs from each of
+        // its rows' first.
+        write(unsafe { tile.out.add(at) }, channels, sum);
+      }
+    }
+  }
+}
+
+/// Writes the first `channels` lanes of `sum` to `first`, one plane (`plane` values) apart.
+///
+/// # Safety
+/// As [`store`] calls it.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn write_lanes<S: Simd>(first: *mut f32, plane: usize, channels: usize, sum: S::V) {
+  // SAFETY: the caller's function is compiled for the tier; the planes hold the lanes.
+  unsafe {
+    let lanes: [f32; MAX_LANES] = S::lanes(sum);
+    for (lane, &value) in lanes.iter().enumerate().take(channels) {
+      *first.add(lane * plane) = value;
+    }
+  }
+}
+
+/// [`store`] on AVX-512: each register scattered to its 16 planes at once, or lane by lane for
+/// planes past the scatter's 32-bit offsets.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline(never)]
+fn store_avx512(sums: &[std::arch::x86_64::__m512], shape: [usize; 3], tile: &Tile) {
+  let fits = i32::try_from(tile.plane).ok().and_then(|plane| plane.checked_mul(16));
+  store_avx512_with(sums, shape, tile, fits.is_some());
+}
+
+/// [`store_avx512`], scattering or not.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn store_avx512_with(
+  sums: &[std::arch::x86_64::__m512],
+  shape: [usize; 3],
+  tile: &Tile,
+  scatter: bool,
+) {
+  use std::arch::x86_64::*;
+  let offsets = _mm512_mullo_epi32(
+    _mm512_set1_epi32(tile.plane as i32),
+    _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+  );
+  store::<Avx512>(sums, shape, tile, |first, channels, sum| {
+    // SAFETY: `first` and the planes after it hold `channels` lanes (see `store`).
+    unsafe {
+      if scatter {
+        let mask = ((1u32 << channels) - 1) as __mmask16;
+        _mm512_mask_i32scatter_ps::<4>(first.cast(), mask, offsets, sum);
+      } else {
+        write_lanes::<Avx512>(first, tile.plane, channels, sum);
+      }
+    }
+  });
+}
+
+/// [`store`] on AVX2, lane by lane.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline(never)]
+fn store_avx2(sums: &[std::arch::x86_64::__m256], shape: [usize; 3], tile: &Tile) {
+  // SAFETY: `first` and the planes after it hold `channels` lanes (see `store`).
+  store::<Avx2>(sums, shape, tile, |first, channels, sum| unsafe {
+    write_lanes::<Avx2>(first, tile.plane, channels, sum)
+  });
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+  use super::*;
+
+  /// Each lane of sum `index` holds `index · 100 + lane`.
+  fn sums<S: Simd>(count: usize) -> Vec<S::V> {
+    (0..count)
+      .map(|index| {
+        let lanes: Vec<f32> = (0..S::LANES).map(|lane| (index * 100 + lane) as f32).collect();
+        // SAFETY: `lanes` holds LANES values; the test runs on a CPU with the tier.
+        unsafe { S::load(lanes.as_ptr()) }
+      })
+      .collect()
+  }
+
+  /// Checks the store of 2 rows × 3 columns × 2 blocks of sums, of channels that end 4 lanes into
+  /// the second block, 2 of the 3 columns kept, in outputs of rows of 5 in planes of 10.
+  fn check_store<S: Simd>(store: impl Fn(&[S::V], [usize; 3], &Tile)) {
+    let (plane, out_width) = (10, 5);
+    let channels = S::LANES + 4;
+    let mut out = vec![-1f32; channels * plane];
+    let tile = Tile {
+      values: std::ptr::null(),
+      taps: &[],
+      row_step: 0,
+      weights: std::ptr::null(),
+      block_len: 0,
+      bias: std::ptr::null(),
+      relu: false,
+      out: out.as_mut_ptr(),
+      plane,
+      out_width,
+      channels,
+      columns: 2,
+    };
+    store(&sums::<S>(12), [2, 3, 2], &tile);
+    for (channel, plane) in out.chunks_exact(plane).enumerate() {
+      let (block, lane) = (channel / S::LANES, channel % S::LANES);
+      for (at, &value) in plane.iter().enumerate() {
+        let (row, column) = (at / out_width, at % out_width);
+        let want = if row < 2 && column < 2 {
+          (((row * 3 + column) * 2 + block) * 100 + lane) as f32
+        } else {
+          -1.0
+        };
+        assert_eq!(value, want, "channel {channel}, row {row}, column {column}");
+      }
+    }
+  }
+
+  crate::cpu::test_each_tier! {
+    fn every_store_writes_each_channel_s_row_segments(tier: Tier) {
+      // SAFETY (each arm): the CPU runs the tier (the test is skipped otherwise).
+      match tier {
+        Tier::Avx512 => {
+          for scatter in [true, false] {
+            check_store::<Avx512>(|sums, shape, tile| unsafe {
+              store_avx512_with(sums, shape, tile, scatter)
+            });
+          }
+        }
+        Tier::Avx2 => {
+          check_store::<Avx2>(|sums, shape, tile| unsafe { store_avx2(sums, shape, tile) })
+        }
+        Tier::Neon | Tier::Portable => assert!(TileLimits::of(tier).is_none()),
+      }
+    }
+  }
+}

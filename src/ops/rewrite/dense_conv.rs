@@ -1,0 +1,558 @@
+//! Dense 2-D convolutions of f32 NCHW images (one group, a constant kernel wider than 1 × 1) computed
+//! directly on tract-node's tiles (`crate::ops::kernels::dense_conv`), as onnxruntime's MLAS does,
+//! instead of tract's im2col and matrix product: tract's lazy im2col gathers each panel of the
+//! image matrix again for every panel of weights.
+//!
+//! Here the image is laid out once per run as zero-padded rows split by column phase
+//! ([`PhasedRows`]), so that for every tap a tile of consecutive outputs of a row reads consecutive
+//! values. The weights are packed once, when the model is optimised, in blocks of one register of
+//! output channels, tap after tap. Rows of 4 or fewer outputs are laid out with their padding rows
+//! so that a tile covers several rows, and each weight loaded serves all their outputs. Tiles of
+//! output channels and rows are split over the intra-op threads; a ReLU that follows is applied as
+//! the outputs are stored.
+//!
+//! On the tiers with tile kernels (AVX-512, AVX2); elsewhere tract's lowering stays.
+
+use std::sync::{Arc, Mutex};
+
+use tract_core::ops::cnn::{Conv, PoolSpec};
+use tract_core::ops::math::Max;
+use tract_hir::internal::*;
+
+use super::conv::is_plain_2d;
+use crate::cpu::Tier;
+use crate::ops::kernels::conv_rows::{uninitialized_output, Geometry, PhasedRows};
+use crate::ops::kernels::dense_conv::{kernel, Tile, TileLimits};
+use crate::ops::kernels::split::for_each_task;
+
+/// Most laid-out values kept from one run to the next (4 MB): larger layouts, of large images, are
+/// made again each run rather than held for the session's lifetime.
+const MAX_KEPT_LAYOUT_VALUES: usize = 1 << 20;
+
+/// Most bytes of weights a tile streams, so that a thread's next rows find them in its L2 cache.
+const MAX_TILE_WEIGHT_BYTES: usize = 768 << 10;
+
+/// Replaces every f32 NCHW 2-D `Conv` of one group with a constant OIHW kernel wider than 1 × 1 and
+/// a constant bias by [`DenseConv`], its weights packed, on the tiers with tile kernels; a ReLU that
+/// is the convolution's only consumer (`max(x, 0)`) is applied as the outputs are stored. Call
+/// after declutter, before tract's codegen.
+pub fn replace_dense_convolutions(model: &mut TypedModel, tier: Tier) -> TractResult<()> {
+  let Some(limits) = TileLimits::of(tier) else { return Ok(()) };
+  for id in 0..model.nodes().len() {
+    let node = model.node(id);
+    let Some(conv) = node.op_as::<Conv>() else { continue };
+    if !is_dense(model, node, conv)? {
+      continue;
+    }
+    let constant = |slot: usize| model.outlet_fact(node.inputs[slot]).map(|f| f.konst.clone());
+    let (Some(kernel), Some(bias)) = (constant(1)?, constant(2)?) else { continue };
+    let (weights, bias) = pack(&kernel, &bias, &conv.pool_spec, limits.lanes)?;
+    let is_output = model.output_outlets()?.contains(&node.id.into());
+    let relu = if is_output { None } else { model.find_succ_bin_with_const::<Max>(node, 0.0) };
+    let op = DenseConv::new(tier, limits, conv.clone(), relu.is_some());
+    let mut patch = TypedModelPatch::new("dense-conv");
+    let image = patch.tap_model(model, node.inputs[0])?;
+    let weights = patch.add_const(format!("{}.packed_weights", node.name), weights)?;
+    let bias = patch.add_const(format!("{}.packed_bias", node.name), bias)?;
+    let output = patch.wire_node(&node.name, op, &[image, weights, bias])?;
+    patch.shunt_outside(model, relu.unwrap_or(node).id.into(), output[0])?;
+    patch.apply(model)?;
+  }
+  Ok(())
+}
+
+/// Whether `conv` (at `node`) is a convolution [`DenseConv`] computes.
+fn is_dense(model: &TypedModel, node: &TypedNode, conv: &Conv) -> TractResult<bool> {
+  Ok(
+    conv.group == 1
+      && conv.pool_spec.kernel_shape.iter().product::<usize>() > 1
+      && is_plain_2d(model, node, conv)?
+      && model.outlet_fact(node.inputs[0])?.rank() == 4,
+  )
+}
+
+/// The OIHW `kernel` of `spec` as `[blocks, taps, lanes]`: for each block of `lanes` output
+/// channels, tap after tap (input channel, kernel row, kernel column), the tap's weight for each
+/// channel of the block; and the bias (one value per channel, or one for all) as
+/// `[blocks · lanes]`. Channels past the last are zero.
+fn pack(
+  kernel: &Tensor,
+  bias: &Tensor,
+  spec: &PoolSpec,
+  lanes: usize,
+) -> TractResult<(Tensor, Tensor)> {
+  let (kernel, bias) = (kernel.try_as_plain_ram()?, bias.try_as_plain_ram()?);
+  let (kernel, bias) = (kernel.as_slice::<f32>()?, bias.as_slice::<f32>()?);
+  let (channels, [kernel_height, kernel_width]) =
+    (spec.output_channels, [spec.kernel_shape[0], spec.kernel_shape[1]]);
+  let taps = spec.input_channels * kernel_height * kernel_width;
+  let blocks = channels.div_ceil(lanes);
+  let mut weights = vec![0f32; blocks * taps * lanes];
+  for (channel, weights_of_channel) in kernel.chunks_exact(taps).enumerate() {
+    let block = &mut weights[channel / lanes * taps * lanes..][..taps * lanes];
+    for (tap, &weight) in weights_of_channel.iter().enumerate() {
+      block[tap * lanes + channel % lanes] = weight;
+    }
+  }
+  let mut padded_bias = vec![0f32; blocks * lanes];
+  for (channel, value) in padded_bias.iter_mut().take(channels).enumerate() {
+    *value = bias[if bias.len() == 1 { 0 } else { channel }];
+  }
+  Ok((
+    Tensor::from_shape(&[blocks, taps, lanes], &weights)?,
+    Tensor::from_shape(&[blocks * lanes], &padded_bias)?,
+  ))
+}
+
+/// tract's dense `Conv`, computed tile by tile (see the module doc). Its inputs are the image, the
+/// weights and the bias as [`pack`] lays them out.
+#[derive(Clone)]
+pub struct DenseConv {
+  tier: Tier,
+  limits: TileLimits,
+  conv: Conv,
+  /// Whether outputs below zero are stored as zero (a fused ReLU).
+  relu: bool,
+  /// The last run's layout, for the next run of the same plane size (up to
+  /// [`MAX_KEPT_LAYOUT_VALUES`]). Taken by a run, put back after it: runs in flight at once lay
+  /// out their own.
+  layout: Arc<Mutex<Option<Layout>>>,
+}
+
+impl DenseConv {
+  fn new(tier: Tier, limits: TileLimits, conv: Conv, relu: bool) -> DenseConv {
+    DenseConv { tier, limits, conv, relu, layout: Arc::default() }
+  }
+
+  /// The fields that make two of them the same operator.
+  fn key(&self) -> (Tier, &Conv, bool) {
+    (self.tier, &self.conv, self.relu)
+  }
+}
+
+impl std::fmt::Debug for DenseConv {
+  fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    let mut debug = f.debug_struct("DenseConv");
+    debug.field("tier", &self.tier).field("conv", &self.conv).field("relu", &self.relu).finish()
+  }
+}
+
+impl PartialEq for DenseConv {
+  fn eq(&self, other: &DenseConv) -> bool {
+    self.key() == other.key()
+  }
+}
+
+impl Eq for DenseConv {}
+
+impl std::hash::Hash for DenseConv {
+  fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+    self.key().hash(state)
+  }
+}
+
+/// What a run lays out for one plane size, before the image's values: the rows (whose padding
+/// stays zero from run to run), each output row's taps, the tiling and its tasks.
+struct Layout {
+  plane: (usize, usize),
+  rows: PhasedRows,
+  taps: Taps,
+  tiling: Tiling,
+  tasks: Vec<Task>,
+}
+
+impl Layout {
+  fn new(
+    conv: &DenseConv,
+    geometry: &Geometry,
+    channels: usize,
+    out_channels: usize,
+  ) -> TractResult<Layout> {
+    let columns = tile_columns(conv.limits, geometry.out_width);
+    let covered = geometry.out_width.next_multiple_of(columns);
+    let stacked = if columns <= conv.limits.stacked_columns && geometry.out_height > 1 {
+      PhasedRows::with_padding_rows(geometry, covered, channels)?
+    } else {
+      None
+    };
+    let stacks_rows = stacked.is_some();
+    let rows = match stacked {
+      Some(rows) => rows,
+      None => PhasedRows::new(geometry, covered, channels)?,
+    };
+    let taps = Taps::new(&rows, channels)?;
+    let kernel_taps = channels * geometry.kernel_height * geometry.kernel_width;
+    let tiling =
+      Tiling::of(conv.tier, conv.limits, geometry, out_channels, kernel_taps, stacks_rows);
+    let tasks = tiling.tasks(geometry.out_height);
+    Ok(Layout { plane: (geometry.height, geometry.width), rows, taps, tiling, tasks })
+  }
+}
+
+impl Op for DenseConv {
+  fn name(&self) -> StaticName {
+    "DenseConv".into()
+  }
+
+  fn info(&self) -> TractResult<Vec<String>> {
+    let mut info = self.conv.pool_spec.info();
+    if self.relu {
+      info.push("ReLU fused".into());
+    }
+    Ok(info)
+  }
+
+  op_as_typed_op!();
+}
+
+impl TypedOp for DenseConv {
+  fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+    self.conv.pool_spec.output_facts(&inputs[..1])
+  }
+
+  fn cost(&self, inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
+    let outputs =
+      self.conv.pool_spec.output_shape(&inputs[0].shape)?.shape.iter().product::<TDim>();
+    let taps = inputs[1].shape[1].clone();
+    Ok(tvec!((Cost::FMA(f32::datum_type()), outputs * taps)))
+  }
+
+  as_op!();
+}
+
+impl EvalOp for DenseConv {
+  op_out_of_plan!();
+
+  fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+    let (input, weights, bias) = args_3!(inputs);
+    // SAFETY: every value of the output is written below.
+    let (channels, geometry, mut output) =
+      unsafe { uninitialized_output(&self.conv.pool_spec, &input)? };
+    let (height, width) = (geometry.height, geometry.width);
+    let out_channels = self.conv.pool_spec.output_channels;
+    let out_plane = geometry.out_height * geometry.out_width;
+    if output.len() == 0 {
+      return Ok(tvec!(output.into_tvalue()));
+    }
+    let (source, weights, bias) =
+      (input.try_as_plain_ram()?, weights.try_as_plain_ram()?, bias.try_as_plain_ram()?);
+    let (source, weights, bias) =
+      (source.as_slice::<f32>()?, weights.as_slice::<f32>()?, bias.as_slice::<f32>()?);
+    let kernel_taps = geometry.kernel_height * geometry.kernel_width;
+    let lanes = self.limits.lanes;
+    let blocks = out_channels.div_ceil(lanes);
+    ensure!(
+      weights.len() == blocks * channels * kernel_taps * lanes && bias.len() == blocks * lanes,
+      "packed weights of {} values and bias of {} for {out_channels} × {channels} × {kernel_taps}",
+      weights.len(),
+      bias.len()
+    );
+    let cached = self.layout.lock().ok().and_then(|mut layout| layout.take());
+    let cached = cached.filter(|layout| layout.plane == (height, width));
+    let mut layout = match cached {
+      Some(layout) => layout,
+      None => Layout::new(self, &geometry, channels, out_channels)?,
+    };
+    let mut target = output.try_as_plain_ram_mut()?;
+    let target = target.as_slice_mut::<f32>()?;
+    let work =
+      [out_plane, channels, kernel_taps].iter().fold(out_channels, |n, &d| n.saturating_mul(d));
+    let plane = height * width;
+    for (image, out) in target.chunks_exact_mut(out_channels * out_plane).enumerate() {
+      layout.rows.fill_all(&source[image * channels * plane..][..channels * plane], work)?;
+      let out = Output { values: out.as_mut_ptr(), channels: out_channels, plane: out_plane };
+      let Layout { rows, taps, tiling, tasks, .. } = &mut layout;
+      let job = Job { rows, taps, weights, bias, relu: self.relu, tiling, out };
+      for_each_task(tasks, |task| task.blocks, work, |task| job.run(task));
+    }
+    if layout.rows.values().len() <= MAX_KEPT_LAYOUT_VALUES {
+      if let Ok(mut kept) = self.layout.lock() {
+        *kept = Some(layout);
+      }
+    }
+    Ok(tvec!(output.into_tvalue()))
+  }
+}
+
+/// Each output row's taps, in one list: where among the laid-out values each reads from (for the
+/// row's first output) and its index among the kernel's taps (input channel, kernel row, kernel
+/// column), 32 bits each. Kernel rows that fall in the padding are left out.
+struct Taps {
+  list: Vec<(u32, u32)>,
+  /// By output row, its taps' range in `list`.
+  rows: Vec<std::ops::Range<usize>>,
+}
+
+impl Taps {
+  fn new(rows: &PhasedRows, channels: usize) -> TractResult<Taps> {
+    let geometry = rows.geometry();
+    let (kernel_height, kernel_width) = (geometry.kernel_height, geometry.kernel_width);
+    // The kernel rows output row `y` reads inside the input, with the input row each reads.
+    let kernel_rows = |y| (0..kernel_height).filter_map(move |ky| Some((ky, geometry.row(y, ky)?)));
+    let count = (0..geometry.out_height).map(|y| kernel_rows(y).count()).sum::<usize>();
+    let len = count.checked_mul(channels * kernel_width);
+    let fits = u32::try_from(rows.values().len()).is_ok()
+      && u32::try_from(channels * kernel_height * kernel_width).is_ok();
+    let mut list = Vec::new();
+    let Some(len) = len.filter(|&len| fits && list.try_reserve_exact(len).is_ok()) else {
+      bail!("a convolution's taps ({count} kernel rows × {channels} channels) cannot be listed")
+    };
+    let mut ranges = Vec::with_capacity(geometry.out_height);
+    for y in 0..geometry.out_height {
+      let start = list.len();
+      for channel in 0..channels {
+        for (ky, row) in kernel_rows(y) {
+          let first = (channel * kernel_height + ky) * kernel_width;
+          list.extend((0..kernel_width).map(|kx| {
+            // Both fit in 32 bits, checked above.
+            (rows.tap_offset(channel, row, kx) as u32, (first + kx) as u32)
+          }));
+        }
+      }
+      ranges.push(start..list.len());
+    }
+    debug_assert_eq!(list.len(), len);
+    Ok(Taps { list, rows: ranges })
+  }
+
+  /// The taps of output row `y`.
+  fn of_row(&self, y: usize) -> &[(u32, u32)] {
+    &self.list[self.rows[y].clone()]
+  }
+}
+
+/// Outputs of a row per tile for rows of `width` outputs: as many as `limits` allow without
+/// wasting more than one per tile.
+fn tile_columns(limits: TileLimits, width: usize) -> usize {
+  let width = width.max(1);
+  width.div_ceil(width.div_ceil(limits.columns))
+}
+
+/// How the outputs are cut into tiles of `tier`: `rows` by `columns` outputs by `blocks_per_tile`
+/// blocks of output channels (the last tiles of rows and channels may have fewer).
+#[derive(Debug, Clone, Copy)]
+struct Tiling {
+  tier: Tier,
+  lanes: usize,
+  rows: usize,
+  columns: usize,
+  blocks_per_tile: usize,
+  blocks: usize,
+}
+
+impl Tiling {
+  /// Tiles of [`tile_columns`], over several rows when rows are `stacked` (laid out with their
+  /// padding) and short, with as many blocks of channels as registers allow.
+  fn of(
+    tier: Tier,
+    limits: TileLimits,
+    geometry: &Geometry,
+    channels: usize,
+    taps: usize,
+    stacked: bool,
+  ) -> Tiling {
+    let columns = tile_columns(limits, geometry.out_width);
+    let height = geometry.out_height.max(1);
+    let stacks = stacked && columns <= limits.stacked_columns;
+    // As many rows as the sums' registers hold, up to the limit and the height.
+    let max_rows = if stacks { limits.rows.min(limits.sums / columns) } else { 1 };
+    // 1, 2 or 4 rows (each weight loaded serving all their outputs): kernels are compiled for
+    // those (see `tasks`).
+    let rows = 1 << max_rows.clamp(1, height).ilog2();
+    let lanes = limits.lanes;
+    let blocks = channels.div_ceil(lanes);
+    let cached_blocks = MAX_TILE_WEIGHT_BYTES / (taps * lanes * 4).max(1);
+    let sums = limits.sums / (rows * columns);
+    let blocks_per_tile = sums.min(cached_blocks).clamp(1, limits.blocks).min(blocks.max(1));
+    Tiling { tier, lanes, rows, columns, blocks_per_tile, blocks }
+  }
+
+  /// Every (first block, blocks, first row, rows) of the output, the rows of one tile of channels
+  /// after each other so that a thread's tasks share weights.
+  fn tasks(&self, height: usize) -> Vec<Task> {
+    let mut row_runs = Vec::new();
+    let mut first_row = 0;
+    while first_row < height {
+      // A last run of 3 rows is cut in 2 and 1: no kernel covers 3.
+      let rows = match self.rows.min(height - first_row) {
+        3 => 2,
+        rows => rows,
+      };
+      row_runs.push((first_row, rows));
+      first_row += rows;
+    }
+    let tiles = (0..self.blocks).step_by(self.blocks_per_tile);
+    tiles
+      .flat_map(|first_block| {
+        let blocks = self.blocks_per_tile.min(self.blocks - first_block);
+        row_runs.iter().map(move |&(first_row, rows)| Task { first_block, blocks, first_row, rows })
+      })
+      .collect()
+  }
+}
+
+/// Rows of outputs for one tile of channels.
+#[derive(Debug, Clone, Copy)]
+struct Task {
+  first_block: usize,
+  blocks: usize,
+  first_row: usize,
+  rows: usize,
+}
+
+/// The output of one image, written by several threads at once, each at its own tasks' places.
+#[derive(Clone, Copy)]
+struct Output {
+  values: *mut f32,
+  channels: usize,
+  plane: usize,
+}
+
+// SAFETY: tasks write disjoint outputs (their channels × their rows), see `Job::run`.
+unsafe impl Send for Output {}
+unsafe impl Sync for Output {}
+
+/// Everything the tasks of one image share.
+struct Job<'a> {
+  rows: &'a PhasedRows,
+  taps: &'a Taps,
+  weights: &'a [f32],
+  bias: &'a [f32],
+  relu: bool,
+  tiling: &'a Tiling,
+  out: Output,
+}
+
+impl Job<'_> {
+  /// Computes the outputs of `task`, tile after tile along its rows.
+  fn run(&self, task: &Task) {
+    let geometry = self.rows.geometry();
+    let out_width = geometry.out_width;
+    let taps = self.taps.of_row(task.first_row);
+    let block_len = self.weights.len() / self.tiling.blocks;
+    let lanes = self.tiling.lanes;
+    let first_channel = task.first_block * lanes;
+    let tile_fn = kernel(self.tiling.tier, task.rows, self.tiling.columns, task.blocks);
+    for first_column in (0..out_width).step_by(self.tiling.columns) {
+      let first_output = task.first_row * out_width + first_column;
+      let tile = Tile {
+        // SAFETY (all offsets): the rows cover every tile's columns (`Layout::new`), the weights
+        // and bias hold every block, the output every channel and row.
+        values: unsafe { self.rows.values().as_ptr().add(first_column) },
+        taps,
+        row_step: geometry.stride_y * self.rows.row_len(),
+        weights: unsafe { self.weights.as_ptr().add(task.first_block * block_len) },
+        block_len,
+        bias: unsafe { self.bias.as_ptr().add(first_channel) },
+        relu: self.relu,
+        out: unsafe { self.out.values.add(first_channel * self.out.plane + first_output) },
+        plane: self.out.plane,
+        out_width,
+        channels: (self.out.channels - first_channel).min(task.blocks * lanes),
+        columns: (out_width - first_column).min(self.tiling.columns),
+      };
+      // SAFETY: the CPU runs the tiling's tier (the rewrite picked it from the CPU's tiers), and
+      // `tile`'s pointers are valid as above.
+      unsafe { tile_fn(&tile) };
+    }
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use crate::ops::rewrite::conv_case::{assert_close, Case};
+
+  crate::cpu::test_each_tier! {
+    fn convolutions_equal_the_definition(tier: Tier) {
+      let cases = [
+        // ResNet's 3 × 3: two blocks of channels, rows of 28 in tiles of 10.
+        Case::new([1, 8, 28, 28], [3, 3]).out_channels(32).padding([1, 1], [1, 1]),
+        // A stem: 3 channels, 7 × 7 stride 2, channels that end mid-block, two images.
+        Case::new([2, 3, 23, 19], [7, 7]).out_channels(21).strides([2, 2]).padding([3, 3], [3, 3]),
+        // Small planes: four rows in a tile (laid out with their padding), one bias for all channels.
+        Case::new([1, 40, 4, 4], [3, 3]).out_channels(100).padding([1, 1], [1, 1]).shared_bias(),
+        // Tiles of 4 rows, then 2 and 1; stride 2 and dilation 2 across stacked rows.
+        Case::new([2, 20, 7, 3], [3, 3]).out_channels(24).padding([1, 1], [1, 1]),
+        Case::new([1, 16, 7, 7], [3, 3]).out_channels(40).strides([2, 2]).padding([1, 1], [1, 1]),
+        Case::new([1, 16, 4, 4], [3, 3]).out_channels(16).dilations([2, 2]).padding([2, 2], [2, 2]),
+        // Dilation, asymmetric padding, a 1-wide kernel, strides that skip rows.
+        Case::new([1, 5, 17, 37], [3, 1])
+          .out_channels(17)
+          .strides([5, 3])
+          .dilations([2, 1])
+          .padding([0, 2], [3, 1]),
+        // Padding wider than the kernel reaches: outputs that see only padding; a 1-column output.
+        Case::new([1, 2, 2, 3], [2, 2]).out_channels(3).padding([2, 0], [1, 0]),
+      ];
+      let rewritten = TileLimits::of(tier).is_some();
+      cases.iter().for_each(|case| case.check_on::<DenseConv>(tier, rewritten));
+  }
+  }
+
+  #[test]
+  fn every_tile_the_tilings_make_has_a_kernel() {
+    let shapes = (1..=40).flat_map(|width| {
+      (1..=9).flat_map(move |height| [1, 15, 16, 17, 50, 100, 512].map(|c| (width, height, c)))
+    });
+    for (out_width, out_height, channels) in shapes {
+      let geometry = Geometry::of(
+        &PoolSpec::new(
+          tract_core::ops::nn::DataFormat::NCHW,
+          tvec![1, 1],
+          tract_core::ops::cnn::PaddingSpec::Valid,
+          None,
+          None,
+          1,
+          channels,
+        ),
+        out_height,
+        out_width,
+      );
+      let tilings = [(9, false), (9, true), (18432, false), (18432, true)];
+      for (tier, limits) in Tier::ALL.iter().filter_map(|&t| Some((t, TileLimits::of(t)?))) {
+        for (taps, stacked) in tilings {
+          let tiling = Tiling::of(tier, limits, &geometry, channels, taps, stacked);
+          for task in tiling.tasks(out_height) {
+            let sums = task.rows * tiling.columns * task.blocks;
+            assert!(sums <= limits.sums || task.blocks == 1, "{tier}: {tiling:?} {task:?}");
+            kernel(tier, task.rows, tiling.columns, task.blocks);
+          }
+        }
+      }
+    }
+  }
+
+  crate::cpu::test_each_tier! {
+    fn a_relu_that_is_the_only_consumer_is_fused(tier: Tier) {
+      let case = Case::new([1, 3, 6, 5], [3, 3]).out_channels(20).padding([1, 1], [1, 1]);
+      let (x, kernel, bias) = (case.input(), case.kernel_values(), case.bias_values());
+      let want = case.reference(&x, &kernel, &bias).mapv(|v| v.max(0.0));
+      // The ReLU the only output; then with its input as an output too.
+      for relu_only_consumer in [true, false] {
+        let mut model = case.model(&kernel, &bias);
+        let conv = model.output_outlets().unwrap()[0];
+        let zero = model.add_const("zero", tensor4(&[[[[0f32]]]])).unwrap();
+        let relu = model.wire_node("relu", tract_core::ops::math::max(), &[conv, zero]).unwrap()[0];
+        let outputs = if relu_only_consumer { vec![relu] } else { vec![relu, conv] };
+        model.select_output_outlets(&outputs).unwrap();
+        let model = crate::ops::optimize(model, true, 1, tier).unwrap();
+        let fused = model.nodes().iter().filter_map(|n| n.op_as::<DenseConv>()).any(|c| c.relu);
+        assert_eq!(fused, relu_only_consumer && TileLimits::of(tier).is_some());
+        let y = model.into_runnable().unwrap().run(tvec!(x.clone().into_tvalue())).unwrap();
+        assert_close(&y[0], &want, "fused ReLU");
+      }
+  }
+  }
+
+  crate::cpu::test_each_tier! {
+    fn pointwise_and_grouped_convolutions_stay_with_tract(tier: Tier) {
+      let pointwise = Case::new([1, 4, 5, 5], [1, 1]).out_channels(8);
+      let grouped =
+        Case { group: 2, ..Case::new([1, 4, 5, 5], [3, 3]).out_channels(8).padding([1, 1], [1, 1]) };
+      for case in [pointwise, grouped] {
+        case.check_on::<DenseConv>(tier, false);
+      }
+  }
+  }
+}
