@@ -5,6 +5,12 @@ import { fileURLToPath } from 'node:url'
 
 import { Tensor } from '../index.js'
 
+/**
+ * Why timing checks cannot hold here, when the tests run under an emulator (`npm run
+ * test:platforms` sets TRACT_NODE_EMULATED): such tests skip with this reason.
+ */
+export const emulated = process.env.TRACT_NODE_EMULATED ? `timing under emulation (${process.env.TRACT_NODE_EMULATED})` : null
+
 /** Absolute path of a fixture file. */
 export const fixture = (name) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url))
 
@@ -17,8 +23,7 @@ const isWide = (type) => type === 'int64' || type === 'uint64'
 export const toTensor = ({ type, dims, data }) => new Tensor(type, isWide(type) ? data.map(BigInt) : data, dims)
 
 /** A case's inputs as feeds. */
-export const feedsOf = (testCase) =>
-  Object.fromEntries(Object.entries(testCase.inputs).map(([name, json]) => [name, toTensor(json)]))
+export const feedsOf = (testCase) => Object.fromEntries(Object.entries(testCase.inputs).map(([name, json]) => [name, toTensor(json)]))
 
 /**
  * Asserts an output tensor equals a reference: exactly for integers, bools and strings; within
@@ -50,14 +55,21 @@ export function assertOutputsMatch(outputs, testCase, options) {
 /** Asserts a promise rejects (or a function throws) an Error with `code`, and a message matching `message`. */
 export async function assertCode(promiseOrFn, code, message) {
   const run = typeof promiseOrFn === 'function' ? promiseOrFn : () => promiseOrFn
-  await assert.rejects(async () => run(), (error) => {
-    assert.ok(error instanceof Error, 'an Error instance')
-    assert.equal(error.code, code, `code of: ${error.message}`)
-    if (message) assert.match(error.message, message)
-    return true
-  })
+  await assert.rejects(
+    async () => run(),
+    (error) => {
+      assert.ok(error instanceof Error, 'an Error instance')
+      assert.equal(error.code, code, `code of: ${error.message}`)
+      if (message) assert.match(error.message, message)
+      return true
+    },
+  )
 }
 
 /** A random float32 tensor for the heavy fixture (384x384, values small enough for tanh chains). */
 export const heavyInput = () =>
-  new Tensor('float32', Float32Array.from({ length: 384 * 384 }, (_, i) => Math.sin(i) * 0.05), [384, 384])
+  new Tensor(
+    'float32',
+    Float32Array.from({ length: 384 * 384 }, (_, i) => Math.sin(i) * 0.05),
+    [384, 384],
+  )

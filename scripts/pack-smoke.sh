@@ -18,8 +18,9 @@ trap 'rm -rf "$work"; rm -f "$platform/$addon"' EXIT
 
 echo "=== pack"
 cp "$addon" "$platform/"
-main_tgz="$(npm pack --silent --pack-destination "$work")"
-platform_tgz="$(cd "$platform" && npm pack --silent --pack-destination "$work")"
+mapfile -t tarballs < <(node scripts/pack.mjs "$work" linux-x64-gnu)
+main_tgz="$(basename "${tarballs[0]}")"
+platform_tgz="$(basename "${tarballs[1]}")"
 for tgz in "$main_tgz" "$platform_tgz"; do
   printf '%s: %s\n' "$tgz" "$(du -h "$work/$tgz" | cut -f1)"
 done
