@@ -27,7 +27,13 @@ export function peerVersion() {
 /** The cores, CPU model and versions a result was measured with. */
 export function machine() {
   const cpus = os.cpus()
-  return { cores: cpus.length, cpu: cpus[0].model.trim(), node: process.version, onnxruntimeNode: peerVersion(), platform: `${process.platform}-${process.arch}` }
+  return {
+    cores: cpus.length,
+    cpu: cpus[0].model.trim(),
+    node: process.version,
+    onnxruntimeNode: peerVersion(),
+    platform: `${process.platform}-${process.arch}`,
+  }
 }
 
 const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]
@@ -77,7 +83,10 @@ export function inputs(spec) {
   return Object.fromEntries(
     Object.entries(spec).map(([name, [type, dims]]) => {
       const size = dims.reduce((a, b) => a * b, 1)
-      const data = type === 'int64' ? BigInt64Array.from({ length: size }, (_, i) => BigInt((i * 7919) % 8192)) : Float32Array.from({ length: size }, (_, i) => Math.sin(i * 0.37))
+      const data =
+        type === 'int64'
+          ? BigInt64Array.from({ length: size }, (_, i) => BigInt((i * 7919) % 8192))
+          : Float32Array.from({ length: size }, (_, i) => Math.sin(i * 0.37))
       return [name, { type, dims, data }]
     }),
   )

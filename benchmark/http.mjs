@@ -57,7 +57,12 @@ async function serve(kind, model) {
         const out = await session.run(feeds)
         res.json({
           model_name: req.params.name,
-          outputs: Object.entries(out).map(([name, t]) => ({ name, datatype: t.type === 'int64' ? 'INT64' : 'FP32', shape: t.dims, data: Array.from(t.data, Number) })),
+          outputs: Object.entries(out).map(([name, t]) => ({
+            name,
+            datatype: t.type === 'int64' ? 'INT64' : 'FP32',
+            shape: t.dims,
+            data: Array.from(t.data, Number),
+          })),
         })
       })
     } else {
@@ -80,7 +85,14 @@ function startServer(kind, model) {
 
 function load(url, model, body, options) {
   const autocannon = require('autocannon')
-  return autocannon({ url: `${url}/v2/models/${model}/infer`, method: 'POST', headers: { 'content-type': 'application/json' }, body, connections: 64, ...options })
+  return autocannon({
+    url: `${url}/v2/models/${model}/infer`,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body,
+    connections: 64,
+    ...options,
+  })
 }
 
 async function bench() {
@@ -88,7 +100,9 @@ async function bench() {
   const results = []
   for (const model of (process.env.BENCH_MODELS ?? 'small,mlp').split(',')) {
     const { input, width } = MODELS[model]
-    const body = JSON.stringify({ inputs: [{ name: input, shape: [1, width], datatype: 'FP32', data: Array.from({ length: width }, (_, i) => Math.round(Math.sin(i) * 1000) / 1000 + 1) }] })
+    const body = JSON.stringify({
+      inputs: [{ name: input, shape: [1, width], datatype: 'FP32', data: Array.from({ length: width }, (_, i) => Math.round(Math.sin(i) * 1000) / 1000 + 1) }],
+    })
     for (const kind of ['tract', 'tract-express', 'ort', 'plain']) {
       if (kind === 'plain' && model === 'mlp') continue // the ceiling does not depend on the model
       const server = await startServer(kind, model === 'small' ? 'small' : 'mlp')
@@ -96,7 +110,7 @@ async function bench() {
       await fetch(`${server.url}/loop`)
       const saturated = await load(server.url, model, body, { duration: seconds })
       const loopSaturated = await (await fetch(`${server.url}/loop`)).json()
-      const paced = await load(server.url, model, body, { duration: Math.max(5, seconds / 2), overallRate: Math.max(1, Math.round(saturated.requests.average / 4)) })
+      await load(server.url, model, body, { duration: Math.max(5, seconds / 2), overallRate: Math.max(1, Math.round(saturated.requests.average / 4)) })
       const loopPaced = await (await fetch(`${server.url}/loop`)).json()
       server.child.kill('SIGKILL')
       results.push({
@@ -125,7 +139,9 @@ async function bench() {
   console.log('| model | server | req/s | p50 ms | p99 ms | errors | server loop p99 ms (saturated) | paced req/s | server loop p99 / max ms (paced) |')
   console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|')
   for (const r of results) {
-    console.log(`| ${r.model} | ${names[r.server]} | ${r.reqPerSec.toFixed(0)} | ${r.p50Ms} | ${r.p99Ms} | ${r.errors} | ${r.loopP99MsSaturated.toFixed(1)} | ${r.pacedRate} | ${r.loopP99MsPaced.toFixed(1)} / ${r.loopMaxMsPaced.toFixed(1)} |`)
+    console.log(
+      `| ${r.model} | ${names[r.server]} | ${r.reqPerSec.toFixed(0)} | ${r.p50Ms} | ${r.p99Ms} | ${r.errors} | ${r.loopP99MsSaturated.toFixed(1)} | ${r.pacedRate} | ${r.loopP99MsPaced.toFixed(1)} / ${r.loopMaxMsPaced.toFixed(1)} |`,
+    )
   }
   mkdirSync(`${here}results`, { recursive: true })
   writeFileSync(`${here}results/http.json`, JSON.stringify({ date: new Date().toISOString(), machine, seconds, results }, null, 2) + '\n')

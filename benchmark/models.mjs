@@ -29,7 +29,11 @@ function tinyAdd() {
 /** MLP 784-512-512-10 (Gemm, Relu, Softmax), symbolic batch. */
 function mlp784() {
   const random = normal(784)
-  const layers = [[784, 512], [512, 512], [512, 10]]
+  const layers = [
+    [784, 512],
+    [512, 512],
+    [512, 10],
+  ]
   const nodes = []
   const initializers = []
   let x = 'x'
@@ -63,10 +67,22 @@ function resnet() {
   const conv = (input, inChannels, outChannels, kernel, stride, relu = true) => {
     const n = id++
     const pad = Math.floor(kernel / 2)
-    initializers.push(tensor(`conv${n}_w`, [outChannels, inChannels, kernel, kernel], weights(random, outChannels * inChannels * kernel * kernel, Math.sqrt(2 / (inChannels * kernel * kernel)))))
+    initializers.push(
+      tensor(
+        `conv${n}_w`,
+        [outChannels, inChannels, kernel, kernel],
+        weights(random, outChannels * inChannels * kernel * kernel, Math.sqrt(2 / (inChannels * kernel * kernel))),
+      ),
+    )
     nodes.push(node('Conv', [input, `conv${n}_w`], [`conv${n}`], { kernel_shape: [kernel, kernel], strides: [stride, stride], pads: [pad, pad, pad, pad] }))
     const ones = new Float32Array(outChannels).fill(1)
-    initializers.push(tensor(`bn${n}_scale`, [outChannels], weights(random, outChannels, 0.1).map((v) => 1 + v)))
+    initializers.push(
+      tensor(
+        `bn${n}_scale`,
+        [outChannels],
+        weights(random, outChannels, 0.1).map((v) => 1 + v),
+      ),
+    )
     initializers.push(tensor(`bn${n}_bias`, [outChannels], weights(random, outChannels, 0.1)))
     initializers.push(tensor(`bn${n}_mean`, [outChannels], weights(random, outChannels, 0.1)))
     initializers.push(tensor(`bn${n}_var`, [outChannels], ones))
@@ -79,7 +95,12 @@ function resnet() {
   nodes.push(node('MaxPool', [x], ['pool'], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] }))
   x = 'pool'
   let channels = 64
-  for (const [out, stride] of [[64, 1], [128, 2], [256, 2], [512, 2]]) {
+  for (const [out, stride] of [
+    [64, 1],
+    [128, 2],
+    [256, 2],
+    [512, 2],
+  ]) {
     const branch = conv(conv(x, channels, out, 3, stride), out, out, 3, 1, false)
     const shortcut = stride === 1 && out === channels ? x : conv(x, channels, out, 1, stride, false)
     const n = id++

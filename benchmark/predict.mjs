@@ -21,9 +21,18 @@ const work = mkdtempSync(path.join(os.tmpdir(), 'tract-node-predict-'))
 /** Runs the CLI on `input`; resolves with its summary line and peak RSS (VmHWM, polled). */
 function predict(input) {
   const args = [
-    path.join(root, 'cli/tract-node.js'), 'predict', '--quiet',
-    '--model', path.join(models, 'wine.onnx'), '--pipeline', path.join(models, 'wine.pipeline.json'),
-    '--labels', `@${path.join(models, 'wine.samples.json')}`, input, '-o', path.join(work, 'predictions.csv'),
+    path.join(root, 'cli/tract-node.js'),
+    'predict',
+    '--quiet',
+    '--model',
+    path.join(models, 'wine.onnx'),
+    '--pipeline',
+    path.join(models, 'wine.pipeline.json'),
+    '--labels',
+    `@${path.join(models, 'wine.samples.json')}`,
+    input,
+    '-o',
+    path.join(work, 'predictions.csv'),
   ]
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] })

@@ -34,14 +34,16 @@ function makeBuffer(n) {
   for (let i = 0; i < n; i++) {
     const day = 1 + (i % 28)
     const month = 1 + (i % 12)
-    parts.push(JSON.stringify({
-      name: `employee-${i % 5000}`,
-      address: i % 3 === 0 ? null : `${i % 100} Main Street`,
-      dateOfJoining: `20${10 + (i % 14)}-${String(month).padStart(2, '0')}-${String(day).padStart(2, '0')}`,
-      department: departments[i % 3],
-      salary: i % 50 === 49 ? -1 : 30000 + ((i * 7919) % 90000),
-      ...(i % 4 === 0 ? {} : { active: i % 2 === 0 }),
-    }))
+    parts.push(
+      JSON.stringify({
+        name: `employee-${i % 5000}`,
+        address: i % 3 === 0 ? null : `${i % 100} Main Street`,
+        dateOfJoining: `20${10 + (i % 14)}-${String(month).padStart(2, '0')}-${String(day).padStart(2, '0')}`,
+        department: departments[i % 3],
+        salary: i % 50 === 49 ? -1 : 30000 + ((i * 7919) % 90000),
+        ...(i % 4 === 0 ? {} : { active: i % 2 === 0 }),
+      }),
+    )
   }
   return Buffer.from(`[${parts.join(',')}]`)
 }
@@ -70,7 +72,11 @@ async function fittedPipeline() {
   const { Schema, Pipeline } = await import('../index.js')
   const schema = new Schema(FIELDS)
   const pipeline = new Pipeline(schema, STEPS)
-  await pipeline.fit(makeBuffer(10_000).toString('utf8').replace(/"salary":-1/g, '"salary":1'))
+  await pipeline.fit(
+    makeBuffer(10_000)
+      .toString('utf8')
+      .replace(/"salary":-1/g, '"salary":1'),
+  )
   return { schema, pipeline }
 }
 
@@ -111,7 +117,11 @@ async function jsSide(buffer) {
       active: { type: 'boolean', default: true },
     },
   })
-  const fitRecords = JSON.parse(makeBuffer(10_000).toString('utf8').replace(/"salary":-1/g, '"salary":1'))
+  const fitRecords = JSON.parse(
+    makeBuffer(10_000)
+      .toString('utf8')
+      .replace(/"salary":-1/g, '"salary":1'),
+  )
   const salaries = fitRecords.map((r) => r.salary)
   const mean = salaries.reduce((a, b) => a + b, 0) / salaries.length
   const std = Math.sqrt(salaries.reduce((a, b) => a + (b - mean) ** 2, 0) / salaries.length) || 1
@@ -188,14 +198,18 @@ if (values.side) {
   const self = fileURLToPath(import.meta.url)
   const results = Object.keys(sides).map((side) => ({
     side,
-    ...JSON.parse(execFileSync(process.execPath, ['--max-old-space-size=8192', '--expose-gc', self, '--records', String(count), '--side', side], { maxBuffer: 1 << 20 })),
+    ...JSON.parse(
+      execFileSync(process.execPath, ['--max-old-space-size=8192', '--expose-gc', self, '--records', String(count), '--side', side], { maxBuffer: 1 << 20 }),
+    ),
   }))
   const machine = `${os.cpus().length} × ${os.cpus()[0].model}, Node ${process.version}`
   console.log(`${count.toLocaleString('en')} Employee records (${results[0].inputMb.toFixed(0)} MB of JSON) — ${machine}\n`)
   console.log('| implementation | wall ms | peak RSS MB | loop p99 ms | loop max ms | valid | errors |')
   console.log('|---|---:|---:|---:|---:|---:|---:|')
   for (const r of results) {
-    console.log(`| ${r.side} | ${r.ms.toFixed(0)} | ${r.peakRssMb.toFixed(0)} | ${r.loopP99Ms.toFixed(1)} | ${r.loopMaxMs.toFixed(1)} | ${r.valid} | ${r.errors} |`)
+    console.log(
+      `| ${r.side} | ${r.ms.toFixed(0)} | ${r.peakRssMb.toFixed(0)} | ${r.loopP99Ms.toFixed(1)} | ${r.loopMaxMs.toFixed(1)} | ${r.valid} | ${r.errors} |`,
+    )
   }
   mkdirSync(new URL('./results/', import.meta.url), { recursive: true })
   writeFileSync(new URL('./results/records.json', import.meta.url), JSON.stringify({ date: new Date().toISOString(), machine, count, results }, null, 2) + '\n')

@@ -1,16 +1,19 @@
-// `npm run bench`: every case of the performance issue, tract-node next to onnxruntime-node in the
-// same run, written to benchmark/results.json (benchmark/report.mjs then regenerates BENCHMARKS.md and
-// its charts). Both peers get 2 intra-op threads for latency; each tract-node figure is reported as a
-// ratio to onnxruntime-node's.
+// The benchmark suite on this CPU's kernel tier (or the one TRACT_NODE_CPU forces), tract-node next
+// to onnxruntime-node in the same run, written to benchmark/results/suite-<tier>.json
+// (benchmark/bench.mjs runs it once per CPU family this machine can stand for, and
+// benchmark/report.mjs regenerates BENCHMARKS.md and its charts from the files). Both peers get 2
+// intra-op threads for latency unless a case says otherwise; each tract-node figure is reported as
+// a ratio to onnxruntime-node's.
 //
 //   (1)–(5) latency: Add [1, 4] (per-call overhead), MLP 784-512-512-10 at batch 1 and 64, a
 //           ResNet-10-style CNN, a BERT-mini-sized encoder at sequence 128, a 100-tree random forest
-//           on 1,000 and 10,000 rows
+//           on 1,000 and 10,000 rows (on 2 threads, and on 1)
 //   (6)     event-loop p99 delay while 8 runs of the MLP (batch 64) and the CNN are in flight
 //   (7)     throughput at concurrency 1, 2, 8, 64
 //   (8)     RSS after load and after 10,000 runs (each in its own process)
 //   (9)     installed size of each package
-//   (10)    the real models of the conformance zoo (`npm run zoo:fetch`) at batch 1 and 4
+//   (10)    the real models of the conformance zoo (`npm run zoo:fetch`) at batch 1 and 4, on 1
+//           intra-op thread and on 2
 //
 //   node benchmark/suite.mjs [--seconds 3] [--only latency,loop,throughput,memory,size,zoo]
 import { execFileSync } from 'node:child_process'
@@ -20,7 +23,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 
-import { InferenceSession, Tensor } from '../index.js'
+import { InferenceSession, Tensor, cpuInfo } from '../index.js'
 import { runZooCase, zooCases } from '../scripts/conformance/zoo.mjs'
 import { inputs, loadPeer, machine, measureInterleaved, peerVersion, saturate } from './harness.mjs'
 import { GENERATED, ensureModels } from './models.mjs'
@@ -36,7 +39,7 @@ const ort = loadPeer()
 if (!ort) throw new Error('onnxruntime-node is not installed: run `npm run bench:setup` first')
 
 /** Both peers' sessions on one model, with their feeds built from the same data. */
-async function pair(file, feedSpec, tractOptions = {}, ortThreads = THREADS) {
+async function pair(file, feedSpec, tractOptions = {}, ortThreads = tractOptions.intraOpNumThreads ?? THREADS) {
   const data = inputs(feedSpec)
   const tract = await InferenceSession.create(dir + file, tractOptions)
   const peer = await ort.InferenceSession.create(dir + file, { intraOpNumThreads: ortThreads, interOpNumThreads: 1 })
@@ -57,20 +60,28 @@ const LATENCY_CASES = [
   { id: 'bert', name: 'BERT-mini-sized encoder, sequence 128', file: 'bert_mini.onnx', feeds: { input_ids: ['int64', [1, 128]] } },
   { id: 'forest-1k', name: 'random forest 100×depth 10, 1,000 rows', file: 'random_forest.onnx', feeds: { x: ['float32', [1000, 20]] } },
   { id: 'forest-10k', name: 'random forest 100×depth 10, 10,000 rows', file: 'random_forest.onnx', feeds: { x: ['float32', [10000, 20]] } },
+  { id: 'forest-1k-1t', name: 'random forest, 1,000 rows, 1 thread', file: 'random_forest.onnx', feeds: { x: ['float32', [1000, 20]] }, threads: 1 },
+  { id: 'forest-10k-1t', name: 'random forest, 10,000 rows, 1 thread', file: 'random_forest.onnx', feeds: { x: ['float32', [10000, 20]] }, threads: 1 },
 ]
 
 /** (1)–(5): sequential latency of `run`, `runSync` and onnxruntime-node's `run`, measured in interleaved slices. */
 async function latency() {
   const rows = []
   for (const c of LATENCY_CASES) {
-    const p = await pair(c.file, c.feeds, { intraOpNumThreads: THREADS })
+    const p = await pair(c.file, c.feeds, { intraOpNumThreads: c.threads ?? THREADS })
     const runs = {
       tractRun: () => p.tract.run(p.tractFeeds),
       tractRunSync: async () => p.tract.runSync(p.tractFeeds),
       ort: () => p.peer.run(p.peerFeeds),
     }
     // Each for `seconds` in all, in interleaved slices (see measureInterleaved).
-    const row = { id: c.id, case: c.name, model: GENERATED[c.file].description, ...(await measureInterleaved(runs, { seconds })) }
+    const row = {
+      id: c.id,
+      case: c.name,
+      model: GENERATED[c.file].description,
+      threads: c.threads ?? THREADS,
+      ...(await measureInterleaved(runs, { seconds })),
+    }
     row.ratioRun = row.tractRun.p50Ms / row.ort.p50Ms
     row.ratioRunSync = row.tractRunSync.p50Ms / row.ort.p50Ms
     await p.release()
@@ -82,7 +93,13 @@ async function latency() {
 
 /** (6): the loop's delay idle and while 8 runs are in flight, each peer in its own process (benchmark/loop.mjs). */
 function eventLoop() {
-  const run = (peer, env = {}) => JSON.parse(execFileSync(process.execPath, [fileURLToPath(new URL('./loop.mjs', import.meta.url)), peer, String(seconds)], { encoding: 'utf8', env: { ...process.env, ...env } }))
+  const run = (peer, env = {}) =>
+    JSON.parse(
+      execFileSync(process.execPath, [fileURLToPath(new URL('./loop.mjs', import.meta.url)), peer, String(seconds)], {
+        encoding: 'utf8',
+        env: { ...process.env, ...env },
+      }),
+    )
   const result = { tract: run('tract'), tractNiceOff: run('tract', { TRACT_NODE_NICE: '0' }), ort: run('ort') }
   console.error(`event loop p99 (idle / loaded): tract ${ms2(result.tract)}, tract nice 0 ${ms2(result.tractNiceOff)}, ort ${ms2(result.ort)}`)
   return result
@@ -120,7 +137,12 @@ function memory() {
   ]
   const rows = []
   for (const c of cases) {
-    const measure = (peer) => JSON.parse(execFileSync(process.execPath, [fileURLToPath(new URL('./rss.mjs', import.meta.url)), peer, dir + c.model, JSON.stringify(c.dims), String(c.runs)], { encoding: 'utf8' }))
+    const measure = (peer) =>
+      JSON.parse(
+        execFileSync(process.execPath, [fileURLToPath(new URL('./rss.mjs', import.meta.url)), peer, dir + c.model, JSON.stringify(c.dims), String(c.runs)], {
+          encoding: 'utf8',
+        }),
+      )
     const row = { model: GENERATED[c.model].description, runs: c.runs, tract: measure('tract'), ort: measure('ort') }
     rows.push(row)
     console.error(`rss ${c.model}: tract ${row.tract.afterRunsMb.toFixed(0)} MB, ort ${row.ort.afterRunsMb.toFixed(0)} MB`)
@@ -158,7 +180,7 @@ function installSize() {
   }
 }
 
-/** (10): the conformance zoo's real models, when `npm run zoo:fetch` has fetched them. */
+/** (10): the conformance zoo's real models, when `npm run zoo:fetch` has fetched them, on 1 and 2 threads. */
 async function zoo() {
   const zooDir = path.join(ROOT, 'target/zoo')
   if (!existsSync(path.join(zooDir, 'cases'))) {
@@ -166,18 +188,21 @@ async function zoo() {
     return null
   }
   const rows = []
-  for (const spec of zooCases(zooDir)) {
-    const row = await runZooCase(zooDir, spec, { seconds, peer: ort })
-    rows.push(row)
-    console.error(`zoo ${row.name} b${row.batch}: ${row.tract?.p50Ms.toFixed(2)} vs ${row.ort?.p50Ms.toFixed(2)} ms`)
+  for (const threads of [1, THREADS]) {
+    for (const spec of zooCases(zooDir)) {
+      const row = await runZooCase(zooDir, spec, { seconds, peer: ort, threads })
+      rows.push(row)
+      console.error(`zoo ${row.name} b${row.batch} ${threads}t: ${row.tract?.p50Ms.toFixed(2)} vs ${row.ort?.p50Ms.toFixed(2)} ms`)
+    }
   }
   return rows
 }
 
 const SECTIONS = { latency, loop: eventLoop, throughput, memory, size: installSize, zoo }
-const resultsFile = new URL('./results.json', import.meta.url)
+const cpu = cpuInfo()
+const resultsFile = new URL(`./results/suite-${cpu.tier}.json`, import.meta.url)
 const previous = existsSync(resultsFile) ? JSON.parse(readFileSync(resultsFile, 'utf8')) : {}
-const results = { ...previous, date: new Date().toISOString(), machine: { ...machine(), build: buildProfile() }, seconds, threads: THREADS }
+const results = { ...previous, date: new Date().toISOString(), machine: { ...machine(), build: buildProfile(), tier: cpu }, seconds, threads: THREADS }
 for (const [name, run] of Object.entries(SECTIONS)) {
   if (!only || only.has(name)) results[name] = await run()
 }

@@ -45,13 +45,13 @@ export function zooCases(zoo) {
  * One case: loads the model, checks every output against onnxruntime's, then (when `timed`) measures
  * tract-node's `run` and `runSync` and onnxruntime-node's `run`, and checks the outputs again after the timed runs. `{ name, batch, maxAbsDiff, pass, tract?, ort?, error? }`.
  */
-export async function runZooCase(zoo, spec, { seconds = 2, timed = true, peer = loadPeer() } = {}) {
-  const row = { name: spec.name, description: spec.description, batch: spec.batch, package: spec.package }
+export async function runZooCase(zoo, spec, { seconds = 2, timed = true, peer = loadPeer(), threads = THREADS } = {}) {
+  const row = { name: spec.name, description: spec.description, batch: spec.batch, package: spec.package, threads }
   const inputs = spec.inputs.map((t) => [t.name, readTensor(spec.dir, t)])
   const model = path.join(zoo, spec.model)
   let session
   try {
-    session = await InferenceSession.create(model, { intraOpNumThreads: THREADS })
+    session = await InferenceSession.create(model, { intraOpNumThreads: threads })
     const feeds = Object.fromEntries(inputs.map(([name, t]) => [name, new Tensor(t.type, t.data, t.dims)]))
     const difference = (outputs) => Math.max(...spec.outputs.map((o) => maxAbsDiff(outputs[o.name], readTensor(spec.dir, o))))
     row.maxAbsDiff = difference(await session.run(feeds))
@@ -68,7 +68,7 @@ export async function runZooCase(zoo, spec, { seconds = 2, timed = true, peer = 
     await session?.release()
   }
   if (timed && peer) {
-    const ortSession = await peer.InferenceSession.create(model, { intraOpNumThreads: THREADS, interOpNumThreads: 1 })
+    const ortSession = await peer.InferenceSession.create(model, { intraOpNumThreads: threads, interOpNumThreads: 1 })
     const feeds = Object.fromEntries(inputs.map(([name, t]) => [name, new peer.Tensor(t.type, t.data, t.dims)]))
     row.ort = await measureLatency(() => ortSession.run(feeds), { seconds })
     // As in the latency table: tract-node's faster call (`run` hands the work to a compute thread).
@@ -87,7 +87,9 @@ export function zooTable(rows) {
   ]
   for (const r of rows) {
     const diff = r.error ? cell(r.error, 100) : r.maxAbsDiff.toExponential(1)
-    lines.push(`| ${r.description} (\`${r.package}\`) | ${r.batch} | ${diff} | ${r.pass ? 'yes' : '**no**'} | ${ms(r.tract)} | ${ms(r.tractSync)} | ${ms(r.ort)} | ${r.ratioP50 ? r.ratioP50.toFixed(2) + '×' : '—'} |`)
+    lines.push(
+      `| ${r.description} (\`${r.package}\`) | ${r.batch} | ${diff} | ${r.pass ? 'yes' : '**no**'} | ${ms(r.tract)} | ${ms(r.tractSync)} | ${ms(r.ort)} | ${r.ratioP50 ? r.ratioP50.toFixed(2) + '×' : '—'} |`,
+    )
   }
   return lines.join('\n')
 }
