@@ -150,6 +150,12 @@ export interface CpuInfo {
 }
 
 /**
+ * The column names of CSV `bytes` (its first row), read as records are read: for the CLI, which
+ * names a schema's fields after them.
+ */
+export declare function csvColumnNames(bytes: Uint8Array): Array<string>
+
+/**
  * Stable error codes, exposed to JS as `err.code` and as the `ErrorCode` constants
  * (`ErrorCode.ErrInputShape === 'ERR_INPUT_SHAPE'`).
  */
@@ -190,6 +196,17 @@ export declare enum ErrorCode {
   ErrNotFitted = 'ERR_NOT_FITTED',
   /** An internal failure (a caught Rust panic, or a tract failure at run time). */
   ErrInternal = 'ERR_INTERNAL',
+  /** (`tract-node/express`) A request body over the router's `bodyLimit`: HTTP 413. */
+  ErrBodyTooLarge = 'ERR_BODY_TOO_LARGE',
+  /** (`tract-node/express`) A request body that is not JSON: HTTP 415. */
+  ErrContentType = 'ERR_CONTENT_TYPE',
+  /** (`tract-node/express`) A request that came after `router.close()`: HTTP 503. */
+  ErrShuttingDown = 'ERR_SHUTTING_DOWN',
+  /**
+   * `require('tract-node')` found no native binary that loads on this platform; the message
+   * names the package to install.
+   */
+  ErrNativeBinding = 'ERR_NATIVE_BINDING',
 }
 
 /**
@@ -333,8 +350,16 @@ export interface SessionStats {
   p99Ms: number
   /** Runs rejected by cause. */
   rejected: RejectedCounts
-  /** Executions per batch size: counts for sizes ≤ 1, 2, 4, 8, 16, 32, 64, 128 and larger (not cumulative). */
+  /**
+   * Executions per batch size: counts for sizes up to each of `batchSizeBounds`, then larger (not
+   * cumulative).
+   */
   batchSizes: Array<number>
+  /**
+   * Upper bounds of the `batchSizes` buckets (1, 2, 4, … 128); a last bucket takes larger
+   * batches.
+   */
+  batchSizeBounds: Array<number>
 }
 
 /**

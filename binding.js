@@ -843,6 +843,7 @@ module.exports.RunTicket = nativeBinding.RunTicket
 module.exports.ValidationReport = nativeBinding.ValidationReport
 module.exports.computeThreads = nativeBinding.computeThreads
 module.exports.cpuInfo = nativeBinding.cpuInfo
+module.exports.csvColumnNames = nativeBinding.csvColumnNames
 module.exports.ErrorCode = nativeBinding.ErrorCode
 module.exports.inspectModel = nativeBinding.inspectModel
 module.exports.setComputeThreads = nativeBinding.setComputeThreads

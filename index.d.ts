@@ -33,20 +33,7 @@ export type CpuTier = 'avx512' | 'avx2' | 'neon' | 'portable'
 export declare function inspectModel(model: string | Uint8Array | ArrayBuffer): Promise<ModelReport>
 
 /** Element types a tensor can have (the names onnxruntime-node uses). */
-export type TensorType =
-  | 'float32'
-  | 'float64'
-  | 'float16'
-  | 'int8'
-  | 'uint8'
-  | 'int16'
-  | 'uint16'
-  | 'int32'
-  | 'uint32'
-  | 'int64'
-  | 'uint64'
-  | 'bool'
-  | 'string'
+export type TensorType = 'float32' | 'float64' | 'float16' | 'int8' | 'uint8' | 'int16' | 'uint16' | 'int32' | 'uint32' | 'int64' | 'uint64' | 'bool' | 'string'
 
 /** The data array of each tensor type. float16 travels as raw bits in a Uint16Array, bool as 0/1 bytes. */
 export interface TensorDataMap {
@@ -195,6 +182,10 @@ export type ErrorCodeString =
   | 'ERR_VALIDATION'
   | 'ERR_NOT_FITTED'
   | 'ERR_INTERNAL'
+  /** `tract-node/express`: a body over `bodyLimit` (413), not JSON (415), or after `close()` (503). */
+  | 'ERR_BODY_TOO_LARGE'
+  | 'ERR_CONTENT_TYPE'
+  | 'ERR_SHUTTING_DOWN'
   /** Thrown by `require('tract-node')` when no native binary fits this platform (the message names the package). */
   | 'ERR_NATIVE_BINDING'
 
@@ -265,7 +256,6 @@ export type CleanRecord = Record<string, string | number | boolean | null>
 /** Records in bulk: an array of objects, or bytes (Buffer, Uint8Array, string) of a JSON array, NDJSON or CSV. */
 export type RecordsInput = ReadonlyArray<unknown> | Uint8Array | string
 
-
 /** A Django-like data model, validated in Rust. */
 export declare class Schema {
   constructor(fields: Record<string, FieldDefinition>, options?: SchemaOptions)
@@ -281,9 +271,12 @@ export declare class Schema {
   static fromJSON(json: string | { fields: Record<string, FieldDefinition>; options?: SchemaOptions }): Schema
 }
 
+/** How missing values are filled: scikit-learn's `SimpleImputer(strategy=…)`. */
+export type ImputeStrategy = 'mean' | 'median' | 'most_frequent' | 'constant'
+
 /** Options shared by every step: impute missing (null) values before the transform. */
 export interface ImputeOptions {
-  impute?: 'mean' | 'median' | 'most_frequent' | 'constant'
+  impute?: ImputeStrategy
   /** The constant for `impute: 'constant'` (fitted for the other strategies). */
   fillValue?: string | number | boolean
 }
@@ -295,7 +288,8 @@ export type StepDefinition = { column: string } & ImputeOptions &
     | { transform: 'minmax' }
     | { transform: 'onehot'; categories?: Array<string | number | boolean> }
     | { transform: 'ordinal'; categories?: Array<string | number | boolean>; unknownValue?: number }
-    | { transform: 'impute'; impute: 'mean' | 'median' | 'most_frequent' | 'constant' }
+    | { transform: 'impute'; strategy: ImputeStrategy }
+    | { transform: 'impute'; impute: ImputeStrategy }
     | { transform: 'dateParts'; parts: Array<'year' | 'month' | 'day' | 'dayOfWeek' | 'dayOfYear' | 'hour' | 'epochDays'> }
     | { transform: 'hash'; buckets: number; alternateSign?: boolean }
     | { transform: 'passthrough' }
@@ -325,9 +319,7 @@ export declare class Pipeline {
 }
 
 /** A prediction: `{ label, probabilities }` for classifiers, `{ value }` for regressors. */
-export type Prediction =
-  | { label: string | number; probabilities: number[] | null }
-  | { value: number | number[] }
+export type Prediction = { label: string | number; probabilities: number[] | null } | { value: number | number[] }
 
 /** Records in, predictions out: Schema → Pipeline → InferenceSession in one native job per batch. */
 export declare class Model {

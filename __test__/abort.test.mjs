@@ -51,7 +51,7 @@ test('a run aborted while queued never computes', async () => {
   const first = session.run({ x: heavyInput() })
   const queued = session.run({ x: heavyInput() }, { signal: controller.signal })
   const third = session.run({ x: heavyInput() })
-  assert.ok(session.stats().queueDepth >= 1, "runs wait for the single thread")
+  assert.ok(session.stats().queueDepth >= 1, 'runs wait for the single thread')
   controller.abort()
   await assertCode(queued, 'ERR_ABORTED')
   await Promise.all([first, third])

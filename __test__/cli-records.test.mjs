@@ -28,7 +28,12 @@ test('CSV chunks hold whole records, whatever the piece and chunk sizes', async 
   const whole = await schema.validateMany(csv, { format: 'csv' })
   assert.equal(whole.errors.length, 0)
   assert.equal(whole.valid.length, 60)
-  for (const [pieceSize, chunkBytes] of [[7, 16], [1, 1], [64, 100], [4096, 1 << 20]]) {
+  for (const [pieceSize, chunkBytes] of [
+    [7, 16],
+    [1, 1],
+    [64, 100],
+    [4096, 1 << 20],
+  ]) {
     const valid = []
     let bodies = ''
     for await (const chunk of recordChunks(pieces(csv, pieceSize), { csv: true, chunkBytes })) {
@@ -49,7 +54,10 @@ test('NDJSON chunks end on line ends; a last line without a newline counts', asy
   for await (const chunk of recordChunks(pieces(text, 5), { csv: false, chunkBytes: 40 })) {
     ids.push(...(await schema.validateMany(chunk.bytes)).valid.map((r) => r.id))
   }
-  assert.deepEqual(ids, Array.from({ length: 25 }, (_, i) => i))
+  assert.deepEqual(
+    ids,
+    Array.from({ length: 25 }, (_, i) => i),
+  )
 })
 
 test('record start lines skip blank lines and follow quoted newlines', () => {

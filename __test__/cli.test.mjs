@@ -25,7 +25,10 @@ function cli(...args) {
 
 /** Asserts a failure printed one line (no stack trace) containing `pattern`. */
 function assertOneLineError({ stderr }, pattern) {
-  const lines = stderr.trim().split('\n').filter((l) => !l.startsWith('Run `'))
+  const lines = stderr
+    .trim()
+    .split('\n')
+    .filter((l) => !l.startsWith('Run `'))
   assert.equal(lines.length, 1, stderr)
   assert.match(lines[0], pattern)
 }
@@ -164,12 +167,41 @@ test('predict: NDJSON in, NDJSON out, every error to --errors', async () => {
   const errors = path.join(tmp, 'errors.ndjson')
   const { code, stderr } = await cli('predict', ...wineArgs, '--labels', `@${path.join(MODELS, 'wine.samples.json')}`, input, '-o', output, '--errors', errors)
   assert.equal(code, 0, stderr)
-  const predictions = readFileSync(output, 'utf8').trim().split('\n').map((l) => JSON.parse(l))
-  assert.deepEqual(predictions.map((p) => p.label), wine.predict)
-  assert.deepEqual(predictions.slice(0, 2).map((p) => p.row), [1, 3])
-  const reported = readFileSync(errors, 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+  const predictions = readFileSync(output, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+  assert.deepEqual(
+    predictions.map((p) => p.label),
+    wine.predict,
+  )
+  assert.deepEqual(
+    predictions.slice(0, 2).map((p) => p.row),
+    [1, 3],
+  )
+  const reported = readFileSync(errors, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
   assert.deepEqual(reported[0], { row: 2, line: 2, field: 'alcohol', code: 'invalid', message: 'Enter a number.' })
   assert.equal(reported.length, 13) // the bad value and 12 missing fields
+})
+
+test('predict without a schema names the fields after the CSV header, quoted commas included', async () => {
+  const names = ['alcohol, %', ...Array.from({ length: 12 }, (_, i) => `f${i}`)]
+  const header = names.map((n) => (n.includes(',') ? `"${n}"` : n)).join(',')
+  const good = Array.from({ length: 13 }, (_, i) => String(i + 1)).join(',')
+  const input = path.join(tmp, 'quoted.csv')
+  writeFileSync(input, `${header}\n${good}\nx,${good.split(',').slice(1).join(',')}\n`)
+  const [output, errors] = [path.join(tmp, 'quoted-out.csv'), path.join(tmp, 'quoted-errors.ndjson')]
+  const { code, stderr } = await cli('predict', '--model', path.join(MODELS, 'wine.onnx'), input, '-o', output, '--errors', errors, '--quiet')
+  assert.equal(code, 0, stderr)
+  assert.equal(readFileSync(output, 'utf8').trim().split('\n').length, 2) // the header and one prediction
+  const [reported] = readFileSync(errors, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+  assert.deepEqual([reported.row, reported.field, reported.code], [2, 'alcohol, %', 'invalid'])
 })
 
 test('predict: usage errors exit 2', async () => {

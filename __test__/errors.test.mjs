@@ -76,8 +76,11 @@ test('ERR_NATIVE_BINDING: a missing native binary names the platform package to 
   const { equal, match } = await import('node:assert/strict')
   const script = "try { require('./index.js') } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message, cause: Boolean(e.cause) })) }"
   const stdout = await new Promise((resolve, reject) =>
-    execFile(process.execPath, ['-e', script], { cwd: new URL('..', import.meta.url), env: { ...process.env, NAPI_RS_NATIVE_LIBRARY_PATH: '/nonexistent/tract-node.node' } }, (error, out) =>
-      error ? reject(error) : resolve(out),
+    execFile(
+      process.execPath,
+      ['-e', script],
+      { cwd: new URL('..', import.meta.url), env: { ...process.env, NAPI_RS_NATIVE_LIBRARY_PATH: '/nonexistent/tract-node.node' } },
+      (error, out) => (error ? reject(error) : resolve(out)),
     ),
   )
   const error = JSON.parse(stdout)

@@ -49,7 +49,13 @@ test('health routes answer', async () => {
 test('model metadata follows KServe V2', async () => {
   const meta = await (await fetch(`${base}/v2/models/wine`)).json()
   assert.deepEqual(meta.inputs, [{ name: 'features', datatype: 'FP32', shape: [-1, 13] }])
-  assert.deepEqual(meta.outputs.map((o) => [o.name, o.datatype]), [['label', 'INT64'], ['probabilities', 'FP32']])
+  assert.deepEqual(
+    meta.outputs.map((o) => [o.name, o.datatype]),
+    [
+      ['label', 'INT64'],
+      ['probabilities', 'FP32'],
+    ],
+  )
 })
 
 test("/predict answers scikit-learn's labels and probabilities for readable records", async () => {
@@ -57,7 +63,10 @@ test("/predict answers scikit-learn's labels and probabilities for readable reco
   assert.equal(res.status, 200)
   const { model_name, predictions } = await res.json()
   assert.equal(model_name, 'wine')
-  assert.deepEqual(predictions.map((p) => p.label), samples.predict)
+  assert.deepEqual(
+    predictions.map((p) => p.label),
+    samples.predict,
+  )
   predictions.forEach((p, i) => p.probabilities.forEach((q, k) => assert.ok(Math.abs(q - samples.predict_proba[i][k]) < 1e-5)))
   const single = await (await post('/v2/models/wine/predict', samples.records[0])).json()
   assert.equal(single.predictions[0].label, samples.predict[0])
@@ -70,7 +79,10 @@ test('/infer takes KServe V2 tensors (nested data too) and answers tensors', asy
   })
   assert.equal(res.status, 200)
   const { outputs } = await res.json()
-  assert.deepEqual(outputs.map((o) => [o.name, o.datatype, o.shape]), [['probabilities', 'FP32', [2, 3]]])
+  assert.deepEqual(
+    outputs.map((o) => [o.name, o.datatype, o.shape]),
+    [['probabilities', 'FP32', [2, 3]]],
+  )
   assert.ok(Math.abs(outputs[0].data.slice(0, 3).reduce((a, b) => a + b) - 1) < 1e-5)
 })
 
@@ -83,11 +95,18 @@ test('errors map to HTTP statuses with coded JSON bodies and no stack traces', a
     return error
   }
   const invalid = await expectError(await post('/v2/models/wine/predict', [{ ...samples.records[0], alcohol: 'strong' }]), 400, 'ERR_VALIDATION')
-  assert.deepEqual(invalid.errors.map((e) => [e.index, e.path, e.code]), [[0, 'alcohol', 'invalid']])
+  assert.deepEqual(
+    invalid.errors.map((e) => [e.index, e.path, e.code]),
+    [[0, 'alcohol', 'invalid']],
+  )
   const malformed = await expectError(await post('/v2/models/wine/predict', '{"alcohol": '), 400, 'ERR_VALIDATION')
   assert.match(malformed.errors[0].message, /Not valid JSON/)
   await expectError(await post('/v2/models/wine/predict', '[{"alcohol": 1}, '), 400, 'ERR_INVALID_ARG')
-  await expectError(await post('/v2/models/wine/infer', { inputs: [{ name: 'features', shape: [1, 12], datatype: 'FP32', data: Array(12).fill(0) }] }), 400, 'ERR_INPUT_SHAPE')
+  await expectError(
+    await post('/v2/models/wine/infer', { inputs: [{ name: 'features', shape: [1, 12], datatype: 'FP32', data: Array(12).fill(0) }] }),
+    400,
+    'ERR_INPUT_SHAPE',
+  )
   await expectError(await post('/v2/models/wine/infer', { inputs: 'nope' }), 400, 'ERR_INVALID_ARG')
   await expectError(await post('/v2/models/nope/predict', {}), 404, 'ERR_MODEL_NOT_FOUND')
   await expectError(await fetch(`${base}/v2/models/nope`), 404, 'ERR_MODEL_NOT_FOUND')
@@ -108,7 +127,11 @@ test('/metrics exposes Prometheus counters and histograms per model', async () =
 
 test('SIGTERM finishes requests in flight, then exits 0', async () => {
   const demo = await startDemo()
-  const inFlight = fetch(`${demo.url}/v2/models/wine/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(samples.records) })
+  const inFlight = fetch(`${demo.url}/v2/models/wine/predict`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(samples.records),
+  })
   await new Promise((resolve) => setTimeout(resolve, 20))
   const exited = new Promise((resolve) => demo.child.once('exit', (code) => resolve(code)))
   demo.child.kill('SIGTERM')
@@ -129,10 +152,11 @@ async function serve(expressModule, models, options = {}) {
   const listener = await new Promise((resolve) => {
     const s = app.listen(0, () => resolve(s))
   })
-  const close = () => new Promise((resolve) => {
-    listener.close(resolve)
-    listener.closeAllConnections() // fetch keeps connections alive
-  })
+  const close = () =>
+    new Promise((resolve) => {
+      listener.close(resolve)
+      listener.closeAllConnections() // fetch keeps connections alive
+    })
   return { url: `http://127.0.0.1:${listener.address().port}`, close }
 }
 

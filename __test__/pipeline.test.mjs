@@ -26,6 +26,26 @@ test(`${refs.cases.length} transforms equal scikit-learn within 1e-6`, async () 
   }
 })
 
+test("an impute step takes scikit-learn's `strategy` name, with the same results", async () => {
+  const imputeCases = refs.cases.filter((c) => c.step.transform === 'impute')
+  assert.ok(imputeCases.length >= 2)
+  for (const { step, output } of imputeCases) {
+    const { impute: strategy, ...rest } = step
+    const pipeline = new Pipeline(schema, [{ ...rest, strategy }])
+    await pipeline.fit(refs.fit)
+    assertClose(await pipeline.transform(refs.transform), output, `strategy: ${strategy}`)
+  }
+  assert.throws(() => new Pipeline(schema, [{ column: 'salary', transform: 'impute', strategy: 'mean', impute: 'mean' }]), {
+    code: 'ERR_SCHEMA',
+    message: /duplicate/,
+  })
+  assert.throws(() => new Pipeline(schema, [{ column: 'salary', transform: 'standardize', strategy: 'mean' }]), {
+    code: 'ERR_SCHEMA',
+    message: /'strategy' is not an option of 'standardize'/,
+  })
+  assert.throws(() => new Pipeline(schema, [{ column: 'salary', transform: 'impute' }]), { code: 'ERR_SCHEMA', message: /needs a strategy/ })
+})
+
 test('steps concatenate in order; JSON and NDJSON buffers featurise like arrays', async () => {
   const steps = refs.cases.slice(0, 3).map((c) => c.step)
   const pipeline = new Pipeline(schema, steps)
@@ -48,12 +68,21 @@ test('validateAndTransform keeps the good records and reports the bad ones', asy
     assert.deepEqual(features.dims, [2, 1])
     const expected = await pipeline.transform([refs.transform[0], refs.transform[3]])
     assert.deepEqual(features.data, expected.data)
-    assert.deepEqual(errors.map((e) => [e.index, e.path, e.code]), [[1, 'age', 'invalid'], [2, '', 'invalid']])
+    assert.deepEqual(
+      errors.map((e) => [e.index, e.path, e.code]),
+      [
+        [1, 'age', 'invalid'],
+        [2, '', 'invalid'],
+      ],
+    )
   }
 })
 
 test('fit -> toJSON -> fromJSON -> transform gives identical tensors', async () => {
-  const pipeline = new Pipeline(schema, refs.cases.map((c) => c.step))
+  const pipeline = new Pipeline(
+    schema,
+    refs.cases.map((c) => c.step),
+  )
   await pipeline.fit(refs.fit)
   const restored = Pipeline.fromJSON(JSON.stringify(pipeline))
   assert.ok(restored.fitted)
@@ -87,10 +116,11 @@ test("Model.predict equals scikit-learn's predict and predict_proba", async () =
   const session = await InferenceSession.create(fixture('employee_model.onnx'))
   const model = await Model.create({ session, schema, pipeline, labels: modelRefs.labels })
   const predictions = await model.predict(refs.transform)
-  assert.deepEqual(predictions.map((p) => p.label), modelRefs.predict)
-  predictions.forEach((p, i) =>
-    p.probabilities.forEach((q, k) => assert.ok(Math.abs(q - modelRefs.predict_proba[i][k]) <= 1e-5, `[${i}][${k}] ${q}`)),
+  assert.deepEqual(
+    predictions.map((p) => p.label),
+    modelRefs.predict,
   )
+  predictions.forEach((p, i) => p.probabilities.forEach((q, k) => assert.ok(Math.abs(q - modelRefs.predict_proba[i][k]) <= 1e-5, `[${i}][${k}] ${q}`)))
   assert.deepEqual(model.predictSync(Buffer.from(JSON.stringify(refs.transform))), predictions)
   await assertCode(model.predict([{ ...refs.transform[0], age: null }]), 'ERR_VALIDATION')
   await assertCode(Model.create({ session, pipeline, schema: new Schema(refs.schema) }), 'ERR_INVALID_ARG')

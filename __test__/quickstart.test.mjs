@@ -21,6 +21,9 @@ test("the iris model's probabilities equal scikit-learn's predict_proba", async 
 
 test('examples/quickstart.js prints the label scikit-learn predicts for each flower', async () => {
   const { stdout } = await promisify(execFile)(process.execPath, [`${examples}quickstart.js`])
-  const predicted = stdout.trim().split('\n').map((line) => line.split('-> ')[1].split(' ')[0])
+  const predicted = stdout
+    .trim()
+    .split('\n')
+    .map((line) => line.split('-> ')[1].split(' ')[0])
   assert.deepEqual(predicted, reference.predict)
 })

@@ -5,9 +5,18 @@ import { InferenceSession, Tensor } from '../index.js'
 import { assertCode, assertOutputsMatch, feedsOf, fixture, referenceCases } from './helpers.mjs'
 
 const TYPED = {
-  float32: Float32Array, float64: Float64Array, float16: Uint16Array, int8: Int8Array, uint8: Uint8Array,
-  int16: Int16Array, uint16: Uint16Array, int32: Int32Array, uint32: Uint32Array, int64: BigInt64Array,
-  uint64: BigUint64Array, bool: Uint8Array,
+  float32: Float32Array,
+  float64: Float64Array,
+  float16: Uint16Array,
+  int8: Int8Array,
+  uint8: Uint8Array,
+  int16: Int16Array,
+  uint16: Uint16Array,
+  int32: Int32Array,
+  uint32: Uint32Array,
+  int64: BigInt64Array,
+  uint64: BigUint64Array,
+  bool: Uint8Array,
 }
 
 test('every dtype crosses JS -> tract -> JS unchanged (onnxruntime reference)', async () => {

@@ -86,7 +86,9 @@ async function measure(session, feeds, concurrency, seconds) {
 }
 
 function describe(r, feeds) {
-  const inputs = Object.entries(feeds).map(([name, t]) => `${name} ${t.type} [${t.dims.join(', ')}]`).join(', ')
+  const inputs = Object.entries(feeds)
+    .map(([name, t]) => `${name} ${t.type} [${t.dims.join(', ')}]`)
+    .join(', ')
   return [
     `model        ${r.model}`,
     `inputs       ${inputs} (random)`,

@@ -2,6 +2,7 @@
 
 const fs = require('node:fs')
 const { inspectModel } = require('../index.js')
+const { codedError } = require('../js/errors.js')
 const { table, shapeText, formatBytes } = require('./format.js')
 const { parseCommand } = require('./usage.js')
 
@@ -22,9 +23,7 @@ async function main(args) {
   const report = await inspectModel(file)
   process.stdout.write((parsed.values.json ? JSON.stringify(report, null, 2) : describe(file, report)) + '\n')
   if (report.unsupported.length > 0) {
-    const error = new Error(`the model uses operators tract-node does not support: ${report.unsupported.join(', ')}`)
-    error.code = 'ERR_UNSUPPORTED_OP'
-    throw error
+    throw codedError('ERR_UNSUPPORTED_OP', `the model uses operators tract-node does not support: ${report.unsupported.join(', ')}`)
   }
   return 0
 }

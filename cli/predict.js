@@ -4,6 +4,7 @@ const fs = require('node:fs')
 const { once } = require('node:events')
 const path = require('node:path')
 const { InferenceSession, Model, Pipeline, Schema } = require('../index.js')
+const { csvColumnNames } = require('../js/native.js')
 const { formatCount, table } = require('./format.js')
 const { createProgress } = require('./progress.js')
 const { recordChunks, recordStartLines } = require('./records.js')
@@ -134,7 +135,10 @@ async function loadPipeline(values, input, format) {
     return new Pipeline(Schema.fromJSON(readJson('schema', values.schema)), json.steps)
   }
   const schema = values.schema ? Schema.fromJSON(readJson('schema', values.schema)) : floatSchema(input, format)
-  return new Pipeline(schema, schema.fieldNames.map((column) => ({ column, transform: 'passthrough' })))
+  return new Pipeline(
+    schema,
+    schema.fieldNames.map((column) => ({ column, transform: 'passthrough' })),
+  )
 }
 
 /** A schema of float fields named by the file's first record (the CSV header, or the first NDJSON object's keys). */
@@ -144,10 +148,21 @@ function floatSchema(input, format) {
   const head = Buffer.alloc(64 * 1024)
   const length = fs.readSync(fd, head, 0, head.length, 0)
   fs.closeSync(fd)
-  const firstLine = head.subarray(0, length).toString('utf8').split(/\r?\n/)[0].replace(/^\uFEFF/, '')
+  const bytes = head.subarray(0, length)
   let names
   try {
-    names = format === 'csv' ? firstLine.split(',').map((n) => n.trim().replace(/^"(.*)"$/, '$1')) : Object.keys(JSON.parse(firstLine))
+    // CSV: the header as the records are read (quoted names may hold commas).
+    names =
+      format === 'csv'
+        ? csvColumnNames(bytes)
+        : Object.keys(
+            JSON.parse(
+              bytes
+                .toString('utf8')
+                .split(/\r?\n/)[0]
+                .replace(/^\uFEFF/, ''),
+            ),
+          )
   } catch {
     throw new UsageError(`predict: cannot read field names from the first line of '${input}': give --schema`)
   }
@@ -234,7 +249,13 @@ class Summary {
     const lines = recordStartLines(chunk.body, csv)
     let text = ''
     for (const error of errors) {
-      const located = { row: this.records + error.index + 1, line: chunk.firstLine + lines[error.index], field: error.path, code: error.code, message: error.message }
+      const located = {
+        row: this.records + error.index + 1,
+        line: chunk.firstLine + lines[error.index],
+        field: error.path,
+        code: error.code,
+        message: error.message,
+      }
       this.#show(located)
       const key = `${error.path || '(record)'}\t${error.code}`
       this.byField.set(key, (this.byField.get(key) ?? 0) + 1)
@@ -263,7 +284,14 @@ class Summary {
       })
       lines.push(table(rows))
       lines.push(this.byField.size > SHOWN_RECORDS ? `errors by field (top ${SHOWN_RECORDS}):` : 'errors by field:')
-      lines.push(table([...this.byField].sort((a, b) => b[1] - a[1]).slice(0, SHOWN_RECORDS).map(([key, n]) => [...key.split('\t'), formatCount(n)])))
+      lines.push(
+        table(
+          [...this.byField]
+            .sort((a, b) => b[1] - a[1])
+            .slice(0, SHOWN_RECORDS)
+            .map(([key, n]) => [...key.split('\t'), formatCount(n)]),
+        ),
+      )
     }
     return lines.join('\n')
   }

@@ -38,12 +38,17 @@ async function main(args) {
   const outputs = await session.run(feeds)
   // A ZipMap output is an array of { label: probability } rows, printed as they are.
   if (values.json) {
-    const json = Object.fromEntries(Object.entries(outputs).map(([name, t]) => [name, Array.isArray(t) ? t : { type: t.type, dims: t.dims, data: jsonData(t) }]))
+    const json = Object.fromEntries(
+      Object.entries(outputs).map(([name, t]) => [name, Array.isArray(t) ? t : { type: t.type, dims: t.dims, data: jsonData(t) }]),
+    )
     process.stdout.write(JSON.stringify(json) + '\n')
   } else {
     for (const [name, value] of Object.entries(outputs)) {
       const text = Array.isArray(value)
-        ? `${name}  zipmap  ${value.length} rows\n${value.slice(0, PREVIEW).map((row) => `  ${JSON.stringify(row)}`).join('\n')}`
+        ? `${name}  zipmap  ${value.length} rows\n${value
+            .slice(0, PREVIEW)
+            .map((row) => `  ${JSON.stringify(row)}`)
+            .join('\n')}`
         : `${name}  ${value.type}  [${value.dims.join(', ')}]\n${preview(value)}`
       process.stdout.write(text + '\n')
     }
@@ -52,9 +57,12 @@ async function main(args) {
   return 0
 }
 
-/** Feeds from `--input` items (`name=values`, or bare values for a one-input model). */
+/**
+ * Feeds from `--input` items (`name=values`, or bare values for a one-input model).
+ */
 function buildFeeds(session, items, shapes) {
   const byName = new Map(session.inputMetadata.map((m) => [m.name, m]))
+  /** @type {Record<string, import('../index').Tensor>} */
   const feeds = {}
   for (const item of items) {
     const eq = item.indexOf('=')

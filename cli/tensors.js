@@ -74,12 +74,13 @@ function resolveDims(command, input, count, shapeOption, jsonDims) {
 function randomTensor(input, dims) {
   const size = dims.reduce((a, b) => a * b, 1)
   const type = input.type === 'unknown' ? 'float32' : input.type
-  const pick = {
-    string: () => 'text',
-    bool: () => (Math.random() < 0.5 ? 1 : 0),
-    int64: () => BigInt(Math.floor(Math.random() * 10)),
-    uint64: () => BigInt(Math.floor(Math.random() * 10)),
-  }[type] ?? (type.startsWith('float') ? () => Math.random() * 2 - 1 : () => Math.floor(Math.random() * 10))
+  const pick =
+    {
+      string: () => 'text',
+      bool: () => (Math.random() < 0.5 ? 1 : 0),
+      int64: () => BigInt(Math.floor(Math.random() * 10)),
+      uint64: () => BigInt(Math.floor(Math.random() * 10)),
+    }[type] ?? (type.startsWith('float') ? () => Math.random() * 2 - 1 : () => Math.floor(Math.random() * 10))
   return new Tensor(type, Array.from({ length: size }, pick), dims)
 }
 

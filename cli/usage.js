@@ -11,7 +11,10 @@ class UsageError extends Error {
   }
 }
 
-/** Options every command takes. */
+/**
+ * Options every command takes.
+ * @type {import('node:util').ParseArgsConfig['options']}
+ */
 const COMMON = {
   help: { type: 'boolean', short: 'h' },
   verbose: { type: 'boolean' },
@@ -20,6 +23,10 @@ const COMMON = {
 /**
  * Parses a command's arguments with `util.parseArgs`; bad options become a UsageError naming the
  * command. Returns `null` after printing `help` when `--help` was given.
+ * @param {string} command
+ * @param {string[]} args
+ * @param {{ options: import('node:util').ParseArgsConfig['options'], help: string, positionals?: number }} spec
+ * @returns {{ values: Record<string, any>, positionals: string[] } | null}
  */
 function parseCommand(command, args, { options, help, positionals = 0 }) {
   let parsed
@@ -34,9 +41,7 @@ function parseCommand(command, args, { options, help, positionals = 0 }) {
   }
   if (parsed.positionals.length !== positionals) {
     const expected = positionals === 1 ? 'one file' : `${positionals} arguments`
-    throw new UsageError(
-      `${command}: expected ${expected}, got ${parsed.positionals.length ? parsed.positionals.join(' ') : 'none'}`,
-    )
+    throw new UsageError(`${command}: expected ${expected}, got ${parsed.positionals.length ? parsed.positionals.join(' ') : 'none'}`)
   }
   return parsed
 }

@@ -8,8 +8,7 @@
  */
 function codedError(code, message, cause) {
   const error = cause === undefined ? new Error(message) : new Error(message, { cause })
-  error.code = code
-  return error
+  return Object.assign(error, { code })
 }
 
 /** An `ERR_INVALID_ARG` error for argument `arg`. */

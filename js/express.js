@@ -49,8 +49,9 @@ const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
  * `POST /v2/models/:name/infer` (KServe V2 JSON tensors), `POST /v2/models/:name/predict` (records,
  * for `Model`s), `GET /metrics` (Prometheus text).
  *
- * @param {{ models: Record<string, InferenceSession | Model>, bodyLimit?: number, timeoutMs?: number }} options
- *   `bodyLimit` in bytes (default 1 MiB); `timeoutMs` bounds each inference (default 30 s).
+ * @param {{ models?: Record<string, InferenceSession | Model>, bodyLimit?: number, timeoutMs?: number }} [options]
+ *   `models` is required; `bodyLimit` in bytes (default 1 MiB); `timeoutMs` bounds each inference
+ *   (default 30 s).
  */
 function inferenceRouter({ models, bodyLimit = 1 << 20, timeoutMs = 30_000 } = {}) {
   const express = require('express')
@@ -58,7 +59,8 @@ function inferenceRouter({ models, bodyLimit = 1 << 20, timeoutMs = 30_000 } = {
   const metrics = new Metrics(Object.keys(served))
   let inFlight = 0
   let closing = null
-  const router = express.Router()
+  // An Express router with this module's `handler` and `close` added.
+  const router = /** @type {any} */ (express.Router())
 
   /** Answers one inference request; `name` is the model named in the path. */
   const serve = async (route, req, res, name) => {
@@ -120,8 +122,9 @@ function inferenceRouter({ models, bodyLimit = 1 << 20, timeoutMs = 30_000 } = {
   /** Stops accepting inference requests, waits for those in flight, then releases every session. */
   router.close = async () => {
     if (!closing) {
-      let resolve
-      closing = { promise: new Promise((r) => (resolve = r)), resolve }
+      /** @type {() => void} */
+      let resolve = () => {}
+      closing = { promise: new Promise((r) => (resolve = () => r(undefined))), resolve }
       if (inFlight === 0) resolve()
     }
     await closing.promise
@@ -292,7 +295,7 @@ class Metrics {
       let cumulative = 0
       s.batchSizes.forEach((count, i) => {
         cumulative += count
-        const le = i < BATCH_BUCKETS.length ? BATCH_BUCKETS[i] : '+Inf'
+        const le = i < s.batchSizeBounds.length ? s.batchSizeBounds[i] : '+Inf'
         lines.push(`tract_node_batch_size_bucket{model="${label(model)}",le="${le}"} ${cumulative}`)
       })
       lines.push(`tract_node_batch_size_sum{model="${label(model)}"} ${s.runs}`)
@@ -306,9 +309,6 @@ class Metrics {
     return lines.join('\n') + '\n'
   }
 }
-
-/** Upper bounds of the batch-size buckets reported by `stats().batchSizes` (the last is +Inf). */
-const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128]
 
 function safeStats(session) {
   try {

@@ -22,8 +22,8 @@ class Model {
   }
 
   /**
-   * @param {{ session, pipeline, schema?, labels?, inputName? }} parts `schema` defaults to (and must
-   *   be) the pipeline's; `labels` name class indices.
+   * @param {{ session?, pipeline?, schema?, labels?, inputName? }} [parts] `session` and `pipeline` are
+   *   required; `schema` defaults to (and must be) the pipeline's; `labels` name class indices.
    */
   static async create({ session, schema, pipeline, labels, inputName } = {}) {
     if (schema !== undefined && schema !== pipeline?.schema) {

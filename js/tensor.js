@@ -23,19 +23,21 @@ const ARRAY_OF_TYPE = {
 }
 
 /** The type a typed array implies when `new Tensor(data, dims)` omits it. */
-const TYPE_OF_ARRAY = new Map([
-  [Float32Array, 'float32'],
-  [Float64Array, 'float64'],
-  [Int8Array, 'int8'],
-  [Uint8Array, 'uint8'],
-  [Uint8ClampedArray, 'uint8'],
-  [Int16Array, 'int16'],
-  [Uint16Array, 'uint16'],
-  [Int32Array, 'int32'],
-  [Uint32Array, 'uint32'],
-  [BigInt64Array, 'int64'],
-  [BigUint64Array, 'uint64'],
-])
+const TYPE_OF_ARRAY = new Map(
+  /** @type {Array<[Function, string]>} */ ([
+    [Float32Array, 'float32'],
+    [Float64Array, 'float64'],
+    [Int8Array, 'int8'],
+    [Uint8Array, 'uint8'],
+    [Uint8ClampedArray, 'uint8'],
+    [Int16Array, 'int16'],
+    [Uint16Array, 'uint16'],
+    [Int32Array, 'int32'],
+    [Uint32Array, 'uint32'],
+    [BigInt64Array, 'int64'],
+    [BigUint64Array, 'uint64'],
+  ]),
+)
 
 /** A tensor: an element `type`, flat `data` in row-major order, and `dims`. */
 class Tensor {

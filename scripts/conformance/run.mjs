@@ -67,7 +67,12 @@ export async function runCase(caseDir) {
   }
   const first = await check(caseDir, 'model.onnx', spec, sets)
   if (first.status === 'pass' || spec.const_inputs.length === 0 || first.status === 'unsupported') return { ...base, ...first }
-  const retry = await check(caseDir, 'model_const.onnx', spec, sets.map((set) => ({ ...set, inputs: without(set.inputs, spec.const_inputs) })))
+  const retry = await check(
+    caseDir,
+    'model_const.onnx',
+    spec,
+    sets.map((set) => ({ ...set, inputs: without(set.inputs, spec.const_inputs) })),
+  )
   return { ...base, ...(retry.status === 'pass' ? { status: 'pass', constants: true } : first) }
 }
 
@@ -124,7 +129,9 @@ async function main() {
     return ran ? ((100 * count(list, 'pass')) / ran).toFixed(1) : '—'
   }
   const withConstants = results.filter((r) => r.constants).length
-  console.log(`${results.length} cases: ${STATUSES.map((s) => `${totals[s]} ${s}`).join(', ')} (${withConstants} passing with constant inputs); pass rate ${rate(results)} % of ${runnable} runnable`)
+  console.log(
+    `${results.length} cases: ${STATUSES.map((s) => `${totals[s]} ${s}`).join(', ')} (${withConstants} passing with constant inputs); pass rate ${rate(results)} % of ${runnable} runnable`,
+  )
   if (values.json) writeFileSync(values.json, JSON.stringify(results, null, 1))
   if (values.subset) writeSubset(dir, results, values.subset, Number(values['subset-size']))
 
@@ -153,7 +160,9 @@ async function main() {
     for (const [op, list] of [...byOp].sort((a, b) => a[0].localeCompare(b[0]))) {
       const problem = list.find((r) => r.status === 'fail') ?? list.find((r) => r.status === 'error') ?? list.find((r) => r.status === 'unsupported')
       const detail = problem ? cell(`${problem.name}: ${problem.detail}`) : ''
-      lines.push(`| ${op} | ${list.length} | ${count(list, 'pass')} | ${count(list, 'fail')} | ${count(list, 'unsupported')} | ${count(list, 'error')} | ${count(list, 'skipped')} | ${detail} |`)
+      lines.push(
+        `| ${op} | ${list.length} | ${count(list, 'pass')} | ${count(list, 'fail')} | ${count(list, 'unsupported')} | ${count(list, 'error')} | ${count(list, 'skipped')} | ${detail} |`,
+      )
     }
     replaceSection(values.report, 'ONNX backend node tests', lines.join('\n'))
   }

@@ -1,6 +1,7 @@
 //! Dynamic batching: concurrent requests whose inputs agree on every dim but the first are
 //! concatenated along dim 0, run once on the compute pool, and the outputs split back to each caller.
-//! A dispatcher thread per batching session forms the batches; it never computes.
+//! A dispatcher thread per batching session forms the batches; it never computes. What a batch
+//! runs is the session's business ([`Target`]): the batcher only queues requests by key.
 
 pub mod queue;
 
@@ -12,67 +13,78 @@ use tract_onnx::prelude::{DatumType, TVec};
 use crate::cancel::Cancellation;
 use crate::error::{catch_panic, Result, TractNodeError};
 use crate::pool;
-use crate::session::{PreparedRun, Session};
-use crate::tensor::OutputTensor;
+use crate::stats::Stats;
 use queue::{BatchQueue, Limits, Next, Queued};
 
+/// What batches run on: a session hands the batcher this.
+pub trait Target: Send + Sync + 'static {
+  /// One request's inputs, ready to run.
+  type Run: Send + 'static;
+  /// One request's outputs.
+  type Output: Send + 'static;
+
+  /// The counters of the session the batches run for.
+  fn stats(&self) -> &Stats;
+
+  /// Runs the inputs of several requests as one batch: the outputs of each, in order.
+  fn run_batch(&self, runs: Vec<Self::Run>) -> Result<Vec<Self::Output>>;
+}
+
 /// Answers one request (called exactly once, on a pool or dispatcher thread).
-pub type Respond = Box<dyn FnOnce(Result<Vec<(String, OutputTensor)>>) + Send>;
+pub type Respond<O> = Box<dyn FnOnce(Result<O>) + Send>;
 
 /// One request of a batching session.
-pub struct Request {
-  pub run: PreparedRun,
+pub struct Request<T: Target> {
+  pub run: T::Run,
   pub cancel: Arc<Cancellation>,
-  pub respond: Respond,
+  pub respond: Respond<T::Output>,
   pub since: Instant,
 }
 
 /// Requests batch together when every input has the same dtype and the same dims after the first.
-type Key = Vec<(DatumType, TVec<usize>)>;
+pub type Key = Vec<(DatumType, TVec<usize>)>;
 
-struct Shared {
-  state: Mutex<State>,
+struct Shared<T: Target> {
+  state: Mutex<State<T>>,
   wake: Condvar,
 }
 
-struct State {
-  queue: BatchQueue<Key, Request>,
+struct State<T: Target> {
+  queue: BatchQueue<Key, Request<T>>,
   closed: bool,
 }
 
 /// The batching front of a session. Dropping it lets queued requests finish, then stops the thread.
-pub struct Batcher {
-  shared: Arc<Shared>,
-  session: Arc<Session>,
+pub struct Batcher<T: Target> {
+  shared: Arc<Shared<T>>,
+  target: Arc<T>,
   max_queue: usize,
 }
 
-impl Batcher {
-  /// Starts the dispatcher thread of `session`.
-  pub fn start(session: Arc<Session>, limits: Limits) -> Result<Batcher> {
+impl<T: Target> Batcher<T> {
+  /// Starts the dispatcher thread of `target`.
+  pub fn start(target: Arc<T>, limits: Limits) -> Result<Batcher<T>> {
     let shared = Arc::new(Shared {
       state: Mutex::new(State { queue: BatchQueue::new(limits), closed: false }),
       wake: Condvar::new(),
     });
-    let (thread_shared, thread_session) = (shared.clone(), session.clone());
+    let (thread_shared, thread_target) = (shared.clone(), target.clone());
     std::thread::Builder::new()
       .name("tract-node-batcher".into())
-      .spawn(move || dispatch(&thread_session, &thread_shared))
+      .spawn(move || dispatch(&thread_target, &thread_shared))
       .map_err(|e| TractNodeError::Internal {
         reason: format!("cannot start the batching thread: {e}"),
       })?;
-    Ok(Batcher { shared, session, max_queue: limits.max_queue })
+    Ok(Batcher { shared, target, max_queue: limits.max_queue })
   }
 
-  /// Queues a request. Past `maxQueue` waiting requests it is answered at once with
-  /// ERR_QUEUE_FULL. Every request is answered exactly once.
-  pub fn submit(&self, request: Request) {
-    let key: Key =
-      request.run.inputs().iter().map(|t| (t.datum_type(), t.shape()[1..].into())).collect();
-    let rows = request.run.rows();
-    let stats = self.session.stats();
+  /// Queues a request of `rows` rows whose inputs batch with those of the same `key`. Past
+  /// `maxQueue` waiting requests it is answered at once with ERR_QUEUE_FULL. Every request is
+  /// answered exactly once.
+  pub fn submit(&self, key: Key, rows: usize, request: Request<T>) {
+    let stats = self.target.stats();
     let mut state = self.lock();
-    drop_cancelled(&mut state.queue, &self.session);
+    drop_cancelled(&mut state.queue, stats);
     if let Err(refused) =
       state.queue.push(Queued { key, rows, since: request.since, item: request })
     {
@@ -86,33 +98,34 @@ impl Batcher {
     self.shared.wake.notify_one();
   }
 
-  fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+  fn lock(&self) -> std::sync::MutexGuard<'_, State<T>> {
     self.shared.state.lock().unwrap_or_else(|p| p.into_inner())
   }
 }
 
-impl Drop for Batcher {
+impl<T: Target> Drop for Batcher<T> {
   fn drop(&mut self) {
     self.lock().closed = true;
     self.shared.wake.notify_one();
   }
 }
 
-/// Answers and counts the cancelled requests still queued.
-fn drop_cancelled(queue: &mut BatchQueue<Key, Request>, session: &Session) {
+/// Answers and counts the cancelled requests still queued (a caller answered when it cancelled
+/// ignores the answer).
+fn drop_cancelled<T: Target>(queue: &mut BatchQueue<Key, Request<T>>, stats: &Stats) {
   for request in queue.remove(|r| r.cancel.is_cancelled()) {
-    session.stats().dequeued();
-    let outcome = request.cancel.check(session.stats());
-    (request.respond)(outcome.map(|_| Vec::new()));
+    stats.dequeued();
+    let error = request.cancel.check(stats).err().unwrap_or(TractNodeError::Aborted);
+    (request.respond)(Err(error));
   }
 }
 
-fn dispatch(session: &Arc<Session>, shared: &Shared) {
+fn dispatch<T: Target>(target: &Arc<T>, shared: &Shared<T>) {
   loop {
     let batch = {
       let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
       loop {
-        drop_cancelled(&mut state.queue, session);
+        drop_cancelled(&mut state.queue, target.stats());
         // Once closed, queued requests run without waiting for company.
         let now = if state.closed {
           Instant::now() + std::time::Duration::from_secs(3600)
@@ -129,15 +142,15 @@ fn dispatch(session: &Arc<Session>, shared: &Shared) {
         }
       }
     };
-    batch.iter().for_each(|_| session.stats().dequeued());
-    let session = session.clone();
-    pool::global().submit(Box::new(move || run_batch(&session, batch)));
+    batch.iter().for_each(|_| target.stats().dequeued());
+    let target = target.clone();
+    pool::global().submit(Box::new(move || run_batch(&*target, batch)));
   }
 }
 
 /// Runs one batch and answers each of its requests; a failure answers all of them with it.
-fn run_batch(session: &Session, batch: Vec<Request>) {
-  let stats = session.stats();
+fn run_batch<T: Target>(target: &T, batch: Vec<Request<T>>) {
+  let stats = target.stats();
   let mut live = Vec::with_capacity(batch.len());
   for request in batch {
     match request.cancel.check(stats) {
@@ -148,9 +161,9 @@ fn run_batch(session: &Session, batch: Vec<Request>) {
   if live.is_empty() {
     return;
   }
-  let (runs, rest): (Vec<PreparedRun>, Vec<_>) =
+  let (runs, rest): (Vec<T::Run>, Vec<_>) =
     live.into_iter().map(|r| (r.run, (r.cancel, r.respond, r.since))).unzip();
-  let outcome = catch_panic(|| session.execute_batch(runs));
+  let outcome = catch_panic(|| target.run_batch(runs));
   stats.executed(rest.iter().map(|(_, _, since)| since.elapsed()));
   match outcome {
     Ok(outputs) => {

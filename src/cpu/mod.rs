@@ -167,8 +167,8 @@ fn hold_tract_to(tier: Tier) {
 ///
 /// tract's AVX-512 matrix-product kernels return with the upper halves of the registers they used
 /// still set, and code compiled for baseline x86-64 (SSE instructions) that runs next on the thread
-/// then pays a transition on some CPUs: on an AVX-512 Xeon a 240 µs copy after a convolution took
-/// 16 µs with the registers cleared. The plans call this after each node.
+/// then pays a transition on some CPUs (on a Xeon, a copy after a convolution took 15 times as
+/// long). The plans call this after each node.
 pub fn clear_upper_vectors() {
   #[cfg(target_arch = "x86_64")]
   {

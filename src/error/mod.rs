@@ -4,6 +4,9 @@
 //! it; foreign errors (tract, io, panics) are classified once, here. The napi half of this module
 //! (`error::js`) turns it into a JS `Error` carrying `code`.
 
+#[cfg(feature = "binding")]
+pub mod js;
+
 use std::fmt;
 
 #[cfg(feature = "binding")]
@@ -50,6 +53,15 @@ pub enum ErrorCode {
   ErrNotFitted,
   /// An internal failure (a caught Rust panic, or a tract failure at run time).
   ErrInternal,
+  /// (`tract-node/express`) A request body over the router's `bodyLimit`: HTTP 413.
+  ErrBodyTooLarge,
+  /// (`tract-node/express`) A request body that is not JSON: HTTP 415.
+  ErrContentType,
+  /// (`tract-node/express`) A request that came after `router.close()`: HTTP 503.
+  ErrShuttingDown,
+  /// `require('tract-node')` found no native binary that loads on this platform; the message
+  /// names the package to install.
+  ErrNativeBinding,
 }
 
 impl ErrorCode {
@@ -74,6 +86,10 @@ impl ErrorCode {
       ErrorCode::ErrValidation => "ERR_VALIDATION",
       ErrorCode::ErrNotFitted => "ERR_NOT_FITTED",
       ErrorCode::ErrInternal => "ERR_INTERNAL",
+      ErrorCode::ErrBodyTooLarge => "ERR_BODY_TOO_LARGE",
+      ErrorCode::ErrContentType => "ERR_CONTENT_TYPE",
+      ErrorCode::ErrShuttingDown => "ERR_SHUTTING_DOWN",
+      ErrorCode::ErrNativeBinding => "ERR_NATIVE_BINDING",
     }
   }
 }
@@ -112,7 +128,7 @@ pub enum TractNodeError {
   /// A bad schema or pipeline definition.
   Schema { field: String, reason: String },
   /// Records that failed validation.
-  Validation { errors: Vec<crate::schema::FieldError> },
+  Validation { errors: Vec<FieldError> },
   /// A pipeline used before `fit`.
   NotFitted,
   /// A caught panic or an unexpected tract failure.
@@ -248,8 +264,21 @@ pub fn catch_panic<T>(work: impl FnOnce() -> Result<T>) -> Result<T> {
   })
 }
 
-#[cfg(feature = "binding")]
-pub mod js;
+/// One validation failure: which record (`validateMany` only), which field, a Django-style code
+/// and a human message.
+#[cfg_attr(feature = "binding", napi_derive::napi(object, object_from_js = false))]
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldError {
+  /// Position of the record in the input (`validateMany`).
+  pub index: Option<u32>,
+  /// The field name; empty when the record as a whole is bad (not an object, not JSON).
+  pub path: String,
+  /// Django-style code: `required`, `null`, `blank`, `invalid`, `max_length`, `min_length`,
+  /// `max_value`, `min_value`, `invalid_choice`, `invalid_date`, `invalid_datetime`, `unknown_field`.
+  pub code: String,
+  /// A human-readable explanation.
+  pub message: String,
+}
 
 #[cfg(test)]
 mod tests {

@@ -25,8 +25,9 @@ pub enum Strategy {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Imputation {
-  /// The strategy, if the column is imputed.
-  #[serde(default, skip_serializing_if = "Option::is_none")]
+  /// The strategy, if the column is imputed: `impute` on any step, or `strategy` (scikit-learn's
+  /// name) on an `impute` step.
+  #[serde(default, alias = "strategy", skip_serializing_if = "Option::is_none")]
   pub impute: Option<Strategy>,
   /// The value that replaces null: given for `constant`, fitted otherwise.
   #[serde(default, skip_serializing_if = "Option::is_none")]

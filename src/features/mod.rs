@@ -72,7 +72,8 @@ impl Transform {
       "ordinal" => &["categories", "unknownValue"],
       "dateParts" => &["parts"],
       "hash" => &["buckets", "alternateSign"],
-      "passthrough" | "impute" => &[],
+      "passthrough" => &[],
+      "impute" => &["strategy"],
       _ => return None,
     })
   }
@@ -140,7 +141,7 @@ impl Step {
     }
     if name == "impute" && self.imputation.impute.is_none() {
       return Err(
-        "'impute' needs a strategy: impute: 'mean' | 'median' | 'most_frequent' | 'constant'"
+        "'impute' needs a strategy: strategy: 'mean' | 'median' | 'most_frequent' | 'constant'"
           .into(),
       );
     }

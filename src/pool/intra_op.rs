@@ -5,9 +5,8 @@
 //! product, with `threads - 1` helpers that stay bound to it. The caller never sleeps while a
 //! product runs, so the helpers' results reach it at once, and each helper keeps working on the
 //! same rows of the same weights run after run, from its own cache. Handing every product to a
-//! separate pool instead, and sleeping until it is done, cost a futex wake-up per product:
-//! BERT-mini at 2 threads went from 11.0–11.7 to 9.1–9.9 ms with led pools (release build, same
-//! hour).
+//! separate pool instead, and sleeping until it is done, cost a futex wake-up per product (a
+//! fifth of BERT-mini's run on 2 threads).
 //!
 //! A thread leads one pool, of the first size it asks for; for another size (or when its pool
 //! cannot be built) it hands its products to a pool shared per size. The helpers run at the compute
@@ -17,10 +16,8 @@
 //! each helper looks for work without sleeping until none has come for `TRACT_NODE_SPIN_US`
 //! (100 µs), as an idle compute thread does. A sleeping helper takes a futex wake-up to join a
 //! product, tens of microseconds in a VM, and products follow each other closely; onnxruntime's
-//! own pool spins the same way. Profiler, 2 threads, same build and hour, `TRACT_NODE_SPIN_US=0`
-//! against the default: the MLP 784-512-512-10 at batch 64 0.478–0.484 → 0.350–0.373 ms, BERT-mini
-//! at sequence 128 8.09 → 6.96 ms, the ResNet-style CNN 5.05 → 4.66 ms. Helpers stop polling as
-//! soon as another run is in flight: the cores then have work anyway.
+//! own pool spins the same way (`TRACT_NODE_SPIN_US=0` turns it off, for comparison). Helpers stop
+//! polling as soon as another run is in flight: the cores then have work anyway.
 
 use std::cell::OnceCell;
 use std::collections::HashMap;
@@ -37,10 +34,8 @@ use crate::ops::kernels::split::{install_shares, Share, Shares};
 
 /// Values from which tract splits an element-wise operation (and other row-parallel work: pooling,
 /// depthwise convolutions, softmax, tree ensembles), instead of its default 32,768. With the helpers
-/// polling during a run (see [`keep_helpers_polling`]), a hand-off costs little: against 2¹⁸, same
-/// hour, profiler, 2 threads, PP-OCR v4 recognition 12.5 → 11.1 ms; with products also split from
-/// 2²⁰ multiply-adds (see `gate`), BERT-mini's softmaxes 0.51 → 0.27 ms and GELUs 0.39 → 0.22 ms
-/// per run; the others within noise.
+/// polling during a run (see [`keep_helpers_polling`]), a hand-off costs little: BERT-mini's
+/// softmaxes and GELUs took half the time on 2 threads as at 2¹⁸.
 const ELEMENTWISE_THREADING_VALUES: usize = 1 << 16;
 
 thread_local! {

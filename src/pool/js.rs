@@ -4,9 +4,9 @@ use napi::bindgen_prelude::{Object, ToNapiValue};
 use napi::Env;
 use napi_derive::napi;
 
+use crate::args::count;
 use crate::error::js::IntoNapi;
 use crate::error::{catch_panic, Result};
-use crate::session::options::count;
 
 /// Sets the number of native threads that run models (default: the available cores, or the
 /// `TRACT_NODE_THREADS` environment variable). Running jobs finish; queued jobs wait for a thread.

@@ -118,8 +118,7 @@ fn spin_duration(env_value: Option<&str>) -> Duration {
 ///
 /// Only one idle thread polls at a time (`polling` is its token); the others sleep at once. With
 /// every idle thread polling, a caller awaiting runs one after another kept both cores of a 2-core
-/// machine busy, and the JS thread shared its core with a poller: `await run()` of a tiny model
-/// took 38–43 µs (medians of 4 processes) against 35–39 µs with one poller.
+/// machine busy, and the JS thread shared its core with a poller.
 fn next(receiver: &Receiver<Message>, spin: Duration, polling: &AtomicBool) -> Option<Message> {
   if !spin.is_zero() && !polling.swap(true, Ordering::Acquire) {
     let deadline = Instant::now() + spin;
@@ -145,11 +144,9 @@ pub const NICE_ENV: &str = "TRACT_NODE_NICE";
 
 /// Nice steps below the process's priority for compute threads when `TRACT_NODE_NICE` is unset.
 ///
-/// On 2 cores with 8 runs in flight, the event loop's p99 delay is 4.2–4.9 ms at 0 against 1.2 ms
-/// idle (BENCHMARKS.md, case 6); below 5 the gain is not reliable (2.2–2.9 ms at 3), and 5 itself
-/// read 2.0–2.1 ms in a quiet hour but 2.6–2.9 ms in a noisy one, where 10 (and 19) read 2.0 ms,
-/// inference within noise (408–436 runs/s at 10, 438–457 at 5; HTTP behind `router.handler`
-/// 3–6 % fewer requests with autocannon on the same cores).
+/// On 2 cores with 8 runs in flight, the event loop's p99 delay stays within 1 ms of an idle loop's
+/// at 10, and not at 0 (BENCHMARKS.md, case 6); below 10 it held in a quiet hour only. Inference
+/// throughput is the same.
 pub const DEFAULT_NICE: i32 = 10;
 
 /// `TRACT_NODE_NICE` when it is an integer in 0..=19, else [`DEFAULT_NICE`].

@@ -3,10 +3,9 @@
 //!
 //! A batch-1 product streams its whole weight matrix for little arithmetic. Split in fixed parts,
 //! each always computed by the same thread, every part stays in its core's L2 cache from one run to
-//! the next, and the product runs 3–4× faster on 2 cores than on one (the MLP 784-512-512-10's two
-//! big layers: 76–81 µs on one thread, 24–25 µs split). That takes a helper that is still awake
-//! when the next run comes: rayon's helpers go to sleep within microseconds, and waking one for
-//! each product cost more than the split saved (110–130 µs with 20–100 µs between runs). A partner
+//! the next, and the product runs 3–4× faster on 2 cores than on one. That takes a helper that is
+//! still awake when the next run comes: rayon's helpers go to sleep within microseconds, and waking
+//! one for each product cost more than the split saved. A partner
 //! polls for [`super::idle_spin`] (100 µs by default, as an idle compute thread does) after each
 //! share, then sleeps until the next.
 

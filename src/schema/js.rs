@@ -12,7 +12,7 @@ use napi::{sys, Env, JsDate, JsValue, ValueType};
 use napi_derive::napi;
 use serde_json::Value;
 
-use super::records::{parse, Format, Parsed};
+use super::records::{csv_header, parse, Format, Parsed};
 use super::value::{Clean, RawRecord, RawValue};
 use super::{FieldError, Schema, SchemaOptions};
 use crate::error::js::IntoNapi;
@@ -292,4 +292,11 @@ impl RawValue {
       _ => "an object",
     }
   }
+}
+
+/// The column names of CSV `bytes` (its first row), read as records are read: for the CLI, which
+/// names a schema's fields after them.
+#[napi(catch_unwind)]
+pub fn csv_column_names(env: Env, bytes: Uint8Array) -> napi::Result<Vec<String>> {
+  csv_header(&bytes).into_napi(&env)
 }

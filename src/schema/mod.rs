@@ -18,21 +18,7 @@ use field::Field;
 use records::Parsed;
 use value::{Clean, RawRecord};
 
-/// One validation failure: which record (`validateMany` only), which field, a Django-style code
-/// and a human message.
-#[cfg_attr(feature = "binding", napi_derive::napi(object, object_from_js = false))]
-#[derive(Debug, Clone, PartialEq)]
-pub struct FieldError {
-  /// Position of the record in the input (`validateMany`).
-  pub index: Option<u32>,
-  /// The field name; empty when the record as a whole is bad (not an object, not JSON).
-  pub path: String,
-  /// Django-style code: `required`, `null`, `blank`, `invalid`, `max_length`, `min_length`,
-  /// `max_value`, `min_value`, `invalid_choice`, `invalid_date`, `invalid_datetime`, `unknown_field`.
-  pub code: String,
-  /// A human-readable explanation.
-  pub message: String,
-}
+pub use crate::error::FieldError;
 
 /// Schema-wide options.
 #[derive(Debug, Clone, Copy, Default)]

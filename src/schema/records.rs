@@ -55,12 +55,9 @@ pub fn parse(bytes: &[u8], format: Format, schema: &Schema) -> Result<Vec<Parsed
 /// if it is nullable, else it is missing (`required`). A row with more or fewer cells than the
 /// header, or cells that are not UTF-8, is that record's error. Blank lines are skipped.
 pub fn parse_csv(bytes: &[u8], schema: &Schema) -> Vec<Parsed> {
-  let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(bytes);
-  let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
-  let header: Vec<String> = match reader.byte_headers() {
-    Ok(header) => {
-      header.iter().map(|name| String::from_utf8_lossy(name).trim().to_string()).collect()
-    }
+  let mut reader = csv_reader(bytes);
+  let header = match header_of(&mut reader) {
+    Ok(header) => header,
     Err(e) => return vec![Parsed::Invalid(format!("Cannot read the CSV header: {e}."))],
   };
   reader
@@ -75,6 +72,25 @@ pub fn parse_csv(bytes: &[u8], schema: &Schema) -> Vec<Parsed> {
       Err(e) => Parsed::Invalid(format!("Not valid CSV: {e}.")),
     })
     .collect()
+}
+
+/// The column names of CSV `bytes`: its first row, read as [`parse_csv`] reads it (quoted names,
+/// a byte-order mark, names trimmed).
+pub fn csv_header(bytes: &[u8]) -> Result<Vec<String>> {
+  header_of(&mut csv_reader(bytes))
+    .map_err(|e| TractNodeError::invalid_arg("csv", format!("cannot read the header: {e}")))
+}
+
+/// A reader of CSV `bytes` past a byte-order mark, rows of any length.
+fn csv_reader(bytes: &[u8]) -> csv::Reader<&[u8]> {
+  let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(bytes);
+  csv::ReaderBuilder::new().flexible(true).from_reader(bytes)
+}
+
+/// The header row of `reader`, names trimmed.
+fn header_of(reader: &mut csv::Reader<&[u8]>) -> csv::Result<Vec<String>> {
+  let header = reader.byte_headers()?;
+  Ok(header.iter().map(|name| String::from_utf8_lossy(name).trim().to_string()).collect())
 }
 
 fn csv_record(schema: &Schema, header: &[String], row: &csv::ByteRecord) -> Parsed {

@@ -2,8 +2,8 @@
 //! alone on a plan built for the chunk's shapes, and the outputs joined.
 //!
 //! tract splits a run's work node by node, and a node of a small model is too small to split well:
-//! PP-OCR's direction classifier at batch 4 ran its 46 products as loops of 4 small ones, 4.5 ms on
-//! 2 threads as on 1. Its images, though, never meet: every output row depends only on the same row
+//! PP-OCR's direction classifier at batch 4 runs its 46 products as loops of 4 small ones, as fast
+//! on 2 threads as on 1. Its images, though, never meet: every output row depends only on the same row
 //! of the inputs. Two chunks of 2 images, each on its own thread, take as long as one batch-2 run.
 //!
 //! Which models allow it is read from tract's axis tracking on the decluttered model: the first
@@ -238,10 +238,9 @@ pub fn chunk_rows(batch: usize, parts: usize) -> Vec<Range<usize>> {
 }
 
 /// Multiply-adds per weight a chunk must do for splitting to pay: each thread then streams every
-/// weight of the model instead of its share. The MLP 784-512-512-10 (one multiply-add per weight per
-/// row), 2 threads: 0.38 → 0.50 ms at batch 64 when split, break-even at 256, 6.0 → 5.5 ms at 1,024; the
-/// ResNet-style CNN (44 per row) 14.1 → 14.8 ms at batch 4; PP-OCR's classifier (144 per image)
-/// 5.4 → 2.9 ms at batch 4.
+/// weight of the model instead of its share. An MLP (one multiply-add per weight per row) broke
+/// even at 256 rows; the ResNet-style CNN (44 per image) ran slower split, PP-OCR's classifier (144
+/// per image) nearly twice as fast.
 const MIN_CHUNK_REUSE: f64 = 128.0;
 
 /// The fewest rows a chunk of `model` (decluttered for a concrete batch of `rows`) needs for

@@ -2,18 +2,15 @@
 //!
 //! A node is worth splitting when it does enough work to pay for handing part of it to a helper
 //! thread (tens of microseconds in a VM): otherwise the calling thread would have finished alone
-//! first. tract decides per matrix product from its panel count, which on this machine split a
-//! chain of small convolutions (PP-OCR's direction classifier, batch 4) so finely that 2 threads
-//! took 10.8 ms where 1 took 8.6; gated by multiply-adds (and with element-wise operations split
-//! from 2¹⁸ values, see `intra_op`), 2 threads took 8.0–8.9 ms, as 1 thread did (8.3–8.4 ms). The
-//! bound is lower while a run is the only one in flight, its helpers polling, than while other runs
-//! keep the cores busy.
+//! first. tract decides per matrix product from its panel count, which split a chain of small
+//! convolutions (PP-OCR's direction classifier, batch 4) so finely that 2 threads were slower than
+//! 1; gated by multiply-adds, 2 threads are at least as fast. The bound is lower while a run is the
+//! only one in flight, its helpers polling, than while other runs keep the cores busy.
 //!
 //! tract's own gates stay in place for the nodes this one lets through, and nodes that report no
 //! multiply-adds are left to them. Products of one row by constant weights do not go through
-//! tract's split at all: they are `VectorProduct`s, split over partner threads (`crate::ops`);
-//! through tract's split, splitting them did not pay (the batch-1 MLP 784-512-512-10 took
-//! 0.113–0.118 ms on 2 threads against 0.106 on 1).
+//! tract's split at all: they are `VectorProduct`s, split in shares (`crate::ops`); through
+//! tract's split, splitting them did not pay.
 
 use std::sync::Arc;
 
@@ -28,11 +25,8 @@ use crate::cpu::clear_upper_vectors;
 use crate::pool::intra_op::{keep_helpers_polling, runs_alone, scope};
 
 /// Multiply-adds from which a node is split while its run is the only one: about 8 µs of one
-/// core's work in a matrix product, worth it with the helpers polling. Against 2²¹ for both (and
-/// element-wise work split from 2¹⁸ values instead of 2¹⁶, see `intra_op`), same hour, profiler,
-/// 2 threads: BERT-mini 6.1 → 5.0 ms, the ResNet-style CNN 3.6 → 3.4 ms, PP-OCR v4 recognition
-/// 12.5 → 10.3 ms, detection 41 → 35 ms; the direction classifier 1.19 → 1.28 ms at batch 1, the
-/// others within noise.
+/// core's work in a matrix product, worth it with the helpers polling (against 2²¹, BERT-mini
+/// and PP-OCR recognition ran 15–20 % faster on 2 threads).
 const MIN_SPLIT_FMAS_ALONE: u64 = 1 << 19;
 
 /// Multiply-adds from which a node is split while other runs are in flight: the helpers are asleep
@@ -52,9 +46,8 @@ pub struct Gate {
 }
 
 /// How many nodes ahead of a node to split the helpers are woken: a futex wake-up takes tens of µs
-/// in a VM, as long as a small node runs. PP-OCR's direction classifier at batch 4, whose
-/// depthwise convolutions are split between runs of small products, took 4.5 ms on 2 threads with
-/// the helpers woken at the node itself, as on 1 thread.
+/// in a VM, as long as a small node runs (woken at the node itself, PP-OCR's direction classifier
+/// gained nothing from a second thread).
 const POLL_AHEAD: usize = 4;
 
 /// How one node uses the intra-op threads.
@@ -149,9 +142,9 @@ fn split(work: Option<u64>, alone: bool) -> Split {
 }
 
 /// How many matrix products `node` runs one after the other: tract splits each on its own, so a
-/// product looped over a batch of images is split image by image (PP-OCR's direction classifier at
-/// batch 4, whose 1×1 convolutions are such loops: 4.9 ms on 2 threads against 4.4 on 1 while they
-/// were split by their total size). One for any other node.
+/// product looped over a batch of images is split image by image (gated by their total size, the
+/// 1×1 convolutions of PP-OCR's direction classifier ran slower on 2 threads than on 1). One for
+/// any other node.
 fn products(node: &TypedNode) -> u64 {
   let Some(product) = node.op_as::<OptMatMul>() else { return 1 };
   let Some(shape) = product.c_fact.shape.as_concrete() else { return 1 };

@@ -15,13 +15,13 @@ use tract_onnx::prelude::Tensor;
 use super::model_info::{Dim, ModelSummary, ValueInfo};
 use super::options::{SessionConfig, SessionOptions};
 use super::{inspect, ModelSource, PreparedRun, Session};
-use crate::batching::{Batcher, Request, Respond};
+use crate::batching::{Batcher, Request};
 use crate::cancel::Cancellation;
 use crate::error::js::IntoNapi;
 use crate::error::{catch_panic, Result, TractNodeError};
-use crate::kserve;
 use crate::pool;
-use crate::stats::Rejection;
+use crate::serving::kserve;
+use crate::stats::{Rejection, BATCH_SIZE_BOUNDS};
 use crate::tensor::js::{tensor_from_js, JsOutputs};
 use crate::tensor::OutputTensor;
 
@@ -146,7 +146,7 @@ fn model_source(model: &Either<String, Uint8Array>) -> ModelSource<'_> {
 pub struct NativeSession {
   core: Option<Arc<Session>>,
   /// The batching front, when the session was created with `batching`.
-  batcher: Option<Arc<Batcher>>,
+  batcher: Option<Arc<Batcher<Session>>>,
   inputs: Vec<ValueInfo>,
   outputs: Vec<ValueInfo>,
 }
@@ -268,6 +268,7 @@ impl NativeSession {
         queue_full: s.queue_full as f64,
       },
       batch_sizes: s.batch_sizes.iter().map(|&c| c as f64).collect(),
+      batch_size_bounds: BATCH_SIZE_BOUNDS.iter().map(|&b| b as f64).collect(),
     })
   }
 
@@ -305,10 +306,13 @@ impl NativeSession {
   }
 }
 
+/// Answers one run (called exactly once, on a pool or dispatcher thread).
+type Respond = crate::batching::Respond<Vec<(String, OutputTensor)>>;
+
 /// A run on its way: to the session's batcher, or computed right here (on a pool thread).
 struct Job {
   core: Arc<Session>,
-  batcher: Option<Arc<Batcher>>,
+  batcher: Option<Arc<Batcher<Session>>>,
   ticket: Arc<Cancellation>,
   since: Instant,
 }
@@ -326,7 +330,8 @@ impl Job {
   fn dispatch(self, run: PreparedRun, respond: Respond) {
     match self.batcher {
       Some(batcher) if run.rows() > 0 => {
-        batcher.submit(Request { run, cancel: self.ticket, respond, since: self.since })
+        let (key, rows) = (run.batch_key(), run.rows());
+        batcher.submit(key, rows, Request { run, cancel: self.ticket, respond, since: self.since })
       }
       _ => respond(catch_panic(|| execute(&self.core, run, &self.ticket, self.since))),
     }
@@ -389,8 +394,12 @@ pub struct SessionStats {
   pub p99_ms: f64,
   /// Runs rejected by cause.
   pub rejected: RejectedCounts,
-  /// Executions per batch size: counts for sizes ≤ 1, 2, 4, 8, 16, 32, 64, 128 and larger (not cumulative).
+  /// Executions per batch size: counts for sizes up to each of `batchSizeBounds`, then larger (not
+  /// cumulative).
   pub batch_sizes: Vec<f64>,
+  /// Upper bounds of the `batchSizes` buckets (1, 2, 4, … 128); a last bucket takes larger
+  /// batches.
+  pub batch_size_bounds: Vec<f64>,
 }
 
 /// Runs rejected by cause.

@@ -56,6 +56,11 @@ impl PreparedRun {
   pub fn rows(&self) -> usize {
     self.inputs.first().and_then(|t| t.shape().first().copied()).unwrap_or(0)
   }
+
+  /// What runs it batches with must share: each input's type and dims after the first.
+  pub fn batch_key(&self) -> crate::batching::Key {
+    self.inputs.iter().map(|t| (t.datum_type(), t.shape()[1..].into())).collect()
+  }
 }
 
 /// Reads what a model file says about itself (producer, opsets, inputs, outputs, operators and
@@ -387,6 +392,19 @@ fn check_feed(
     }
   }
   Ok(())
+}
+
+impl crate::batching::Target for Session {
+  type Run = PreparedRun;
+  type Output = Vec<(String, OutputTensor)>;
+
+  fn stats(&self) -> &Stats {
+    &self.stats
+  }
+
+  fn run_batch(&self, runs: Vec<PreparedRun>) -> Result<Vec<Self::Output>> {
+    self.execute_batch(runs)
+  }
 }
 
 #[cfg(test)]

@@ -1,16 +1,11 @@
 //! Which f32 matrix-product kernel tract runs on AVX-512 machines, for products of known shape
 //! with at least 24 columns and a depth of at least 256.
 //!
-//! tract picks an AVX-512 kernel from a cost model fitted on other Intel machines. On this
-//! project's benchmark machine (2 × Xeon, AVX-512) it picks the 16 × 8 and 16 × 12 tiles, and the
-//! 32 × 6 tile is faster: fewer loads per multiply-add (2 vectors and 6 broadcasts feed 12 of
-//! them). Measured kernel by kernel, best of 7 × 20 runs on packed operands (`m × k × n`):
-//! 512 × 784 × 64 (the MLP at batch 64) 0.412 → 0.360 ms, 256 × 1024 × 128 (BERT-mini's output
-//! projection) 0.516 → 0.437 ms, 1024 × 256 × 128 0.506 → 0.451 ms, 128 × 1152 × 196 (a ResNet
-//! convolution) 0.343 → 0.315 ms. With fewer columns the tile's padding costs more than it gains
-//! (512 × 4608 × 16: 0.747 → 0.947 ms), and so does packing at small depths (a 7 × 7 convolution
-//! of 3 channels, k = 147, over 3,136 pixels: 0.781 → 0.847 ms in a plan); those products are left
-//! to tract's model.
+//! tract picks an AVX-512 kernel from a cost model fitted on other Intel machines. On the Xeons
+//! this was measured on (`scripts/kernels`) it picks the 16 × 8 and 16 × 12 tiles, and the 32 × 6
+//! tile is 10–15 % faster: fewer loads per multiply-add (2 vectors and 6 broadcasts feed 12 of
+//! them). With fewer columns the tile's padding costs more than it gains, and so does packing at
+//! small depths; those products are left to tract's model.
 //!
 //! The choice goes in as a dispatch tier above tract's own (tract asks tiers by precedence and
 //! takes the first answer the product can use); a product the 32 × 6 kernel cannot run, such as

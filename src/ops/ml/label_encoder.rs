@@ -106,7 +106,7 @@ fn label_encoder(
     index.entry(key).or_insert(i);
   }
   let unknown = table.len() - 1;
-  super::preprocess::map("LabelEncoder", Some(table.datum_type()), None, move |input| {
+  super::map::map("LabelEncoder", Some(table.datum_type()), None, move |input| {
     let positions: Vec<usize> =
       keys_of(input)?.iter().map(|key| index.get(key).copied().unwrap_or(unknown)).collect();
     take(&table, &positions, input.shape())

@@ -1,13 +1,19 @@
 //! Operators of ai.onnx.ml that tract lacks, gets wrong or runs too slowly, registered into the
 //! ONNX parser over tract's own.
 
+mod array_feature_extractor;
+mod binarizer;
 pub mod ensemble;
+mod imputer;
 mod label_encoder;
 mod linear;
+mod map;
+mod one_hot_encoder;
 mod predictor;
-mod preprocess;
+mod scaler;
 mod svm;
 mod tree_op;
+mod zip_map;
 
 use tract_hir::internal::*;
 use tract_onnx::pb::NodeProto;
@@ -17,7 +23,12 @@ use ensemble::PostTransform;
 /// Registers these operators over tract's own.
 pub fn register(reg: &mut tract_onnx::model::OnnxOpRegister) {
   tree_op::register(reg);
-  preprocess::register(reg);
+  scaler::register(reg);
+  binarizer::register(reg);
+  imputer::register(reg);
+  one_hot_encoder::register(reg);
+  zip_map::register(reg);
+  array_feature_extractor::register(reg);
   linear::register(reg);
   svm::register(reg);
   label_encoder::register(reg);

@@ -5,7 +5,7 @@
 //!   (Silero VAD's decoder squeezes an axis that is 1 only in the branch it does not take);
 //! - a condition known only at run time (a sample-rate input) runs the chosen branch through a plan
 //!   optimised and built once, where tract's `IfThenElse` clones and plans the unoptimised branch on
-//!   every run (2 ms per run of a 0.1 ms model).
+//!   every run (20 times the run of a small model).
 //!
 //! A branch analysis that fails while the condition is still unknown is deferred: it fails the model
 //! only if the condition stays unknown.

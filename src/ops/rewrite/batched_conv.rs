@@ -1,7 +1,7 @@
 //! Convolutions at batch > 1. tract gathers a convolution's input windows in place ("lazy im2col")
 //! only for one image at a time; with a batch it copies every window into a scratch matrix first,
-//! which for 3×3 and larger kernels on big feature maps costs more than the product itself (PP-OCR's
-//! text detector at batch 4: 450 of 950 ms). Run per image instead: the batch is sliced, each image
+//! which for 3×3 and larger kernels on big feature maps costs more than the product itself (half of
+//! PP-OCR's text detector at batch 4). Run per image instead: the batch is sliced, each image
 //! convolved with the same operator, the results concatenated. Applies where the batch size is known
 //! (pinned and specialised plans), up to `MAX_IMAGES` (beyond, the graph would grow too large).
 

@@ -1,8 +1,7 @@
 //! Products over a batch of channel-first images (a 1×1 convolution at batch > 1: constant weights
 //! `[Co, Ci]` times `[N, Ci, P]`). tract's codegen merges the batch axis into the product's columns,
 //! which needs the input channels moved last and the output channels moved back: two transposes
-//! around every such product (PP-OCR's text-direction classifier at batch 4: 46 of them, 1.4 of
-//! 5.7 ms). Giving the weights a unit batch axis makes the batch a plain loop of the product, over
+//! around every such product (a quarter of PP-OCR's text-direction classifier at batch 4). Giving the weights a unit batch axis makes the batch a plain loop of the product, over
 //! images that are each already a `[Ci, P]` matrix, as onnxruntime runs them.
 
 use tract_core::ops::einsum::EinSum;

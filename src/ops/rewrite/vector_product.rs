@@ -17,8 +17,7 @@ use crate::ops::kernels::split::{shares, Share};
 
 /// Weight matrices from this many values (256 KB of f32) are split: smaller products take a few
 /// microseconds, about what handing a part over costs. Smaller ones run on the calling thread,
-/// still packed: tract spent 4–5 µs per product of one row by 512 × 10 weights (packing the row,
-/// dispatching its kernel), this takes under 1 µs.
+/// still packed (a fifth of tract's time, which packs the row and dispatches a kernel).
 const MIN_SPLIT_VALUES: usize = 1 << 16;
 
 /// Panels pad the last block of columns with zeros: weights are packed only while that at most
