@@ -11,6 +11,12 @@ export interface InferenceRouterOptions {
   bodyLimit?: number
   /** Longest one inference may take, in milliseconds (default 30,000); then 504. */
   timeoutMs?: number
+  /**
+   * A prom-client `Registry` (the app's own, typically) to register tract-node's metrics in, with the
+   * same names and labels as the router's `/metrics`; the router then serves no `/metrics` of its own.
+   * They are removed from it again by `close()`.
+   */
+  registry?: { registerMetric(metric: unknown): void; removeSingleMetric(name: string): void }
 }
 
 /** A Node request listener, as `http.createServer` takes. */

@@ -125,17 +125,17 @@ test('/metrics exposes Prometheus counters and histograms per model', async () =
   assert.match(text, /^tract_node_rejected_total\{model="wine",cause="queueFull"\} 0$/m)
 })
 
-test('SIGTERM finishes requests in flight, then exits 0', async () => {
+test('SIGTERM answers every request already received, under load, then exits 0', async () => {
   const demo = await startDemo()
-  const inFlight = fetch(`${demo.url}/v2/models/wine/predict`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(samples.records),
-  })
-  await new Promise((resolve) => setTimeout(resolve, 20))
+  const body = JSON.stringify(Array.from({ length: 200 }, () => samples.records).flat())
+  const predict = () => fetch(`${demo.url}/v2/models/wine/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+  const inFlight = Array.from({ length: 64 }, predict)
+  await new Promise((resolve) => setTimeout(resolve, 50))
   const exited = new Promise((resolve) => demo.child.once('exit', (code) => resolve(code)))
   demo.child.kill('SIGTERM')
-  assert.equal((await inFlight).status, 200)
+  const answers = await Promise.all(inFlight)
+  assert.deepEqual([...new Set(answers.map((r) => r.status))], [200])
+  for (const answer of answers) assert.equal((await answer.json()).predictions.length, 200 * samples.records.length)
   assert.equal(await exited, 0)
   assert.match(demo.output(), /SIGTERM: finishing requests in flight\nbye/)
 })
@@ -188,6 +188,37 @@ test('an inference past the router timeout answers 504', async () => {
   assert.equal(slow.status, 504)
   assert.equal((await slow.json()).error.code, 'ERR_TIMEOUT')
   await app.close()
+})
+
+test("with a prom-client registry the metrics go into the app's own, with the same names", async () => {
+  const { Registry, Counter } = require('prom-client')
+  const registry = new Registry()
+  new Counter({ name: 'app_logins_total', help: "The app's own metric.", registers: [registry] }).inc()
+  const session = await InferenceSession.create(fixture('mlp.onnx'))
+  const router = inferenceRouter({ models: { mlp: session }, registry })
+  const app = require('express')()
+  app.use(router)
+  app.get('/metrics', async (req, res) => res.type(registry.contentType).send(await registry.metrics()))
+  const listener = await new Promise((resolve) => {
+    const s = app.listen(0, () => resolve(s))
+  })
+  const url = `http://127.0.0.1:${listener.address().port}`
+  assert.equal((await inferRequest(url, 'mlp', [1, 16], Array(16).fill(0.5))).status, 200)
+  assert.equal((await inferRequest(url, 'mlp', [1, 15], Array(15).fill(0.5))).status, 400)
+  const text = await (await fetch(`${url}/metrics`)).text()
+  assert.match(text, /^app_logins_total 1$/m)
+  assert.match(text, /^tract_node_requests_total\{model="mlp",route="infer"\} 2$/m)
+  assert.match(text, /^tract_node_errors_total\{model="mlp",code="ERR_INPUT_SHAPE"\} 1$/m)
+  assert.match(text, /^tract_node_request_duration_seconds_count\{model="mlp"\} 2$/m)
+  assert.match(text, /^tract_node_batch_size_bucket\{model="mlp",le="1"\} 1$/m)
+  assert.match(text, /^tract_node_queue_depth\{model="mlp"\} 0$/m)
+  await router.close()
+  assert.equal(registry.getSingleMetric('tract_node_requests_total'), undefined)
+  assert.throws(() => inferenceRouter({ models: { mlp: session }, registry: {} }), { code: 'ERR_INVALID_ARG' })
+  await new Promise((resolve) => {
+    listener.close(resolve)
+    listener.closeAllConnections()
+  })
 })
 
 test('the router works in an Express 4 app too', async () => {

@@ -25,16 +25,24 @@ async function main() {
   app.disable('x-powered-by')
   app.use(router)
 
-  // The router answers inference requests before Express sees them; the rest go to the app.
-  const server = http.createServer(router.handler(app))
+  // The router answers inference requests before Express sees them; the rest go to the app. A
+  // client gets 10 s to send its headers and 30 s for its whole request (checked every second), so
+  // one that dribbles bytes cannot hold a connection open for minutes.
+  const limits = { headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 5_000, connectionsCheckingInterval: 1_000 }
+  const server = http.createServer(limits, router.handler(app))
   server.listen(Number(process.env.PORT ?? 3000), () => {
     console.log(`tract-node demo listening on http://127.0.0.1:${server.address().port}`)
   })
 
+  // Stop accepting connections, answer every request already received (inference requests that
+  // come on open connections meanwhile get 503), let the answers reach the clients, then exit.
   const shutdown = async (signal) => {
     console.log(`${signal}: finishing requests in flight`)
-    server.close()
+    const closed = new Promise((resolve) => server.close(resolve))
     await router.close()
+    const idle = setInterval(() => server.closeIdleConnections(), 100)
+    await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 10_000).unref())])
+    clearInterval(idle)
     console.log('bye')
     process.exit(0)
   }

@@ -5,6 +5,7 @@
 const { InferenceSession } = require('./session.js')
 const { Model } = require('./model.js')
 const { codedError } = require('./errors.js')
+const { Metrics } = require('./metrics.js')
 
 /** KServe V2 datatypes by tensor type. */
 const DATATYPE = {
@@ -41,22 +42,24 @@ const STATUS = {
   ERR_TIMEOUT: 504,
 }
 
-const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
-
 /**
  * An Express router serving models:
  * `GET /v2/health/live`, `GET /v2/health/ready`, `GET /v2/models/:name`,
  * `POST /v2/models/:name/infer` (KServe V2 JSON tensors), `POST /v2/models/:name/predict` (records,
- * for `Model`s), `GET /metrics` (Prometheus text).
+ * for `Model`s), `GET /metrics` (Prometheus text; with `registry`, the metrics go into that prom-client
+ * Registry instead, which the app serves).
  *
- * @param {{ models?: Record<string, InferenceSession | Model>, bodyLimit?: number, timeoutMs?: number }} [options]
+ * @param {{ models?: Record<string, InferenceSession | Model>, bodyLimit?: number, timeoutMs?: number, registry?: any }} [options]
  *   `models` is required; `bodyLimit` in bytes (default 1 MiB); `timeoutMs` bounds each inference
- *   (default 30 s).
+ *   (default 30 s); `registry`, a prom-client Registry to register the metrics in.
  */
-function inferenceRouter({ models, bodyLimit = 1 << 20, timeoutMs = 30_000 } = {}) {
+function inferenceRouter({ models, bodyLimit = 1 << 20, timeoutMs = 30_000, registry } = {}) {
   const express = require('express')
   const served = checkModels(models)
-  const metrics = new Metrics(Object.keys(served))
+  /** @type {() => Array<[string, any]>} */
+  const stats = () => Object.entries(served).map(([model, entry]) => [model, safeStats(sessionOf(entry))])
+  const metrics = new Metrics(Object.keys(served), stats)
+  const unregister = registry === undefined ? null : metrics.register(registry)
   let inFlight = 0
   let closing = null
   // An Express router with this module's `handler` and `close` added.
@@ -69,16 +72,19 @@ function inferenceRouter({ models, bodyLimit = 1 << 20, timeoutMs = 30_000 } = {
     try {
       if (closing) throw codedError('ERR_SHUTTING_DOWN', 'the server is shutting down')
       const entry = served[name]
-      if (!entry) {
-        await drain(req)
-        throw codedError('ERR_MODEL_NOT_FOUND', `model '${name}' is not served here (serving: ${Object.keys(served).join(', ')})`)
-      }
+      if (!entry) throw codedError('ERR_MODEL_NOT_FOUND', `model '${name}' is not served here (serving: ${Object.keys(served).join(', ')})`)
       const body = await readBody(req, bodyLimit)
       const answer = route === 'infer' ? await infer(sessionOf(entry), body, name, timeoutMs) : await predict(entry, body, name)
       // Plain Node API, no ETag hashing or re-encoding: the same under Express and in `handler`.
       sendJson(res, 200, answer)
     } catch (error) {
       metrics.error(name, error.code)
+      // A body not read to its end (refused before or while it came) is not read any further: the
+      // answer closes the connection.
+      if (!req.complete) {
+        res.setHeader('connection', 'close')
+        res.once('finish', () => req.destroy())
+      }
       sendError(res, error)
     } finally {
       inFlight--
@@ -99,9 +105,11 @@ function inferenceRouter({ models, bodyLimit = 1 << 20, timeoutMs = 30_000 } = {
   })
   router.post('/v2/models/:name/infer', (req, res) => serve('infer', req, res, req.params.name))
   router.post('/v2/models/:name/predict', (req, res) => serve('predict', req, res, req.params.name))
-  router.get('/metrics', (req, res) => {
-    res.type('text/plain; version=0.0.4').send(metrics.render(served))
-  })
+  if (!unregister) {
+    router.get('/metrics', (req, res) => {
+      res.type('text/plain; version=0.0.4').send(metrics.render())
+    })
+  }
 
   /**
    * A plain Node request listener that answers the inference routes (POST …/infer and …/predict)
@@ -128,6 +136,7 @@ function inferenceRouter({ models, bodyLimit = 1 << 20, timeoutMs = 30_000 } = {
       if (inFlight === 0) resolve()
     }
     await closing.promise
+    unregister?.()
     await Promise.all(Object.values(served).map((entry) => sessionOf(entry).release()))
   }
   return router
@@ -158,6 +167,15 @@ function checkModels(models) {
 }
 
 const sessionOf = (entry) => (entry instanceof Model ? entry.session : entry)
+
+/** A session's stats, or null once it is released. */
+function safeStats(session) {
+  try {
+    return session.stats()
+  } catch {
+    return null
+  }
+}
 
 /** KServe V2 model metadata. */
 function metadata(name, session) {
@@ -198,27 +216,29 @@ async function readBody(req, limit) {
   if (req.body !== undefined && req._body) return req.body
   const type = String(req.headers['content-type'] ?? '')
   if (!/^application\/([\w.+-]*\+)?json\b/i.test(type)) {
-    await drain(req)
     throw codedError('ERR_CONTENT_TYPE', `content-type: expected application/json, got '${type || 'none'}'`)
   }
+  const tooLarge = (size) => codedError('ERR_BODY_TOO_LARGE', `the body is ${size} bytes or more, over the limit of ${limit}`)
+  const declared = Number(req.headers['content-length'])
+  if (declared > limit) throw tooLarge(declared)
   const chunks = []
   let size = 0
   await new Promise((resolve, reject) => {
-    req.on('data', (chunk) => {
+    const onData = (chunk) => {
       size += chunk.length
-      if (size <= limit) chunks.push(chunk) // past the limit keep reading: the client gets the answer, not a reset
-    })
+      chunks.push(chunk)
+      if (size > limit) {
+        // Not a byte more: the caller answers and closes the connection.
+        req.off('data', onData)
+        req.pause()
+        reject(tooLarge(size))
+      }
+    }
+    req.on('data', onData)
     req.once('end', resolve)
     req.once('error', reject)
   })
-  if (size > limit) throw codedError('ERR_BODY_TOO_LARGE', `the body is ${size} bytes, over the limit of ${limit}`)
   return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)
-}
-
-/** Reads and discards the rest of a request body. */
-async function drain(req) {
-  if (req.readableEnded) return
-  for await (const chunk of req) void chunk
 }
 
 /** Writes an error as `{ error: { code, message, errors? } }` with its HTTP status (plain Node API). */
@@ -238,84 +258,6 @@ function sendJson(res, status, body, headers = { 'content-type': 'application/js
   const bytes = Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body))
   res.writeHead(status, { ...headers, 'content-length': bytes.length })
   res.end(bytes)
-}
-
-/** Prometheus counters and histograms, per model. */
-class Metrics {
-  constructor(names) {
-    this.requests = new Map()
-    this.errors = new Map()
-    this.latency = new Map(names.map((name) => [name, { buckets: LATENCY_BUCKETS.map(() => 0), sum: 0, count: 0 }]))
-  }
-
-  observe(model, route, seconds) {
-    const key = `${model}\u0000${route}`
-    this.requests.set(key, (this.requests.get(key) ?? 0) + 1)
-    const histogram = this.latency.get(model)
-    if (!histogram) return
-    LATENCY_BUCKETS.forEach((le, i) => {
-      if (seconds <= le) histogram.buckets[i]++
-    })
-    histogram.sum += seconds
-    histogram.count++
-  }
-
-  error(model, code = 'ERR_INTERNAL') {
-    const key = `${model}\u0000${code}`
-    this.errors.set(key, (this.errors.get(key) ?? 0) + 1)
-  }
-
-  render(served) {
-    const label = (value) => String(value).replace(/[\\"\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`))
-    const lines = []
-    const family = (name, type, help) => lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`)
-    family('tract_node_requests_total', 'counter', 'Inference requests by model and route.')
-    for (const [key, n] of this.requests) {
-      const [model, route] = key.split('\u0000')
-      lines.push(`tract_node_requests_total{model="${label(model)}",route="${route}"} ${n}`)
-    }
-    family('tract_node_errors_total', 'counter', 'Failed requests by model and error code.')
-    for (const [key, n] of this.errors) {
-      const [model, code] = key.split('\u0000')
-      lines.push(`tract_node_errors_total{model="${label(model)}",code="${label(code)}"} ${n}`)
-    }
-    family('tract_node_request_duration_seconds', 'histogram', 'Request latency by model.')
-    for (const [model, h] of this.latency) {
-      LATENCY_BUCKETS.forEach((le, i) => lines.push(`tract_node_request_duration_seconds_bucket{model="${label(model)}",le="${le}"} ${h.buckets[i]}`))
-      lines.push(`tract_node_request_duration_seconds_bucket{model="${label(model)}",le="+Inf"} ${h.count}`)
-      lines.push(`tract_node_request_duration_seconds_sum{model="${label(model)}"} ${h.sum}`)
-      lines.push(`tract_node_request_duration_seconds_count{model="${label(model)}"} ${h.count}`)
-    }
-    const stats = Object.entries(served).map(([model, entry]) => [model, safeStats(sessionOf(entry))])
-    family('tract_node_queue_depth', 'gauge', 'Runs waiting for a compute thread or a batch.')
-    for (const [model, s] of stats) if (s) lines.push(`tract_node_queue_depth{model="${label(model)}"} ${s.queueDepth}`)
-    family('tract_node_batch_size', 'histogram', 'Runs per model execution.')
-    for (const [model, s] of stats) {
-      if (!s) continue
-      let cumulative = 0
-      s.batchSizes.forEach((count, i) => {
-        cumulative += count
-        const le = i < s.batchSizeBounds.length ? s.batchSizeBounds[i] : '+Inf'
-        lines.push(`tract_node_batch_size_bucket{model="${label(model)}",le="${le}"} ${cumulative}`)
-      })
-      lines.push(`tract_node_batch_size_sum{model="${label(model)}"} ${s.runs}`)
-      lines.push(`tract_node_batch_size_count{model="${label(model)}"} ${s.batches}`)
-    }
-    family('tract_node_rejected_total', 'counter', 'Runs rejected by cause.')
-    for (const [model, s] of stats) {
-      if (!s) continue
-      for (const [cause, n] of Object.entries(s.rejected)) lines.push(`tract_node_rejected_total{model="${label(model)}",cause="${cause}"} ${n}`)
-    }
-    return lines.join('\n') + '\n'
-  }
-}
-
-function safeStats(session) {
-  try {
-    return session.stats()
-  } catch {
-    return null // released
-  }
 }
 
 module.exports = { inferenceRouter }

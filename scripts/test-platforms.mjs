@@ -118,8 +118,9 @@ function muslLoader(debArch, triple) {
 }
 
 /**
- * How to start `platform`'s Node: one command line per CPU model it is tested on, and why timing
- * cannot be trusted there (null when it runs natively).
+ * How to start `platform`'s Node: one command line per CPU model it is tested on, why timing cannot
+ * be trusted there (`emulated`, null when it runs natively), and whether it can start itself as a
+ * child (`spawns`: not through a loader or an emulator it does not know it runs under).
  */
 function runtimes(platform) {
   const qemu = () => {
@@ -128,20 +129,20 @@ function runtimes(platform) {
   }
   switch (platform.name) {
     case 'linux-x64-gnu':
-      return { emulated: null, commands: [[process.execPath]] }
+      return { emulated: null, spawns: true, commands: [[process.execPath]] }
     case 'linux-arm64-gnu': {
       const sysroot = '/usr/aarch64-linux-gnu'
       need(path.join(sysroot, 'lib/libc.so.6'), 'libc6-arm64-cross')
       need(path.join(sysroot, 'lib/libstdc++.so.6'), 'libstdc++6-arm64-cross libgcc-s1-arm64-cross')
       const node = arm64Node()
-      return { emulated: 'qemu-user', commands: ARM64_CPUS.map((cpu) => [qemu(), '-cpu', cpu, '-L', sysroot, node]) }
+      return { emulated: 'qemu-user', spawns: false, commands: ARM64_CPUS.map((cpu) => [qemu(), '-cpu', cpu, '-L', sysroot, node]) }
     }
     case 'linux-x64-musl':
-      return { emulated: null, commands: [[muslLoader('amd64', 'x86_64-linux-musl'), muslNode('x86_64')]] }
+      return { emulated: null, spawns: false, commands: [[muslLoader('amd64', 'x86_64-linux-musl'), muslNode('x86_64')]] }
     case 'linux-arm64-musl': {
       const loader = muslLoader('arm64', 'aarch64-linux-musl')
       const node = muslNode('aarch64')
-      return { emulated: 'qemu-user', commands: ARM64_CPUS.map((cpu) => [qemu(), '-cpu', cpu, loader, node]) }
+      return { emulated: 'qemu-user', spawns: false, commands: ARM64_CPUS.map((cpu) => [qemu(), '-cpu', cpu, loader, node]) }
     }
   }
   return fail(`no runtime for ${platform.name}`)
@@ -156,8 +157,8 @@ function testSuites(platform, runtime) {
   const env = { ...process.env, NAPI_RS_NATIVE_LIBRARY_PATH: addonPath(platform) }
   if (runtime.emulated) env.TRACT_NODE_EMULATED = runtime.emulated
   for (const command of runtime.commands) {
-    // Without isolation: an emulated Node cannot start its own kind as a child here.
-    const isolation = runtime.emulated ? ['--experimental-test-isolation=none'] : []
+    // Without isolation where this Node cannot start itself as a child.
+    const isolation = runtime.spawns ? [] : ['--experimental-test-isolation=none']
     console.error(`--- suites: ${command.slice(0, -1).join(' ') || 'native'}`)
     start(command, ['--test', '--test-concurrency=1', ...isolation, ...files], { cwd: ROOT, env, what: `the suites on ${platform.name}` })
   }

@@ -13,6 +13,8 @@ pub fn to_js_error(env: &Env, err: &TractNodeError) -> napi::Error {
 fn build(env: &Env, err: &TractNodeError) -> Result<napi::Error, napi::Error> {
   let message = env.create_string(err.to_string())?;
   let mut raw = std::ptr::null_mut();
+  // SAFETY: `env` is the live environment of this call, `message` a string of it, `raw` a slot
+  // napi fills.
   napi::check_status!(unsafe {
     napi::sys::napi_create_error(env.raw(), std::ptr::null_mut(), message.raw(), &mut raw)
   })?;

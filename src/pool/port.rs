@@ -67,6 +67,8 @@ impl Port {
     if was_empty {
       // Non-blocking with an unbounded queue: only fails when the environment is closing, and then
       // the finalizer drops the queue. Called under the lock, so the finalizer cannot run meanwhile.
+      // SAFETY: `tsfn` is live while the lock holds it (the finalizer takes it out first), and napi
+      // allows this call from any thread.
       unsafe {
         sys::napi_call_threadsafe_function(
           tsfn,
@@ -106,6 +108,7 @@ impl Settle {
   pub fn settle<V: ToNapiValue + Send + 'static>(mut self, outcome: Result<V>) {
     let Some(deferred) = self.deferred.take() else { return };
     let settle: Settlement = Box::new(move |env| {
+      // SAFETY (both): the settlement runs on the JS thread, in `drain`, with its live `env`.
       let value = outcome
         .into_napi(&Env::from_raw(env))
         .and_then(|value| unsafe { V::to_napi_value(env, value) });
@@ -129,6 +132,7 @@ pub fn promise(env: &Env) -> napi::Result<(Settle, Object<'_>)> {
   let raw_env = env.raw();
   let mut deferred = ptr::null_mut();
   let mut promise = ptr::null_mut();
+  // SAFETY: `raw_env` is the live environment of this JS-thread call; napi fills both slots.
   check_status!(unsafe { sys::napi_create_promise(raw_env, &mut deferred, &mut promise) })?;
   let port = LOCAL.with(|cell| -> napi::Result<Arc<Port>> {
     let mut local = cell.borrow_mut();
@@ -137,6 +141,8 @@ pub fn promise(env: &Env) -> napi::Result<(Settle, Object<'_>)> {
     }
     let local = local.as_mut().expect("opened above");
     if local.pending == 0 {
+      // SAFETY: `local.tsfn` belongs to `raw_env` (checked above) and is live until finalized,
+      // which clears `local` first.
       check_status!(unsafe { sys::napi_ref_threadsafe_function(raw_env, local.tsfn) })?;
     }
     local.pending += 1;
@@ -150,11 +156,14 @@ pub fn promise(env: &Env) -> napi::Result<(Settle, Object<'_>)> {
 fn open(env: sys::napi_env) -> napi::Result<Local> {
   let port = Arc::new(Port { shared: Mutex::new(Shared { tsfn: None, queue: Vec::new() }) });
   let mut name = ptr::null_mut();
+  // SAFETY: `env` is live (a JS-thread call); the name is a 17-byte C string.
   check_status!(unsafe {
     sys::napi_create_string_utf8(env, c"tract-node:settle".as_ptr(), 17, &mut name)
   })?;
   let context = Arc::into_raw(port.clone()) as *mut c_void;
   let mut tsfn = ptr::null_mut();
+  // SAFETY: `env` and `name` are live; `context` is one strong count of `port`, owned by the
+  // threadsafe function from here on and released by `finalize` (or just below on failure).
   let status = unsafe {
     sys::napi_create_threadsafe_function(
       env,
@@ -171,10 +180,12 @@ fn open(env: sys::napi_env) -> napi::Result<Local> {
     )
   };
   if let Err(error) = check_status!(status) {
+    // SAFETY: the function was not created, so the strong count `context` holds is still ours.
     drop(unsafe { Arc::from_raw(context as *const Port) });
     return Err(error);
   }
   port.lock().tsfn = Some(TsfnHandle(tsfn));
+  // SAFETY: `tsfn` was just created for `env`.
   check_status!(unsafe { sys::napi_unref_threadsafe_function(env, tsfn) })?;
   Ok(Local { env, port, tsfn, pending: 0 })
 }
@@ -189,12 +200,16 @@ unsafe extern "C" fn drain(
   if env.is_null() {
     return; // the environment is tearing down; `finalize` drops the queue
   }
+  // SAFETY: `context` is the port's strong count the threadsafe function holds until `finalize`,
+  // which cannot run while this callback does.
   let port = unsafe { &*(context as *const Port) };
   let batch = std::mem::take(&mut port.lock().queue);
   let settled = batch.len();
   for Pending { deferred, settle } in batch {
     let outcome =
       catch_unwind(AssertUnwindSafe(|| settle(env))).unwrap_or_else(|_| Err(internal_error(env)));
+    // SAFETY: `deferred` was created in this environment and is settled exactly once (its
+    // `Settle` was consumed); `value` and `error` are values of `env`.
     unsafe {
       match outcome {
         Ok(value) => sys::napi_resolve_deferred(env, deferred, value),
@@ -206,6 +221,7 @@ unsafe extern "C" fn drain(
     if let Some(local) = cell.borrow_mut().as_mut().filter(|l| l.env == env) {
       local.pending = local.pending.saturating_sub(settled);
       if local.pending == 0 {
+        // SAFETY: `local.tsfn` belongs to `env` (filtered above) and is live.
         unsafe { sys::napi_unref_threadsafe_function(env, local.tsfn) };
       }
     }
@@ -215,6 +231,7 @@ unsafe extern "C" fn drain(
 /// The rejection of a settlement that panicked.
 fn internal_error(env: sys::napi_env) -> sys::napi_value {
   let error = TractNodeError::Internal { reason: "a result could not be converted to JS".into() };
+  // SAFETY: called from `drain`, on the JS thread, with its live `env`.
   unsafe {
     JsError::from(crate::error::js::to_js_error(&Env::from_raw(env), &error)).into_value(env)
   }
@@ -223,6 +240,7 @@ fn internal_error(env: sys::napi_env) -> sys::napi_value {
 /// Node finalizes the threadsafe function when the environment goes away: from then on settlements
 /// are dropped (their promises belong to a dead environment).
 unsafe extern "C" fn finalize(env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
+  // SAFETY: `data` is the strong count `open` gave the threadsafe function; this is its release.
   let port = unsafe { Arc::from_raw(data as *const Port) };
   let orphans = {
     let mut shared = port.lock();

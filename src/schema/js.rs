@@ -244,6 +244,7 @@ pub(crate) fn read_record(schema: &Schema, value: Unknown<'_>) -> Parsed {
   if kind != ValueType::Object || value.is_array().unwrap_or(false) {
     return Parsed::Invalid(format!("Expected an object, got {}.", RawValue::from_js_kind(kind)));
   }
+  // SAFETY: `value` is an object (checked above), in this call's scope.
   let object: Object<'_> = match unsafe { value.cast() } {
     Ok(object) => object,
     Err(e) => return Parsed::Invalid(e.reason.clone()),
@@ -263,6 +264,7 @@ pub(crate) fn read_record(schema: &Schema, value: Unknown<'_>) -> Parsed {
 
 fn read_value(value: Unknown<'_>) -> Option<RawValue> {
   let kind = value.get_type().ok()?;
+  // SAFETY (each cast): `value` is of the JS type the arm matched, in this call's scope.
   Some(match kind {
     ValueType::Undefined => return None,
     ValueType::Null => RawValue::Null,

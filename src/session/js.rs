@@ -453,6 +453,7 @@ fn read_options(env: &Env, options: Option<Unknown<'_>>) -> Result<SessionConfig
   if options.get_type().ok() != Some(ValueType::Object) {
     return Err(TractNodeError::invalid_arg("options", "expected an object"));
   }
+  // SAFETY: `options` is an object (checked above) of this call's environment.
   let options = unsafe { SessionOptions::from_napi_value(env.raw(), options.raw()) }
     .map_err(|e| TractNodeError::invalid_arg("options", e.reason.clone()))?;
   options.resolve()

@@ -23,12 +23,14 @@ pub fn tensor_from_js(name: &str, value: Unknown<'_>) -> Result<Tensor> {
   if value.get_type().ok() != Some(ValueType::Object) {
     return Err(not_a_tensor());
   }
+  // SAFETY: `value` is an object (checked above), in this call's scope.
   let object: Object<'_> = unsafe { value.cast() }.map_err(|_| not_a_tensor())?;
   let type_name: String = property(&object, "type").ok_or_else(not_a_tensor)?;
   let dtype = DType::from_name(&type_name)
     .ok_or_else(|| TractNodeError::tensor_data(name, format!("unknown type '{type_name}'")))?;
   let dims = read_dims(name, &object)?;
   let data: Unknown<'_> = property(&object, "data").ok_or_else(not_a_tensor)?;
+  // SAFETY (both casts): `data` is an array, or a typed array, as checked just before each.
   if dtype == DType::String {
     let strings: Vec<String> = (data.is_array().unwrap_or(false))
       .then(|| unsafe { data.cast() }.ok())
@@ -186,9 +188,13 @@ fn output_to_js(env: &Env, output: OutputTensor) -> napi::Result<Object<'_>> {
   } else {
     let data = tensor.as_bytes_mut().as_mut_ptr();
     // The ArrayBuffer borrows the tensor's storage and drops the tensor when JS collects it.
+    // SAFETY: `data` points at `byte_length` bytes the tensor owns; the tensor moves into the
+    // finaliser, so the storage lives exactly as long as the buffer.
     unsafe { ArrayBuffer::from_external(env, data, byte_length, tensor, |_, tensor| drop(tensor)) }?
   };
   let mut typed_array = std::ptr::null_mut();
+  // SAFETY: `buffer` holds `length` elements of `kind`; `typed_array` is filled by napi and is a
+  // live value of `env` for `from_raw_unchecked`.
   napi::check_status!(unsafe {
     sys::napi_create_typedarray(env.raw(), kind as i32, length, buffer.raw(), 0, &mut typed_array)
   })?;

@@ -156,12 +156,15 @@ pub fn tensor_from_bytes(name: &str, dtype: DType, dims: &[usize], bytes: &[u8])
     return Err(length_mismatch(name, dims, count, bytes.len() / size));
   }
   if dtype == DType::Bool {
+    // SAFETY: every value is written just below, before the tensor is read.
     let mut tensor = unsafe { Tensor::uninitialized::<bool>(dims) }.map_err(internal)?;
     let mut view = tensor.try_as_plain_ram_mut().map_err(internal)?;
     let slice = view.as_slice_mut::<bool>().map_err(internal)?;
     slice.iter_mut().zip(bytes).for_each(|(out, byte)| *out = *byte != 0);
     return Ok(tensor);
   }
+  // SAFETY: `bytes` holds `count` values of `dtype` (checked above), a plain type every byte
+  // pattern of which is valid (bool is handled above).
   unsafe { Tensor::from_raw_dt(dtype.datum_type(), dims, bytes) }.map_err(internal)
 }
 

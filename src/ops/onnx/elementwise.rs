@@ -132,7 +132,14 @@ impl Plain for BitCast {
   fn eval(&self, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
     let x = &inputs[0];
     ensure!(x.datum_type() != DatumType::String, "BitCast of strings is not supported");
-    let bytes = x.try_as_plain_ram()?.as_bytes().to_vec();
+    let mut bytes = x.try_as_plain_ram()?.as_bytes().to_vec();
+    if self.to == DatumType::Bool {
+      // A Rust bool is 0 or 1, nothing else: any other byte reads as true.
+      bytes.iter_mut().for_each(|byte| *byte = u8::from(*byte != 0));
+    }
+    // SAFETY: `bytes` holds the tensor's values, as many bytes as `self.to` needs for `x`'s shape
+    // (the widths are equal, checked when the op was typed), and every byte pattern is a valid
+    // value of the plain types BitCast allows (bool bytes made 0 or 1 above).
     let cast = unsafe { Tensor::from_raw_dt(self.to, x.shape(), &bytes)? };
     Ok(tvec!(cast.into_tvalue()))
   }
@@ -223,5 +230,19 @@ impl Plain for BitShift {
       shifted.mapv(|v| v as i64).into_tensor().cast_to_dt(dt)?.into_owned()
     };
     Ok(tvec!(result.into_tvalue()))
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn bitcast_to_bool_makes_every_nonzero_byte_true() {
+    let bytes = tensor1(&[0u8, 1, 2, 255]);
+    let cast = BitCast { to: DatumType::Bool }.eval(tvec!(bytes.into_tvalue())).unwrap();
+    let plain = cast[0].try_as_plain_ram().unwrap();
+    assert_eq!(plain.as_bytes(), [0, 1, 1, 1]);
+    assert_eq!(plain.as_slice::<bool>().unwrap(), [false, true, true, true]);
   }
 }
