@@ -1,8 +1,9 @@
 // The CLI (`npx tract-node …`) run as a child process on the fixtures: outputs checked against
 // onnxruntime / scikit-learn references, exit codes 0 (ok), 1 (runtime error), 2 (usage error).
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { execFile, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { test } from 'node:test'
@@ -202,6 +203,28 @@ test('predict without a schema names the fields after the CSV header, quoted com
     .split('\n')
     .map((l) => JSON.parse(l))
   assert.deepEqual([reported.row, reported.field, reported.code], [2, 'alcohol, %', 'invalid'])
+})
+
+test('predict interrupted leaves no output file, only a complete one, and exits 130', async () => {
+  const columns = Object.keys(wine.records[0])
+  const rows = wine.records.map((r) => columns.map((c) => r[c]).join(','))
+  const input = path.join(tmp, 'big.csv')
+  writeFileSync(input, [columns.join(','), ...Array.from({ length: 100_000 }, (_, i) => rows[i % rows.length])].join('\n') + '\n')
+  const output = path.join(tmp, 'interrupted.csv')
+  const child = spawn(process.execPath, [CLI, 'predict', ...wineArgs, input, '-o', output, '--chunk', '1'], { stdio: ['ignore', 'ignore', 'pipe'] })
+  const partial = () => readdirSync(tmp).filter((name) => name.startsWith('.interrupted.csv.'))
+  // Interrupted once the output is being written.
+  while (partial().length === 0) await new Promise((resolve) => setTimeout(resolve, 5))
+  child.kill('SIGINT')
+  const [code] = await once(child, 'exit')
+  assert.equal(code, 130)
+  assert.ok(!existsSync(output), 'no output file')
+  assert.deepEqual(partial(), [], 'no temporary file left')
+  // Uninterrupted, the same run leaves the whole file.
+  const done = await cli('predict', ...wineArgs, input, '-o', output, '--quiet')
+  assert.equal(done.code, 0, done.stderr)
+  assert.equal(readFileSync(output, 'utf8').trim().split('\n').length, 100_001)
+  assert.deepEqual(partial(), [])
 })
 
 test('predict: usage errors exit 2', async () => {

@@ -8,7 +8,7 @@ const { csvColumnNames } = require('../js/native.js')
 const { formatCount, table } = require('./format.js')
 const { createProgress } = require('./progress.js')
 const { recordChunks, recordStartLines } = require('./records.js')
-const { UsageError, parseCommand, positiveInt } = require('./usage.js')
+const { UsageError, onInterrupt, parseCommand, positiveInt } = require('./usage.js')
 
 const HELP = `Usage: tract-node predict --model m.onnx [--pipeline p.json] [--schema s.json] <in.csv|in.ndjson|-> [-o out.csv]
 
@@ -68,8 +68,11 @@ async function main(args) {
   const labels = readLabels(values.labels)
   const model = await Model.create({ session, pipeline, labels, inputName: values['input-name'] })
 
-  const out = values.output ? fs.createWriteStream(values.output) : process.stdout
-  const errorsOut = values.errors ? fs.createWriteStream(values.errors) : null
+  const outFile = values.output ? new AtomicFile(values.output) : null
+  const errorsFile = values.errors ? new AtomicFile(values.errors) : null
+  const forget = onInterrupt(() => [outFile, errorsFile].forEach((file) => file?.discard()))
+  const out = outFile?.stream ?? process.stdout
+  const errorsOut = errorsFile?.stream ?? null
   const totalBytes = input === '-' ? 0 : fs.statSync(input).size
   const progress = createProgress({ totalBytes, quiet: values.quiet, label: 'predict' })
   const summary = new Summary()
@@ -86,18 +89,25 @@ async function main(args) {
     progress.update(chunk.endOffset, summary.records)
   }
   try {
-    for await (const chunk of recordChunks(stream, { csv: format === 'csv', chunkBytes })) {
-      const job = model.validateAndPredict(chunk.bytes, { format: format === 'csv' ? 'csv' : 'json' }).then((result) => ({ chunk, result }))
-      job.catch(() => {}) // awaited in order below; this only keeps a later failure from going unhandled meanwhile
-      inflight.push(job)
-      if (inflight.length >= 2) await settle()
+    try {
+      for await (const chunk of recordChunks(stream, { csv: format === 'csv', chunkBytes })) {
+        const job = model.validateAndPredict(chunk.bytes, { format: format === 'csv' ? 'csv' : 'json' }).then((result) => ({ chunk, result }))
+        job.catch(() => {}) // awaited in order below; this only keeps a later failure from going unhandled meanwhile
+        inflight.push(job)
+        if (inflight.length >= 2) await settle()
+      }
+      while (inflight.length > 0) await settle()
+    } finally {
+      progress.stop()
     }
-    while (inflight.length > 0) await settle()
+    // Only a run that got to the end leaves files where they were asked for.
+    await outFile?.commit()
+    await errorsFile?.commit()
   } finally {
-    progress.stop()
+    forget()
+    outFile?.discard()
+    errorsFile?.discard()
   }
-  await finish(out, values.output !== undefined)
-  if (errorsOut) await finish(errorsOut, true)
   await session.release()
   process.stderr.write(summary.describe((performance.now() - started) / 1000) + '\n')
   return 0
@@ -298,10 +308,33 @@ class Summary {
 }
 
 /** Ends a file stream and waits for it to flush; leaves standard output open. */
-async function finish(stream, isFile) {
-  if (!isFile) return
-  stream.end()
-  await once(stream, 'finish')
+/**
+ * An output file written under a temporary name next to it and renamed into place by `commit`:
+ * an interrupted or failed run never leaves a truncated file that looks complete.
+ */
+class AtomicFile {
+  /** @param {string} file */
+  constructor(file) {
+    this.file = file
+    this.temporary = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.partial`)
+    this.stream = fs.createWriteStream(this.temporary)
+    this.done = false
+  }
+
+  /** Flushes the file and gives it its name. */
+  async commit() {
+    this.stream.end()
+    await once(this.stream, 'finish')
+    fs.renameSync(this.temporary, this.file)
+    this.done = true
+  }
+
+  /** Removes the temporary file, unless committed (synchronous: it runs on an interrupt). */
+  discard() {
+    if (this.done) return
+    this.stream.destroy()
+    fs.rmSync(this.temporary, { force: true })
+  }
 }
 
 module.exports = { main }

@@ -4,6 +4,7 @@
 // every few seconds otherwise (logs, CI), nothing with --quiet.
 
 const { formatCount } = require('./format.js')
+const { onInterrupt } = require('./usage.js')
 
 const PLAIN_EVERY_MS = 2000
 const BAR_EVERY_MS = 100
@@ -55,6 +56,8 @@ function terminalBar({ totalBytes, label, started, rate }) {
     process.stderr.write(`\r\x1b[2K${text}`)
   }
   process.stderr.write('\x1b[?25l') // hide the cursor while the line is redrawn
+  const showCursor = () => process.stderr.write('\n\x1b[?25h')
+  const forget = onInterrupt(showCursor)
   let last = [0, 0]
   return {
     update(bytesDone, records) {
@@ -63,7 +66,8 @@ function terminalBar({ totalBytes, label, started, rate }) {
     },
     stop() {
       draw(...last, true)
-      process.stderr.write('\n\x1b[?25h')
+      forget()
+      showCursor()
     },
   }
 }

@@ -11,6 +11,36 @@ class UsageError extends Error {
   }
 }
 
+/** What to undo if the process is interrupted before a command finishes (see `onInterrupt`). */
+const cleanups = new Set()
+
+/**
+ * Runs `cleanup` (synchronous: temporary files removed, the cursor shown again) if Ctrl-C or
+ * SIGTERM interrupts the command; the process then exits 130 or 143, as shells expect. Returns the
+ * function that cancels it.
+ * @param {() => void} cleanup
+ */
+function onInterrupt(cleanup) {
+  cleanups.add(cleanup)
+  return () => cleanups.delete(cleanup)
+}
+
+for (const [signal, code] of /** @type {const} */ ([
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+])) {
+  process.on(signal, () => {
+    for (const cleanup of cleanups) {
+      try {
+        cleanup()
+      } catch {
+        // The others still run.
+      }
+    }
+    process.exit(code)
+  })
+}
+
 /**
  * Options every command takes.
  * @type {import('node:util').ParseArgsConfig['options']}
@@ -74,4 +104,4 @@ function parseShape(command, name, text) {
   return dims
 }
 
-module.exports = { UsageError, parseCommand, positiveInt, pairs, parseShape }
+module.exports = { UsageError, parseCommand, positiveInt, pairs, parseShape, onInterrupt }
