@@ -7,19 +7,30 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/**
+ * Cleaned records kept in the addon: `validateMany(records, { keep: 'native' })` hands them to
+ * `transform` and `predict` without making a JS object of each.
+ */
+export declare class CleanRecords {
+  /** How many records. */
+  get length(): number
+  /** Each record's index in the input that was validated. */
+  get indices(): Uint32Array
+}
+
 /** A session fed by a pipeline. Use `Model` from the package entry point rather than this class. */
 export declare class NativeModel {
   /** Ties a session to a pipeline; throws ERR_INVALID_ARG when the session has no usable input. */
   constructor(session: NativeSession, pipeline: NativePipeline, options?: ModelOptions | undefined | null)
   /** Validates, featurises and runs `records`; resolves with one prediction per record, in order. */
-  predict(records: Array<unknown> | Uint8Array, options?: ReadOptions): Promise<Array<Prediction>>
+  predict(records: Uint8Array | Array<EncodedRecords> | CleanRecords, options?: ReadOptions): Promise<Array<Prediction>>
   /** The blocking twin of `predict`. */
-  predictSync(records: Array<unknown> | Uint8Array, options?: ReadOptions): Array<Prediction>
+  predictSync(records: Uint8Array | Array<EncodedRecords> | CleanRecords, options?: ReadOptions): Array<Prediction>
   /**
    * Validates, featurises and runs in one job, keeping the good records: resolves with the
    * predictions of the valid records, their input indices, and a report holding every error.
    */
-  validateAndPredict(records: Array<unknown> | Uint8Array, options?: ReadOptions): Promise<{ predictions: Array<Prediction>; indices: Uint32Array; errors: ValidationReport }>
+  validateAndPredict(records: Uint8Array | Array<EncodedRecords> | CleanRecords, options?: ReadOptions): Promise<{ predictions: Array<Prediction>; indices: Uint32Array; errors: ValidationReport }>
 }
 
 /** A feature pipeline. Use `Pipeline` from the package entry point rather than this class. */
@@ -33,18 +44,18 @@ export declare class NativePipeline {
   /** Step definitions with fitted state, for `toJSON`. */
   stepsJson(): Array<Record<string, unknown>>
   /** Validates `records` and learns every step's state from them, on the compute pool. */
-  fit(records: Array<unknown> | Uint8Array, options?: ReadOptions): Promise<void>
+  fit(records: Uint8Array | Array<EncodedRecords> | CleanRecords, options?: ReadOptions): Promise<void>
   /** The blocking twin of `fit`. */
-  fitSync(records: Array<unknown> | Uint8Array, options?: ReadOptions): void
+  fitSync(records: Uint8Array | Array<EncodedRecords> | CleanRecords, options?: ReadOptions): void
   /** Validates `records` and computes the `[n, width]` float32 feature matrix, on the compute pool. */
-  transform(records: Array<unknown> | Uint8Array, options?: ReadOptions): Promise<TensorLike<'float32'>>
+  transform(records: Uint8Array | Array<EncodedRecords> | CleanRecords, options?: ReadOptions): Promise<TensorLike<'float32'>>
   /** The blocking twin of `transform`. */
-  transformSync(records: Array<unknown> | Uint8Array, options?: ReadOptions): TensorLike<'float32'>
+  transformSync(records: Uint8Array | Array<EncodedRecords> | CleanRecords, options?: ReadOptions): TensorLike<'float32'>
   /**
    * Validates and featurises in one job: bad records are reported, not fatal. Resolves with the
    * features of the valid records, their input indices, and a report holding every error.
    */
-  validateAndTransform(records: Array<unknown> | Uint8Array, options?: ReadOptions): Promise<{ features: TensorLike<'float32'>; indices: Uint32Array; errors: ValidationReport }>
+  validateAndTransform(records: Uint8Array | Array<EncodedRecords> | CleanRecords, options?: ReadOptions): Promise<{ features: TensorLike<'float32'>; indices: Uint32Array; errors: ValidationReport }>
 }
 
 /** A compiled schema. Use `Schema` from the package entry point rather than this class. */
@@ -53,13 +64,16 @@ export declare class NativeSchema {
   constructor(fields: object, options?: SchemaOptionsJs | undefined | null)
   /** Declared field names, in order. */
   get fieldNames(): Array<string>
-  /** Cleans one record on the calling thread; throws ERR_VALIDATION with `errors`. */
-  validateSync(record: unknown): Record<string, unknown>
+  /**
+   * Cleans one record (encoded by `js/records.js`) on the calling thread; throws ERR_VALIDATION
+   * with `errors`.
+   */
+  validateSync(record: EncodedRecords): { kinds: Uint8Array; numbers: Float64Array; strings: Uint8Array }
   /**
    * Cleans many records on the compute pool: an array of objects, or a Buffer holding a JSON array,
    * NDJSON or CSV (parsed in Rust).
    */
-  validateMany(records: Array<unknown> | Uint8Array, options?: ReadOptions): Promise<ValidationReport>
+  validateMany(records: Uint8Array | Array<EncodedRecords> | CleanRecords, options?: ReadOptions): Promise<ValidationReport>
 }
 
 /** A loaded model. Use `InferenceSession` from the package entry point rather than this class. */
@@ -110,8 +124,16 @@ export declare class ValidationReport {
   get validLeft(): number
   /** Errors not taken yet. */
   get errorsLeft(): number
-  /** Takes up to `count` cleaned records, in input order. */
-  takeValid(count: number): Array<Record<string, unknown>>
+  /**
+   * Takes the next block of cleaned records, in input order, in columns for `js/records.js`;
+   * `null` when none is left.
+   */
+  takeValid(): { kinds: Uint8Array; numbers: Float64Array; strings: Uint8Array } | null
+  /**
+   * Takes every cleaned record left, kept native (for `transform` and `predict`); validate with
+   * `keep: 'native'` for these.
+   */
+  takeNative(): CleanRecords
   /** Takes up to `count` errors, in input order. */
   takeErrors(count: number): Array<FieldError>
 }
@@ -154,6 +176,21 @@ export interface CpuInfo {
  * names a schema's fields after them.
  */
 export declare function csvColumnNames(bytes: Uint8Array): Array<string>
+
+/** One slice of JS records encoded by `js/records.js` (see [`crate::schema::read::encoded`]). */
+export interface EncodedRecords {
+  records: Uint8Array
+  kinds: Uint8Array
+  numbers: Float64Array
+  /** The slice's strings one after the other, as UTF-8. */
+  strings: Uint8Array
+  /** Each string's length in UTF-16 code units. */
+  stringLengths: Uint32Array
+  unknownAt: Uint32Array
+  unknownKeys: Uint8Array
+  failedAt: Uint32Array
+  failures: Uint8Array
+}
 
 /**
  * Stable error codes, exposed to JS as `err.code` and as the `ErrorCode` constants
@@ -285,6 +322,11 @@ export interface ReadOptions {
    * `coerce`), and an empty cell takes the field's default, else null if nullable, else is missing.
    */
   format?: 'json' | 'csv'
+  /**
+   * `validateMany` only: hand the valid records over as objects (`'objects'`, the default) or
+   * keep them in the addon (`'native'`) for `transform` and `predict`.
+   */
+  keep?: 'objects' | 'native'
 }
 
 /** Runs rejected by cause. */

@@ -835,6 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.CleanRecords = nativeBinding.CleanRecords
 module.exports.NativeModel = nativeBinding.NativeModel
 module.exports.NativePipeline = nativeBinding.NativePipeline
 module.exports.NativeSchema = nativeBinding.NativeSchema

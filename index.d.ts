@@ -1,8 +1,9 @@
 // Public types of tract-node. The native half is declared in the generated binding.d.ts.
-import type { ModelReport, ReadOptions, SessionOptions, SessionStats, ValueMetadata } from './binding'
+import type { CleanRecords, ModelReport, ReadOptions, SessionOptions, SessionStats, ValueMetadata } from './binding'
 
 export {
   BatchingOptions,
+  CleanRecords,
   CpuInfo,
   ErrorCode,
   ModelReport,
@@ -253,8 +254,11 @@ export interface ValidationError extends TractNodeError {
 /** A cleaned record: declared fields in order; dates as `YYYY-MM-DD`, datetimes as RFC 3339 UTC strings. */
 export type CleanRecord = Record<string, string | number | boolean | null>
 
-/** Records in bulk: an array of objects, or bytes (Buffer, Uint8Array, string) of a JSON array, NDJSON or CSV. */
-export type RecordsInput = ReadonlyArray<unknown> | Uint8Array | string
+/**
+ * Records in bulk: an array of objects, bytes (Buffer, Uint8Array, string) of a JSON array, NDJSON or CSV,
+ * or records validated before and kept native (`validateMany(records, { keep: 'native' })`).
+ */
+export type RecordsInput = ReadonlyArray<unknown> | Uint8Array | string | CleanRecords
 
 /** A Django-like data model, validated in Rust. */
 export declare class Schema {
@@ -266,7 +270,9 @@ export declare class Schema {
   /** The blocking twin of `validate`. */
   validateSync(record: unknown): CleanRecord
   /** Validates many records on the compute pool; one bad record never loses the good ones. */
-  validateMany(records: RecordsInput, options?: ReadOptions): Promise<{ valid: CleanRecord[]; errors: FieldError[] }>
+  validateMany(records: RecordsInput, options?: ReadOptions & { keep?: 'objects' }): Promise<{ valid: CleanRecord[]; errors: FieldError[] }>
+  /** Validates many records, keeping the valid ones native: for `transform` and `predict`, without a JS object each. */
+  validateMany(records: RecordsInput, options: ReadOptions & { keep: 'native' }): Promise<{ valid: CleanRecords; errors: FieldError[] }>
   toJSON(): { fields: Record<string, FieldDefinition>; options: SchemaOptions }
   static fromJSON(json: string | { fields: Record<string, FieldDefinition>; options?: SchemaOptions }): Schema
 }

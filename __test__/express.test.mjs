@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import http from 'node:http'
 import { after, before, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { createRequire } from 'node:module'
@@ -128,14 +129,34 @@ test('/metrics exposes Prometheus counters and histograms per model', async () =
 test('SIGTERM answers every request already received, under load, then exits 0', async () => {
   const demo = await startDemo()
   const body = JSON.stringify(Array.from({ length: 200 }, () => samples.records).flat())
-  const predict = () => fetch(`${demo.url}/v2/models/wine/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
-  const inFlight = Array.from({ length: 64 }, predict)
-  await new Promise((resolve) => setTimeout(resolve, 50))
+  // Each request waits for the server's 100 Continue (its headers were received) before the
+  // signal; the bodies follow it.
+  const requests = Array.from({ length: 64 }, () => {
+    const request = http.request(`${demo.url}/v2/models/wine/predict`, {
+      method: 'POST',
+      agent: false,
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), expect: '100-continue' },
+    })
+    const received = new Promise((resolve) => request.once('continue', resolve))
+    const answer = new Promise((resolve, reject) => {
+      request.once('error', reject)
+      request.once('response', (response) => {
+        let text = ''
+        response.setEncoding('utf8')
+        response.on('data', (chunk) => (text += chunk))
+        response.on('end', () => resolve({ status: response.statusCode, text }))
+      })
+    })
+    request.flushHeaders()
+    return { request, received, answer }
+  })
+  await Promise.all(requests.map((r) => r.received))
   const exited = new Promise((resolve) => demo.child.once('exit', (code) => resolve(code)))
   demo.child.kill('SIGTERM')
-  const answers = await Promise.all(inFlight)
-  assert.deepEqual([...new Set(answers.map((r) => r.status))], [200])
-  for (const answer of answers) assert.equal((await answer.json()).predictions.length, 200 * samples.records.length)
+  for (const { request } of requests) request.end(body)
+  const answers = await Promise.all(requests.map((r) => r.answer))
+  assert.deepEqual([...new Set(answers.map((a) => a.status))], [200])
+  for (const answer of answers) assert.equal(JSON.parse(answer.text).predictions.length, 200 * samples.records.length)
   assert.equal(await exited, 0)
   assert.match(demo.output(), /SIGTERM: finishing requests in flight\nbye/)
 })

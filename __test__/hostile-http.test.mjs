@@ -113,8 +113,14 @@ test('deep nesting, huge shapes and thousands of inputs are coded 4xx errors', a
   const manyAnswer = await post('/v2/models/wine/infer', JSON.stringify(many))
   assert.equal(manyAnswer.status, 400)
   assert.match((await manyAnswer.json()).error.code, /^ERR_INPUT_(UNKNOWN|MISSING)$/)
-  const longString = `[{"alcohol":"${'9'.repeat(100 << 20)}"}]`
-  await assertError(await post('/v2/models/wine/predict', longString), 413, 'ERR_BODY_TOO_LARGE')
+  // A 100 MB string in a record: refused before it is read (a client that keeps sending after the
+  // answer sees its connection reset, so this one is written by hand).
+  const longString = Buffer.from(`[{"alcohol":"${'9'.repeat(100 << 20)}"}]`)
+  const head = `POST /v2/models/wine/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${longString.length}\r\n\r\n`
+  const chunks = Array.from({ length: 1600 }, (_, i) => longString.subarray(i << 16, (i + 1) << 16))
+  const long = await rawRequest(head, { chunks, every: 5 })
+  assert.match(long.answer, /^HTTP\/1\.1 413 /)
+  assert.match(long.answer, /"code":"ERR_BODY_TOO_LARGE"/)
 })
 
 test('10,000 malformed and random requests: every answer a coded JSON error, the server keeps serving', async () => {

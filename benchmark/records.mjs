@@ -1,15 +1,16 @@
-// validateMany + transform of 1,000,000 Employee records from a JSON Buffer: tract-node against the
-// same work in plain JS (JSON.parse, ajv validation, hand-written transforms). Each side runs in
-// its own child process so peak RSS is its own. Reports wall time, peak RSS and event-loop delay.
+// Validation and features of 1,000,000 Employee records: tract-node against the same work in plain
+// JS (parse, ajv validation, hand-written transforms), for each way records arrive — a JSON array,
+// NDJSON and CSV as bytes, and JS objects. Each case runs in its own child process so that peak RSS
+// is its own; reports wall time, peak RSS and the event loop's delays (a 1 ms timer).
 //
-//   node benchmark/records.mjs [--records N]          (writes benchmark/results/records.json)
+//   npm run bench:records [-- --records N]        (writes benchmark/results/records.json)
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 
-const { values } = parseArgs({ options: { records: { type: 'string', default: '1000000' }, side: { type: 'string' } } })
+const { values } = parseArgs({ options: { records: { type: 'string', default: '1000000' }, case: { type: 'string' } } })
 const count = Number(values.records)
 
 const FIELDS = {
@@ -26,31 +27,38 @@ const STEPS = [
   { column: 'dateOfJoining', transform: 'dateParts', parts: ['year', 'month', 'dayOfWeek'] },
   { column: 'name', transform: 'hash', buckets: 16 },
 ]
+const COLUMNS = Object.keys(FIELDS)
 
 /** Deterministic records; every 50th is invalid (a negative salary). */
-function makeBuffer(n) {
+function makeRecords(n, { valid = false } = {}) {
   const departments = ['eng', 'ops', 'sales']
-  const parts = []
-  for (let i = 0; i < n; i++) {
+  return Array.from({ length: n }, (_, i) => {
     const day = 1 + (i % 28)
     const month = 1 + (i % 12)
-    parts.push(
-      JSON.stringify({
-        name: `employee-${i % 5000}`,
-        address: i % 3 === 0 ? null : `${i % 100} Main Street`,
-        dateOfJoining: `20${10 + (i % 14)}-${String(month).padStart(2, '0')}-${String(day).padStart(2, '0')}`,
-        department: departments[i % 3],
-        salary: i % 50 === 49 ? -1 : 30000 + ((i * 7919) % 90000),
-        ...(i % 4 === 0 ? {} : { active: i % 2 === 0 }),
-      }),
-    )
-  }
-  return Buffer.from(`[${parts.join(',')}]`)
+    return {
+      name: `employee-${i % 5000}`,
+      address: i % 3 === 0 ? null : `${i % 100} Main Street`,
+      dateOfJoining: `20${10 + (i % 14)}-${String(month).padStart(2, '0')}-${String(day).padStart(2, '0')}`,
+      department: departments[i % 3],
+      salary: i % 50 === 49 && !valid ? -1 : 30000 + ((i * 7919) % 90000),
+      ...(i % 4 === 0 ? {} : { active: i % 2 === 0 }),
+    }
+  })
+}
+
+/** The records as bytes in `format`: 'json' (an array), 'ndjson' or 'csv' (empty cell: null or default). */
+function toBytes(records, format) {
+  if (format === 'json') return Buffer.from(JSON.stringify(records))
+  if (format === 'ndjson') return Buffer.from(records.map((r) => JSON.stringify(r)).join('\n') + '\n')
+  const rows = records.map((r) => COLUMNS.map((c) => r[c] ?? '').join(','))
+  return Buffer.from([COLUMNS.join(','), ...rows].join('\n') + '\n')
 }
 
 /** Runs `work`, tracking the event loop with a 1 ms timer: the gaps between its ticks are the delays. */
 async function measure(work) {
-  globalThis.gc?.() // start both sides from a collected heap (the input was just built)
+  // Start from a collected heap (the input was just built), once V8's helper threads have swept it.
+  globalThis.gc?.()
+  await new Promise((resolve) => setTimeout(resolve, 500))
   const gaps = []
   let last = performance.now()
   const timer = setInterval(() => {
@@ -72,34 +80,60 @@ async function fittedPipeline() {
   const { Schema, Pipeline } = await import('../index.js')
   const schema = new Schema(FIELDS)
   const pipeline = new Pipeline(schema, STEPS)
-  await pipeline.fit(
-    makeBuffer(10_000)
-      .toString('utf8')
-      .replace(/"salary":-1/g, '"salary":1'),
-  )
+  await pipeline.fit(makeRecords(10_000, { valid: true }))
   return { schema, pipeline }
 }
 
-/** One native pass: bytes in; features of the valid records and every error out. */
-async function tractSide(buffer) {
+/** Bytes in, features of the valid records and every error out, in one native job. */
+async function tractBytes(format) {
   const { pipeline } = await fittedPipeline()
+  const buffer = toBytes(makeRecords(count), format)
   return measure(async () => {
-    const { features, errors } = await pipeline.validateAndTransform(buffer)
-    return { valid: features.dims[0], errors: errors.length, width: features.dims[1] }
+    const { features, errors } = await pipeline.validateAndTransform(buffer, { format: format === 'csv' ? 'csv' : 'json' })
+    return { valid: features.dims[0], errors: errors.length, width: features.dims[1], inputMb: buffer.length / 2 ** 20 }
   })
 }
 
-/** validateMany hands every cleaned record to JS as an object (in chunks), then transform. */
-async function tractRecordsSide(buffer) {
+/** Bytes in, cleaned records out as objects (validateMany), which transform then takes. */
+async function tractBytesToObjects() {
   const { schema, pipeline } = await fittedPipeline()
+  const buffer = toBytes(makeRecords(count), 'json')
   return measure(async () => {
     const { valid, errors } = await schema.validateMany(buffer)
+    const features = await pipeline.transform(valid)
+    return { valid: valid.length, errors: errors.length, width: features.dims[1], inputMb: buffer.length / 2 ** 20 }
+  })
+}
+
+/** JS objects as a JSON parser or a database driver makes them (flat strings, one shape). */
+function parsedRecords() {
+  return JSON.parse(JSON.stringify(makeRecords(count)))
+}
+
+/** Objects in: validateMany hands the cleaned records back as objects, which transform takes. */
+async function tractObjects() {
+  const { schema, pipeline } = await fittedPipeline()
+  const records = parsedRecords()
+  return measure(async () => {
+    const { valid, errors } = await schema.validateMany(records)
     const features = await pipeline.transform(valid)
     return { valid: valid.length, errors: errors.length, width: features.dims[1] }
   })
 }
 
-async function jsSide(buffer) {
+/** Objects in, valid records kept native between validateMany and transform. */
+async function tractObjectsNative() {
+  const { schema, pipeline } = await fittedPipeline()
+  const records = parsedRecords()
+  return measure(async () => {
+    const { valid, errors } = await schema.validateMany(records, { keep: 'native' })
+    const features = await pipeline.transform(valid)
+    return { valid: valid.length, errors: errors.length, width: features.dims[1] }
+  })
+}
+
+/** The plain-JS side: ajv validation and hand-written transforms, after `parse` (null: objects in). */
+async function plainJs(format) {
   const { default: Ajv } = await import('ajv')
   const { default: addFormats } = await import('ajv-formats')
   const ajv = new Ajv({ allErrors: true, useDefaults: true })
@@ -117,17 +151,15 @@ async function jsSide(buffer) {
       active: { type: 'boolean', default: true },
     },
   })
-  const fitRecords = JSON.parse(
-    makeBuffer(10_000)
-      .toString('utf8')
-      .replace(/"salary":-1/g, '"salary":1'),
-  )
+  const fitRecords = makeRecords(10_000, { valid: true })
   const salaries = fitRecords.map((r) => r.salary)
   const mean = salaries.reduce((a, b) => a + b, 0) / salaries.length
   const std = Math.sqrt(salaries.reduce((a, b) => a + (b - mean) ** 2, 0) / salaries.length) || 1
   const departments = [...new Set(fitRecords.map((r) => r.department))].sort()
+  const buffer = format === 'objects' ? null : toBytes(makeRecords(count), format)
+  const objects = buffer ? [] : parsedRecords()
   return measure(async () => {
-    const records = JSON.parse(buffer)
+    const records = buffer ? parse(buffer, format) : objects
     const valid = []
     const errors = []
     records.forEach((record, index) => {
@@ -148,7 +180,28 @@ async function jsSide(buffer) {
       const h = murmur3(r.name)
       out[row + 7 + (Math.abs(h) % 16)] += h < 0 ? -1 : 1
     })
-    return { valid: valid.length, errors: errors.length, width }
+    return { valid: valid.length, errors: errors.length, width, inputMb: buffer ? buffer.length / 2 ** 20 : undefined }
+  })
+}
+
+/** Records from bytes the fastest way plain JS has: JSON.parse, per line for NDJSON, split for CSV. */
+function parse(buffer, format) {
+  const text = buffer.toString('utf8')
+  if (format === 'json') return JSON.parse(text)
+  const lines = text.split('\n').filter((line) => line.length > 0)
+  if (format === 'ndjson') return lines.map((line) => JSON.parse(line))
+  const header = lines.shift().split(',')
+  return lines.map((line) => {
+    const cells = line.split(',')
+    const record = {}
+    header.forEach((name, i) => {
+      const cell = cells[i]
+      if (name === 'salary') record[name] = Number(cell)
+      else if (name === 'active') {
+        if (cell !== '') record[name] = cell === 'true'
+      } else record[name] = cell === '' ? null : cell
+    })
+    return record
   })
 }
 
@@ -184,31 +237,42 @@ function murmur3(text) {
   return h | 0
 }
 
-const sides = {
-  'tract-node: pipeline.validateAndTransform(buffer)': tractSide,
-  'tract-node: schema.validateMany(buffer) → objects, then pipeline.transform(objects)': tractRecordsSide,
-  'plain JS: JSON.parse + ajv + hand-written transforms': jsSide,
-}
+/** Each input, tract-node's way and plain JS's way: `[input, tract-node call, tract run, plain-JS run]`. */
+const CASES = [
+  ['JSON array', 'pipeline.validateAndTransform(buffer)', () => tractBytes('json'), () => plainJs('json')],
+  ['NDJSON', 'pipeline.validateAndTransform(buffer)', () => tractBytes('ndjson'), () => plainJs('ndjson')],
+  ['CSV', "pipeline.validateAndTransform(buffer, { format: 'csv' })", () => tractBytes('csv'), () => plainJs('csv')],
+  ['JSON array', 'schema.validateMany(buffer) → objects → pipeline.transform(objects)', tractBytesToObjects, () => plainJs('json')],
+  ['JS objects', 'schema.validateMany(objects) → objects → pipeline.transform(objects)', tractObjects, () => plainJs('objects')],
+  ['JS objects', "schema.validateMany(objects, { keep: 'native' }) → pipeline.transform(valid)", tractObjectsNative, () => plainJs('objects')],
+]
 
-if (values.side) {
-  const buffer = makeBuffer(count)
-  const result = await sides[values.side](buffer)
-  process.stdout.write(JSON.stringify({ ...result, inputMb: buffer.length / 2 ** 20 }))
+if (values.case) {
+  const [index, side] = values.case.split(':')
+  const result = await CASES[Number(index)][side === 'tract' ? 2 : 3]()
+  process.stdout.write(JSON.stringify(result))
 } else {
   const self = fileURLToPath(import.meta.url)
-  const results = Object.keys(sides).map((side) => ({
-    side,
-    ...JSON.parse(
-      execFileSync(process.execPath, ['--max-old-space-size=8192', '--expose-gc', self, '--records', String(count), '--side', side], { maxBuffer: 1 << 20 }),
-    ),
-  }))
+  const run = (index, side) =>
+    JSON.parse(
+      execFileSync(process.execPath, ['--max-old-space-size=8192', '--expose-gc', self, '--records', String(count), '--case', `${index}:${side}`], {
+        maxBuffer: 1 << 20,
+      }),
+    )
+  const plain = new Map()
+  const results = CASES.map(([input, call], index) => {
+    const tract = run(index, 'tract')
+    if (!plain.has(input)) plain.set(input, run(index, 'plain'))
+    return { input, call, tract, plain: plain.get(input) }
+  })
   const machine = `${os.cpus().length} × ${os.cpus()[0].model}, Node ${process.version}`
-  console.log(`${count.toLocaleString('en')} Employee records (${results[0].inputMb.toFixed(0)} MB of JSON) — ${machine}\n`)
-  console.log('| implementation | wall ms | peak RSS MB | loop p99 ms | loop max ms | valid | errors |')
-  console.log('|---|---:|---:|---:|---:|---:|---:|')
-  for (const r of results) {
+  console.log(`${count.toLocaleString('en')} Employee records — ${machine}\n`)
+  console.log('| input | tract-node | MB | tract ms | plain JS ms | speed-up | tract loop max ms | plain loop max ms | tract RSS MB | plain RSS MB |')
+  console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|')
+  for (const { input, call, tract, plain } of results) {
+    const mb = tract.inputMb ?? plain.inputMb
     console.log(
-      `| ${r.side} | ${r.ms.toFixed(0)} | ${r.peakRssMb.toFixed(0)} | ${r.loopP99Ms.toFixed(1)} | ${r.loopMaxMs.toFixed(1)} | ${r.valid} | ${r.errors} |`,
+      `| ${input} | ${call} | ${mb ? mb.toFixed(0) : '—'} | ${tract.ms.toFixed(0)} | ${plain.ms.toFixed(0)} | ${(plain.ms / tract.ms).toFixed(2)}× | ${tract.loopMaxMs.toFixed(1)} | ${plain.loopMaxMs.toFixed(1)} | ${tract.peakRssMb.toFixed(0)} | ${plain.peakRssMb.toFixed(0)} |`,
     )
   }
   mkdirSync(new URL('./results/', import.meta.url), { recursive: true })

@@ -3,7 +3,7 @@
 const { NativeModel } = require('./native.js')
 const { invalidArg } = require('./errors.js')
 const { nativePipeline } = require('./pipeline.js')
-const { drain, manyInput, readOptions } = require('./schema.js')
+const { drain, readOptions, recordsInput, recordsInputSync } = require('./schema.js')
 const { nativeSession } = require('./session.js')
 
 /**
@@ -54,12 +54,12 @@ class Model {
    * regressors. Rejects ERR_VALIDATION (with `errors`) when any record is invalid.
    */
   async predict(records, options) {
-    return this.#native.predict(manyInput(records), readOptions(options))
+    return this.#native.predict(await recordsInput(this.schema, records), readOptions(options))
   }
 
   /** The blocking twin of `predict`. */
   predictSync(records, options) {
-    return this.#native.predictSync(manyInput(records), readOptions(options))
+    return this.#native.predictSync(recordsInputSync(this.schema, records), readOptions(options))
   }
 
   /**
@@ -68,7 +68,7 @@ class Model {
    * the input (Uint32Array), and every error of the bad ones. For bulk scoring (files, streams).
    */
   async validateAndPredict(records, options) {
-    const { predictions, indices, errors } = await this.#native.validateAndPredict(manyInput(records), readOptions(options))
+    const { predictions, indices, errors } = await this.#native.validateAndPredict(await recordsInput(this.schema, records), readOptions(options))
     return { predictions, indices, errors: await drain(errors, 'errorsLeft', (n) => errors.takeErrors(n)) }
   }
 }

@@ -2,7 +2,7 @@
 
 const { NativePipeline } = require('./native.js')
 const { codedError, invalidArg } = require('./errors.js')
-const { Schema, drain, manyInput, readOptions } = require('./schema.js')
+const { Schema, drain, readOptions, recordsInput, recordsInputSync } = require('./schema.js')
 const { fromNative } = require('./tensor.js')
 
 const FORMAT = 'tract-node/pipeline'
@@ -53,24 +53,24 @@ class Pipeline {
 
   /** Learns every step's state from records (an array, or a Buffer of JSON / NDJSON). */
   async fit(records, options) {
-    await this.#native.fit(manyInput(records), readOptions(options))
+    await this.#native.fit(await recordsInput(this.#schema, records), readOptions(options))
     return this
   }
 
   /** The blocking twin of `fit`. */
   fitSync(records, options) {
-    this.#native.fitSync(manyInput(records), readOptions(options))
+    this.#native.fitSync(recordsInputSync(this.#schema, records), readOptions(options))
     return this
   }
 
   /** Features of records as a float32 `Tensor` `[n, featureNames.length]`; rejects ERR_NOT_FITTED before fit. */
   async transform(records, options) {
-    return fromNative(await this.#native.transform(manyInput(records), readOptions(options)))
+    return fromNative(await this.#native.transform(await recordsInput(this.#schema, records), readOptions(options)))
   }
 
   /** The blocking twin of `transform`. */
   transformSync(records, options) {
-    return fromNative(this.#native.transformSync(manyInput(records), readOptions(options)))
+    return fromNative(this.#native.transformSync(recordsInputSync(this.#schema, records), readOptions(options)))
   }
 
   /**
@@ -79,7 +79,7 @@ class Pipeline {
    * in the input (Uint32Array), and every error of the bad ones.
    */
   async validateAndTransform(records, options) {
-    const { features, indices, errors } = await this.#native.validateAndTransform(manyInput(records), readOptions(options))
+    const { features, indices, errors } = await this.#native.validateAndTransform(await recordsInput(this.#schema, records), readOptions(options))
     return { features: fromNative(features), indices, errors: await drain(errors, 'errorsLeft', (n) => errors.takeErrors(n)) }
   }
 

@@ -1,10 +1,14 @@
 'use strict'
 
-const { NativeSchema } = require('./native.js')
+const { NativeSchema, CleanRecords } = require('./native.js')
 const { codedError, invalidArg } = require('./errors.js')
+const { RecordCodec } = require('./records.js')
 
-/** How many records or errors cross from Rust to JS per event-loop turn (~1-2 ms of work). */
-const CHUNK = 1024
+/** How many errors cross from Rust to JS per event-loop turn. */
+const ERRORS_PER_TURN = 1024
+
+/** Records for the native side, read with a schema (see `recordsInput`). */
+let recordsOf
 
 /**
  * A Django-like data model: typed fields with constraints. Validation and cleaning run in Rust;
@@ -14,6 +18,17 @@ class Schema {
   #native
   #fields
   #options
+  #names
+  #codec
+
+  static {
+    recordsOf = (schema, records, sync) => {
+      if (records instanceof CleanRecords || records instanceof Uint8Array) return records
+      if (typeof records === 'string') return Buffer.from(records)
+      if (Array.isArray(records)) return sync ? schema.#codec.encodeSync(records) : schema.#codec.encode(records)
+      throw invalidArg('records', 'an array of records, validated records, or a Buffer of a JSON array, NDJSON or CSV', records)
+    }
+  }
 
   /**
    * @param {Record<string, object>} fields `{ name: { type: 'string', maxLength: 200 }, ... }`
@@ -27,35 +42,45 @@ class Schema {
     this.#native = new NativeSchema(fields, options)
     this.#fields = structuredClone(fields)
     this.#options = { ...options }
+    this.#names = this.#native.fieldNames
+    this.#codec = new RecordCodec(this.#names)
   }
 
   /** Declared field names, in declaration order. */
   get fieldNames() {
-    return this.#native.fieldNames
+    return [...this.#names]
   }
 
   /** Cleans one record: resolves with the cleaned record or rejects ERR_VALIDATION with `errors`. */
   async validate(record) {
-    return this.#native.validateSync(record)
+    return this.validateSync(record)
   }
 
   /** The blocking twin of `validate`. */
   validateSync(record) {
-    return this.#native.validateSync(record)
+    return this.#codec.toObjects(this.#native.validateSync(this.#codec.encodeSlice([record], 0, 1)))[0]
   }
 
   /**
    * Validates an array of records, or a Buffer holding a JSON array, NDJSON or (with
    * `{ format: 'csv' }`) CSV, on the compute pool.
    * Resolves with `{ valid, errors }`: cleaned good records, and `{ index, path, code, message }`
-   * for every problem of every bad record. One bad record never loses the good ones.
+   * for every problem of every bad record. One bad record never loses the good ones. With
+   * `{ keep: 'native' }`, `valid` is a `CleanRecords` kept in the addon, for `transform` and `predict`.
    */
   async validateMany(records, options) {
-    const report = await this.#native.validateMany(manyInput(records), readOptions(options))
-    return {
-      valid: await drain(report, 'validLeft', (n) => report.takeValid(n)),
-      errors: await drain(report, 'errorsLeft', (n) => report.takeErrors(n)),
+    const read = manyOptions(options)
+    const report = await this.#native.validateMany(await recordsOf(this, records), read)
+    let valid
+    if (read.keep === 'native') valid = report.takeNative()
+    else {
+      valid = []
+      for (let block = report.takeValid(); block !== null; block = report.takeValid()) {
+        for (const record of this.#codec.toObjects(block)) valid.push(record)
+        await new Promise(setImmediate)
+      }
     }
+    return { valid, errors: await drain(report, 'errorsLeft', (n) => report.takeErrors(n)) }
   }
 
   /** The native schema, for Pipeline and Model. @internal */
@@ -84,26 +109,41 @@ function checkOptions(options) {
 
 /** Options for reading records given as bytes: `{ format: 'json' | 'csv' }` or nothing. */
 function readOptions(options) {
-  if (options === undefined) return undefined
+  if (options === undefined) return {}
   if (options === null || typeof options !== 'object') throw invalidArg('options', "an object like { format: 'csv' }", options)
   return options
 }
 
-/** Records for the native side: an array as is, bytes (Buffer, Uint8Array, string) as a Uint8Array. */
-function manyInput(records) {
-  if (Array.isArray(records) || records instanceof Uint8Array) return records
-  if (typeof records === 'string') return Buffer.from(records)
-  throw invalidArg('records', 'an array of records, or a Buffer of a JSON array or NDJSON', records)
+/** `validateMany`'s options: how to read, and what to keep of valid records. */
+function manyOptions(options) {
+  const read = readOptions(options)
+  const { keep = 'objects' } = read
+  if (keep !== 'objects' && keep !== 'native') throw invalidArg('options.keep', "'objects' or 'native'", keep)
+  return { ...read, keep }
+}
+
+/**
+ * Records for the native side, given as an array (encoded in slices, across event-loop turns),
+ * validated records (`CleanRecords`) or bytes (Buffer, Uint8Array, string).
+ * @returns {Promise<any>}
+ */
+async function recordsInput(schema, records) {
+  return recordsOf(schema, records, false)
+}
+
+/** `recordsInput` at once, for the blocking twins. */
+function recordsInputSync(schema, records) {
+  return recordsOf(schema, records, true)
 }
 
 /** Moves a report's items into a JS array a chunk per event-loop turn. */
 async function drain(report, left, take) {
   const items = []
   while (report[left] > 0) {
-    for (const item of take(CHUNK)) items.push(item)
+    for (const item of take(ERRORS_PER_TURN)) items.push(item)
     if (report[left] > 0) await new Promise(setImmediate)
   }
   return items
 }
 
-module.exports = { Schema, drain, manyInput, readOptions }
+module.exports = { Schema, drain, readOptions, recordsInput, recordsInputSync }

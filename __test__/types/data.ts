@@ -1,6 +1,6 @@
 // Type tests for Schema, Pipeline and Model (compiled under strict by `npm test`).
 import { InferenceSession, Model, Pipeline, Schema } from '../../index.js'
-import type { CleanRecord, FieldError, Prediction, Tensor, ValidationError } from '../../index.js'
+import type { CleanRecord, CleanRecords, FieldError, Prediction, Tensor, ValidationError } from '../../index.js'
 
 async function main(): Promise<void> {
   const employees = new Schema(
@@ -51,6 +51,13 @@ async function main(): Promise<void> {
   await pipeline.validateAndTransform(csv, { format: 'csv' })
   await employees.validateMany('{"name":"Ada"}\n', { format: 'json' })
   console.log(rows, bad, firstScore)
+
+  // Records validated once, kept native, then featurised and scored.
+  const kept: { valid: CleanRecords; errors: FieldError[] } = await employees.validateMany(csv, { format: 'csv', keep: 'native' })
+  const keptRows: number = kept.valid.length
+  await pipeline.transform(kept.valid)
+  await model.predict(kept.valid)
+  console.log(keptRows, kept.valid.indices)
 
   // @ts-expect-error: not a field type
   new Schema({ age: { type: 'integer' } })

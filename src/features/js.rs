@@ -4,19 +4,19 @@
 use std::sync::{Arc, RwLock};
 
 use napi::bindgen_prelude::{
-  Array, Either, Float32Array, JsObjectValue, Object, ToNapiValue, Uint32Array, Uint8Array, Unknown,
+  Array, Float32Array, JsObjectValue, Object, ToNapiValue, Uint32Array, Unknown,
 };
 use napi::{sys, Env, JsValue};
 use napi_derive::napi;
 use serde_json::Value;
 
-use super::Pipeline;
+use super::{Featurised, Pipeline};
 use crate::error::js::IntoNapi;
 use crate::error::{Result, TractNodeError};
 use crate::pool;
-use crate::schema::js::{read_many, Input, NativeSchema, ReadOptions, ValidationReport};
+use crate::schema::js::{read_many, Input, NativeSchema, ReadOptions, RecordsJs, ValidationReport};
 use crate::schema::value::Clean;
-use crate::schema::Schema;
+use crate::schema::{FieldError, Report, Schema};
 use crate::tensor::js::tensor_object;
 use crate::tensor::DType;
 
@@ -69,12 +69,12 @@ impl NativePipeline {
   #[napi(
     catch_unwind,
     ts_return_type = "Promise<void>",
-    ts_args_type = "records: Array<unknown> | Uint8Array, options?: ReadOptions"
+    ts_args_type = "records: Uint8Array | Array<EncodedRecords> | CleanRecords, options?: ReadOptions"
   )]
   pub fn fit<'env>(
     &self,
     env: &'env Env,
-    records: Either<Uint8Array, Array<'_>>,
+    records: RecordsJs<'_>,
     options: Option<ReadOptions>,
   ) -> napi::Result<Object<'env>> {
     self.spawn(env, records, options, fit)
@@ -83,12 +83,12 @@ impl NativePipeline {
   /// The blocking twin of `fit`.
   #[napi(
     catch_unwind,
-    ts_args_type = "records: Array<unknown> | Uint8Array, options?: ReadOptions"
+    ts_args_type = "records: Uint8Array | Array<EncodedRecords> | CleanRecords, options?: ReadOptions"
   )]
   pub fn fit_sync(
     &self,
     env: Env,
-    records: Either<Uint8Array, Array<'_>>,
+    records: RecordsJs<'_>,
     options: Option<ReadOptions>,
   ) -> napi::Result<()> {
     self.run(&env, records, options, fit)
@@ -98,12 +98,12 @@ impl NativePipeline {
   #[napi(
     catch_unwind,
     ts_return_type = "Promise<TensorLike<'float32'>>",
-    ts_args_type = "records: Array<unknown> | Uint8Array, options?: ReadOptions"
+    ts_args_type = "records: Uint8Array | Array<EncodedRecords> | CleanRecords, options?: ReadOptions"
   )]
   pub fn transform<'env>(
     &self,
     env: &'env Env,
-    records: Either<Uint8Array, Array<'_>>,
+    records: RecordsJs<'_>,
     options: Option<ReadOptions>,
   ) -> napi::Result<Object<'env>> {
     self.spawn(env, records, options, transform)
@@ -113,12 +113,12 @@ impl NativePipeline {
   #[napi(
     catch_unwind,
     ts_return_type = "TensorLike<'float32'>",
-    ts_args_type = "records: Array<unknown> | Uint8Array, options?: ReadOptions"
+    ts_args_type = "records: Uint8Array | Array<EncodedRecords> | CleanRecords, options?: ReadOptions"
   )]
   pub fn transform_sync(
     &self,
     env: Env,
-    records: Either<Uint8Array, Array<'_>>,
+    records: RecordsJs<'_>,
     options: Option<ReadOptions>,
   ) -> napi::Result<FeatureMatrix> {
     self.run(&env, records, options, transform)
@@ -129,12 +129,12 @@ impl NativePipeline {
   #[napi(
     catch_unwind,
     ts_return_type = "Promise<{ features: TensorLike<'float32'>; indices: Uint32Array; errors: ValidationReport }>",
-    ts_args_type = "records: Array<unknown> | Uint8Array, options?: ReadOptions"
+    ts_args_type = "records: Uint8Array | Array<EncodedRecords> | CleanRecords, options?: ReadOptions"
   )]
   pub fn validate_and_transform<'env>(
     &self,
     env: &'env Env,
-    records: Either<Uint8Array, Array<'_>>,
+    records: RecordsJs<'_>,
     options: Option<ReadOptions>,
   ) -> napi::Result<Object<'env>> {
     self.spawn(env, records, options, validate_and_transform)
@@ -144,7 +144,7 @@ impl NativePipeline {
   fn spawn<'env, V: ToNapiValue + Send + 'static>(
     &self,
     env: &'env Env,
-    records: Either<Uint8Array, Array<'_>>,
+    records: RecordsJs<'_>,
     options: Option<ReadOptions>,
     job: fn(&RwLock<Pipeline>, Input) -> Result<V>,
   ) -> napi::Result<Object<'env>> {
@@ -157,7 +157,7 @@ impl NativePipeline {
   fn run<V>(
     &self,
     env: &Env,
-    records: Either<Uint8Array, Array<'_>>,
+    records: RecordsJs<'_>,
     options: Option<ReadOptions>,
     job: fn(&RwLock<Pipeline>, Input) -> Result<V>,
   ) -> napi::Result<V> {
@@ -184,7 +184,9 @@ impl NativePipeline {
 
 fn fit(pipeline: &RwLock<Pipeline>, input: Input) -> Result<()> {
   let mut fitted = pipeline.read().unwrap_or_else(|p| p.into_inner()).clone();
-  let rows = clean_all(fitted.schema(), input)?;
+  let report = input.clean_records(fitted.schema(), Report::default)?;
+  let rows: Vec<Vec<Clean>> =
+    all_valid(report.errors, report.valid)?.into_iter().map(|(_, row)| row).collect();
   fitted.fit(&rows)?;
   *pipeline.write().unwrap_or_else(|p| p.into_inner()) = fitted;
   Ok(())
@@ -192,8 +194,12 @@ fn fit(pipeline: &RwLock<Pipeline>, input: Input) -> Result<()> {
 
 fn transform(pipeline: &RwLock<Pipeline>, input: Input) -> Result<FeatureMatrix> {
   let pipeline = pipeline.read().unwrap_or_else(|p| p.into_inner()).clone();
-  let rows = clean_all(pipeline.schema(), input)?;
-  features(&pipeline, &rows)
+  let featurised = featurise(&pipeline, &input)?;
+  Ok(FeatureMatrix {
+    rows: featurised.indices.len(),
+    width: pipeline.width()?,
+    data: all_valid(featurised.errors, featurised.data)?,
+  })
 }
 
 fn validate_and_transform(
@@ -201,36 +207,29 @@ fn validate_and_transform(
   input: Input,
 ) -> Result<ValidOnly<FeatureMatrix>> {
   let pipeline = pipeline.read().unwrap_or_else(|p| p.into_inner()).clone();
-  let (indices, rows, errors) = clean_valid(pipeline.schema(), input)?;
-  Ok(ValidOnly { name: "features", value: features(&pipeline, &rows)?, indices, errors })
+  let Featurised { indices, data, errors, .. } = featurise(&pipeline, &input)?;
+  let matrix = FeatureMatrix { rows: indices.len(), width: pipeline.width()?, data };
+  Ok(ValidOnly {
+    name: "features",
+    value: matrix,
+    indices,
+    errors: ValidationReport::errors_only(pipeline.schema().clone(), errors),
+  })
 }
 
-/// Parses and cleans records, keeping the valid ones: their input indices, their cleaned rows,
-/// and a report of every error of the others.
-pub(crate) fn clean_valid(
-  schema: &Arc<Schema>,
-  input: Input,
-) -> Result<(Vec<u32>, Vec<Vec<Clean>>, ValidationReport)> {
-  let report = schema.clean_many(input.parse(schema)?);
-  let (indices, rows) = report.valid.into_iter().map(|(i, row)| (i as u32, row)).unzip();
-  Ok((indices, rows, ValidationReport::errors_only(schema.clone(), report.errors)))
-}
-
-/// The feature matrix of cleaned rows.
-pub(crate) fn features(pipeline: &Pipeline, rows: &[Vec<Clean>]) -> Result<FeatureMatrix> {
+/// Cleans and featurises the records, keeping the features of the valid ones.
+pub(crate) fn featurise<'p>(pipeline: &'p Pipeline, input: &Input) -> Result<Featurised<'p>> {
   let width = pipeline.width()?;
-  Ok(FeatureMatrix { rows: rows.len(), width, data: pipeline.transform(rows)? })
+  input.clean_records(pipeline.schema(), || Featurised::new(pipeline, width))
 }
 
-/// Parses (bytes) and cleans every record; any bad record fails the whole batch with its errors.
-pub(crate) fn clean_all(schema: &Schema, input: Input) -> Result<Vec<Vec<Clean>>> {
-  let report = schema.clean_many(input.parse(schema)?);
-  if !report.errors.is_empty() {
-    let mut errors = report.errors;
-    errors.truncate(MAX_REPORTED_ERRORS);
-    return Err(TractNodeError::Validation { errors });
+/// `kept`, if there were no `errors`; else ERR_VALIDATION with (the first of) them.
+pub(crate) fn all_valid<T>(mut errors: Vec<FieldError>, kept: T) -> Result<T> {
+  if errors.is_empty() {
+    return Ok(kept);
   }
-  Ok(report.valid.into_iter().map(|(_, values)| values).collect())
+  errors.truncate(MAX_REPORTED_ERRORS);
+  Err(TractNodeError::Validation { errors })
 }
 
 /// The outcome of a job that keeps the valid records (`validateAndTransform`, `validateAndPredict`),

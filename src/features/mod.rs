@@ -21,7 +21,7 @@ use serde_json::Value;
 use crate::error::{Result, TractNodeError};
 use crate::schema::field::Kind;
 use crate::schema::value::Clean;
-use crate::schema::Schema;
+use crate::schema::{join_errors, FieldError, Keep, Schema};
 use categories::{OneHot, Ordinal};
 use date_parts::DateParts;
 use hash::Hash;
@@ -280,15 +280,20 @@ impl Pipeline {
     if width == 0 {
       return Ok(out);
     }
-    for (row, chunk) in rows.iter().zip(out.chunks_exact_mut(width)) {
-      let mut offset = 0;
-      for step in &self.steps {
-        let w = step.width();
-        step.encode(row, &mut chunk[offset..offset + w]);
-        offset += w;
-      }
+    for (row, features) in rows.iter().zip(out.chunks_exact_mut(width)) {
+      self.encode(row, features);
     }
     Ok(out)
+  }
+
+  /// The features of one cleaned row into `out` (`width()` values, zeroed). Needs a fitted pipeline.
+  pub fn encode(&self, row: &[Clean], out: &mut [f32]) {
+    let mut offset = 0;
+    for step in &self.steps {
+      let w = step.width();
+      step.encode(row, &mut out[offset..offset + w]);
+      offset += w;
+    }
   }
 
   /// Step definitions with fitted state, for `toJSON`.
@@ -314,6 +319,76 @@ impl Pipeline {
     } else {
       Err(TractNodeError::NotFitted)
     }
+  }
+}
+
+/// The features of the valid records of a read, with their input indices and the errors of the
+/// others ([`Keep`] for [`Schema::clean_records`]); each record is encoded as it is cleaned.
+pub struct Featurised<'p> {
+  pipeline: &'p Pipeline,
+  width: usize,
+  pub indices: Vec<u32>,
+  /// Row-major `[indices.len(), width]`, once joined.
+  pub data: Vec<f32>,
+  pub errors: Vec<FieldError>,
+  /// A chunk's rows, in blocks of [`BLOCK_ROWS`]: a growing vector would copy its rows at every
+  /// doubling, into fresh pages the kernel zeroes first.
+  blocks: Vec<Vec<f32>>,
+}
+
+/// Rows per block of a chunk's features.
+const BLOCK_ROWS: usize = 8192;
+
+impl<'p> Featurised<'p> {
+  /// Nothing kept yet; `width` is the fitted pipeline's ([`Pipeline::width`]).
+  pub fn new(pipeline: &'p Pipeline, width: usize) -> Self {
+    Featurised {
+      pipeline,
+      width,
+      indices: Vec::new(),
+      data: Vec::new(),
+      errors: Vec::new(),
+      blocks: Vec::new(),
+    }
+  }
+}
+
+impl Keep for Featurised<'_> {
+  fn valid(&mut self, index: usize, row: &mut Vec<Clean>) {
+    self.valid_ref(index, row);
+  }
+
+  fn valid_ref(&mut self, index: usize, row: &[Clean]) {
+    self.indices.push(index as u32);
+    let block = match self.blocks.last_mut() {
+      Some(block) if block.len() < block.capacity() => block,
+      _ => {
+        self.blocks.push(Vec::with_capacity(BLOCK_ROWS * self.width.max(1)));
+        self.blocks.last_mut().expect("just pushed")
+      }
+    };
+    let at = block.len();
+    block.resize(at + self.width, 0.0);
+    self.pipeline.encode(row, &mut block[at..]);
+  }
+
+  fn errors(&mut self) -> &mut Vec<FieldError> {
+    &mut self.errors
+  }
+
+  fn join(mut parts: Vec<(Self, usize)>) -> Self {
+    let Some((first, _)) = parts.first() else { unreachable!("joined reads have a chunk or more") };
+    let rows = parts.iter().map(|(part, _)| part.indices.len()).sum::<usize>();
+    let mut whole = Featurised::new(first.pipeline, first.width);
+    whole.indices.reserve_exact(rows);
+    whole.data.reserve_exact(rows * whole.width);
+    whole.errors =
+      join_errors(parts.iter_mut().map(|(part, at)| (std::mem::take(&mut part.errors), *at)));
+    for (part, offset) in parts {
+      whole.indices.extend(part.indices.iter().map(|i| i + offset as u32));
+      part.blocks.iter().for_each(|block| whole.data.extend_from_slice(block));
+    }
+    whole
   }
 }
 

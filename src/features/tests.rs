@@ -5,7 +5,6 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use super::*;
-use crate::schema::records::Parsed;
 use crate::schema::value::RawRecord;
 use crate::schema::{Entries, SchemaOptions};
 
@@ -20,15 +19,9 @@ fn schema(refs: &Value) -> Arc<Schema> {
 }
 
 fn rows(schema: &Schema, records: &Value) -> Vec<Vec<Clean>> {
-  let parsed: Vec<Parsed> = records
-    .as_array()
-    .unwrap()
-    .iter()
-    .map(|r| Parsed::Record(RawRecord::from_json(schema, r.clone()).unwrap()))
-    .collect();
-  let report = schema.clean_many(parsed);
-  assert!(report.errors.is_empty(), "{:?}", report.errors);
-  report.valid.into_iter().map(|(_, values)| values).collect()
+  let records = records.as_array().unwrap().iter();
+  let record = |r: &Value| RawRecord::from_json(schema, r.clone()).unwrap();
+  records.map(|r| schema.clean(record(r), None).unwrap()).collect()
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, RwLock};
 
-use napi::bindgen_prelude::{Array, Either, JsObjectValue, Null, Object, ToNapiValue, Uint8Array};
+use napi::bindgen_prelude::{JsObjectValue, Null, Object, ToNapiValue};
 use napi::{sys, Env, JsValue};
 use napi_derive::napi;
 use serde_json::Value;
@@ -12,11 +12,10 @@ use tract_onnx::prelude::Tensor;
 use super::{interpret, Prediction};
 use crate::error::js::IntoNapi;
 use crate::error::{Result, TractNodeError};
-use crate::features::js::{clean_all, clean_valid, features, NativePipeline, ValidOnly};
+use crate::features::js::{all_valid, featurise, NativePipeline, ValidOnly};
 use crate::features::Pipeline;
 use crate::pool;
-use crate::schema::js::{read_many, Input, ReadOptions};
-use crate::schema::value::Clean;
+use crate::schema::js::{read_many, Input, ReadOptions, RecordsJs, ValidationReport};
 use crate::session::js::NativeSession;
 use crate::session::Session;
 
@@ -82,12 +81,12 @@ impl NativeModel {
   #[napi(
     catch_unwind,
     ts_return_type = "Promise<Array<Prediction>>",
-    ts_args_type = "records: Array<unknown> | Uint8Array, options?: ReadOptions"
+    ts_args_type = "records: Uint8Array | Array<EncodedRecords> | CleanRecords, options?: ReadOptions"
   )]
   pub fn predict<'env>(
     &self,
     env: &'env Env,
-    records: Either<Uint8Array, Array<'_>>,
+    records: RecordsJs<'_>,
     options: Option<ReadOptions>,
   ) -> napi::Result<Object<'env>> {
     self.spawn(env, records, options, predict)
@@ -97,12 +96,12 @@ impl NativeModel {
   #[napi(
     catch_unwind,
     ts_return_type = "Array<Prediction>",
-    ts_args_type = "records: Array<unknown> | Uint8Array, options?: ReadOptions"
+    ts_args_type = "records: Uint8Array | Array<EncodedRecords> | CleanRecords, options?: ReadOptions"
   )]
   pub fn predict_sync(
     &self,
     env: Env,
-    records: Either<Uint8Array, Array<'_>>,
+    records: RecordsJs<'_>,
     options: Option<ReadOptions>,
   ) -> napi::Result<Predictions> {
     let parts = self.parts();
@@ -116,12 +115,12 @@ impl NativeModel {
   #[napi(
     catch_unwind,
     ts_return_type = "Promise<{ predictions: Array<Prediction>; indices: Uint32Array; errors: ValidationReport }>",
-    ts_args_type = "records: Array<unknown> | Uint8Array, options?: ReadOptions"
+    ts_args_type = "records: Uint8Array | Array<EncodedRecords> | CleanRecords, options?: ReadOptions"
   )]
   pub fn validate_and_predict<'env>(
     &self,
     env: &'env Env,
-    records: Either<Uint8Array, Array<'_>>,
+    records: RecordsJs<'_>,
     options: Option<ReadOptions>,
   ) -> napi::Result<Object<'env>> {
     self.spawn(env, records, options, validate_and_predict)
@@ -144,7 +143,7 @@ impl NativeModel {
   fn spawn<'env, V: ToNapiValue + Send + 'static>(
     &self,
     env: &'env Env,
-    records: Either<Uint8Array, Array<'_>>,
+    records: RecordsJs<'_>,
     options: Option<ReadOptions>,
     job: fn(&Parts, Input) -> Result<V>,
   ) -> napi::Result<Object<'env>> {
@@ -163,25 +162,35 @@ struct Parts {
 }
 
 impl Parts {
-  /// Featurises cleaned rows, runs the model and reads one prediction per row.
-  fn predict_rows(&self, rows: &[Vec<Clean>]) -> Result<Vec<Prediction>> {
-    let matrix = features(&self.pipeline, rows)?;
-    let tensor = Tensor::from_shape(&[matrix.rows, matrix.width], &matrix.data)
+  /// Runs the model on `rows` rows of features and reads one prediction per row.
+  fn predict_rows(&self, rows: usize, features: &[f32]) -> Result<Vec<Prediction>> {
+    if rows == 0 {
+      return Ok(Vec::new());
+    }
+    let tensor = Tensor::from_shape(&[rows, features.len() / rows], features)
       .map_err(|e| TractNodeError::Internal { reason: e.to_string() })?;
     let outputs = self.session.run(vec![(self.input.clone(), tensor)], None)?;
-    interpret(&outputs, matrix.rows, self.labels.as_deref().map(Vec::as_slice))
+    interpret(&outputs, rows, self.labels.as_deref().map(Vec::as_slice))
   }
 }
 
 fn predict(parts: &Parts, input: Input) -> Result<Predictions> {
-  let rows = clean_all(parts.pipeline.schema(), input)?;
-  Ok(Predictions(parts.predict_rows(&rows)?))
+  let featurised = featurise(&parts.pipeline, &input)?;
+  let rows = featurised.indices.len();
+  let features = all_valid(featurised.errors, featurised.data)?;
+  Ok(Predictions(parts.predict_rows(rows, &features)?))
 }
 
 fn validate_and_predict(parts: &Parts, input: Input) -> Result<ValidOnly<Predictions>> {
-  let (indices, rows, errors) = clean_valid(parts.pipeline.schema(), input)?;
-  let predictions = if rows.is_empty() { Vec::new() } else { parts.predict_rows(&rows)? };
-  Ok(ValidOnly { name: "predictions", value: Predictions(predictions), indices, errors })
+  let featurised = featurise(&parts.pipeline, &input)?;
+  let predictions = parts.predict_rows(featurised.indices.len(), &featurised.data)?;
+  let errors = ValidationReport::errors_only(parts.pipeline.schema().clone(), featurised.errors);
+  Ok(ValidOnly {
+    name: "predictions",
+    value: Predictions(predictions),
+    indices: featurised.indices,
+    errors,
+  })
 }
 
 /// Predictions on their way to JS: `{ label, probabilities }` or `{ value }` objects.

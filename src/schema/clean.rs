@@ -20,24 +20,23 @@ fn issue(code: &'static str, message: impl Into<String>) -> Issue {
 }
 
 /// Cleans the value of `field` (`None` when the record lacks the key).
-pub fn clean(field: &Field, raw: Option<RawValue>) -> Result<Clean, Issue> {
+pub fn clean(field: &Field, raw: Option<RawValue<'_>>) -> Result<Clean, Issue> {
   let raw = match raw {
     None if field.default.is_some() => return Ok(field.default.clone().expect("checked")),
     None if !field.required => return Ok(Clean::Null),
     None => return Err(issue("required", "This field is required.")),
     Some(raw) => raw,
   };
-  if raw == RawValue::Null {
+  if let RawValue::Null = raw {
     return if field.nullable {
       Ok(Clean::Null)
     } else {
       Err(issue("null", "This field cannot be null."))
     };
   }
-  let (raw, coerce) = match raw {
-    RawValue::Text(text) => (RawValue::String(text), true),
-    raw => (raw, field.coerce),
-  };
+  // Text (a CSV cell) converts as form input does. (The value is matched where it is: moving it
+  // into a new (value, flag) pair made the compiler copy it byte by byte, and stall.)
+  let coerce = field.coerce || matches!(raw, RawValue::Text(_));
   let value = match &field.kind {
     Kind::String { .. } => to_string(raw, coerce)?,
     Kind::Int { .. } => to_int(&raw, coerce)?,
@@ -50,10 +49,10 @@ pub fn clean(field: &Field, raw: Option<RawValue>) -> Result<Clean, Issue> {
   Ok(value)
 }
 
-fn to_string(raw: RawValue, coerce: bool) -> Result<Clean, Issue> {
+fn to_string(raw: RawValue<'_>, coerce: bool) -> Result<Clean, Issue> {
   match (raw, coerce) {
-    (RawValue::String(s), false) => Ok(Clean::String(s)),
-    (RawValue::String(s), true) => Ok(Clean::String(s.trim().to_string())),
+    (RawValue::String(s) | RawValue::Text(s), false) => Ok(Clean::String(s.into_owned())),
+    (RawValue::String(s) | RawValue::Text(s), true) => Ok(Clean::String(s.trim().to_string())),
     (RawValue::Number(n), true) if n.is_finite() => Ok(Clean::String(format_number(n))),
     (RawValue::Bool(b), true) => Ok(Clean::String(if b { "True" } else { "False" }.to_string())),
     (raw, _) => Err(issue("invalid", format!("Not a valid string (got {}).", raw.kind()))),
@@ -71,7 +70,7 @@ fn format_number(n: f64) -> String {
 
 const WHOLE_NUMBER: &str = "Enter a whole number.";
 
-fn to_int(raw: &RawValue, coerce: bool) -> Result<Clean, Issue> {
+fn to_int(raw: &RawValue<'_>, coerce: bool) -> Result<Clean, Issue> {
   let invalid = || issue("invalid", WHOLE_NUMBER);
   let from_float = |n: f64| {
     // 18.0 is a whole number; 36.5, NaN and values beyond i64 are not.
@@ -83,7 +82,7 @@ fn to_int(raw: &RawValue, coerce: bool) -> Result<Clean, Issue> {
   };
   match raw {
     RawValue::Number(n) => from_float(*n),
-    RawValue::String(s) if coerce => {
+    RawValue::String(s) | RawValue::Text(s) if coerce => {
       // IntegerField: strip, drop a trailing ".000", then int().
       let trimmed = s.trim();
       let body = match trimmed.find('.') {
@@ -115,11 +114,11 @@ fn python_int(text: &str) -> Option<i64> {
   Some(if negative { -value } else { value })
 }
 
-fn to_float(raw: &RawValue, coerce: bool) -> Result<Clean, Issue> {
+fn to_float(raw: &RawValue<'_>, coerce: bool) -> Result<Clean, Issue> {
   let invalid = || issue("invalid", "Enter a number.");
   let value = match raw {
     RawValue::Number(n) => *n,
-    RawValue::String(s) if coerce => {
+    RawValue::String(s) | RawValue::Text(s) if coerce => {
       s.trim().replace('_', "").parse::<f64>().map_err(|_| invalid())?
     }
     _ => return Err(invalid()),
@@ -132,11 +131,11 @@ fn to_float(raw: &RawValue, coerce: bool) -> Result<Clean, Issue> {
   }
 }
 
-fn to_bool(raw: &RawValue, coerce: bool) -> Result<Clean, Issue> {
+fn to_bool(raw: &RawValue<'_>, coerce: bool) -> Result<Clean, Issue> {
   match (raw, coerce) {
     (RawValue::Bool(b), _) => Ok(Clean::Bool(*b)),
     // BooleanField.to_python: 'false' and '0' are False, any other non-empty string is True.
-    (RawValue::String(s), true) => {
+    (RawValue::String(s) | RawValue::Text(s), true) => {
       Ok(Clean::Bool(!(s.is_empty() || s.eq_ignore_ascii_case("false") || s == "0")))
     }
     (RawValue::Number(n), true) => Ok(Clean::Bool(*n != 0.0 && !n.is_nan())),
@@ -144,9 +143,9 @@ fn to_bool(raw: &RawValue, coerce: bool) -> Result<Clean, Issue> {
   }
 }
 
-fn to_date(raw: &RawValue) -> Result<Clean, Issue> {
+fn to_date(raw: &RawValue<'_>) -> Result<Clean, Issue> {
   match raw {
-    RawValue::String(s) => match parse_date(s.trim()) {
+    RawValue::String(s) | RawValue::Text(s) => match parse_date(s.trim()) {
       Ok(date) => Ok(Clean::Date(date)),
       Err(DateError::Impossible) => Err(issue(
         "invalid_date",
@@ -164,9 +163,9 @@ fn to_date(raw: &RawValue) -> Result<Clean, Issue> {
   }
 }
 
-fn to_datetime(raw: &RawValue) -> Result<Clean, Issue> {
+fn to_datetime(raw: &RawValue<'_>) -> Result<Clean, Issue> {
   match raw {
-    RawValue::String(s) => match parse_datetime(s.trim()) {
+    RawValue::String(s) | RawValue::Text(s) => match parse_datetime(s.trim()) {
       Ok(dt) => Ok(Clean::DateTime(dt)),
       Err(DateError::Impossible) => Err(issue(
         "invalid_datetime",
@@ -188,18 +187,20 @@ fn check_constraints(field: &Field, value: &Clean) -> Result<(), Issue> {
       if s.is_empty() && field.required {
         return Err(issue("blank", "This field cannot be blank."));
       }
-      // Characters, as Python counts them (Unicode scalar values), not bytes.
-      let length = s.chars().count();
-      if let Some(max) = max_length.filter(|&max| length > max) {
+      // Characters, as Python counts them (Unicode scalar values), not bytes; counted only when
+      // the byte length leaves it open (a character takes one to four bytes).
+      let length = || s.chars().count();
+      if let Some(max) = max_length.filter(|&max| s.len() > max && length() > max) {
         return Err(issue(
           "max_length",
-          format!("Ensure this value has at most {max} characters (it has {length})."),
+          format!("Ensure this value has at most {max} characters (it has {}).", length()),
         ));
       }
-      if let Some(min) = min_length.filter(|&min| length < min) {
+      if let Some(min) = min_length.filter(|&min| s.len() < min.saturating_mul(4) && length() < min)
+      {
         return Err(issue(
           "min_length",
-          format!("Ensure this value has at least {min} characters (it has {length})."),
+          format!("Ensure this value has at least {min} characters (it has {}).", length()),
         ));
       }
       if pattern.as_ref().is_some_and(|p| !p.is_match(s)) {

@@ -6,15 +6,17 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use napi::bindgen_prelude::{
-  Array, Either, JsObjectValue, Null, Object, ToNapiValue, Uint8Array, Unknown,
+  Either3, Float64Array, JsObjectValue, Object, ToNapiValue, Uint32Array, Uint8Array, Unknown,
 };
-use napi::{sys, Env, JsDate, JsValue, ValueType};
+use napi::{sys, Env, JsValue};
 use napi_derive::napi;
 use serde_json::Value;
 
-use super::records::{csv_header, parse, Format, Parsed};
-use super::value::{Clean, RawRecord, RawValue};
-use super::{FieldError, Schema, SchemaOptions};
+use super::columns::{Block, Columns};
+use super::read::encoded::Slice;
+use super::read::{csv, Format, Source};
+use super::value::Clean;
+use super::{FieldError, Keep, Report, Schema, SchemaOptions};
 use crate::error::js::IntoNapi;
 use crate::error::{Result, TractNodeError};
 use crate::pool;
@@ -38,20 +40,83 @@ pub struct ReadOptions {
   /// `coerce`), and an empty cell takes the field's default, else null if nullable, else is missing.
   #[napi(ts_type = "'json' | 'csv'")]
   pub format: Option<String>,
+  /// `validateMany` only: hand the valid records over as objects (`'objects'`, the default) or
+  /// keep them in the addon (`'native'`) for `transform` and `predict`.
+  #[napi(ts_type = "'objects' | 'native'")]
+  pub keep: Option<String>,
 }
 
-/// Records on their way to the compute pool: bytes to parse there, or records read from a JS array.
+/// Field values per block of cleaned records made into objects by JS (about a millisecond of work
+/// for the JS thread per block).
+const VALUES_PER_BLOCK: usize = 16384;
+
+/// One slice of JS records encoded by `js/records.js` (see [`crate::schema::read::encoded`]).
+#[napi(object, object_to_js = false)]
+pub struct EncodedRecords {
+  pub records: Uint8Array,
+  pub kinds: Uint8Array,
+  pub numbers: Float64Array,
+  /// The slice's strings one after the other, as UTF-8.
+  pub strings: Uint8Array,
+  /// Each string's length in UTF-16 code units.
+  pub string_lengths: Uint32Array,
+  pub unknown_at: Uint32Array,
+  pub unknown_keys: Uint8Array,
+  pub failed_at: Uint32Array,
+  pub failures: Uint8Array,
+}
+
+impl EncodedRecords {
+  fn view(&self) -> Slice<'_> {
+    Slice {
+      records: &self.records,
+      kinds: &self.kinds,
+      numbers: &self.numbers,
+      strings: &self.strings,
+      string_lengths: &self.string_lengths,
+      unknown_at: &self.unknown_at,
+      unknown_keys: &self.unknown_keys,
+      failed_at: &self.failed_at,
+      failures: &self.failures,
+    }
+  }
+}
+
+/// Records on their way to the compute pool: bytes, JS objects encoded in slices, or records
+/// cleaned before (`validateMany(…, { keep: 'native' })`).
 pub(crate) enum Input {
   Bytes(Uint8Array, Format),
-  Records(Vec<Parsed>),
+  Encoded(Vec<EncodedRecords>),
+  Clean(Arc<CleanRows>),
 }
 
 impl Input {
-  /// The records, parsing bytes against `schema`.
-  pub(crate) fn parse(self, schema: &Schema) -> Result<Vec<Parsed>> {
+  /// Cleans the records with `schema` on the compute threads, keeping what `keep` keeps.
+  pub(crate) fn clean_records<K: Keep>(
+    &self,
+    schema: &Arc<Schema>,
+    keep: impl Fn() -> K + Sync,
+  ) -> Result<K> {
+    let threads = pool::global().size();
     match self {
-      Input::Bytes(bytes, format) => parse(&bytes, format, schema),
-      Input::Records(records) => Ok(records),
+      Input::Bytes(bytes, format) => {
+        schema.clean_records(Source::Bytes(bytes, *format), threads, keep)
+      }
+      Input::Encoded(slices) => {
+        let slices: Vec<Slice<'_>> = slices.iter().map(EncodedRecords::view).collect();
+        schema.clean_records(Source::Encoded(&slices), threads, keep)
+      }
+      Input::Clean(rows) if Arc::ptr_eq(&rows.schema, schema) => {
+        let mut kept = keep();
+        for (index, row) in rows.rows.iter().enumerate() {
+          kept.valid_ref(index, row);
+        }
+        Ok(K::join(vec![(kept, 0)]))
+      }
+      Input::Clean(_) => Err(TractNodeError::invalid_arg(
+        "records",
+        "records validated by this pipeline's own Schema (these were validated by another)",
+      )),
     }
   }
 }
@@ -83,18 +148,25 @@ impl NativeSchema {
     self.schema.fields().iter().map(|f| f.name.clone()).collect()
   }
 
-  /// Cleans one record on the calling thread; throws ERR_VALIDATION with `errors`.
-  #[napi(catch_unwind, ts_return_type = "Record<string, unknown>")]
-  pub fn validate_sync(&self, env: Env, record: Unknown<'_>) -> napi::Result<CleanRecord> {
-    let outcome = match read_record(&self.schema, record) {
-      Parsed::Record(record) => {
-        self.schema.clean(record, None).map(|values| CleanRecord::new(&self.schema, values))
+  /// Cleans one record (encoded by `js/records.js`) on the calling thread; throws ERR_VALIDATION
+  /// with `errors`.
+  #[napi(
+    catch_unwind,
+    ts_return_type = "{ kinds: Uint8Array; numbers: Float64Array; strings: Uint8Array }"
+  )]
+  pub fn validate_sync(&self, env: Env, record: EncodedRecords) -> napi::Result<CleanColumns> {
+    let outcome = read_many(&self.schema, Either3::B(vec![record]), None)
+      .and_then(|input| input.clean_records(&self.schema, || Columns::new(1)));
+    match outcome {
+      Ok(Columns { mut blocks, errors, .. }) if errors.is_empty() => {
+        Ok(CleanColumns(blocks.pop().unwrap_or_default()))
       }
-      Parsed::Invalid(message) => {
-        Err(vec![FieldError { index: None, path: String::new(), code: "invalid".into(), message }])
+      Ok(Columns { errors, .. }) => {
+        let errors = errors.into_iter().map(|e| FieldError { index: None, ..e }).collect();
+        Err(TractNodeError::Validation { errors }).into_napi(&env)
       }
-    };
-    outcome.map_err(|errors| TractNodeError::Validation { errors }).into_napi(&env)
+      Err(e) => Err(e).into_napi(&env),
+    }
   }
 
   /// Cleans many records on the compute pool: an array of objects, or a Buffer holding a JSON array,
@@ -102,19 +174,34 @@ impl NativeSchema {
   #[napi(
     catch_unwind,
     ts_return_type = "Promise<ValidationReport>",
-    ts_args_type = "records: Array<unknown> | Uint8Array, options?: ReadOptions"
+    ts_args_type = "records: Uint8Array | Array<EncodedRecords> | CleanRecords, options?: ReadOptions"
   )]
   pub fn validate_many<'env>(
     &self,
     env: &'env Env,
-    records: Either<Uint8Array, Array<'_>>,
+    records: RecordsJs,
     options: Option<ReadOptions>,
   ) -> napi::Result<Object<'env>> {
     let schema = self.schema.clone();
+    let native = match options.as_ref().and_then(|o| o.keep.as_deref()) {
+      None | Some("objects") => false,
+      Some("native") => true,
+      Some(other) => {
+        let why = format!("'objects' or 'native', got {other:?}");
+        return Err(TractNodeError::invalid_arg("keep", why)).into_napi(env);
+      }
+    };
     let input = read_many(&schema, records, options).into_napi(env)?;
     pool::js::spawn(env, move || {
-      let report = schema.clean_many(input.parse(&schema)?);
-      Ok(ValidationReport { schema, valid: report.valid.into(), errors: report.errors.into() })
+      if native {
+        let report = input.clean_records(&schema, Report::default)?;
+        let valid = Valid::Rows(report.valid);
+        return Ok(ValidationReport { schema, valid, errors: report.errors.into() });
+      }
+      let rows_per_block = VALUES_PER_BLOCK / schema.fields().len().max(1);
+      let columns = input.clean_records(&schema, || Columns::new(rows_per_block))?;
+      let valid = Valid::Columns(columns.blocks.into());
+      Ok(ValidationReport { schema, valid, errors: columns.errors.into() })
     })
   }
 }
@@ -123,14 +210,20 @@ impl NativeSchema {
 #[napi]
 pub struct ValidationReport {
   schema: Arc<Schema>,
-  valid: VecDeque<(usize, Vec<Clean>)>,
+  valid: Valid,
   errors: VecDeque<FieldError>,
+}
+
+/// The valid records of a report: in blocks of columns for JS objects, or cleaned rows to keep.
+enum Valid {
+  Columns(VecDeque<Block>),
+  Rows(Vec<(usize, Vec<Clean>)>),
 }
 
 impl ValidationReport {
   /// A report of errors alone (the valid records went elsewhere).
   pub(crate) fn errors_only(schema: Arc<Schema>, errors: Vec<FieldError>) -> Self {
-    ValidationReport { schema, valid: VecDeque::new(), errors: errors.into() }
+    ValidationReport { schema, valid: Valid::Rows(Vec::new()), errors: errors.into() }
   }
 }
 
@@ -139,7 +232,10 @@ impl ValidationReport {
   /// Valid records not taken yet.
   #[napi(getter)]
   pub fn valid_left(&self) -> u32 {
-    self.valid.len() as u32
+    match &self.valid {
+      Valid::Columns(blocks) => blocks.iter().map(|b| b.rows).sum::<usize>() as u32,
+      Valid::Rows(rows) => rows.len() as u32,
+    }
   }
 
   /// Errors not taken yet.
@@ -148,11 +244,28 @@ impl ValidationReport {
     self.errors.len() as u32
   }
 
-  /// Takes up to `count` cleaned records, in input order.
-  #[napi(ts_return_type = "Array<Record<string, unknown>>")]
-  pub fn take_valid(&mut self, count: u32) -> Vec<CleanRecord> {
-    let count = (count as usize).min(self.valid.len());
-    self.valid.drain(..count).map(|(_, values)| CleanRecord::new(&self.schema, values)).collect()
+  /// Takes the next block of cleaned records, in input order, in columns for `js/records.js`;
+  /// `null` when none is left.
+  #[napi(
+    ts_return_type = "{ kinds: Uint8Array; numbers: Float64Array; strings: Uint8Array } | null"
+  )]
+  pub fn take_valid(&mut self) -> Option<CleanColumns> {
+    match &mut self.valid {
+      Valid::Columns(blocks) => blocks.pop_front().map(CleanColumns),
+      Valid::Rows(_) => None,
+    }
+  }
+
+  /// Takes every cleaned record left, kept native (for `transform` and `predict`); validate with
+  /// `keep: 'native'` for these.
+  #[napi]
+  pub fn take_native(&mut self) -> CleanRecords {
+    let rows = match &mut self.valid {
+      Valid::Rows(rows) => std::mem::take(rows),
+      Valid::Columns(_) => Vec::new(),
+    };
+    let (indices, rows) = rows.into_iter().map(|(index, row)| (index as u32, row)).unzip();
+    CleanRecords { rows: Arc::new(CleanRows { schema: self.schema.clone(), rows }), indices }
   }
 
   /// Takes up to `count` errors, in input order.
@@ -163,35 +276,46 @@ impl ValidationReport {
   }
 }
 
-/// A cleaned record on its way to JS: declared fields in declaration order; dates as `YYYY-MM-DD`,
-/// datetimes as RFC 3339 UTC strings.
-pub struct CleanRecord {
-  schema: Arc<Schema>,
-  values: Vec<Clean>,
+/// Cleaned records kept in the addon: `validateMany(records, { keep: 'native' })` hands them to
+/// `transform` and `predict` without making a JS object of each.
+#[napi]
+pub struct CleanRecords {
+  pub(crate) rows: Arc<CleanRows>,
+  indices: Vec<u32>,
 }
 
-impl CleanRecord {
-  fn new(schema: &Arc<Schema>, values: Vec<Clean>) -> Self {
-    CleanRecord { schema: schema.clone(), values }
+/// Cleaned rows and the schema that cleaned them.
+pub(crate) struct CleanRows {
+  pub schema: Arc<Schema>,
+  pub rows: Vec<Vec<Clean>>,
+}
+
+#[napi]
+impl CleanRecords {
+  /// How many records.
+  #[napi(getter)]
+  pub fn length(&self) -> u32 {
+    self.rows.rows.len() as u32
+  }
+
+  /// Each record's index in the input that was validated.
+  #[napi(getter)]
+  pub fn indices(&self) -> Uint32Array {
+    Uint32Array::new(self.indices.clone())
   }
 }
 
-impl ToNapiValue for CleanRecord {
-  unsafe fn to_napi_value(raw_env: sys::napi_env, record: Self) -> napi::Result<sys::napi_value> {
+/// A block of cleaned records on its way to JS as `{ kinds, numbers, strings }` (see
+/// [`crate::schema::columns`]).
+pub struct CleanColumns(Block);
+
+impl ToNapiValue for CleanColumns {
+  unsafe fn to_napi_value(raw_env: sys::napi_env, columns: Self) -> napi::Result<sys::napi_value> {
     let env = Env::from_raw(raw_env);
     let mut object = Object::new(&env)?;
-    for (field, value) in record.schema.fields().iter().zip(record.values) {
-      match value {
-        Clean::Null => object.set_named_property(&field.name, Null)?,
-        Clean::Bool(b) => object.set_named_property(&field.name, b)?,
-        Clean::Int(i) => object.set_named_property(&field.name, i as f64)?,
-        Clean::Float(f) => object.set_named_property(&field.name, f)?,
-        Clean::String(s) => object.set_named_property(&field.name, s)?,
-        date => {
-          object.set_named_property(&field.name, date.to_json().as_str().unwrap_or_default())?
-        }
-      }
-    }
+    object.set_named_property("kinds", Uint8Array::new(columns.0.kinds))?;
+    object.set_named_property("numbers", Float64Array::new(columns.0.numbers))?;
+    object.set_named_property("strings", Uint8Array::new(columns.0.strings))?;
     Ok(object.raw())
   }
 }
@@ -213,10 +337,14 @@ fn definition_entries(env: &Env, fields: &Object<'_>) -> Result<Vec<(String, Val
     .collect()
 }
 
-/// Takes records from JS: bytes are kept to parse on the pool, array elements are read now.
+/// Records as the JS wrappers pass them: bytes, JS objects encoded in slices, or records kept
+/// native.
+pub(crate) type RecordsJs<'a> = Either3<Uint8Array, Vec<EncodedRecords>, &'a CleanRecords>;
+
+/// Takes records from JS for the compute pool; nothing is read yet.
 pub(crate) fn read_many(
   schema: &Schema,
-  records: Either<Uint8Array, Array<'_>>,
+  records: RecordsJs<'_>,
   options: Option<ReadOptions>,
 ) -> Result<Input> {
   let format = match options.and_then(|o| o.format) {
@@ -224,81 +352,21 @@ pub(crate) fn read_many(
     None => Format::default(),
   };
   Ok(match records {
-    Either::A(bytes) => Input::Bytes(bytes, format),
-    Either::B(array) => Input::Records(
-      (0..array.len())
-        .map(|i| {
-          let value: Unknown<'_> = array.get(i).ok().flatten().ok_or_else(|| {
-            TractNodeError::invalid_arg("records", format!("cannot read element {i}"))
-          })?;
-          Ok(read_record(schema, value))
-        })
-        .collect::<Result<_>>()?,
-    ),
+    Either3::A(bytes) => Input::Bytes(bytes, format),
+    Either3::B(slices) => {
+      let width = schema.fields().len();
+      if !slices.iter().all(|slice| slice.view().is_consistent(width)) {
+        return Err(TractNodeError::invalid_arg("records", "slices encoded by js/records.js"));
+      }
+      Input::Encoded(slices)
+    }
+    Either3::C(clean) => Input::Clean(clean.rows.clone()),
   })
-}
-
-/// Reads a JS record's own enumerable keys; `undefined` values count as missing keys.
-pub(crate) fn read_record(schema: &Schema, value: Unknown<'_>) -> Parsed {
-  let kind = value.get_type().unwrap_or(ValueType::Unknown);
-  if kind != ValueType::Object || value.is_array().unwrap_or(false) {
-    return Parsed::Invalid(format!("Expected an object, got {}.", RawValue::from_js_kind(kind)));
-  }
-  // SAFETY: `value` is an object (checked above), in this call's scope.
-  let object: Object<'_> = match unsafe { value.cast() } {
-    Ok(object) => object,
-    Err(e) => return Parsed::Invalid(e.reason.clone()),
-  };
-  let Ok(keys) = Object::keys(&object) else {
-    return Parsed::Invalid("Cannot read the object's keys.".into());
-  };
-  let mut record = RawRecord::new(schema);
-  for key in keys {
-    let Some(field) = object.get::<Unknown<'_>>(&key).ok().flatten() else { continue };
-    if let Some(raw) = read_value(field) {
-      record.insert(schema, &key, raw);
-    }
-  }
-  Parsed::Record(record)
-}
-
-fn read_value(value: Unknown<'_>) -> Option<RawValue> {
-  let kind = value.get_type().ok()?;
-  // SAFETY (each cast): `value` is of the JS type the arm matched, in this call's scope.
-  Some(match kind {
-    ValueType::Undefined => return None,
-    ValueType::Null => RawValue::Null,
-    ValueType::Boolean => RawValue::Bool(unsafe { value.cast::<bool>() }.ok()?),
-    ValueType::Number => RawValue::Number(unsafe { value.cast::<f64>() }.ok()?),
-    ValueType::String => RawValue::String(unsafe { value.cast::<String>() }.ok()?),
-    ValueType::Object if value.is_date().unwrap_or(false) => {
-      RawValue::Date(unsafe { value.cast::<JsDate<'_>>() }.ok()?.value_of().ok()?)
-    }
-    ValueType::Object if value.is_array().unwrap_or(false) => RawValue::Other("an array"),
-    other => RawValue::Other(RawValue::from_js_kind(other)),
-  })
-}
-
-impl RawValue {
-  /// How a JS value of this type is named in error messages.
-  fn from_js_kind(kind: ValueType) -> &'static str {
-    match kind {
-      ValueType::Undefined => "undefined",
-      ValueType::Null => "null",
-      ValueType::Boolean => "a boolean",
-      ValueType::Number => "a number",
-      ValueType::String => "a string",
-      ValueType::Symbol => "a symbol",
-      ValueType::Function => "a function",
-      ValueType::BigInt => "a bigint",
-      _ => "an object",
-    }
-  }
 }
 
 /// The column names of CSV `bytes` (its first row), read as records are read: for the CLI, which
 /// names a schema's fields after them.
 #[napi(catch_unwind)]
 pub fn csv_column_names(env: Env, bytes: Uint8Array) -> napi::Result<Vec<String>> {
-  csv_header(&bytes).into_napi(&env)
+  csv::header(&bytes).into_napi(&env)
 }

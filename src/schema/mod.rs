@@ -2,9 +2,10 @@
 //! reporting every bad field (not just the first). Pure Rust; `schema::js` is the napi face.
 
 pub mod clean;
+pub mod columns;
 pub mod dates;
 pub mod field;
-pub mod records;
+pub mod read;
 pub mod value;
 
 #[cfg(feature = "binding")]
@@ -15,7 +16,7 @@ use serde_json::Value;
 
 use crate::error::{Result, TractNodeError};
 use field::Field;
-use records::Parsed;
+use read::{Item, Source};
 use value::{Clean, RawRecord};
 
 pub use crate::error::FieldError;
@@ -42,6 +43,59 @@ pub struct Schema {
 pub struct Report {
   pub valid: Vec<(usize, Vec<Clean>)>,
   pub errors: Vec<FieldError>,
+}
+
+/// What a job keeps of the records it cleans, chunk by chunk ([`Schema::clean_records`]).
+pub trait Keep: Send {
+  /// A valid record, cleaned into `row`, at `index` within its chunk; may take `row`'s values.
+  fn valid(&mut self, index: usize, row: &mut Vec<Clean>);
+  /// A record cleaned before, at `index`.
+  fn valid_ref(&mut self, index: usize, row: &[Clean]) {
+    self.valid(index, &mut row.to_vec());
+  }
+  /// Where the errors of invalid records go (indexed within the chunk).
+  fn errors(&mut self) -> &mut Vec<FieldError>;
+  /// What the chunks kept, in input order, joined into one: `(kept, offset)` per chunk, where the
+  /// chunk's record `i` is record `offset + i` of the input. Sized once, as the parts can be big.
+  fn join(parts: Vec<(Self, usize)>) -> Self
+  where
+    Self: Sized;
+}
+
+impl Keep for Report {
+  fn valid(&mut self, index: usize, row: &mut Vec<Clean>) {
+    self.valid.push((index, std::mem::take(row)));
+  }
+
+  fn errors(&mut self) -> &mut Vec<FieldError> {
+    &mut self.errors
+  }
+
+  fn join(mut parts: Vec<(Self, usize)>) -> Self {
+    let mut whole = Report {
+      valid: Vec::with_capacity(parts.iter().map(|(part, _)| part.valid.len()).sum()),
+      errors: join_errors(
+        parts.iter_mut().map(|(part, at)| (std::mem::take(&mut part.errors), *at)),
+      ),
+    };
+    for (part, offset) in parts {
+      whole.valid.extend(part.valid.into_iter().map(|(index, row)| (offset + index, row)));
+    }
+    whole
+  }
+}
+
+/// The errors of chunks, `(errors, offset)` each, indexed within the input.
+pub fn join_errors(parts: impl Iterator<Item = (Vec<FieldError>, usize)>) -> Vec<FieldError> {
+  let mut joined = Vec::new();
+  for (errors, offset) in parts {
+    joined.extend(
+      errors
+        .into_iter()
+        .map(|error| FieldError { index: error.index.map(|i| i + offset as u32), ..error }),
+    );
+  }
+  joined
 }
 
 impl Schema {
@@ -76,16 +130,43 @@ impl Schema {
 
   /// The index of a field by name.
   pub fn field_index(&self, name: &str) -> Option<usize> {
-    self.fields.iter().position(|f| f.name == name)
+    self.field_index_near(name, 0)
+  }
+
+  /// The index of a field by name, looked for from `first` on (then from the start): records
+  /// usually list their keys in declaration order, so the key after field `i` is most often field
+  /// `i + 1`.
+  pub fn field_index_near(&self, name: &str, first: usize) -> Option<usize> {
+    let first = first.min(self.fields.len());
+    let (before, after) = self.fields.split_at(first);
+    let same = |f: &Field| f.name == name;
+    after.iter().position(same).map(|i| first + i).or_else(|| before.iter().position(same))
   }
 
   /// Cleans one record into one value per declared field, or lists every problem.
   pub fn clean(
     &self,
-    record: RawRecord,
+    mut record: RawRecord<'_>,
     index: Option<u32>,
   ) -> std::result::Result<Vec<Clean>, Vec<FieldError>> {
-    let mut errors = Vec::new();
+    let (mut cleaned, mut errors) = (Vec::new(), Vec::new());
+    if self.clean_into(&mut record, index, &mut cleaned, &mut errors) {
+      Ok(cleaned)
+    } else {
+      Err(errors)
+    }
+  }
+
+  /// Cleans `record` (taking its values) into `row`, replacing what `row` held, or appends every
+  /// problem to `errors`. Whether the record is valid.
+  pub fn clean_into(
+    &self,
+    record: &mut RawRecord<'_>,
+    index: Option<u32>,
+    row: &mut Vec<Clean>,
+    errors: &mut Vec<FieldError>,
+  ) -> bool {
+    let before = errors.len();
     let error = |path: &str, code: &str, message: String| FieldError {
       index,
       path: path.to_string(),
@@ -101,38 +182,55 @@ impl Schema {
         ));
       }
     }
-    let mut cleaned = Vec::with_capacity(self.fields.len());
-    for (field, raw) in self.fields.iter().zip(record.values) {
-      match clean::clean(field, raw) {
-        Ok(value) => cleaned.push(value),
+    row.clear();
+    for (field, raw) in self.fields.iter().zip(&mut record.values) {
+      match clean::clean(field, raw.take()) {
+        Ok(value) => row.push(value),
         Err(issue) => errors.push(error(&field.name, issue.code, issue.message)),
       }
     }
-    if errors.is_empty() {
-      Ok(cleaned)
-    } else {
-      Err(errors)
-    }
+    errors.len() == before
   }
 
-  /// Cleans many records; bad ones are reported, good ones kept.
-  pub fn clean_many(&self, records: Vec<Parsed>) -> Report {
-    let mut report = Report::default();
-    for (index, parsed) in records.into_iter().enumerate() {
-      match parsed {
-        Parsed::Record(record) => match self.clean(record, Some(index as u32)) {
-          Ok(values) => report.valid.push((index, values)),
-          Err(errors) => report.errors.extend(errors),
-        },
-        Parsed::Invalid(message) => report.errors.push(FieldError {
+  /// Reads and cleans every record of `source` on up to `threads` threads, keeping what `keep`
+  /// keeps: a fresh one per chunk, appended in input order.
+  pub fn clean_records<K: Keep>(
+    &self,
+    source: Source<'_>,
+    threads: usize,
+    keep: impl Fn() -> K + Sync,
+  ) -> Result<K> {
+    let chunks = read::read(
+      source,
+      self,
+      threads,
+      || (keep(), Vec::new()),
+      |(kept, row), index, item| match item {
+        Item::Record(record) => {
+          if self.clean_into(record, Some(index as u32), row, kept.errors()) {
+            kept.valid(index, row);
+          }
+        }
+        Item::Invalid(message) => kept.errors().push(FieldError {
           index: Some(index as u32),
           path: String::new(),
           code: "invalid".into(),
           message,
         }),
-      }
+      },
+    )?;
+    if chunks.is_empty() {
+      return Ok(keep());
     }
-    report
+    let mut offset = 0;
+    let parts = chunks
+      .into_iter()
+      .map(|chunk| {
+        offset += chunk.records;
+        (chunk.state.0, offset - chunk.records)
+      })
+      .collect();
+    Ok(K::join(parts))
   }
 }
 

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use super::records::parse_records;
+use super::read::{Format, Source};
 use super::value::{Clean, RawValue};
 use super::*;
 
@@ -39,7 +39,7 @@ fn employee() -> Schema {
   .unwrap()
 }
 
-fn record(schema: &Schema, value: Value) -> RawRecord {
+fn record(schema: &Schema, value: Value) -> RawRecord<'static> {
   RawRecord::from_json(schema, value).unwrap()
 }
 
@@ -199,7 +199,8 @@ fn bad_definitions_name_the_field() {
 fn many_records_keep_the_good_ones_and_index_the_bad_ones() {
   let schema = schema(json!({ "a": { "type": "int" } }), SchemaOptions::default()).unwrap();
   let input = b"{\"a\": 1}\n{\"a\": \"x\"}\nnot json\n[1]\n{\"a\": 4}\n";
-  let report = schema.clean_many(parse_records(input, &schema).unwrap());
+  let report =
+    schema.clean_records(Source::Bytes(input, Format::Json), 1, Report::default).unwrap();
   assert_eq!(report.valid.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [0, 4]);
   let errors: Vec<(Option<u32>, &str, &str)> =
     report.errors.iter().map(|e| (e.index, e.path.as_str(), e.code.as_str())).collect();
@@ -219,7 +220,7 @@ fn csv_cells_clean_as_form_input_without_coerce() {
   });
   let schema = schema(definition, SchemaOptions::default()).unwrap();
   let input = b"age,score,member,name\n 42 ,,false,Ann \n4.5,1e3,1,Bob\n";
-  let report = schema.clean_many(super::records::parse_csv(input, &schema));
+  let report = schema.clean_records(Source::Bytes(input, Format::Csv), 1, Report::default).unwrap();
   assert_eq!(report.valid.len(), 1, "{:?}", report.errors);
   let (index, values) = &report.valid[0];
   assert_eq!(*index, 0);

@@ -1,29 +1,31 @@
 //! Values as they arrive (from JS objects or parsed JSON) and as validation leaves them.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde_json::Value;
 
 use super::Schema;
 
 /// One field's value as it arrived, before validation. JSON-like, plus what JS can hold that JSON
-/// cannot: non-finite numbers and `Date` objects.
+/// cannot: non-finite numbers and `Date` objects. Text borrows from the input where it can.
 #[derive(Debug, Clone, PartialEq)]
-pub enum RawValue {
+pub enum RawValue<'a> {
   Null,
   Bool(bool),
   /// Any JS number, NaN and ±Infinity included.
   Number(f64),
-  String(String),
+  String(Cow<'a, str>),
   /// Text with no type of its own (a CSV cell): cleaned the way a form cleans its input, as if the
   /// field had `coerce`.
-  Text(String),
+  Text(Cow<'a, str>),
   /// A JS `Date`, as milliseconds since the epoch (NaN for an invalid date).
   Date(f64),
   /// Arrays, objects and other values no field accepts; the name says which.
   Other(&'static str),
 }
 
-impl RawValue {
+impl RawValue<'_> {
   /// What the value is, for error messages.
   pub fn kind(&self) -> &'static str {
     match self {
@@ -37,13 +39,13 @@ impl RawValue {
   }
 }
 
-impl From<Value> for RawValue {
+impl From<Value> for RawValue<'static> {
   fn from(value: Value) -> Self {
     match value {
       Value::Null => RawValue::Null,
       Value::Bool(b) => RawValue::Bool(b),
       Value::Number(n) => RawValue::Number(n.as_f64().unwrap_or(f64::NAN)),
-      Value::String(s) => RawValue::String(s),
+      Value::String(s) => RawValue::String(Cow::Owned(s)),
       Value::Array(_) => RawValue::Other("an array"),
       Value::Object(_) => RawValue::Other("an object"),
     }
@@ -51,30 +53,44 @@ impl From<Value> for RawValue {
 }
 
 /// A record as it arrived, slotted by the schema: one value per declared field (`None` when the
-/// key is missing) and the keys the schema does not declare.
+/// key is missing) and the keys the schema does not declare. Readers fill one record after
+/// another into the same `RawRecord` ([`RawRecord::clear`]), so its buffers are reused.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RawRecord {
-  pub values: Vec<Option<RawValue>>,
+pub struct RawRecord<'a> {
+  pub values: Vec<Option<RawValue<'a>>>,
   pub unknown: Vec<String>,
+  /// The field the last key named, where the next key is looked for first (keys usually come in
+  /// declaration order).
+  last: usize,
 }
 
-impl RawRecord {
+impl<'a> RawRecord<'a> {
   /// An empty record for `schema`.
   pub fn new(schema: &Schema) -> Self {
-    RawRecord { values: vec![None; schema.fields().len()], unknown: Vec::new() }
+    RawRecord { values: vec![None; schema.fields().len()], unknown: Vec::new(), last: 0 }
+  }
+
+  /// Empties the record for the next one.
+  pub fn clear(&mut self) {
+    self.values.iter_mut().for_each(|value| *value = None);
+    self.unknown.clear();
+    self.last = 0;
   }
 
   /// Sets a key's value; a repeated key keeps its last value, as a JS object or a dict does.
-  pub fn insert(&mut self, schema: &Schema, key: &str, value: RawValue) {
-    match schema.field_index(key) {
-      Some(index) => self.values[index] = Some(value),
+  pub fn insert(&mut self, schema: &Schema, key: &str, value: RawValue<'a>) {
+    match schema.field_index_near(key, self.last) {
+      Some(index) => {
+        self.values[index] = Some(value);
+        self.last = index + 1;
+      }
       None if !self.unknown.iter().any(|k| k == key) => self.unknown.push(key.to_string()),
       None => {}
     }
   }
 
   /// A parsed JSON object as a record; anything but an object is `None`.
-  pub fn from_json(schema: &Schema, value: Value) -> Option<RawRecord> {
+  pub fn from_json(schema: &Schema, value: Value) -> Option<RawRecord<'static>> {
     let Value::Object(map) = value else { return None };
     let mut record = RawRecord::new(schema);
     for (key, value) in map {

@@ -1,0 +1,161 @@
+// Records on every path — JS objects (encoded in columns by js/records.js), JSON arrays, NDJSON,
+// CSV, and records kept native — give scikit-learn's features and Django's errors, and a big
+// validate-then-transform sequence never holds the event loop.
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { test } from 'node:test'
+import vm from 'node:vm'
+
+import { InferenceSession, Model, Pipeline, Schema } from '../index.js'
+import { assertCode, fixture } from './helpers.mjs'
+
+const refs = JSON.parse(readFileSync(fixture('feature_refs.json'), 'utf8'))
+const modelRefs = JSON.parse(readFileSync(fixture('employee_model.json'), 'utf8'))
+const schema = new Schema(refs.schema)
+const steps = refs.cases.map((c) => c.step)
+const expected = refs.cases.map((c) => c.output)
+
+/** The refs' transform records as CSV: empty cells for null. */
+function csv(records) {
+  const names = schema.fieldNames
+  const cell = (v) => (v === null || v === undefined ? '' : /[",\n]/.test(String(v)) ? `"${String(v).replaceAll('"', '""')}"` : String(v))
+  return Buffer.from([names.join(','), ...records.map((r) => names.map((n) => cell(r[n])).join(','))].join('\r\n'))
+}
+
+/** Every step's columns of `features`, as `expected` lays them out (one output per case). */
+function assertMatchesScikitLearn(features, label) {
+  let column = 0
+  const width = features.dims[1]
+  for (const [c, output] of expected.entries()) {
+    const w = output[0].length
+    output.forEach((row, i) =>
+      row.forEach((e, k) => {
+        const got = features.data[i * width + column + k]
+        assert.ok(Math.abs(got - e) <= 1e-6 * Math.max(1, Math.abs(e)), `${label}, case ${c} [${i}][${k}]: ${got} vs ${e}`)
+      }),
+    )
+    column += w
+  }
+  assert.equal(column, width)
+}
+
+test('features equal scikit-learn on every path: objects, JSON, NDJSON, CSV, records kept native', async () => {
+  const pipeline = new Pipeline(schema, steps)
+  await pipeline.fit(refs.fit)
+  const records = refs.transform
+  const inputs = {
+    objects: records,
+    'JSON array': Buffer.from(JSON.stringify(records)),
+    NDJSON: Buffer.from(records.map((r) => JSON.stringify(r)).join('\n')),
+  }
+  for (const [label, input] of Object.entries(inputs)) assertMatchesScikitLearn(await pipeline.transform(input), label)
+  assertMatchesScikitLearn(await pipeline.transform(csv(records), { format: 'csv' }), 'CSV')
+  const { valid, errors } = await schema.validateMany(records, { keep: 'native' })
+  assert.equal(errors.length, 0)
+  assert.equal(valid.length, records.length)
+  assert.deepEqual(
+    [...valid.indices],
+    records.map((_, i) => i),
+  )
+  assertMatchesScikitLearn(await pipeline.transform(valid), 'kept native')
+  assertMatchesScikitLearn(pipeline.transformSync(valid), 'kept native, sync')
+  const { valid: objects } = await schema.validateMany(Buffer.from(JSON.stringify(records)))
+  assertMatchesScikitLearn(await pipeline.transform(objects), 'objects validateMany made')
+})
+
+test('records kept native feed Model.predict, and only a pipeline over the same Schema', async () => {
+  const pipeline = new Pipeline(schema, modelRefs.steps)
+  await pipeline.fit(refs.fit)
+  const model = await Model.create({ session: await InferenceSession.create(fixture('employee_model.onnx')), pipeline, labels: modelRefs.labels })
+  const { valid } = await schema.validateMany(refs.transform, { keep: 'native' })
+  assert.deepEqual(
+    (await model.predict(valid)).map((p) => p.label),
+    modelRefs.predict,
+  )
+  const twin = new Pipeline(new Schema(refs.schema), modelRefs.steps)
+  await twin.fit(refs.fit)
+  await assertCode(twin.transform(valid), 'ERR_INVALID_ARG', /validated by another/)
+  await assertCode(schema.validateMany(refs.transform, { keep: 'all' }), 'ERR_INVALID_ARG')
+})
+
+test('JS values read as N-API read them: Dates of any realm, NaN, undefined, getters, prototypes', async () => {
+  const people = new Schema({
+    name: { type: 'string' },
+    born: { type: 'date', nullable: true },
+    score: { type: 'float', nullable: true },
+  })
+  const base = { name: 'Ada', born: '1815-12-10', score: 1 }
+  const otherRealmDate = vm.runInNewContext('new Date(Date.UTC(1815, 11, 10))')
+  const withGetter = Object.defineProperty({ ...base }, 'score', { get: () => 2, enumerable: true })
+  const throwing = Object.defineProperty({ ...base }, 'score', {
+    get: () => {
+      throw new Error('no score today')
+    },
+    enumerable: true,
+  })
+  const inherited = Object.assign(Object.create({ score: 5, extra: 1 }), { name: 'Ada', born: null })
+  const nullProto = Object.assign(Object.create(null), base)
+  const hidden = Object.defineProperty({ name: 'Ada', born: null }, 'score', { value: 7, enumerable: false })
+  const records = [
+    { ...base, born: otherRealmDate }, // 0: a Date from a vm context
+    { ...base, score: NaN }, // 1: NaN is not a number a form accepts
+    { ...base, score: undefined }, // 2: undefined is missing; nullable but required → required
+    withGetter, // 3: own enumerable getters are read
+    throwing, // 4: a getter that throws fails its record
+    inherited, // 5: inherited keys are not the record's
+    nullProto, // 6
+    hidden, // 7: non-enumerable keys are not the record's
+    { ...base, extra: 1, other: undefined }, // 8: one unknown key (undefined values are missing)
+    { ...base, name: 'Ad\u00e9 \ud83d\ude00 \ud800' }, // 9: non-ASCII, a lone surrogate
+    [base], // 10
+    null, // 11
+    { ...base, score: 10n }, // 12
+  ]
+  const { valid, errors } = await people.validateMany(records)
+  const byIndex = {}
+  for (const error of errors) (byIndex[error.index] ??= []).push(error)
+  assert.deepEqual(
+    Object.entries(byIndex).map(([i, list]) => [Number(i), list.map((e) => `${e.path}:${e.code}`).join(' ')]),
+    [
+      [1, 'score:invalid'],
+      [2, 'score:required'],
+      [4, ':invalid'],
+      [5, 'score:required'],
+      [7, 'score:required'],
+      [8, 'extra:unknown_field'],
+      [10, ':invalid'],
+      [11, ':invalid'],
+      [12, 'score:invalid'],
+    ],
+  )
+  assert.match(byIndex[4][0].message, /no score today/)
+  assert.equal(byIndex[10][0].message, 'Expected an object, got an array.')
+  assert.equal(byIndex[11][0].message, 'Expected an object, got null.')
+  assert.deepEqual(valid, [
+    { name: 'Ada', born: '1815-12-10', score: 1 },
+    { name: 'Ada', born: '1815-12-10', score: 2 },
+    { name: 'Ada', born: '1815-12-10', score: 1 },
+    { name: 'Ad\u00e9 \ud83d\ude00 \ufffd', born: '1815-12-10', score: 1 },
+  ])
+  assert.deepEqual(people.validateSync({ ...base, born: otherRealmDate }), base)
+})
+
+test('validateMany → fit → transform → validateAndTransform of 200,000 objects never holds the loop 50 ms', async () => {
+  const pipeline = new Pipeline(schema, steps)
+  const records = Array.from({ length: 200_000 }, (_, i) => ({ ...refs.fit[i % refs.fit.length] }))
+  let longest = 0
+  let last = performance.now()
+  const timer = setInterval(() => {
+    const now = performance.now()
+    longest = Math.max(longest, now - last)
+    last = now
+  }, 1)
+  const { valid } = await schema.validateMany(records)
+  await pipeline.fit(valid)
+  const features = await pipeline.transform(valid)
+  const checked = await pipeline.validateAndTransform(records)
+  clearInterval(timer)
+  assert.equal(features.dims[0], 200_000)
+  assert.equal(checked.features.dims[0], 200_000)
+  assert.ok(longest < 50, `the loop stalled for ${longest.toFixed(1)} ms`)
+})

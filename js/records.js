@@ -1,0 +1,250 @@
+'use strict'
+
+// Records between JS objects and the addon, in columns (layouts: src/schema/read/encoded.rs for
+// records going in, src/schema/columns.rs for cleaned records coming back). Reading or building a
+// JS object through N-API costs about a microsecond; JS does either in a tenth of that and hands
+// over a few buffers per slice of records. Big arrays are encoded a slice per event-loop turn.
+//
+// For speed, each schema gets an encoder and a builder compiled for its fields (property reads
+// and object literals V8 optimises), unless the process forbids code generation from strings
+// (`--disallow-code-generation-from-strings`): then generic loops do the same work more slowly.
+
+const { types } = require('node:util')
+
+// Value kinds: the KIND_ codes of src/schema/read/encoded.rs.
+const MISSING = 0
+const NULL = 1
+const FALSE = 2
+const TRUE = 3
+const NUMBER = 4
+const STRING = 5
+const DATE = 6
+const ARRAY = 7
+const OBJECT = 8
+const FUNCTION = 9
+const SYMBOL = 10
+const BIGINT = 11
+
+/** Field values encoded per slice (and per event-loop turn): about a millisecond of work. */
+const VALUES_PER_SLICE = 32768
+
+const EMPTY_LIST = Buffer.from('[]')
+
+/** The kind of a JS value. */
+function kindOf(value) {
+  switch (typeof value) {
+    case 'undefined':
+      return MISSING
+    case 'boolean':
+      return value ? TRUE : FALSE
+    case 'number':
+      return NUMBER
+    case 'string':
+      return STRING
+    case 'function':
+      return FUNCTION
+    case 'symbol':
+      return SYMBOL
+    case 'bigint':
+      return BIGINT
+    default:
+      if (value === null) return NULL
+      if (Array.isArray(value)) return ARRAY
+      if (value instanceof Date) return DATE
+      // A Date of another realm (a vm context) fails instanceof; asking the engine costs a native
+      // call, so plain objects skip it.
+      if (Object.getPrototypeOf(value) !== Object.prototype && types.isDate(value)) return DATE
+      return OBJECT
+  }
+}
+
+/** A JSON array of strings as UTF-8 bytes. */
+function jsonList(strings) {
+  return strings.length === 0 ? EMPTY_LIST : Buffer.from(JSON.stringify(strings))
+}
+
+/** Writes `value` into slot `slot` of a slice (`strings` collects the slice's strings). */
+function put(value, slot, kinds, numbers, strings) {
+  const kind = kindOf(value)
+  kinds[slot] = kind
+  if (kind === NUMBER) numbers[slot] = value
+  else if (kind === STRING) numbers[slot] = strings.push(value) - 1
+  else if (kind === DATE) numbers[slot] = value.getTime()
+}
+
+/**
+ * A slice's strings as one UTF-8 text and each one's length in UTF-16 code units (how JS counts;
+ * a lone surrogate becomes U+FFFD in UTF-8, still one unit long). Joining and encoding once is
+ * several times faster than a JSON array, which must be escaped and parsed.
+ */
+function joinStrings(strings) {
+  const lengths = new Uint32Array(strings.length)
+  for (let i = 0; i < strings.length; i++) lengths[i] = strings[i].length
+  return { strings: Buffer.from(strings.join('')), stringLengths: lengths }
+}
+
+/**
+ * A function(record, kinds, numbers, strings, base, put) that writes a record's declared fields
+ * (read as properties) and returns how many it has; null when code generation is not allowed.
+ */
+function compileEncoder(names) {
+  const body = names.map(
+    (name, f) => `value = record[${JSON.stringify(name)}]; if (value !== undefined) { present++; put(value, base + ${f}, kinds, numbers, strings) }`,
+  )
+  try {
+    // oxlint-disable-next-line no-new-func -- property reads the engine can optimise (see above)
+    return new Function('record', 'kinds', 'numbers', 'strings', 'base', 'put', `let present = 0, value\n${body.join('\n')}\nreturn present`)
+  } catch {
+    return null
+  }
+}
+
+/**
+ * A function(kinds, numbers, texts, count) that builds `count` objects from columns, as object
+ * literals with the fields in declaration order; null when code generation is not allowed or a
+ * field is named `__proto__` (a literal would set the prototype).
+ */
+function compileBuilder(names) {
+  if (names.includes('__proto__')) return null
+  const width = names.length
+  const fields = names.map(
+    (name, f) =>
+      `${JSON.stringify(name)}: (k = kinds[s + ${f}]) === ${STRING} ? texts[next++] : k === ${NUMBER} ? numbers[s + ${f}] : k === ${NULL} ? null : k === ${TRUE}`,
+  )
+  const body = `const out = new Array(count); let next = 0, k
+for (let i = 0, s = 0; i < count; i++, s += ${width}) out[i] = { ${fields.join(', ')} }
+return out`
+  try {
+    // oxlint-disable-next-line no-new-func -- object literals the engine can optimise (see above)
+    return new Function('kinds', 'numbers', 'texts', 'count', body)
+  } catch {
+    return null
+  }
+}
+
+/** Objects from columns with generic property writes (the builder's fallback). */
+function buildGeneric(names, kinds, numbers, texts, count) {
+  const width = names.length
+  const objects = []
+  let next = 0
+  for (let i = 0, slot = 0; i < count; i++) {
+    const object = {}
+    for (let f = 0; f < width; f++, slot++) {
+      const kind = kinds[slot]
+      const value = kind === STRING ? texts[next++] : kind === NUMBER ? numbers[slot] : kind === NULL ? null : kind === TRUE
+      Object.defineProperty(object, names[f], { value, writable: true, enumerable: true, configurable: true })
+    }
+    objects.push(object)
+  }
+  return objects
+}
+
+/** How many enumerable keys `object` has, without making an array of them. */
+function countKeys(object) {
+  let count = 0
+  for (const _key in object) count++
+  return count
+}
+
+/** How one schema's records cross to the addon and back. */
+class RecordCodec {
+  #names
+  #fields
+  #encodeKnown
+  #build
+
+  /** @param {string[]} names the schema's field names, in declaration order */
+  constructor(names) {
+    this.#names = names
+    this.#fields = new Map(names.map((name, index) => [name, index]))
+    this.#encodeKnown = compileEncoder(names)
+    this.#build = compileBuilder(names)
+  }
+
+  /** Encodes an array of records in slices, one slice per event-loop turn. */
+  async encode(records) {
+    const step = Math.max(64, Math.ceil(VALUES_PER_SLICE / Math.max(this.#names.length, 1)))
+    const slices = []
+    for (let start = 0; start < records.length; start += step) {
+      if (start > 0) await new Promise(setImmediate)
+      slices.push(this.encodeSlice(records, start, Math.min(records.length, start + step)))
+    }
+    return slices
+  }
+
+  /** Encodes an array of records at once (for the blocking twins). */
+  encodeSync(records) {
+    return [this.encodeSlice(records, 0, records.length)]
+  }
+
+  /**
+   * Encodes `records[start..end)`: each record's own enumerable keys, as `Object.keys` lists them;
+   * an `undefined` value counts as a missing key.
+   */
+  encodeSlice(records, start, end) {
+    const width = this.#names.length
+    const count = end - start
+    const kinds = new Uint8Array(count * width)
+    const numbers = new Float64Array(count * width)
+    const recordKinds = new Uint8Array(count)
+    const strings = []
+    const unknownAt = []
+    const unknownKeys = []
+    const failedAt = []
+    const failures = []
+    for (let i = 0; i < count; i++) {
+      const record = records[start + i]
+      const kind = kindOf(record)
+      recordKinds[i] = kind
+      if (kind !== OBJECT) continue
+      const base = i * width
+      const stringsBefore = strings.length
+      try {
+        if (this.#encodeKnown !== null && Object.getPrototypeOf(record) === Object.prototype) {
+          // Declared fields read as properties; done if they are all the record's keys.
+          const present = this.#encodeKnown(record, kinds, numbers, strings, base, put)
+          if (countKeys(record) === present) continue
+          kinds.fill(MISSING, base, base + width)
+          strings.length = stringsBefore
+        }
+        for (const key of Object.keys(record)) {
+          const value = record[key]
+          const field = this.#fields.get(key)
+          if (field !== undefined) put(value, base + field, kinds, numbers, strings)
+          else if (value !== undefined) {
+            unknownAt.push(i)
+            unknownKeys.push(key)
+          }
+        }
+      } catch (error) {
+        kinds.fill(MISSING, base, base + width)
+        strings.length = stringsBefore
+        while (unknownAt.at(-1) === i) {
+          unknownAt.pop()
+          unknownKeys.pop()
+        }
+        failedAt.push(i)
+        failures.push(`Cannot read the record: ${error instanceof Error ? error.message : String(error)}.`)
+      }
+    }
+    return {
+      records: recordKinds,
+      kinds,
+      numbers,
+      ...joinStrings(strings),
+      unknownAt: Uint32Array.from(unknownAt),
+      unknownKeys: jsonList(unknownKeys),
+      failedAt: Uint32Array.from(failedAt),
+      failures: jsonList(failures),
+    }
+  }
+
+  /** Cleaned records from a block of columns (`ValidationReport.takeValid`) as plain objects. */
+  toObjects({ kinds, numbers, strings }) {
+    const texts = JSON.parse(Buffer.from(strings.buffer, strings.byteOffset, strings.byteLength).toString())
+    const count = this.#names.length === 0 ? 0 : kinds.length / this.#names.length
+    return this.#build === null ? buildGeneric(this.#names, kinds, numbers, texts, count) : this.#build(kinds, numbers, texts, count)
+  }
+}
+
+module.exports = { RecordCodec }

@@ -1,0 +1,207 @@
+//! JS objects encoded in columns by `js/records.js`, a slice of records at a time: reading JS
+//! objects one property at a time through N-API costs the JS thread about a microsecond a record,
+//! while JS reads them in a few hundred nanoseconds and hands over a handful of buffers.
+//!
+//! A slice of `n` records of a schema with `w` fields holds, for record `i` and field `f` (slot
+//! `i * w + f`): `kinds[slot]`, one of the `KIND_` codes, and `numbers[slot]`: the number, the
+//! `Date`'s time value, or the string's index among the slice's strings: `strings`, all of them
+//! one after the other in UTF-8, each `string_lengths[j]` UTF-16 code units long (JS's length). `records[i]` is `KIND_OBJECT` for an object, else the kind of what the element is.
+//! Keys the schema does not declare are listed apart, as are records that could not be read
+//! (a getter that threw).
+
+use std::borrow::Cow;
+
+use super::super::value::{RawRecord, RawValue};
+use super::json::Cursor;
+use super::{Chunk, Item, Reader};
+
+/// The key is missing or its value is `undefined`.
+pub const KIND_MISSING: u8 = 0;
+pub const KIND_NULL: u8 = 1;
+pub const KIND_FALSE: u8 = 2;
+pub const KIND_TRUE: u8 = 3;
+pub const KIND_NUMBER: u8 = 4;
+pub const KIND_STRING: u8 = 5;
+pub const KIND_DATE: u8 = 6;
+pub const KIND_ARRAY: u8 = 7;
+pub const KIND_OBJECT: u8 = 8;
+pub const KIND_FUNCTION: u8 = 9;
+pub const KIND_SYMBOL: u8 = 10;
+pub const KIND_BIGINT: u8 = 11;
+
+/// One slice of encoded records, borrowed from the buffers JS made.
+pub struct Slice<'a> {
+  pub records: &'a [u8],
+  pub kinds: &'a [u8],
+  pub numbers: &'a [f64],
+  /// Every string of the slice, one after the other, in UTF-8.
+  pub strings: &'a [u8],
+  /// Each string's length in UTF-16 code units.
+  pub string_lengths: &'a [u32],
+  /// The record of each undeclared key, in record order, and the keys (a JSON array of strings).
+  pub unknown_at: &'a [u32],
+  pub unknown_keys: &'a [u8],
+  /// The record of each record that could not be read, in order, and why (a JSON array).
+  pub failed_at: &'a [u32],
+  pub failures: &'a [u8],
+}
+
+impl Slice<'_> {
+  /// Whether the buffers fit together for a schema of `width` fields.
+  pub fn is_consistent(&self, width: usize) -> bool {
+    let n = self.records.len();
+    self.kinds.len() == n * width
+      && self.numbers.len() == n * width
+      && self.unknown_at.iter().chain(self.failed_at).all(|&i| (i as usize) < n)
+  }
+}
+
+/// How a kind of value is named in error messages.
+fn kind_name(kind: u8) -> &'static str {
+  match kind {
+    KIND_MISSING => "undefined",
+    KIND_NULL => "null",
+    KIND_FALSE | KIND_TRUE => "a boolean",
+    KIND_NUMBER => "a number",
+    KIND_STRING => "a string",
+    KIND_DATE => "a Date",
+    KIND_ARRAY => "an array",
+    KIND_FUNCTION => "a function",
+    KIND_SYMBOL => "a symbol",
+    KIND_BIGINT => "a bigint",
+    _ => "an object",
+  }
+}
+
+/// Reads the slices, one chunk each.
+pub(super) fn read<S: Send>(
+  slices: &[Slice<'_>],
+  reader: &Reader<'_, S>,
+  threads: usize,
+) -> Vec<Chunk<S>> {
+  let threads = if slices.len() > 1 { threads } else { 1 };
+  crate::pool::intra_op::run_each_alone(threads, slices.iter().collect(), |slice| {
+    read_slice(slice, reader)
+  })
+}
+
+fn read_slice<S>(slice: &Slice<'_>, reader: &Reader<'_, S>) -> Chunk<S> {
+  let mut chunk = Chunk { state: (reader.state)(), records: slice.records.len() };
+  let width = reader.schema.fields().len();
+  let texts = [slice.unknown_keys, slice.failures].map(json_strings);
+  let (Some(strings), [Some(unknown_keys), Some(failures)]) =
+    (split(slice.strings, slice.string_lengths), texts)
+  else {
+    let why = "Cannot read the record: its encoding is broken.";
+    for index in 0..slice.records.len() {
+      (reader.visit)(&mut chunk.state, index, Item::Invalid(why.into()));
+    }
+    return chunk;
+  };
+  let mut unknown = slice.unknown_at.iter().zip(unknown_keys).peekable();
+  let mut failures = slice.failed_at.iter().zip(failures).peekable();
+  let mut record = RawRecord::new(reader.schema);
+  for (index, &kind) in slice.records.iter().enumerate() {
+    let here = |&(&at, _): &(&u32, Cow<'_, str>)| at as usize == index;
+    let item = if let Some((_, why)) = failures.next_if(here) {
+      Item::Invalid(why.into_owned())
+    } else if kind != KIND_OBJECT {
+      Item::Invalid(format!("Expected an object, got {}.", kind_name(kind)))
+    } else {
+      record.clear();
+      let slots = index * width..(index + 1) * width;
+      let values = slice.kinds[slots.clone()].iter().zip(&slice.numbers[slots]);
+      for (slot, (&kind, &number)) in record.values.iter_mut().zip(values) {
+        *slot = value(kind, number, &strings);
+      }
+      while let Some((_, key)) = unknown.next_if(here) {
+        record.unknown.push(key.into_owned());
+      }
+      Item::Record(&mut record)
+    };
+    (reader.visit)(&mut chunk.state, index, item);
+  }
+  chunk
+}
+
+fn value<'a>(kind: u8, number: f64, strings: &[&'a str]) -> Option<RawValue<'a>> {
+  Some(match kind {
+    KIND_MISSING => return None,
+    KIND_NULL => RawValue::Null,
+    KIND_FALSE => RawValue::Bool(false),
+    KIND_TRUE => RawValue::Bool(true),
+    KIND_NUMBER => RawValue::Number(number),
+    KIND_STRING => {
+      RawValue::String(Cow::Borrowed(strings.get(number as usize).copied().unwrap_or_default()))
+    }
+    KIND_DATE => RawValue::Date(number),
+    other => RawValue::Other(kind_name(other)),
+  })
+}
+
+/// UTF-8 `text` cut into strings `lengths` UTF-16 code units long; `None` if it does not fit.
+fn split<'a>(text: &'a [u8], lengths: &[u32]) -> Option<Vec<&'a str>> {
+  let text = std::str::from_utf8(text).ok()?;
+  let ascii = text.is_ascii();
+  let mut strings = Vec::with_capacity(lengths.len());
+  let mut rest = text;
+  for &length in lengths {
+    let end = if ascii { length as usize } else { utf8_length(rest, length as usize)? };
+    let (string, after) = rest.split_at_checked(end)?;
+    strings.push(string);
+    rest = after;
+  }
+  rest.is_empty().then_some(strings)
+}
+
+/// How many bytes the first `units` UTF-16 code units of `text` take.
+fn utf8_length(text: &str, units: usize) -> Option<usize> {
+  let mut counted = 0;
+  for (at, c) in text.char_indices() {
+    if counted == units {
+      return Some(at);
+    }
+    counted += c.len_utf16();
+  }
+  (counted == units).then_some(text.len())
+}
+
+/// The strings of a JSON array of strings; `None` if it is not one.
+fn json_strings(json: &[u8]) -> Option<Vec<Cow<'_, str>>> {
+  let mut cursor = Cursor::new(json, 0);
+  let mut strings = Vec::new();
+  cursor.expect(b'[', "", "").ok()?;
+  if cursor.skip_whitespace() == Some(b']') {
+    return Some(strings);
+  }
+  loop {
+    if cursor.skip_whitespace() != Some(b'"') {
+      return None;
+    }
+    strings.push(cursor.string().ok()?);
+    match cursor.skip_whitespace() {
+      Some(b',') => cursor.bump(),
+      Some(b']') => return Some(strings),
+      _ => return None,
+    }
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn strings_split_by_their_utf16_lengths() {
+    let text = "abé😀\u{fffd}z";
+    assert_eq!(
+      split(text.as_bytes(), &[2, 3, 1, 0, 1]),
+      Some(vec!["ab", "é😀", "\u{fffd}", "", "z"])
+    );
+    assert_eq!(split(b"abc", &[1, 1, 1]), Some(vec!["a", "b", "c"]));
+    assert_eq!(split("😀".as_bytes(), &[1]), None, "half of a surrogate pair");
+    assert_eq!(split(b"abc", &[1, 1]), None, "text left over");
+    assert_eq!(split(b"abc", &[4]), None, "past the end");
+    assert_eq!(split(b"\xff", &[1]), None, "not UTF-8");
+  }
+}
