@@ -23,14 +23,21 @@ export declare class NativeModel {
   /** Ties a session to a pipeline; throws ERR_INVALID_ARG when the session has no usable input. */
   constructor(session: NativeSession, pipeline: NativePipeline, options?: ModelOptions | undefined | null)
   /** Validates, featurises and runs `records`; resolves with one prediction per record, in order. */
-  predict(records: Uint8Array | Array<EncodedRecords> | CleanRecords, options?: ReadOptions): Promise<Array<Prediction>>
+  predict(records: Uint8Array | Array<EncodedRecords> | CleanRecords, options?: ReadOptions): Promise<Array<{ labels?: Uint8Array; probabilities?: Float32Array | null; values?: Float32Array; width: number }>>
   /** The blocking twin of `predict`. */
-  predictSync(records: Uint8Array | Array<EncodedRecords> | CleanRecords, options?: ReadOptions): Array<Prediction>
+  predictSync(records: Uint8Array | Array<EncodedRecords> | CleanRecords, options?: ReadOptions): Array<{ labels?: Uint8Array; probabilities?: Float32Array | null; values?: Float32Array; width: number }>
   /**
    * Validates, featurises and runs in one job, keeping the good records: resolves with the
    * predictions of the valid records, their input indices, and a report holding every error.
    */
-  validateAndPredict(records: Uint8Array | Array<EncodedRecords> | CleanRecords, options?: ReadOptions): Promise<{ predictions: Array<Prediction>; indices: Uint32Array; errors: ValidationReport }>
+  validateAndPredict(records: Uint8Array | Array<EncodedRecords> | CleanRecords, options?: ReadOptions): Promise<{ predictions: Array<{ labels?: Uint8Array; probabilities?: Float32Array | null; values?: Float32Array; width: number }>; indices: Uint32Array; errors: ValidationReport }>
+  /**
+   * Validates, featurises and runs records given as bytes, and writes the predictions of the
+   * valid ones as CSV or NDJSON lines (for `tract-node predict`): resolves with
+   * `{ header, text, predicted, errors }`. Chunk `chunk` of a file is numbered by `numbers` after
+   * the chunks before it, so that several can be in flight.
+   */
+  validateAndPredictText(records: Uint8Array, options: PredictTextOptions, numbers: RecordNumbers): Promise<{ header: string | null; text: Uint8Array; predicted: number; errors: ValidationReport }>
 }
 
 /** A feature pipeline. Use `Pipeline` from the package entry point rather than this class. */
@@ -105,6 +112,15 @@ export declare class NativeSession {
   stats(): SessionStats
   /** Frees the model once in-flight runs finish; later runs reject ERR_SESSION_RELEASED. */
   release(): void
+}
+
+/**
+ * Numbers the records of a file read in chunks, several in flight: chunk `k` takes its first
+ * record number once chunk `k - 1` has counted its records.
+ */
+export declare class RecordNumbers {
+  /** Numbers from `first` (the number of chunk 0's first record). */
+  constructor(first: number)
 }
 
 /** Cancels one queued or running `NativeSession.run`. */
@@ -312,6 +328,16 @@ export interface OpsetImport {
   /** `ai.onnx` for the default domain, `ai.onnx.ml`, … */
   domain: string
   version: number
+}
+
+/** How `validateAndPredictText` reads and writes. */
+export interface PredictTextOptions {
+  /** How the records are laid out: `'json'` (NDJSON) or `'csv'`. */
+  format?: 'json' | 'csv'
+  /** How predictions are written: `'csv'` or `'ndjson'`. */
+  output: 'csv' | 'ndjson'
+  /** The chunk's place in the file (0, 1, …), for its record numbers. */
+  chunk: number
 }
 
 /** How to read records given as bytes. */

@@ -840,6 +840,7 @@ module.exports.NativeModel = nativeBinding.NativeModel
 module.exports.NativePipeline = nativeBinding.NativePipeline
 module.exports.NativeSchema = nativeBinding.NativeSchema
 module.exports.NativeSession = nativeBinding.NativeSession
+module.exports.RecordNumbers = nativeBinding.RecordNumbers
 module.exports.RunTicket = nativeBinding.RunTicket
 module.exports.ValidationReport = nativeBinding.ValidationReport
 module.exports.computeThreads = nativeBinding.computeThreads

@@ -140,9 +140,11 @@ test('JS values read as N-API read them: Dates of any realm, NaN, undefined, get
   assert.deepEqual(people.validateSync({ ...base, born: otherRealmDate }), base)
 })
 
-test('validateMany → fit → transform → validateAndTransform of 200,000 objects never holds the loop 50 ms', async () => {
-  const pipeline = new Pipeline(schema, steps)
+test('the whole data-model API on 200,000 records, as objects and as bytes, never holds the loop 50 ms', async () => {
+  const pipeline = new Pipeline(schema, modelRefs.steps)
+  const model = await Model.create({ session: await InferenceSession.create(fixture('employee_model.onnx')), pipeline, labels: modelRefs.labels })
   const records = Array.from({ length: 200_000 }, (_, i) => ({ ...refs.fit[i % refs.fit.length] }))
+  const bytes = Buffer.from(JSON.stringify(records))
   let longest = 0
   let last = performance.now()
   const timer = setInterval(() => {
@@ -151,11 +153,17 @@ test('validateMany → fit → transform → validateAndTransform of 200,000 obj
     last = now
   }, 1)
   const { valid } = await schema.validateMany(records)
+  await schema.validateMany(bytes)
   await pipeline.fit(valid)
   const features = await pipeline.transform(valid)
-  const checked = await pipeline.validateAndTransform(records)
+  const checked = await pipeline.validateAndTransform(bytes)
+  const predictions = await model.predict(records)
+  const scored = await model.validateAndPredict(bytes)
   clearInterval(timer)
   assert.equal(features.dims[0], 200_000)
   assert.equal(checked.features.dims[0], 200_000)
+  assert.equal(predictions.length, 200_000)
+  assert.equal(scored.predictions.length, 200_000)
+  assert.deepEqual(predictions.slice(0, refs.fit.length), await model.predict(refs.fit))
   assert.ok(longest < 50, `the loop stalled for ${longest.toFixed(1)} ms`)
 })

@@ -4,11 +4,13 @@ const fs = require('node:fs')
 const { once } = require('node:events')
 const path = require('node:path')
 const { InferenceSession, Model, Pipeline, Schema } = require('../index.js')
-const { csvColumnNames } = require('../js/native.js')
+const { nativeModel } = require('../js/model.js')
+const { RecordNumbers, csvColumnNames } = require('../js/native.js')
 const { formatCount, table } = require('./format.js')
 const { createProgress } = require('./progress.js')
 const { recordChunks, recordStartLines } = require('./records.js')
 const { UsageError, onInterrupt, parseCommand, positiveInt } = require('./usage.js')
+const { drain } = require('../js/schema.js')
 
 const HELP = `Usage: tract-node predict --model m.onnx [--pipeline p.json] [--schema s.json] <in.csv|in.ndjson|-> [-o out.csv]
 
@@ -76,22 +78,32 @@ async function main(args) {
   const totalBytes = input === '-' ? 0 : fs.statSync(input).size
   const progress = createProgress({ totalBytes, quiet: values.quiet, label: 'predict' })
   const summary = new Summary()
-  const writer = new PredictionWriter(out, outputFormat, labels)
+  const native = nativeModel(model)
+  const numbers = new RecordNumbers(1)
   const started = performance.now()
+  let chunks = 0
+  let header = false
 
-  // Two chunks in flight: Rust scores one while JS reads and writes the other.
+  // Two chunks in flight: Rust scores one (and writes its predictions as text) while JS reads the
+  // next and writes the other out.
   const inflight = []
   const settle = async () => {
     const { chunk, result } = await inflight.shift()
-    await writer.write(result, summary.records)
-    if (result.errors.length > 0) await summary.addErrors(chunk, result.errors, format === 'csv', errorsOut)
-    summary.count(result)
+    const errors = await drain(result.errors, 'errorsLeft', (n) => result.errors.takeErrors(n))
+    if (result.header !== null && !header) {
+      header = true
+      if (!out.write(result.header + '\n')) await once(out, 'drain')
+    }
+    if (result.text.length > 0 && !out.write(result.text)) await once(out, 'drain')
+    if (errors.length > 0) await summary.addErrors(chunk, errors, format === 'csv', errorsOut)
+    summary.count(result.predicted, errors)
     progress.update(chunk.endOffset, summary.records)
   }
   try {
     try {
       for await (const chunk of recordChunks(stream, { csv: format === 'csv', chunkBytes })) {
-        const job = model.validateAndPredict(chunk.bytes, { format: format === 'csv' ? 'csv' : 'json' }).then((result) => ({ chunk, result }))
+        const options = { format: format === 'csv' ? 'csv' : 'json', output: outputFormat, chunk: chunks++ }
+        const job = native.validateAndPredictText(chunk.bytes, options, numbers).then((result) => ({ chunk, result }))
         job.catch(() => {}) // awaited in order below; this only keeps a later failure from going unhandled meanwhile
         inflight.push(job)
         if (inflight.length >= 2) await settle()
@@ -188,54 +200,6 @@ function readLabels(text) {
   return labels
 }
 
-/** Writes predictions as CSV or NDJSON, with backpressure. */
-class PredictionWriter {
-  #out
-  #format
-  #labels
-  #header = false
-
-  constructor(out, format, labels) {
-    this.#out = out
-    this.#format = format
-    this.#labels = labels
-  }
-
-  /** Writes a chunk's predictions; `rowBase` is the number of records before the chunk. */
-  async write({ predictions, indices }, rowBase) {
-    if (predictions.length === 0) return
-    let text = ''
-    if (this.#format === 'ndjson') {
-      for (let i = 0; i < predictions.length; i++) text += JSON.stringify({ row: rowBase + indices[i] + 1, ...predictions[i] }) + '\n'
-    } else {
-      if (!this.#header) text += csvHeader(predictions[0], this.#labels) + '\n'
-      for (let i = 0; i < predictions.length; i++) text += csvRow(rowBase + indices[i] + 1, predictions[i]) + '\n'
-    }
-    this.#header = true
-    if (!this.#out.write(text)) await once(this.#out, 'drain')
-  }
-}
-
-/** `row,label,p_<label>…` for classifiers (p_0… without labels), `row,value` for regressors. */
-function csvHeader(prediction, labels) {
-  if ('value' in prediction) {
-    return Array.isArray(prediction.value) ? ['row', ...prediction.value.map((_, i) => `value_${i}`)].join(',') : 'row,value'
-  }
-  const probabilities = (prediction.probabilities ?? []).map((_, i) => csvCell(`p_${labels?.[i] ?? i}`))
-  return ['row', 'label', ...probabilities].join(',')
-}
-
-function csvRow(row, prediction) {
-  if ('value' in prediction) return [row, ...[prediction.value].flat()].join(',')
-  return [row, csvCell(prediction.label), ...(prediction.probabilities ?? [])].join(',')
-}
-
-/** A CSV cell, quoted when it holds a comma, a quote or a line break. */
-function csvCell(value) {
-  const text = String(value)
-  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text
-}
-
 const SHOWN_RECORDS = 10
 const SHOWN_ERRORS_PER_RECORD = 3
 
@@ -248,10 +212,10 @@ class Summary {
   shown = []
   byField = new Map()
 
-  count(result) {
-    const errorRecords = new Set(result.errors.map((e) => e.index)).size
-    this.records += result.predictions.length + errorRecords
-    this.predicted += result.predictions.length
+  count(predicted, errors) {
+    const errorRecords = new Set(errors.map((e) => e.index)).size
+    this.records += predicted + errorRecords
+    this.predicted += predicted
     this.invalid += errorRecords
   }
 

@@ -10,10 +10,17 @@ const { nativeSession } = require('./session.js')
  * A model that takes records: Schema → Pipeline → InferenceSession → predictions, validated,
  * featurised and run in one native job per batch.
  */
+/** The native model behind a Model, for the CLI. */
+let nativeModel
+
 class Model {
   #native
   #pipeline
   #session
+
+  static {
+    nativeModel = (model) => model.#native
+  }
 
   constructor(native, pipeline, session) {
     this.#native = native
@@ -54,12 +61,12 @@ class Model {
    * regressors. Rejects ERR_VALIDATION (with `errors`) when any record is invalid.
    */
   async predict(records, options) {
-    return this.#native.predict(await recordsInput(this.schema, records), readOptions(options))
+    return toPredictions(await this.#native.predict(await recordsInput(this.schema, records), readOptions(options)))
   }
 
   /** The blocking twin of `predict`. */
   predictSync(records, options) {
-    return this.#native.predictSync(recordsInputSync(this.schema, records), readOptions(options))
+    return this.#native.predictSync(recordsInputSync(this.schema, records), readOptions(options)).flatMap(blockPredictions)
   }
 
   /**
@@ -69,8 +76,32 @@ class Model {
    */
   async validateAndPredict(records, options) {
     const { predictions, indices, errors } = await this.#native.validateAndPredict(await recordsInput(this.schema, records), readOptions(options))
-    return { predictions, indices, errors: await drain(errors, 'errorsLeft', (n) => errors.takeErrors(n)) }
+    return { predictions: await toPredictions(predictions), indices, errors: await drain(errors, 'errorsLeft', (n) => errors.takeErrors(n)) }
   }
 }
 
-module.exports = { Model }
+/** Predictions from the addon's blocks, a block per event-loop turn. */
+async function toPredictions(blocks) {
+  const predictions = []
+  for (const [i, block] of blocks.entries()) {
+    if (i > 0) await new Promise(setImmediate)
+    for (const prediction of blockPredictions(block)) predictions.push(prediction)
+  }
+  return predictions
+}
+
+/**
+ * One block's predictions: `{ label, probabilities }` (probabilities null when the model has
+ * none) or `{ value }` (a number, or an array for several outputs).
+ */
+function blockPredictions({ labels, probabilities, values, width }) {
+  const row = (numbers, i) => Array.from(numbers.subarray(i * width, (i + 1) * width))
+  if (labels === undefined) {
+    const count = width === 0 ? 0 : values.length / width
+    return Array.from({ length: count }, (_, i) => ({ value: width === 1 ? values[i] : row(values, i) }))
+  }
+  const names = JSON.parse(Buffer.from(labels.buffer, labels.byteOffset, labels.byteLength).toString())
+  return names.map((label, i) => ({ label, probabilities: probabilities ? row(probabilities, i) : null }))
+}
+
+module.exports = { Model, nativeModel }

@@ -3,6 +3,7 @@
 
 #[cfg(feature = "binding")]
 pub mod js;
+pub mod text;
 
 use serde_json::Value;
 use tract_onnx::prelude::{DatumType, Tensor};

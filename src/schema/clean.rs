@@ -106,7 +106,7 @@ fn python_int(text: &str) -> Option<i64> {
   {
     return None;
   }
-  let plain: String = digits.chars().filter(|&c| c != '_').collect();
+  let plain = without_underscores(digits);
   if !plain.chars().all(|c| c.is_ascii_digit()) {
     return None;
   }
@@ -114,12 +114,21 @@ fn python_int(text: &str) -> Option<i64> {
   Some(if negative { -value } else { value })
 }
 
+/// `text` without its underscores (Python reads `1_000` as 1000), copied only if it has some.
+fn without_underscores(text: &str) -> std::borrow::Cow<'_, str> {
+  if text.contains('_') {
+    text.replace('_', "").into()
+  } else {
+    text.into()
+  }
+}
+
 fn to_float(raw: &RawValue<'_>, coerce: bool) -> Result<Clean, Issue> {
   let invalid = || issue("invalid", "Enter a number.");
   let value = match raw {
     RawValue::Number(n) => *n,
     RawValue::String(s) | RawValue::Text(s) if coerce => {
-      s.trim().replace('_', "").parse::<f64>().map_err(|_| invalid())?
+      without_underscores(s.trim()).parse::<f64>().map_err(|_| invalid())?
     }
     _ => return Err(invalid()),
   };
