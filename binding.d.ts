@@ -400,6 +400,11 @@ export interface SessionOptions {
    * The model's inputs must all start with the same symbolic dim.
    */
   batching?: BatchingOptions
+  /**
+   * The largest tensor one run may make, in bytes; a run whose input shapes or size-giving values
+   * ask for more rejects ERR_RESOURCE before allocating it. Default: half the machine's memory.
+   */
+  maxTensorBytes?: number
 }
 
 /** Counters of a session (`InferenceSession.stats()`). */

@@ -5,7 +5,9 @@ import { test } from 'node:test'
 import { InferenceSession, Tensor, computeThreads, setComputeThreads } from '../index.js'
 import { assertCode, assertOutputsMatch, feedsOf, fixture, referenceCases } from './helpers.mjs'
 
-for (const model of ['mlp', 'cnn', 'multi_io', 'int_bool_string', 'per_shape', 'hard_swish']) {
+const dataDependent = ['constant_of_shape', 'expand', 'range', 'tile', 'nonzero', 'reshape'].map((op) => `data_${op}`)
+
+for (const model of ['mlp', 'cnn', 'multi_io', 'int_bool_string', 'per_shape', 'hard_swish', 'external_weights', ...dataDependent]) {
   test(`${model}: run and runSync match onnxruntime on every reference case`, async () => {
     const session = await InferenceSession.create(fixture(`${model}.onnx`))
     for (const reference of referenceCases(model)) {
@@ -15,6 +17,29 @@ for (const model of ['mlp', 'cnn', 'multi_io', 'int_bool_string', 'per_shape', '
     await session.release()
   })
 }
+
+test('sizes from input values: too big is ERR_RESOURCE before any allocation, impossible is ERR_INPUT_SHAPE', async () => {
+  const shapeOf = (...dims) => new Tensor('int64', BigInt64Array.from(dims.map(BigInt)), [dims.length])
+  const constant = await InferenceSession.create(fixture('data_constant_of_shape.onnx'))
+  await assertCode(constant.run({ shape: shapeOf(1e9, 1e9) }), 'ERR_RESOURCE', /input 'shape'/)
+  await assertCode(constant.run({ shape: shapeOf(-2, 3) }), 'ERR_INPUT_SHAPE', /input 'shape': expected shape values ≥ 0/)
+  const tile = await InferenceSession.create(fixture('data_tile.onnx'))
+  const x = new Tensor('float32', new Float32Array(6), [2, 3])
+  await assertCode(tile.run({ x, repeats: shapeOf(1e6, 1e6) }), 'ERR_RESOURCE')
+  const reshape = await InferenceSession.create(fixture('data_reshape.onnx'))
+  await assertCode(reshape.run({ x, shape: shapeOf(4, 1, 2) }), 'ERR_INPUT_SHAPE')
+  const range = await InferenceSession.create(fixture('data_range.onnx'))
+  const scalar = (v) => new Tensor('int64', BigInt64Array.of(BigInt(v)), [])
+  await assertCode(range.run({ start: scalar(0), limit: scalar(1e13), delta: scalar(1) }), 'ERR_RESOURCE', /'start', 'limit', 'delta'/)
+  await assertCode(range.run({ start: scalar(1e13), limit: scalar(0), delta: scalar(-1) }), 'ERR_RESOURCE')
+  await assertCode(range.run({ start: scalar(0), limit: scalar(3), delta: scalar(0) }), 'ERR_INPUT_SHAPE', /input 'delta'/)
+  // A long way from zero is not a long range.
+  const far = await range.run({ start: scalar(1e12), limit: scalar(1e12 + 3), delta: scalar(1) })
+  assert.deepEqual(Array.from(Object.values(far)[0].data, Number), [1e12, 1e12 + 1, 1e12 + 2])
+  // The session still serves good values afterwards.
+  const [reference] = referenceCases('data_constant_of_shape')
+  assertOutputsMatch(await constant.run(feedsOf(reference)), reference)
+})
 
 test('batch-1 products split over partner threads match onnxruntime, alone and side by side', async () => {
   const [first, ...rest] = referenceCases('wide_mlp')

@@ -52,11 +52,12 @@ def tensor_json(array):
     return {"type": js_type, "dims": list(array.shape), "data": data}
 
 
-def save(m, cases, check=True):
+def save(m, cases, check=True, write=True):
     if check:
         onnx.checker.check_model(m)
     path = OUT / f"{m.graph.name}.onnx"
-    onnx.save(m, path)
+    if write:
+        onnx.save(m, path)
     reference = {
         "generator": f"scripts/make_fixtures.py with onnx {onnx.__version__}, onnxruntime {ort.__version__}",
         "cases": [],
@@ -219,6 +220,78 @@ def per_shape():
          numpy_helper.from_array(np.array([1], dtype=np.int64), "axes")],
     )
     save(m, [{"x": floats(1, 4)}, {"x": floats(5, 4)}, {"x": floats(2, 4)}])
+
+
+def data_dependent():
+    """Tensor sizes that come from input values (ConstantOfShape, Expand, Range, Tile, NonZero,
+    Reshape of a fed shape): one model per operator, each run with values that change the sizes."""
+    i64 = lambda *values: np.array(values, dtype=np.int64)  # noqa: E731
+    scalar_in = lambda name: helper.make_tensor_value_info(name, TensorProto.INT64, [])  # noqa: E731
+    vector_in = lambda name, n: helper.make_tensor_value_info(name, TensorProto.INT64, [n])  # noqa: E731
+    out = lambda name, rank, kind=TensorProto.FLOAT: helper.make_tensor_value_info(name, kind, [None] * rank)  # noqa: E731
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])
+    builds = {
+        "constant_of_shape": (
+            [helper.make_node("ConstantOfShape", ["shape"], ["y"], value=helper.make_tensor("v", TensorProto.FLOAT, [1], [1.5]))],
+            [vector_in("shape", 2)],
+            [out("y", 2)],
+            [{"shape": i64(2, 3)}, {"shape": i64(4, 1)}, {"shape": i64(0, 5)}],
+        ),
+        "expand": (
+            [helper.make_node("Expand", ["x", "shape"], ["y"])],
+            [x, vector_in("shape", 3)],
+            [out("y", 3)],
+            [{"x": floats(2, 3), "shape": i64(4, 2, 3)}, {"x": floats(2, 3), "shape": i64(1, 1, 1)}, {"x": floats(2, 3), "shape": i64(2, 2, 1)}],
+        ),
+        "range": (
+            [helper.make_node("Range", ["start", "limit", "delta"], ["y"])],
+            [scalar_in("start"), scalar_in("limit"), scalar_in("delta")],
+            [out("y", 1, TensorProto.INT64)],
+            [{"start": np.array(3), "limit": np.array(11), "delta": np.array(2)},
+             {"start": np.array(5), "limit": np.array(-4), "delta": np.array(-3)},
+             {"start": np.array(0), "limit": np.array(0), "delta": np.array(1)}],
+        ),
+        "tile": (
+            [helper.make_node("Tile", ["x", "repeats"], ["y"])],
+            [x, vector_in("repeats", 2)],
+            [out("y", 2)],
+            [{"x": floats(2, 3), "repeats": i64(2, 3)}, {"x": floats(2, 3), "repeats": i64(1, 1)}, {"x": floats(2, 3), "repeats": i64(3, 0)}],
+        ),
+        "nonzero": (
+            [helper.make_node("NonZero", ["x"], ["y"])],
+            [x],
+            [out("y", 2, TensorProto.INT64)],
+            [{"x": np.array([[0, 1.5, 0], [2, 0, -1]], dtype=np.float32)}, {"x": np.zeros((2, 3), dtype=np.float32)},
+             {"x": np.ones((2, 3), dtype=np.float32)}],
+        ),
+        "reshape": (
+            [helper.make_node("Reshape", ["x", "shape"], ["y"])],
+            [x, vector_in("shape", 3)],
+            [out("y", 3)],
+            [{"x": floats(2, 3), "shape": i64(3, 1, 2)}, {"x": floats(2, 3), "shape": i64(-1, 2, 1)}, {"x": floats(2, 3), "shape": i64(1, 0, 2)}],
+        ),
+    }
+    for name, (nodes, inputs, outputs, cases) in builds.items():
+        save(model(f"data_{name}", nodes, inputs, outputs), cases)
+
+
+def external_weights():
+    """An MLP whose weights live in a file next to the model (ONNX external data)."""
+    m = model(
+        "external_weights",
+        [
+            helper.make_node("Gemm", ["x", "w1", "b1"], ["h1"], transB=1),
+            helper.make_node("Relu", ["h1"], ["r1"]),
+            helper.make_node("Gemm", ["r1", "w2", "b2"], ["y"], transB=1),
+        ],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])],
+        [weights("w1", 64, 16), weights("b1", 64), weights("w2", 4, 64), weights("b2", 4)],
+    )
+    onnx.checker.check_model(m)
+    onnx.save_model(m, OUT / "external_weights.onnx", save_as_external_data=True, all_tensors_to_one_file=True,
+                    location="external_weights.bin", size_threshold=0)
+    save(onnx.load(OUT / "external_weights.onnx"), [{"x": floats(2, 16)}], write=False)
 
 
 def heavy():
@@ -411,5 +484,5 @@ def hard_swish():
 if __name__ == "__main__":
     OUT.mkdir(parents=True, exist_ok=True)
     for build in (mlp, cnn, multi_io, int_bool_string, all_types, per_shape, heavy, outer, unsupported_op, conditional, per_channel, upsamples, category_mappers, wide_mlp,
-                  hard_swish):
+                  hard_swish, data_dependent, external_weights):
         build()

@@ -5,6 +5,7 @@ pub mod gate;
 pub mod model_info;
 pub mod options;
 pub mod plan;
+pub mod sizes;
 
 #[cfg(feature = "binding")]
 pub mod js;
@@ -23,6 +24,7 @@ use model_info::{
 };
 use options::SessionConfig;
 use plan::{PlanOptions, Planner};
+use sizes::SizeInputs;
 
 /// Where a model comes from.
 pub enum ModelSource<'a> {
@@ -73,8 +75,16 @@ pub fn inspect(source: ModelSource<'_>) -> Result<ModelSummary> {
 
 impl Session {
   /// Reads, analyses and optimises a model. Takes from milliseconds to seconds: call it off the JS
-  /// thread.
+  /// thread. A model that makes tract panic (a malformed graph it does not check) is
+  /// ERR_INVALID_MODEL.
   pub fn load(source: ModelSource<'_>, config: &SessionConfig) -> Result<Session> {
+    crate::error::catch_panic(|| Session::load_checked(source, config)).map_err(|e| match e {
+      TractNodeError::Internal { reason } => TractNodeError::InvalidModel { reason },
+      other => other,
+    })
+  }
+
+  fn load_checked(source: ModelSource<'_>, config: &SessionConfig) -> Result<Session> {
     let onnx = crate::ops::parser().with_ignore_value_info(true);
     let (mut proto, model_dir) = read_proto(&onnx, source)?;
     crate::ops::onnx::fixes::fix(&mut proto);
@@ -117,7 +127,8 @@ impl Session {
       optimize: config.optimize,
       max_tensor_bytes: config.max_tensor_bytes,
     };
-    let planner = Planner::build(model, options, open_dims)?;
+    let sizes = SizeInputs::find(&proto, &inputs);
+    let planner = Planner::build(model, options, open_dims, sizes)?;
     Ok(Session { inputs, outputs, planner, stats: Stats::default() })
   }
 

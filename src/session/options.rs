@@ -32,6 +32,9 @@ pub struct SessionOptions {
   /// Dynamic batching: concurrent runs whose inputs agree on every dim but the first are run as one.
   /// The model's inputs must all start with the same symbolic dim.
   pub batching: Option<BatchingOptions>,
+  /// The largest tensor one run may make, in bytes; a run whose input shapes or size-giving values
+  /// ask for more rejects ERR_RESOURCE before allocating it. Default: half the machine's memory.
+  pub max_tensor_bytes: Option<f64>,
 }
 
 /// Dynamic batching limits.
@@ -128,13 +131,17 @@ impl SessionOptions {
       }
     };
     let batching = self.batching.map(BatchingOptions::resolve).transpose()?;
+    let max_tensor_bytes = match self.max_tensor_bytes {
+      None => defaults.max_tensor_bytes,
+      Some(bytes) => count("options.maxTensorBytes", bytes, 1, usize::MAX)? as u64,
+    };
     Ok(SessionConfig {
       intra_op_threads,
       input_shapes,
       dim_overrides,
       optimize,
       batching,
-      ..defaults
+      max_tensor_bytes,
     })
   }
 }

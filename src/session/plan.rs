@@ -1,5 +1,8 @@
 //! Optimised tract plans: one generic plan per session, or — when a model's symbolic dims stop
 //! tract from optimising it generically — one plan per concrete input shape, kept in a small LRU.
+//! A model whose tensor sizes come from input values (`ConstantOfShape`, `Expand`, `Tile` or
+//! `Reshape` fed a shape) gets one plan per shape and value of its small integer inputs: tract
+//! types a graph only when such sizes are known.
 //!
 //! A generic plan serves every shape, but tract optimises better for known shapes (convolutions
 //! gather their inputs in place instead of copying them, 20–25 % on a CNN with 2 threads). So a
@@ -16,6 +19,7 @@ use tract_onnx::prelude::*;
 
 use super::batch_split::{chunk_rows, Splitting};
 use super::gate::Gate;
+use super::sizes::SizeInputs;
 use crate::error::{error_chain, human_bytes, Result, TractNodeError};
 use crate::pool::intra_op::run_each_alone;
 
@@ -53,6 +57,8 @@ type Plan = Arc<Compiled>;
 pub struct Planner {
   options: PlanOptions,
   plans: Plans,
+  /// Inputs whose values size tensors, checked before every run.
+  sizes: SizeInputs,
   /// For a model whose batch rows are independent, run with several threads: batches run as one
   /// chunk per thread (see [`super::batch_split`]).
   split: Option<Arc<BatchSplit>>,
@@ -70,34 +76,63 @@ struct BatchSplit {
 enum Plans {
   /// One plan for every input shape, and plans specialised for frequent shapes when inputs have
   /// symbolic dims.
-  Generic { plan: Plan, specialised: Option<Arc<Specialiser>> },
-  /// One plan per concrete input shape, built from the analysed-on-demand model.
-  PerShape { model: InferenceModel, cache: Mutex<Lru<ShapeKey, Plan>> },
+  Generic {
+    plan: Plan,
+    specialised: Option<Arc<Specialiser>>,
+  },
+  PerShape(Box<PerShape>),
+}
+
+/// One plan per concrete input shape — and per value of the inputs in `sizes` — built from the
+/// analysed-on-demand model.
+struct PerShape {
+  model: InferenceModel,
+  /// `(index, name)` of the inputs whose values the plans are built for.
+  sizes: Vec<(usize, String)>,
+  cache: Mutex<Lru<PlanKey, Plan>>,
+}
+
+/// What a per-shape plan is built for: the inputs' types and shapes, and the values of the inputs
+/// that size tensors.
+#[derive(Debug, PartialEq)]
+struct PlanKey {
+  shapes: ShapeKey,
+  sizes: Vec<Tensor>,
 }
 
 impl Planner {
   /// Builds the generic plan, falling back to per-shape plans when the model has open dims and the
-  /// generic plan cannot be built. Models with open dims run with several threads also get batch
-  /// splitting, where their rows are independent.
-  pub fn build(model: InferenceModel, options: PlanOptions, open_dims: bool) -> Result<Planner> {
+  /// generic plan cannot be built, or when tract needs the values of the `sizes` inputs to size
+  /// tensors. Models with open dims run with several threads also get batch splitting, where their
+  /// rows are independent.
+  pub fn build(
+    model: InferenceModel,
+    options: PlanOptions,
+    open_dims: bool,
+    sizes: SizeInputs,
+  ) -> Result<Planner> {
+    let per_shape = |sizes| {
+      Plans::PerShape(Box::new(PerShape { model: model.clone(), sizes, cache: Mutex::default() }))
+    };
     let plans = match build_plan(model.clone(), options) {
       Ok(plan) => {
         let specialised = open_dims.then(|| Arc::new(Specialiser::new(model.clone(), options)));
         Plans::Generic { plan, specialised }
       }
-      Err(_) if open_dims => {
-        Plans::PerShape { model: model.clone(), cache: Mutex::new(Lru::default()) }
+      Err(err) if !sizes.is_empty() && error_chain(&err).contains("input is variable") => {
+        per_shape(sizes.named())
       }
+      Err(_) if open_dims => per_shape(Vec::new()),
       Err(err) => return Err(TractNodeError::invalid_model(&err)),
     };
     let split =
       (open_dims && options.threads > 1).then(|| Arc::new(BatchSplit::new(model, options)));
-    Ok(Planner { options, plans, split })
+    Ok(Planner { options, plans, sizes, split })
   }
 
   /// Whether this planner builds a plan per input shape.
   pub fn is_per_shape(&self) -> bool {
-    matches!(self.plans, Plans::PerShape { .. })
+    matches!(self.plans, Plans::PerShape(_))
   }
 
   /// How many plans specialised for frequent shapes are built (generic plans only).
@@ -120,6 +155,7 @@ impl Planner {
 
   /// Runs the model on inputs already checked against its declared types and shapes.
   pub fn run(&self, inputs: TVec<TValue>) -> Result<TVec<TValue>> {
+    self.sizes.check(&inputs, self.options.max_tensor_bytes)?;
     if let Some(outputs) = self.run_split(&inputs)? {
       return Ok(outputs);
     }
@@ -128,7 +164,7 @@ impl Planner {
       Plans::Generic { plan, specialised: Some(specialiser) } => {
         Specialiser::plan_for(specialiser, &shape_key(&inputs)).unwrap_or_else(|| plan.clone())
       }
-      Plans::PerShape { model, cache } => self.plan_for(model, cache, &inputs)?,
+      Plans::PerShape(per_shape) => per_shape.plan_for(&inputs, self.options)?,
     };
     plan.guard.check(plan.plan.model(), &inputs)?;
     plan.gate.run(&plan.plan, inputs).map_err(|e| TractNodeError::run_failed(&e))
@@ -163,21 +199,38 @@ impl Planner {
     let joined = outputs.into_iter().collect::<TractResult<Vec<_>>>().and_then(|o| axes.join(o));
     joined.map(Some).map_err(|e| TractNodeError::run_failed(&e))
   }
+}
 
-  fn plan_for(
-    &self,
-    model: &InferenceModel,
-    cache: &Mutex<Lru<ShapeKey, Plan>>,
-    inputs: &[TValue],
-  ) -> Result<Plan> {
-    let key = shape_key(inputs);
+impl PerShape {
+  /// The plan for these inputs' shapes and size values, built on first use.
+  fn plan_for(&self, inputs: &[TValue], options: PlanOptions) -> Result<Plan> {
+    let PerShape { model, sizes, cache } = self;
+    let values = sizes.iter().map(|&(ix, _)| inputs[ix].clone().into_tensor()).collect();
+    let key = PlanKey { shapes: shape_key(inputs), sizes: values };
     if let Some(plan) = cache.lock().expect("plan cache lock").get(&key) {
       return Ok(plan);
     }
-    let model = with_input_shapes(model, &key).map_err(|e| TractNodeError::invalid_model(&e))?;
-    let plan = build_plan(model, self.options).map_err(|e| TractNodeError::ShapesUnsupported {
-      shapes: format!("{:?}", key.iter().map(|(_, shape)| shape).collect::<Vec<_>>()),
-      reason: error_chain(&e),
+    let unsupported = |reason: String| {
+      let shapes = key.shapes.iter().map(|(_, shape)| shape).collect::<Vec<_>>();
+      let values =
+        sizes.iter().zip(&key.sizes).map(|((_, name), value)| format!("{name} = {value:?}"));
+      let values = values.collect::<Vec<_>>();
+      let shapes = if values.is_empty() {
+        format!("{shapes:?}")
+      } else {
+        format!("{shapes:?} with {}", values.join(", "))
+      };
+      TractNodeError::ShapesUnsupported { shapes, reason }
+    };
+    let build = || {
+      let model = with_inputs(model, &key.shapes, sizes, &key.sizes)
+        .map_err(|e| unsupported(error_chain(&e)))?;
+      build_plan(model, options).map_err(|e| unsupported(error_chain(&e)))
+    };
+    // tract asserts (panics) on some impossible sizes, such as a negative dim.
+    let plan = crate::error::catch_panic(build).map_err(|e| match e {
+      TractNodeError::Internal { reason } => unsupported(reason),
+      other => other,
     })?;
     cache.lock().expect("plan cache lock").insert(key, plan.clone());
     Ok(plan)
@@ -221,7 +274,7 @@ impl BatchSplit {
   /// How to split the model, typed and decluttered for `key`.
   fn analyse(&self, key: &ShapeKey) -> Option<Splitting> {
     let model =
-      with_input_shapes(&self.model, key).ok()?.into_typed().ok()?.into_decluttered().ok()?;
+      with_inputs(&self.model, key, &[], &[]).ok()?.into_typed().ok()?.into_decluttered().ok()?;
     Splitting::of(&model, *key.first()?.1.first()?)
   }
 }
@@ -233,11 +286,20 @@ fn shape_key(inputs: &[TValue]) -> ShapeKey {
   inputs.iter().map(|t| (t.datum_type(), t.shape().into())).collect()
 }
 
-/// `model` with its input facts set to the key's types and shapes.
-fn with_input_shapes(model: &InferenceModel, key: &ShapeKey) -> TractResult<InferenceModel> {
+/// `model` with its input facts set to the key's types and shapes, and the inputs of `sizes` to
+/// their `values`.
+fn with_inputs(
+  model: &InferenceModel,
+  key: &ShapeKey,
+  sizes: &[(usize, String)],
+  values: &[Tensor],
+) -> TractResult<InferenceModel> {
   let mut model = model.clone();
   for (ix, (datum_type, shape)) in key.iter().enumerate() {
     model.set_input_fact(ix, InferenceFact::dt_shape(*datum_type, shape))?;
+  }
+  for (&(ix, _), value) in sizes.iter().zip(values) {
+    model.set_input_fact(ix, InferenceFact::from(value.clone()))?;
   }
   Ok(model)
 }
@@ -303,7 +365,7 @@ impl Specialiser {
   }
 
   fn specialise(&self, key: &ShapeKey) -> TractResult<Plan> {
-    build_plan(with_input_shapes(&self.model, key)?, self.options)
+    build_plan(with_inputs(&self.model, key, &[], &[])?, self.options)
   }
 }
 
