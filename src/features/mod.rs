@@ -380,14 +380,29 @@ impl Keep for Featurised<'_> {
     let Some((first, _)) = parts.first() else { unreachable!("joined reads have a chunk or more") };
     let rows = parts.iter().map(|(part, _)| part.indices.len()).sum::<usize>();
     let mut whole = Featurised::new(first.pipeline, first.width);
-    whole.indices.reserve_exact(rows);
-    whole.data.reserve_exact(rows * whole.width);
     whole.errors =
       join_errors(parts.iter_mut().map(|(part, at)| (std::mem::take(&mut part.errors), *at)));
-    for (part, offset) in parts {
-      whole.indices.extend(part.indices.iter().map(|i| i + offset as u32));
-      part.blocks.iter().for_each(|block| whole.data.extend_from_slice(block));
+    whole.indices.reserve_exact(rows);
+    for (part, offset) in &parts {
+      whole.indices.extend(part.indices.iter().map(|i| i + *offset as u32));
     }
+    // The matrix is copied on every compute thread: most of the copy's time is the kernel giving
+    // the fresh pages (zeroed memory from the allocator costs nothing more).
+    whole.data = vec![0.0; rows * whole.width];
+    let mut rest = whole.data.as_mut_slice();
+    let mut tasks = Vec::with_capacity(parts.len());
+    for (part, _) in &parts {
+      let (mine, after) = rest.split_at_mut(part.indices.len() * whole.width);
+      tasks.push((mine, &part.blocks));
+      rest = after;
+    }
+    crate::pool::intra_op::run_each_alone(crate::pool::global().size(), tasks, |(out, blocks)| {
+      let mut at = 0;
+      for block in blocks {
+        out[at..at + block.len()].copy_from_slice(block);
+        at += block.len();
+      }
+    });
     whole
   }
 }
