@@ -8,9 +8,11 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import { createRequire } from 'node:module'
 
 import { assertTensorClose, fixture, referenceCases } from './helpers.mjs'
 
+const require = createRequire(import.meta.url)
 const CLI = fileURLToPath(new URL('../cli/tract-node.js', import.meta.url))
 const MODELS = fileURLToPath(new URL('../examples/models/', import.meta.url))
 const tmp = mkdtempSync(path.join(tmpdir(), 'tract-node-cli-'))
@@ -51,6 +53,11 @@ test('help, version and usage errors', async () => {
   assert.equal(badOption.code, 2)
   assert.match(badOption.stderr, /Run `tract-node inspect --help`/)
   assert.equal((await cli('run', '--help')).code, 0)
+})
+
+test('shapes print symbolic dims by name, open dims and exporter formulas as ?', () => {
+  const { shapeText } = require('../cli/format.js')
+  assert.equal(shapeText([1, 'batch', '', 'floor(floor(s1/2 - 1/2)/2) + 1', 'seq_len.1']), '[1, batch, ?, ?, seq_len.1]')
 })
 
 test('inspect lists inputs, outputs, opsets and operators', async () => {

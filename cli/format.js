@@ -9,7 +9,17 @@ function table(rows, indent = '  ') {
 
 /** A declared shape as text: `[batch, 3, ?]` (open dims as `?`). */
 function shapeText(shape) {
-  return `[${shape.map((d) => (d === '' ? '?' : d)).join(', ')}]`
+  return `[${shape.map(dimText).join(', ')}]`
+}
+
+/**
+ * A dim as text: a number, a symbolic dim by its name, `?` for an open one. Some exporters write the
+ * formula they derived as the name (`floor(floor(s1/2 - 1/2)/2 - 1/2) + 1`); that is shown as `?`
+ * (the JSON report keeps it).
+ */
+function dimText(dim) {
+  if (typeof dim === 'number') return String(dim)
+  return /^[A-Za-z_][\w.:-]*$/.test(dim) ? dim : '?'
 }
 
 /** `1.5 MB` */
