@@ -8,7 +8,7 @@ const { nativeModel } = require('../js/model.js')
 const { RecordNumbers, csvColumnNames } = require('../js/native.js')
 const { formatCount, table } = require('./format.js')
 const { createProgress } = require('./progress.js')
-const { recordChunks, recordStartLines } = require('./records.js')
+const { recordChunks, recordStartLines } = require('../js/record-chunks.js')
 const { UsageError, onInterrupt, parseCommand, positiveInt } = require('./usage.js')
 const { drain } = require('../js/schema.js')
 

@@ -2,8 +2,8 @@
 
 // tract-node/express: KServe V2 inference routes, a records → predictions route, health and
 // Prometheus metrics, over InferenceSession and Model. Express is a peer: required when used.
-const { InferenceSession } = require('./session.js')
 const { Model } = require('./model.js')
+const { checkModels, sessionOf } = require('./served.js')
 const { codedError } = require('./errors.js')
 const { Metrics } = require('./metrics.js')
 
@@ -49,7 +49,7 @@ const STATUS = {
  * for `Model`s), `GET /metrics` (Prometheus text; with `registry`, the metrics go into that prom-client
  * Registry instead, which the app serves).
  *
- * @param {{ models?: Record<string, InferenceSession | Model>, bodyLimit?: number, timeoutMs?: number, registry?: any }} [options]
+ * @param {{ models?: Record<string, import('./session.js').InferenceSession | Model>, bodyLimit?: number, timeoutMs?: number, registry?: any }} [options]
  *   `models` is required; `bodyLimit` in bytes (default 1 MiB); `timeoutMs` bounds each inference
  *   (default 30 s); `registry`, a prom-client Registry to register the metrics in.
  */
@@ -153,20 +153,6 @@ function decodeName(text) {
     return null
   }
 }
-
-function checkModels(models) {
-  if (models === null || typeof models !== 'object' || Object.keys(models).length === 0) {
-    throw codedError('ERR_INVALID_ARG', 'models: expected an object mapping names to InferenceSession or Model instances')
-  }
-  for (const [name, entry] of Object.entries(models)) {
-    if (!(entry instanceof InferenceSession || entry instanceof Model)) {
-      throw codedError('ERR_INVALID_ARG', `models.${name}: expected an InferenceSession or a Model`)
-    }
-  }
-  return { ...models }
-}
-
-const sessionOf = (entry) => (entry instanceof Model ? entry.session : entry)
 
 /** A session's stats, or null once it is released. */
 function safeStats(session) {

@@ -5,7 +5,7 @@ import { Readable } from 'node:stream'
 import { test } from 'node:test'
 
 import { Schema } from '../index.js'
-import { recordChunks, recordStartLines } from '../cli/records.js'
+import { recordChunks, recordStartLines } from '../js/record-chunks.js'
 
 const schema = new Schema({ id: { type: 'int' }, note: { type: 'string', nullable: true } })
 

@@ -1,7 +1,8 @@
 'use strict'
 
 // Splitting a stream of CSV or NDJSON into chunks of whole records, so that any file streams through
-// in constant memory: each chunk is parsed, validated and scored in Rust while the next one is read.
+// in constant memory: each chunk is parsed, validated and scored in Rust while the next one is read
+// (the CLI's predict), or cut into jobs of N records (tract-node/queue's enqueueFile).
 
 const NEWLINE = 0x0a
 const QUOTE = 0x22
@@ -47,17 +48,17 @@ function countLines(bytes) {
 }
 
 /**
- * For each record of `body` (as the Rust parsers see them: blank lines skipped), the 0-based line
- * on which it starts. Used only for chunks with invalid records, to report line numbers.
+ * The records of `body` as the Rust parsers see them (blank lines skipped): `{ start, end, line }`
+ * each — where it starts, where it ends (after its newline) and the 0-based line it starts on.
  */
-function recordStartLines(body, csv) {
-  const starts = []
+function recordSpans(body, csv) {
+  const spans = []
   let line = 0
   let recordLine = 0
   let start = 0
   let inQuotes = false
-  const take = (end) => {
-    if (!isBlank(body, start, end, csv)) starts.push(recordLine)
+  const take = (contentEnd, end) => {
+    if (!isBlank(body, start, contentEnd, csv)) spans.push({ start, end, line: recordLine })
   }
   for (let i = 0; i < body.length; i++) {
     const byte = body[i]
@@ -65,14 +66,30 @@ function recordStartLines(body, csv) {
     else if (byte === NEWLINE) {
       line++
       if (!inQuotes) {
-        take(i)
+        take(i, i + 1)
         start = i + 1
         recordLine = line
       }
     }
   }
-  if (start < body.length) take(body.length)
-  return starts
+  if (start < body.length) take(body.length, body.length)
+  return spans
+}
+
+/** The 0-based line each record of `body` starts on. For reporting invalid records by line. */
+function recordStartLines(body, csv) {
+  return recordSpans(body, csv).map((span) => span.line)
+}
+
+/** `body` (records without a header) cut into groups of at most `count` records: `{ body, records }`. */
+function recordGroups(body, csv, count) {
+  const spans = recordSpans(body, csv)
+  const groups = []
+  for (let first = 0; first < spans.length; first += count) {
+    const last = spans[Math.min(first + count, spans.length) - 1]
+    groups.push({ body: body.subarray(spans[first].start, last.end), records: Math.min(count, spans.length - first) })
+  }
+  return groups
 }
 
 /** CSV skips empty lines; NDJSON skips lines of whitespace. */
@@ -129,4 +146,4 @@ async function* recordChunks(stream, { csv, chunkBytes }) {
   if (!isBlank(rest, 0, rest.length, false)) yield chunk(rest)
 }
 
-module.exports = { recordChunks, recordStartLines }
+module.exports = { recordChunks, recordGroups, recordStartLines }

@@ -1,0 +1,166 @@
+'use strict'
+
+// tract-node/queue: inference workers and producers on BullMQ (Redis). A job names a served model
+// and carries KServe V2 inputs (for an InferenceSession) or records (for a Model); its result is the
+// JSON the HTTP routes answer. BullMQ is a peer dependency, required when used.
+
+const { createReadStream } = require('node:fs')
+const { stat } = require('node:fs/promises')
+
+const { computeThreads } = require('./native.js')
+const { Model } = require('./model.js')
+const { codedError, invalidArg } = require('./errors.js')
+const { recordChunks, recordGroups } = require('./record-chunks.js')
+const { checkModels, sessionOf } = require('./served.js')
+
+/** Failures that another attempt can fix (a full queue, a busy machine); BullMQ retries those. */
+const TRANSIENT = new Set(['ERR_QUEUE_FULL', 'ERR_TIMEOUT', 'ERR_RESOURCE', 'ERR_SESSION_RELEASED', 'ERR_SHUTTING_DOWN', 'ERR_INTERNAL'])
+
+/** Record formats a job may carry: JSON (an array, or NDJSON) or CSV. */
+const FORMATS = ['json', 'ndjson', 'csv']
+
+function bullmq() {
+  try {
+    return require('bullmq')
+  } catch (cause) {
+    throw codedError('MODULE_NOT_FOUND', 'tract-node/queue needs BullMQ, a peer dependency: npm install bullmq', cause)
+  }
+}
+
+/**
+ * A BullMQ `Worker` on `queue` whose jobs run on tract-node.
+ *
+ * @param {{ connection?: object, queue?: string, models?: Record<string, any>, concurrency?: number, workerOptions?: object }} [options]
+ *   `connection` is BullMQ's (ioredis options or an ioredis instance); `models` maps the names jobs
+ *   use to InferenceSession or Model instances; `concurrency` (default four jobs per compute
+ *   thread, so that a session's dynamic batching has runs to gather); `workerOptions` pass through
+ *   to BullMQ (`lockDuration`, `stalledInterval`, `limiter`, …).
+ */
+function createWorker({ connection, queue, models, concurrency = 4 * computeThreads(), workerOptions = {} } = {}) {
+  if (connection === null || typeof connection !== 'object') throw invalidArg('connection', "BullMQ's connection (ioredis options or instance)", connection)
+  if (typeof queue !== 'string' || queue === '') throw invalidArg('queue', 'a queue name', queue)
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw invalidArg('concurrency', 'a whole number ≥ 1', concurrency)
+  if (workerOptions === null || typeof workerOptions !== 'object') throw invalidArg('workerOptions', "an object of BullMQ's Worker options", workerOptions)
+  const served = checkModels(models)
+  const { Worker } = bullmq()
+  return new Worker(queue, (job) => processJob(served, job.data), { ...workerOptions, connection, concurrency })
+}
+
+/**
+ * One job's result: `{ model_name, outputs }` for tensors, `{ model_name, predictions, errors }` for
+ * records (`predictions[i]` null where record `i` is invalid; `errors` as `validateMany` reports
+ * them). A failure becomes an Error whose message starts with its code (BullMQ keeps only the
+ * message, as `failedReason`); failures no retry can fix are BullMQ `UnrecoverableError`s.
+ */
+async function processJob(served, data) {
+  try {
+    const { model: name } = checkJob(data, 'job.data')
+    const entry = served[name]
+    if (!entry) throw codedError('ERR_MODEL_NOT_FOUND', `model '${name}' is not served by this worker (serving: ${Object.keys(served).join(', ')})`)
+    return data.inputs !== undefined ? await inferTensors(sessionOf(entry), data, name) : await predictRecords(entry, data, name)
+  } catch (error) {
+    throw jobFailure(error)
+  }
+}
+
+async function inferTensors(session, { inputs, outputs }, name) {
+  const body = Buffer.from(JSON.stringify(outputs === undefined ? { inputs } : { inputs, outputs }))
+  return JSON.parse((await session.inferJson(body, name)).toString())
+}
+
+async function predictRecords(entry, { records, format }, name) {
+  if (!(entry instanceof Model)) throw codedError('ERR_INVALID_ARG', `model '${name}' takes tensors, not records: send { model, inputs }`)
+  const input = typeof records === 'string' ? Buffer.from(records) : records
+  // The records reader tells a JSON array from NDJSON itself.
+  const { predictions, indices, errors } = await entry.validateAndPredict(input, { format: format === 'csv' ? 'csv' : 'json' })
+  const last = errors.reduce((max, error) => Math.max(max, error.index), indices.at(-1) ?? -1)
+  const aligned = Array.from({ length: last + 1 }, () => null)
+  indices.forEach((index, i) => (aligned[index] = predictions[i]))
+  return { model_name: name, predictions: aligned, errors }
+}
+
+/** `error` as BullMQ records it: `ERR_…: message`, unrecoverable unless TRANSIENT. */
+function jobFailure(error) {
+  const code = error?.code ?? 'ERR_INTERNAL'
+  const message = `${code}: ${error?.message ?? error}`
+  const { UnrecoverableError } = bullmq()
+  const failure = TRANSIENT.has(code) ? new Error(message, { cause: error }) : new UnrecoverableError(message)
+  return Object.assign(failure, { code, errors: error?.errors })
+}
+
+/** Checks a job's data: `{ model, inputs, outputs? }` or `{ model, records, format? }`. */
+function checkJob(data, what) {
+  if (data === null || typeof data !== 'object') throw invalidArg(what, '{ model, inputs } or { model, records }', data)
+  const { model, inputs, records, format } = data
+  if (typeof model !== 'string' || model === '') throw invalidArg(`${what}.model`, 'the name of a served model', model)
+  if ((inputs === undefined) === (records === undefined)) {
+    throw codedError('ERR_INVALID_ARG', `${what}: expected either inputs (KServe V2 tensors) or records, not ${inputs === undefined ? 'neither' : 'both'}`)
+  }
+  if (inputs !== undefined && !Array.isArray(inputs))
+    throw invalidArg(`${what}.inputs`, 'an array of KServe V2 inputs ({ name, shape, datatype, data })', inputs)
+  if (records !== undefined && !Array.isArray(records) && typeof records !== 'string') {
+    throw invalidArg(`${what}.records`, 'an array of records, or JSON / NDJSON / CSV text', records)
+  }
+  if (format !== undefined && !FORMATS.includes(format)) throw invalidArg(`${what}.format`, `one of ${FORMATS.join(', ')}`, format)
+  return data
+}
+
+/**
+ * Adds one inference job to `queue` (a BullMQ `Queue`): `{ model, inputs, outputs? }` or
+ * `{ model, records, format? }`, checked here so that a malformed job fails its producer, not a
+ * worker. `opts` are BullMQ's job options (`attempts`, `backoff`, `jobId`, …).
+ */
+async function enqueue(queue, job, opts) {
+  checkQueue(queue)
+  checkJob(job, 'job')
+  return queue.add(job.model, job, opts)
+}
+
+/**
+ * Adds a CSV or NDJSON file to `queue` as jobs of `chunkRecords` records each (cut at record ends,
+ * CSV jobs each with the header row). Resolves with `{ jobIds, records }` once all are added: the
+ * ids in file order, and how many records they hold.
+ *
+ * @param {any} queue a BullMQ Queue
+ * @param {string} path
+ * @param {{ model?: string, format?: 'csv' | 'ndjson', chunkRecords?: number, jobOptions?: object, onProgress?: (p: { jobs: number, records: number, bytes: number, totalBytes: number }) => void }} [options]
+ */
+async function enqueueFile(queue, path, { model, format, chunkRecords = 1000, jobOptions, onProgress } = {}) {
+  checkQueue(queue)
+  if (typeof model !== 'string' || model === '') throw invalidArg('model', 'the name of a served model', model)
+  if (format !== 'csv' && format !== 'ndjson') throw invalidArg('format', "'csv' or 'ndjson'", format)
+  if (!Number.isInteger(chunkRecords) || chunkRecords < 1) throw invalidArg('chunkRecords', 'a whole number ≥ 1', chunkRecords)
+  const totalBytes = (
+    await stat(path).catch((cause) => {
+      throw codedError('ERR_INVALID_ARG', `path: cannot read ${path} (${cause.code})`, cause)
+    })
+  ).size
+  const csv = format === 'csv'
+  const jobIds = []
+  let records = 0
+  const add = async (groups, header, bytes) => {
+    const data = (group) => ({ model, format, records: (csv ? Buffer.concat([header, group.body]) : group.body).toString() })
+    const added = await queue.addBulk(groups.map((group) => ({ name: model, data: data(group), opts: jobOptions })))
+    for (const job of added) jobIds.push(job.id)
+    records += groups.reduce((sum, group) => sum + group.records, 0)
+    onProgress?.({ jobs: jobIds.length, records, bytes, totalBytes })
+  }
+  // Records of an unfinished job wait for the next chunk.
+  let carry = Buffer.alloc(0)
+  let header = Buffer.alloc(0)
+  for await (const chunk of recordChunks(createReadStream(path), { csv, chunkBytes: 1 << 20 })) {
+    header = chunk.bytes.subarray(0, chunk.bytes.length - chunk.body.length)
+    const groups = recordGroups(Buffer.concat([carry, chunk.body]), csv, chunkRecords)
+    const unfinished = groups.at(-1)?.records < chunkRecords ? groups.pop() : undefined
+    carry = unfinished ? Buffer.from(unfinished.body) : Buffer.alloc(0)
+    await add(groups, header, chunk.endOffset)
+  }
+  if (carry.length > 0) await add(recordGroups(carry, csv, chunkRecords), header, totalBytes)
+  return { jobIds, records }
+}
+
+function checkQueue(queue) {
+  if (typeof queue?.add !== 'function' || typeof queue?.addBulk !== 'function') throw invalidArg('queue', 'a BullMQ Queue', queue)
+}
+
+module.exports = { createWorker, enqueue, enqueueFile }
