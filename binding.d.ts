@@ -95,6 +95,12 @@ export declare class NativeSession {
   get inputMetadata(): Array<ValueMetadata>
   /** Output metadata, in the model's order. */
   get outputMetadata(): Array<ValueMetadata>
+  /** The tool that wrote the model, with its version (`skl2onnx 1.20.0`), or `''`. */
+  get producer(): string
+  /** Operator sets the model imports. */
+  get opsets(): Array<OpsetImport>
+  /** The dynamic batching limits, or null when the session does not batch. */
+  get batching(): BatchingLimits | null
   /**
    * Checks and converts the feeds on the JS thread, then runs the model on the compute pool.
    * `ticket` lets the caller cancel the run: if it is cancelled before the run starts, the run
@@ -152,6 +158,13 @@ export declare class ValidationReport {
   takeNative(): CleanRecords
   /** Takes up to `count` errors, in input order. */
   takeErrors(count: number): Array<FieldError>
+}
+
+/** A session's dynamic batching limits, defaults filled in. */
+export interface BatchingLimits {
+  maxBatchSize: number
+  maxDelayMs: number
+  maxQueue: number
 }
 
 /** Dynamic batching limits. */

@@ -147,6 +147,12 @@ export declare class InferenceSession {
   readonly inputMetadata: readonly ValueMetadata[]
   /** Per output: name, type and shape (symbolic dims by name). */
   readonly outputMetadata: readonly ValueMetadata[]
+  /** The tool that wrote the model, with its version (`skl2onnx 1.20.0`), or `''`. */
+  readonly producer: string
+  /** Operator sets the model imports. */
+  readonly opsets: ReadonlyArray<{ domain: string; version: number }>
+  /** The dynamic batching limits (defaults filled in), or null when the session does not batch. */
+  readonly batching: { maxBatchSize: number; maxDelayMs: number; maxQueue: number } | null
   /** Runs the model; resolves with every output (or those in `fetches`). */
   run<O extends Record<string, OutputValue> = OutputsType>(feeds: FeedsType, options?: RunOptions): Promise<O>
   run<O extends Record<string, OutputValue> = OutputsType>(feeds: FeedsType, fetches: FetchesType | null | undefined, options?: RunOptions): Promise<O>
@@ -340,8 +346,11 @@ export declare class Model {
     /** The input fed with the features (default: the model's only input). */
     inputName?: string
   }): Promise<Model>
+  readonly session: InferenceSession
   readonly pipeline: Pipeline
   readonly schema: Schema
+  /** Class labels by class index, as given to `create` (null without). */
+  readonly labels: Array<string | number> | null
   /** One prediction per record, in order; rejects `ERR_VALIDATION` (with `errors`) when any record is invalid. */
   predict(records: RecordsInput, options?: ReadOptions): Promise<Prediction[]>
   /** The blocking twin of `predict`. */

@@ -17,15 +17,17 @@ class Model {
   #native
   #pipeline
   #session
+  #labels
 
   static {
     nativeModel = (model) => model.#native
   }
 
-  constructor(native, pipeline, session) {
+  constructor(native, pipeline, session, labels) {
     this.#native = native
     this.#pipeline = pipeline
     this.#session = session
+    this.#labels = labels ? [...labels] : null
   }
 
   /**
@@ -38,7 +40,7 @@ class Model {
     }
     if (labels !== undefined && !Array.isArray(labels)) throw invalidArg('labels', 'an array of class labels', labels)
     const native = new NativeModel(nativeSession(session), nativePipeline(pipeline), { labels, inputName })
-    return new Model(native, pipeline, session)
+    return new Model(native, pipeline, session, labels)
   }
 
   /** The session that runs the model. */
@@ -49,6 +51,11 @@ class Model {
   /** The pipeline that featurises records. */
   get pipeline() {
     return this.#pipeline
+  }
+
+  /** Class labels by class index, as given to `create` (null without). */
+  get labels() {
+    return this.#labels ? [...this.#labels] : null
   }
 
   /** The schema records are validated with. */

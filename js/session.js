@@ -70,6 +70,21 @@ class InferenceSession {
     return this.#native.outputMetadata
   }
 
+  /** The tool that wrote the model, with its version (`skl2onnx 1.20.0`), or `''`. */
+  get producer() {
+    return this.#native.producer
+  }
+
+  /** `{ domain, version }` per operator set the model imports. */
+  get opsets() {
+    return this.#native.opsets
+  }
+
+  /** `{ maxBatchSize, maxDelayMs, maxQueue }` (defaults filled in), or null without batching. */
+  get batching() {
+    return this.#native.batching ?? null
+  }
+
   /**
    * Runs the model on the compute pool. `fetches` (an array of output names, or an object keyed by
    * them) selects outputs; `options.signal` aborts and `options.timeoutMs` bounds the run.

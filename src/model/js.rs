@@ -309,7 +309,10 @@ impl Parts {
     }
     let tensor = Tensor::from_shape(&[rows, features.len() / rows], features)
       .map_err(|e| TractNodeError::Internal { reason: e.to_string() })?;
+    // Counted in the session's stats (one run, one execution), as its own runs are.
+    let started = std::time::Instant::now();
     let outputs = self.session.run(vec![(self.input.clone(), tensor)], None)?;
+    self.session.stats().executed(std::iter::once(started.elapsed()));
     interpret(&outputs, rows, self.labels.as_deref().map(Vec::as_slice))
   }
 }

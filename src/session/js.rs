@@ -12,9 +12,10 @@ use napi::{Env, JsValue, Task, ValueType};
 use napi_derive::napi;
 use tract_onnx::prelude::Tensor;
 
-use super::model_info::{Dim, ModelSummary, ValueInfo};
+use super::model_info::{Dim, ModelSummary, Provenance, ValueInfo};
 use super::options::{SessionConfig, SessionOptions};
 use super::{inspect, ModelSource, PreparedRun, Session};
+use crate::batching::queue::Limits;
 use crate::batching::{Batcher, Request};
 use crate::cancel::Cancellation;
 use crate::error::js::IntoNapi;
@@ -147,8 +148,19 @@ pub struct NativeSession {
   core: Option<Arc<Session>>,
   /// The batching front, when the session was created with `batching`.
   batcher: Option<Arc<Batcher<Session>>>,
+  /// Its limits, kept past `release` as the metadata is.
+  batching: Option<Limits>,
   inputs: Vec<ValueInfo>,
   outputs: Vec<ValueInfo>,
+  provenance: Provenance,
+}
+
+/// A session's dynamic batching limits, defaults filled in.
+#[napi(object, object_from_js = false)]
+pub struct BatchingLimits {
+  pub max_batch_size: u32,
+  pub max_delay_ms: f64,
+  pub max_queue: u32,
 }
 
 #[napi]
@@ -189,6 +201,29 @@ impl NativeSession {
   #[napi(getter)]
   pub fn output_metadata(&self) -> Vec<ValueMetadata> {
     self.outputs.iter().map(ValueMetadata::from).collect()
+  }
+
+  /// The tool that wrote the model, with its version (`skl2onnx 1.20.0`), or `''`.
+  #[napi(getter)]
+  pub fn producer(&self) -> String {
+    self.provenance.producer.clone()
+  }
+
+  /// Operator sets the model imports.
+  #[napi(getter)]
+  pub fn opsets(&self) -> Vec<OpsetImport> {
+    let opsets = self.provenance.opsets.iter().cloned();
+    opsets.map(|(domain, version)| OpsetImport { domain, version }).collect()
+  }
+
+  /// The dynamic batching limits, or null when the session does not batch.
+  #[napi(getter)]
+  pub fn batching(&self) -> Option<BatchingLimits> {
+    self.batching.map(|limits| BatchingLimits {
+      max_batch_size: limits.max_batch_size as u32,
+      max_delay_ms: limits.max_delay.as_secs_f64() * 1000.0,
+      max_queue: limits.max_queue as u32,
+    })
   }
 
   /// Checks and converts the feeds on the JS thread, then runs the model on the compute pool.
@@ -438,8 +473,10 @@ impl Task for LoadSessionTask {
     Ok(NativeSession {
       inputs: session.inputs().to_vec(),
       outputs: session.outputs().to_vec(),
+      provenance: session.provenance().clone(),
       core: Some(session),
       batcher,
+      batching: self.config.batching,
     })
   }
 }

@@ -20,7 +20,8 @@ use crate::error::{error_chain, Result, TractNodeError};
 use crate::stats::Stats;
 use crate::tensor::{into_output, DType, OutputTensor};
 use model_info::{
-  as_returned, declared_values, summarize, unsupported_ops, Dim, ModelSummary, ValueInfo,
+  as_returned, declared_values, summarize, unsupported_ops, Dim, ModelSummary, Provenance,
+  ValueInfo,
 };
 use options::SessionConfig;
 use plan::{PlanOptions, Planner};
@@ -38,6 +39,7 @@ pub enum ModelSource<'a> {
 pub struct Session {
   inputs: Vec<ValueInfo>,
   outputs: Vec<ValueInfo>,
+  provenance: Provenance,
   planner: Planner,
   stats: Stats,
 }
@@ -129,7 +131,13 @@ impl Session {
     };
     let sizes = SizeInputs::find(&proto, &inputs);
     let planner = Planner::build(model, options, open_dims, sizes)?;
-    Ok(Session { inputs, outputs, planner, stats: Stats::default() })
+    let provenance = Provenance::of(&proto);
+    Ok(Session { inputs, outputs, provenance, planner, stats: Stats::default() })
+  }
+
+  /// Who wrote the model and which operator sets it imports.
+  pub fn provenance(&self) -> &Provenance {
+    &self.provenance
   }
 
   /// The model's inputs (initializers excluded), with pinned dims applied.

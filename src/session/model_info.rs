@@ -224,6 +224,29 @@ pub struct ModelSummary {
   pub operators: Vec<OperatorUse>,
 }
 
+/// Who wrote a model and which operator sets it imports.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Provenance {
+  /// The tool that wrote the file, with its version (`skl2onnx 1.20.0`), or `''`.
+  pub producer: String,
+  /// Operator sets imported, as (domain, version) sorted by domain; the default one is `ai.onnx`.
+  pub opsets: Vec<(String, i64)>,
+}
+
+impl Provenance {
+  pub fn of(proto: &pb::ModelProto) -> Provenance {
+    let producer = format!("{} {}", proto.producer_name, proto.producer_version).trim().to_string();
+    // Some exporters import the default domain twice, as "" and as "ai.onnx": keep one, the newest.
+    let mut opsets: BTreeMap<String, i64> = BTreeMap::new();
+    for import in &proto.opset_import {
+      let domain = if import.domain.is_empty() { "ai.onnx" } else { import.domain.as_str() };
+      let version = opsets.entry(domain.to_string()).or_insert(import.version);
+      *version = (*version).max(import.version);
+    }
+    Provenance { producer, opsets: opsets.into_iter().collect() }
+  }
+}
+
 /// Summarises a model; `known` says whether an operator type has an implementation.
 pub fn summarize(proto: &pb::ModelProto, known: impl Fn(&str) -> bool) -> Result<ModelSummary> {
   let (inputs, outputs) = declared_values(proto)?;
@@ -233,18 +256,11 @@ pub fn summarize(proto: &pb::ModelProto, known: impl Fn(&str) -> bool) -> Result
     let supported = known(&node.op_type);
     counts.entry(op.clone()).or_insert(OperatorUse { op, count: 0, supported }).count += 1;
   });
-  let producer = format!("{} {}", proto.producer_name, proto.producer_version).trim().to_string();
-  // Some exporters import the default domain twice, as "" and as "ai.onnx": keep one, the newest.
-  let mut opsets: BTreeMap<String, i64> = BTreeMap::new();
-  for import in &proto.opset_import {
-    let domain = if import.domain.is_empty() { "ai.onnx" } else { import.domain.as_str() };
-    let version = opsets.entry(domain.to_string()).or_insert(import.version);
-    *version = (*version).max(import.version);
-  }
+  let Provenance { producer, opsets } = Provenance::of(proto);
   Ok(ModelSummary {
     ir_version: proto.ir_version,
     producer,
-    opsets: opsets.into_iter().collect(),
+    opsets,
     inputs,
     outputs,
     operators: counts.into_values().collect(),
