@@ -17,6 +17,12 @@ export interface InferenceRouterOptions {
    * They are removed from it again by `close()`.
    */
   registry?: { registerMetric(metric: unknown): void; removeSingleMetric(name: string): void }
+  /**
+   * Serve the dashboard (off by default): `true` at `/dashboard`, or `{ path }`. A page listing every
+   * served model, a form per `Model` generated from its Schema, and live metrics; its assets ship in
+   * the package and it loads nothing from elsewhere.
+   */
+  dashboard?: boolean | { path?: string }
 }
 
 /** A Node request listener, as `http.createServer` takes. */

@@ -78,7 +78,8 @@ test('a body declared over the limit is refused before it is read: 413, connecti
   assert.match(result.answer, /^HTTP\/1\.1 413 /)
   assert.match(result.answer, /"code":"ERR_BODY_TOO_LARGE"/)
   assert.ok(result.ended, 'the server closed the connection')
-  assert.ok(result.sent < 4 << 20, `the client got to send ${result.sent} bytes before the server closed`)
+  // What the kernels buffer, plus the server's short lingering close: megabytes, not the 10 GB declared.
+  assert.ok(result.sent < 8 << 20, `the client got to send ${result.sent} bytes before the server closed`)
 })
 
 test('a chunked body stops being read at the limit: 413, connection closed', async () => {

@@ -2,6 +2,7 @@
 //   npm start                  (PORT=3000 by default; PORT=0 picks a free port)
 //   curl -s localhost:3000/v2/models/wine/predict -H 'content-type: application/json' \
 //     -d '{"alcohol":13.2,"malic_acid":1.78,...}'
+//   open http://localhost:3000/dashboard (the model's form, predictions, live metrics)
 // SIGTERM / SIGINT: stop accepting, finish requests in flight, release the sessions, exit 0.
 const express = require('express')
 const fs = require('node:fs')
@@ -20,7 +21,7 @@ async function main() {
   const { labels } = JSON.parse(fs.readFileSync(path.join(models, 'wine.samples.json'), 'utf8'))
   const wine = await Model.create({ session, pipeline, labels })
 
-  const router = inferenceRouter({ models: { wine }, bodyLimit: 1 << 20 })
+  const router = inferenceRouter({ models: { wine }, bodyLimit: 1 << 20, dashboard: true })
   const app = express()
   app.disable('x-powered-by')
   app.use(router)

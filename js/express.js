@@ -3,26 +3,10 @@
 // tract-node/express: KServe V2 inference routes, a records → predictions route, health and
 // Prometheus metrics, over InferenceSession and Model. Express is a peer: required when used.
 const { Model } = require('./model.js')
-const { checkModels, sessionOf } = require('./served.js')
+const { checkModels, kserveMetadata, sessionOf } = require('./served.js')
 const { codedError } = require('./errors.js')
 const { Metrics } = require('./metrics.js')
-
-/** KServe V2 datatypes by tensor type. */
-const DATATYPE = {
-  float32: 'FP32',
-  float64: 'FP64',
-  float16: 'FP16',
-  int8: 'INT8',
-  uint8: 'UINT8',
-  int16: 'INT16',
-  uint16: 'UINT16',
-  int32: 'INT32',
-  uint32: 'UINT32',
-  int64: 'INT64',
-  uint64: 'UINT64',
-  bool: 'BOOL',
-  string: 'BYTES',
-}
+const { dashboardPath, mountDashboard } = require('./dashboard.js')
 
 /** HTTP status per error code; anything else is a 500 without details beyond code and message. */
 const STATUS = {
@@ -49,13 +33,15 @@ const STATUS = {
  * for `Model`s), `GET /metrics` (Prometheus text; with `registry`, the metrics go into that prom-client
  * Registry instead, which the app serves).
  *
- * @param {{ models?: Record<string, import('./session.js').InferenceSession | Model>, bodyLimit?: number, timeoutMs?: number, registry?: any }} [options]
+ * @param {{ models?: Record<string, import('./session.js').InferenceSession | Model>, bodyLimit?: number, timeoutMs?: number, registry?: any, dashboard?: boolean | { path?: string } }} [options]
  *   `models` is required; `bodyLimit` in bytes (default 1 MiB); `timeoutMs` bounds each inference
- *   (default 30 s); `registry`, a prom-client Registry to register the metrics in.
+ *   (default 30 s); `registry`, a prom-client Registry to register the metrics in; `dashboard`, true
+ *   (at /dashboard) or `{ path }` to serve the dashboard page (off by default).
  */
-function inferenceRouter({ models, bodyLimit = 1 << 20, timeoutMs = 30_000, registry } = {}) {
+function inferenceRouter({ models, bodyLimit = 1 << 20, timeoutMs = 30_000, registry, dashboard } = {}) {
   const express = require('express')
   const served = checkModels(models)
+  const dashboardBase = dashboardPath(dashboard)
   /** @type {() => Array<[string, any]>} */
   const stats = () => Object.entries(served).map(([model, entry]) => [model, safeStats(sessionOf(entry))])
   const metrics = new Metrics(Object.keys(served), stats)
@@ -79,12 +65,9 @@ function inferenceRouter({ models, bodyLimit = 1 << 20, timeoutMs = 30_000, regi
       sendJson(res, 200, answer)
     } catch (error) {
       metrics.error(name, error.code)
-      // A body not read to its end (refused before or while it came) is not read any further: the
-      // answer closes the connection.
-      if (!req.complete) {
-        res.setHeader('connection', 'close')
-        res.once('finish', () => req.destroy())
-      }
+      // A body not read to its end (refused before or while it came) is not read any further: once
+      // answered, the connection closes.
+      if (!req.complete) res.once('finish', () => lingeringClose(req))
       sendError(res, error)
     } finally {
       inFlight--
@@ -93,6 +76,7 @@ function inferenceRouter({ models, bodyLimit = 1 << 20, timeoutMs = 30_000, regi
     }
   }
 
+  if (dashboardBase) mountDashboard(router, dashboardBase, served, metrics)
   router.get('/v2/health/live', (req, res) => res.json({ live: true }))
   router.get('/v2/health/ready', (req, res) => {
     const ready = !closing
@@ -101,7 +85,7 @@ function inferenceRouter({ models, bodyLimit = 1 << 20, timeoutMs = 30_000, regi
   router.get('/v2/models/:name', (req, res) => {
     const entry = served[req.params.name]
     if (!entry) return sendError(res, codedError('ERR_MODEL_NOT_FOUND', `model '${req.params.name}' is not served here`))
-    res.json(metadata(req.params.name, sessionOf(entry)))
+    res.json(kserveMetadata(req.params.name, sessionOf(entry)))
   })
   router.post('/v2/models/:name/infer', (req, res) => serve('infer', req, res, req.params.name))
   router.post('/v2/models/:name/predict', (req, res) => serve('predict', req, res, req.params.name))
@@ -163,16 +147,6 @@ function safeStats(session) {
   }
 }
 
-/** KServe V2 model metadata. */
-function metadata(name, session) {
-  const describe = ({ name, type, shape }) => ({
-    name,
-    datatype: DATATYPE[type] ?? 'UNKNOWN',
-    shape: shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1)),
-  })
-  return { name, platform: 'tract-node', inputs: session.inputMetadata.map(describe), outputs: session.outputMetadata.map(describe) }
-}
-
 /**
  * KServe V2 inference. A raw body goes to Rust as bytes (parsed, run and serialised off the event
  * loop); a body an upstream `express.json()` already parsed is re-encoded first.
@@ -225,6 +199,31 @@ async function readBody(req, limit) {
     req.once('error', reject)
   })
   return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)
+}
+
+/** How long, and how many bytes, a refused request is drained before its connection closes. */
+const LINGER_MS = 500
+const LINGER_BYTES = 256 << 10
+
+/**
+ * Closes the connection of a request whose body was refused, as HTTP servers do: first drops what
+ * the client still sends for a moment (at most LINGER_MS and LINGER_BYTES). Closing a socket with
+ * unread data in it sends a reset, and a reset makes the client's TCP stack discard the answer it
+ * has received but not yet read.
+ */
+function lingeringClose(req) {
+  let drained = 0
+  const close = () => {
+    clearTimeout(timer)
+    req.destroy()
+  }
+  const timer = setTimeout(close, LINGER_MS)
+  req.on('data', (chunk) => {
+    drained += chunk.length
+    if (drained > LINGER_BYTES) close()
+  })
+  req.once('end', close)
+  req.resume()
 }
 
 /** Writes an error as `{ error: { code, message, errors? } }` with its HTTP status (plain Node API). */

@@ -49,7 +49,6 @@ class Metrics {
 
   /** @returns {Family[]} every family, with its current values */
   families() {
-    const split = (key) => key.split('\u0000')
     const stats = this.stats().filter(([, s]) => s)
     return [
       {
@@ -91,6 +90,32 @@ class Metrics {
         values: stats.flatMap(([model, s]) => Object.entries(s.rejected).map(([cause, value]) => ({ labels: { model, cause }, value }))),
       },
     ]
+  }
+
+  /**
+   * The same numbers per model as JSON, for the dashboard: counters since start (`requests`,
+   * `errors` by code, `runs`, `batches`, `rejected`), the sessions' `p50Ms`, `p99Ms`,
+   * `meanBatchSize` and `queueDepth` (null once released), and the time they were read.
+   */
+  snapshot() {
+    const stats = new Map(this.stats())
+    const sumFor = (map, model) => [...map].filter(([key]) => split(key)[0] === model)
+    const models = [...this.latency.keys()].map((model) => {
+      const s = stats.get(model)
+      return {
+        model,
+        requests: sumFor(this.requests, model).reduce((total, [, n]) => total + n, 0),
+        errors: Object.fromEntries(sumFor(this.errors, model).map(([key, n]) => [split(key)[1], n])),
+        runs: s?.runs ?? null,
+        batches: s?.batches ?? null,
+        meanBatchSize: s?.meanBatchSize ?? null,
+        queueDepth: s?.queueDepth ?? null,
+        p50Ms: s?.p50Ms ?? null,
+        p99Ms: s?.p99Ms ?? null,
+        rejected: s?.rejected ?? null,
+      }
+    })
+    return { time: Date.now(), models }
   }
 
   /** Every family as Prometheus text, for the router's own /metrics. */
@@ -138,6 +163,9 @@ function histogram(name, labels, bounds, counts, sum, count, perBucket) {
     { labels, value: count, metricName: `${name}_count` },
   ]
 }
+
+/** A counter key's parts: `[model, route]` or `[model, code]`. */
+const split = (key) => key.split('\u0000')
 
 /** A label value escaped as the Prometheus text format asks. */
 const escapeLabel = (value) => String(value).replace(/[\\"\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`))

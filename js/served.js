@@ -6,6 +6,33 @@ const { InferenceSession } = require('./session.js')
 const { Model } = require('./model.js')
 const { codedError } = require('./errors.js')
 
+/** KServe V2 datatypes by tensor type. */
+const DATATYPE = {
+  float32: 'FP32',
+  float64: 'FP64',
+  float16: 'FP16',
+  int8: 'INT8',
+  uint8: 'UINT8',
+  int16: 'INT16',
+  uint16: 'UINT16',
+  int32: 'INT32',
+  uint32: 'UINT32',
+  int64: 'INT64',
+  uint64: 'UINT64',
+  bool: 'BOOL',
+  string: 'BYTES',
+}
+
+/** KServe V2 model metadata. */
+function kserveMetadata(name, session) {
+  const describe = ({ name, type, shape }) => ({
+    name,
+    datatype: DATATYPE[type] ?? 'UNKNOWN',
+    shape: shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1)),
+  })
+  return { name, platform: 'tract-node', inputs: session.inputMetadata.map(describe), outputs: session.outputMetadata.map(describe) }
+}
+
 /** A copy of `models` once each entry is checked to be an InferenceSession or a Model. */
 function checkModels(models) {
   if (models === null || typeof models !== 'object' || Object.keys(models).length === 0) {
@@ -22,4 +49,4 @@ function checkModels(models) {
 /** The session that runs a served entry. */
 const sessionOf = (entry) => (entry instanceof Model ? entry.session : entry)
 
-module.exports = { checkModels, sessionOf }
+module.exports = { checkModels, kserveMetadata, sessionOf }

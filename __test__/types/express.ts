@@ -12,6 +12,14 @@ async function main(): Promise<void> {
   const server: http.Server = http.createServer(router.handler(app))
   server.close()
   await router.close()
+  inferenceRouter({ models: { iris: session }, dashboard: true })
+  inferenceRouter({ models: { iris: session }, dashboard: { path: '/admin/models' } })
+  const limits: { maxBatchSize: number } | null = session.batching
+  void limits
+  void session.producer.length
+  void session.opsets.map((o) => o.domain)
+  // @ts-expect-error: the dashboard option is a boolean or { path }
+  inferenceRouter({ models: { iris: session }, dashboard: '/dashboard' })
   // @ts-expect-error: handler needs the listener for the other requests
   router.handler()
   // @ts-expect-error: models map names to sessions or models
