@@ -481,8 +481,24 @@ def hard_swish():
     save(m, [{"image": floats(1, 4, 12, 12)}, {"image": floats(2, 4, 12, 12)}])
 
 
+def fuzz_findings():
+    """Malformed graphs the fuzzer found (npm run fuzz), minimised: each must be refused with
+    ERR_INVALID_MODEL, not a panic. Saved unchecked (onnx's checker refuses them too)."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+    findings = {
+        # tract panicked ("no entry found for key") on an output nothing produces.
+        "output_without_producer": [helper.make_node("Relu", ["x"], ["z"])],
+        # Two nodes writing one value: onnxruntime refuses it; tract took the last.
+        "value_written_twice": [helper.make_node("Relu", ["x"], ["y"]), helper.make_node("Neg", ["x"], ["y"])],
+    }
+    (OUT / "fuzz").mkdir(exist_ok=True)
+    for name, nodes in findings.items():
+        onnx.save(model(name, nodes, [x], [y]), OUT / "fuzz" / f"{name}.onnx")
+
+
 if __name__ == "__main__":
     OUT.mkdir(parents=True, exist_ok=True)
     for build in (mlp, cnn, multi_io, int_bool_string, all_types, per_shape, heavy, outer, unsupported_op, conditional, per_channel, upsamples, category_mappers, wide_mlp,
-                  hard_swish, data_dependent, external_weights):
+                  hard_swish, data_dependent, external_weights, fuzz_findings):
         build()

@@ -20,8 +20,8 @@ use crate::error::{error_chain, Result, TractNodeError};
 use crate::stats::Stats;
 use crate::tensor::{into_output, DType, OutputTensor};
 use model_info::{
-  as_returned, declared_values, summarize, unsupported_ops, Dim, ModelSummary, Provenance,
-  ValueInfo,
+  as_returned, check_producers, declared_values, summarize, unsupported_ops, Dim, ModelSummary,
+  Provenance, ValueInfo,
 };
 use options::SessionConfig;
 use plan::{PlanOptions, Planner};
@@ -94,6 +94,7 @@ impl Session {
     if !unsupported.is_empty() {
       return Err(TractNodeError::UnsupportedOp { ops: unsupported });
     }
+    check_producers(&proto)?;
     let (declared_inputs, outputs) = declared_values(&proto)?;
     let outputs = as_returned(outputs, &proto);
     if let Some(name) =

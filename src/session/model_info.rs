@@ -128,6 +128,28 @@ pub fn declared_values(proto: &pb::ModelProto) -> Result<(Vec<ValueInfo>, Vec<Va
   Ok((inputs, outputs))
 }
 
+/// Refuses a top-level graph whose values are not each made exactly once: an output that no node,
+/// input or initializer produces (tract panics on it), or a value two nodes both write.
+pub fn check_producers(proto: &pb::ModelProto) -> Result<()> {
+  let Some(graph) = proto.graph.as_ref() else { return Ok(()) };
+  let mut produced: BTreeSet<&str> = graph.input.iter().map(|i| i.name.as_str()).collect();
+  produced.extend(graph.initializer.iter().map(|t| t.name.as_str()));
+  for node in &graph.node {
+    for output in node.output.iter().filter(|o| !o.is_empty()) {
+      if !produced.insert(output) {
+        let reason = format!("value '{output}' is written twice (again by node '{}')", node.name);
+        return Err(TractNodeError::InvalidModel { reason });
+      }
+    }
+  }
+  match graph.output.iter().find(|o| !produced.contains(o.name.as_str())) {
+    Some(output) => Err(TractNodeError::InvalidModel {
+      reason: format!("output '{}' is produced by no node, input or initializer", output.name),
+    }),
+    None => Ok(()),
+  }
+}
+
 /// Outputs as tract-node computes them: a `ZipMap` output (declared as a sequence of maps) is its
 /// `[N, classes]` float32 probability tensor, described as one, with its class labels (the JS API
 /// turns it into one `{ label: probability }` object per row).
