@@ -56,7 +56,10 @@ export interface CreateWorkerOptions {
   queue: string
   /** The models jobs may name. */
   models: Record<string, InferenceSession | Model>
-  /** Jobs run at once (default 4 per compute thread, so dynamic batching has runs to gather). */
+  /**
+   * Jobs run at once (default: 4 per compute thread, and at least the largest `maxBatchSize` of a
+   * batching session, so that its batches fill instead of waiting out their delay).
+   */
   concurrency?: number
   /** Passed to BullMQ's Worker (`lockDuration`, `stalledInterval`, `limiter`, …). */
   workerOptions?: Omit<WorkerOptions, 'connection' | 'concurrency'>

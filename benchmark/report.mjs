@@ -1,7 +1,7 @@
 // Regenerates BENCHMARKS.md and benchmark/charts/*.svg from the measured results: one section per
 // CPU family from benchmark/results/suite-<tier>.json (`npm run bench`: benchmark/bench.mjs runs
 // benchmark/suite.mjs per tier), the sections measured once from the best tier's file, and, when
-// present, the longer benchmarks' benchmark/results/{records,predict,http}.json. No numbers live in
+// present, the longer benchmarks' benchmark/results/{records,predict,http,queue}.json. No numbers live in
 // this file: every figure and every verdict comes from the results.
 //
 //   node benchmark/report.mjs
@@ -377,6 +377,30 @@ function longRunning() {
         (r) =>
           `| ${r.model} | ${r.server} | ${int(r.reqPerSec)} | ${r.p50Ms} | ${r.p99Ms} | ${r.errors} | ${r.loopP99MsSaturated.toFixed(1)} | ${int(r.pacedRate)} | ${r.loopP99MsPaced.toFixed(1)} / ${r.loopMaxMsPaced.toFixed(1)} |`,
       ),
+    )
+  }
+  const queue = read('./results/queue.json')
+  if (queue) {
+    const peerOf = (r) => queue.results.find((p) => p.engine === 'ort' && p.case === r.case && p.workers === r.workers)
+    parts.push(
+      '',
+      '## Queue workers on BullMQ — `npm run bench:queue`',
+      '',
+      `${queue.machine}. Jobs queued while the queue is paused, then the clock runs from resume to the last`,
+      "completion. tract-node's `createWorker` against a plain BullMQ Worker whose processor runs onnxruntime-node (same",
+      'Redis on the same cores, same jobs, the cores split between the worker processes, 4 jobs in flight per thread). Loop',
+      'p99 is the workers\' event-loop delay while saturated (the worst worker); "ran twice" counts jobs whose lock',
+      'expired while they ran.',
+      '',
+      '| case | workers | engine | jobs/s | records/s | vs onnxruntime-node | loop p99 / max ms | failed | ran twice |',
+      '|---|---:|---|---:|---:|---:|---:|---:|---:|',
+      ...queue.results.map((r) => {
+        const peer = r.engine === 'tract' ? peerOf(r) : null
+        const engine = r.engine === 'tract' ? 'tract-node' : 'onnxruntime-node'
+        const ratio = peer ? `${(r.jobsPerSecond / peer.jobsPerSecond).toFixed(2)}×` : '—'
+        const records = r.recordsPerSecond ? int(r.recordsPerSecond) : '—'
+        return `| ${r.description} | ${r.workers} | ${engine} | ${int(r.jobsPerSecond)} | ${records} | ${ratio} | ${r.loopP99Ms.toFixed(1)} / ${r.loopMaxMs.toFixed(1)} | ${r.failed} | ${r.ranTwice} |`
+      }),
     )
   }
   return parts.join('\n')

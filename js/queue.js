@@ -32,18 +32,26 @@ function bullmq() {
  *
  * @param {{ connection?: object, queue?: string, models?: Record<string, any>, concurrency?: number, workerOptions?: object }} [options]
  *   `connection` is BullMQ's (ioredis options or an ioredis instance); `models` maps the names jobs
- *   use to InferenceSession or Model instances; `concurrency` (default four jobs per compute
- *   thread, so that a session's dynamic batching has runs to gather); `workerOptions` pass through
- *   to BullMQ (`lockDuration`, `stalledInterval`, `limiter`, …).
+ *   use to InferenceSession or Model instances; `concurrency` is how many jobs run at once (default:
+ *   four per compute thread, and at least the largest `maxBatchSize` of a batching session, so that
+ *   its batches can fill rather than wait out their delay); `workerOptions` pass through to BullMQ
+ *   (`lockDuration`, `stalledInterval`, `limiter`, …).
  */
-function createWorker({ connection, queue, models, concurrency = 4 * computeThreads(), workerOptions = {} } = {}) {
+function createWorker({ connection, queue, models, concurrency, workerOptions = {} } = {}) {
   if (connection === null || typeof connection !== 'object') throw invalidArg('connection', "BullMQ's connection (ioredis options or instance)", connection)
   if (typeof queue !== 'string' || queue === '') throw invalidArg('queue', 'a queue name', queue)
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw invalidArg('concurrency', 'a whole number ≥ 1', concurrency)
+  if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1)) throw invalidArg('concurrency', 'a whole number ≥ 1', concurrency)
   if (workerOptions === null || typeof workerOptions !== 'object') throw invalidArg('workerOptions', "an object of BullMQ's Worker options", workerOptions)
   const served = checkModels(models)
   const { Worker } = bullmq()
-  return new Worker(queue, (job) => processJob(served, job.data), { ...workerOptions, connection, concurrency })
+  const jobsAtOnce = concurrency ?? defaultConcurrency(served)
+  return new Worker(queue, (job) => processJob(served, job.data), { ...workerOptions, connection, concurrency: jobsAtOnce })
+}
+
+/** Four jobs per compute thread, and enough to fill the largest batch a served session gathers. */
+function defaultConcurrency(served) {
+  const batches = Object.values(served).map((entry) => sessionOf(entry).batching?.maxBatchSize ?? 0)
+  return Math.max(4 * computeThreads(), ...batches)
 }
 
 /**
@@ -53,13 +61,48 @@ function createWorker({ connection, queue, models, concurrency = 4 * computeThre
  * message, as `failedReason`); failures no retry can fix are BullMQ `UnrecoverableError`s.
  */
 async function processJob(served, data) {
+  let outcome
   try {
     const { model: name } = checkJob(data, 'job.data')
     const entry = served[name]
     if (!entry) throw codedError('ERR_MODEL_NOT_FOUND', `model '${name}' is not served by this worker (serving: ${Object.keys(served).join(', ')})`)
-    return data.inputs !== undefined ? await inferTensors(sessionOf(entry), data, name) : await predictRecords(entry, data, name)
+    outcome = { result: data.inputs !== undefined ? await inferTensors(sessionOf(entry), data, name) : await predictRecords(entry, data, name) }
   } catch (error) {
-    throw jobFailure(error)
+    outcome = { failure: jobFailure(error) }
+  }
+  await paced()
+  if (outcome.failure) throw outcome.failure
+  return outcome.result
+}
+
+/** Most milliseconds of job completions one event-loop turn takes before the rest wait a turn. */
+const TURN_BUDGET_MS = 2
+let turnStarted = null
+const waiting = []
+
+/**
+ * Paces job completions. A batch of 64 runs finishes at once; the 64 jobs would then complete in
+ * one event-loop turn — BullMQ's bookkeeping and each result's JSON — and hold the loop for tens of
+ * milliseconds, long enough to delay lock renewals. Past TURN_BUDGET_MS of completions in a turn,
+ * the others go one per turn.
+ */
+async function paced() {
+  if (turnStarted === null) {
+    turnStarted = performance.now()
+    setImmediate(nextTurn)
+    return
+  }
+  if (waiting.length === 0 && performance.now() - turnStarted < TURN_BUDGET_MS) return
+  await new Promise((resolve) => waiting.push(resolve))
+}
+
+function nextTurn() {
+  turnStarted = null
+  const next = waiting.shift()
+  if (next) {
+    turnStarted = performance.now()
+    setImmediate(nextTurn)
+    next()
   }
 }
 
