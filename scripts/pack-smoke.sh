@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Packs tract-node and its platform package the way they would be published, installs both tarballs
 # into an empty directory outside the repository, and checks there what a user gets: require(),
-# import, the express entry, a model run, the CLI, and strict TypeScript over every exported API.
+# import, the express and queue entries, a model run, the CLI, and strict TypeScript over every exported API.
 # Prints the installed size. Uses the addon built by `npm run build` or `npm run build:dev` (builds
 # it with build:dev when there is none).
 #
@@ -38,16 +38,18 @@ npm install --no-audit --no-fund --loglevel=error "../$main_tgz" "../$platform_t
 installed_size="$(du -sh node_modules | cut -f1)"
 test ! -e node_modules/tract-node/src   # only what users need is packed
 test -f node_modules/tract-node-linux-x64-gnu/$addon
-npm install --no-audit --no-fund --loglevel=error express@5 typescript@5.9 @types/node@20 @types/express@5 >/dev/null
+npm install --no-audit --no-fund --loglevel=error express@5 bullmq@6 typescript@5.9 @types/node@20 @types/express@5 >/dev/null
 
 echo "=== require (CommonJS)"
 cat > smoke.cjs <<'JS'
 const assert = require('node:assert')
 const { InferenceSession, Pipeline, Model, Tensor, ErrorCode, inspectModel } = require('tract-node')
 const { inferenceRouter } = require('tract-node/express')
+const { createWorker, enqueue, enqueueFile } = require('tract-node/queue')
 const fs = require('node:fs')
 ;(async () => {
   assert.equal(typeof inferenceRouter, 'function')
+  assert.deepEqual([createWorker, enqueue, enqueueFile].map((f) => typeof f), ['function', 'function', 'function'])
   const report = await inspectModel('wine.onnx')
   assert.deepEqual(report.unsupported, [])
   const session = await InferenceSession.create('wine.onnx')
@@ -104,7 +106,8 @@ npx --no-install tract-node --version
 echo "=== TypeScript (tsc --strict over every exported API)"
 mkdir -p types
 for file in "$repo"/__test__/types/*.ts; do
-  sed -e "s#'../../index.js'#'tract-node'#g" -e "s#'../../express.js'#'tract-node/express'#g" "$file" > "types/$(basename "$file")"
+  sed -e "s#'../../index.js'#'tract-node'#g" -e "s#'../../express.js'#'tract-node/express'#g" \
+    -e "s#'../../queue.js'#'tract-node/queue'#g" "$file" > "types/$(basename "$file")"
 done
 cat > types/tsconfig.json <<'JSON'
 {
