@@ -61,6 +61,7 @@ function defaultConcurrency(served) {
  * message, as `failedReason`); failures no retry can fix are BullMQ `UnrecoverableError`s.
  */
 async function processJob(served, data) {
+  await paced()
   let outcome
   try {
     const { model: name } = checkJob(data, 'job.data')
@@ -75,16 +76,16 @@ async function processJob(served, data) {
   return outcome.result
 }
 
-/** Most milliseconds of job completions one event-loop turn takes before the rest wait a turn. */
+/** Most milliseconds of job starts and completions one event-loop turn takes before the rest wait. */
 const TURN_BUDGET_MS = 2
 let turnStarted = null
 const waiting = []
 
 /**
- * Paces job completions. A batch of 64 runs finishes at once; the 64 jobs would then complete in
- * one event-loop turn — BullMQ's bookkeeping and each result's JSON — and hold the loop for tens of
- * milliseconds, long enough to delay lock renewals. Past TURN_BUDGET_MS of completions in a turn,
- * the others go one per turn.
+ * Paces job starts and completions. A batch of 64 runs finishes at once, and BullMQ hands over
+ * jobs in bursts: 64 jobs completing (BullMQ's bookkeeping, each result's JSON) or starting (each
+ * request's JSON) in one event-loop turn hold the loop for tens of milliseconds, long enough to
+ * delay lock renewals. Past TURN_BUDGET_MS of such work in a turn, the others go one per turn.
  */
 async function paced() {
   if (turnStarted === null) {
