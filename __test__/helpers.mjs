@@ -73,3 +73,23 @@ export const heavyInput = () =>
     Float32Array.from({ length: 384 * 384 }, (_, i) => Math.sin(i) * 0.05),
     [384, 384],
   )
+
+/**
+ * Starts watching the event loop with a 1 ms timer; `stop()` returns the longest gap seen between
+ * two ticks, in milliseconds.
+ */
+export function watchLoop() {
+  let longest = 0
+  let last = performance.now()
+  const timer = setInterval(() => {
+    const now = performance.now()
+    longest = Math.max(longest, now - last)
+    last = now
+  }, 1)
+  return {
+    stop() {
+      clearInterval(timer)
+      return longest
+    },
+  }
+}

@@ -7,7 +7,7 @@ import { test } from 'node:test'
 import vm from 'node:vm'
 
 import { InferenceSession, Model, Pipeline, Schema } from '../index.js'
-import { assertCode, fixture } from './helpers.mjs'
+import { assertCode, fixture, watchLoop } from './helpers.mjs'
 
 const refs = JSON.parse(readFileSync(fixture('feature_refs.json'), 'utf8'))
 const modelRefs = JSON.parse(readFileSync(fixture('employee_model.json'), 'utf8'))
@@ -145,13 +145,7 @@ test('the whole data-model API on 200,000 records, as objects and as bytes, neve
   const model = await Model.create({ session: await InferenceSession.create(fixture('employee_model.onnx')), pipeline, labels: modelRefs.labels })
   const records = Array.from({ length: 200_000 }, (_, i) => ({ ...refs.fit[i % refs.fit.length] }))
   const bytes = Buffer.from(JSON.stringify(records))
-  let longest = 0
-  let last = performance.now()
-  const timer = setInterval(() => {
-    const now = performance.now()
-    longest = Math.max(longest, now - last)
-    last = now
-  }, 1)
+  const loop = watchLoop()
   const { valid } = await schema.validateMany(records)
   await schema.validateMany(bytes)
   await pipeline.fit(valid)
@@ -159,7 +153,7 @@ test('the whole data-model API on 200,000 records, as objects and as bytes, neve
   const checked = await pipeline.validateAndTransform(bytes)
   const predictions = await model.predict(records)
   const scored = await model.validateAndPredict(bytes)
-  clearInterval(timer)
+  const longest = loop.stop()
   assert.equal(features.dims[0], 200_000)
   assert.equal(checked.features.dims[0], 200_000)
   assert.equal(predictions.length, 200_000)

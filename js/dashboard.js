@@ -60,6 +60,8 @@ function describeModels(served) {
   return Object.entries(served).map(([name, entry]) => {
     const session = sessionOf(entry)
     const { inputs, outputs } = kserveMetadata(name, session)
+    // Each read of the metadata crosses into the addon and builds new arrays: read it once.
+    const withTypes = (values, metadata) => values.map((value, i) => ({ ...value, type: metadata[i].type, dims: metadata[i].shape }))
     const isModel = entry instanceof Model
     return {
       name,
@@ -67,8 +69,8 @@ function describeModels(served) {
       producer: session.producer,
       opsets: session.opsets,
       batching: session.batching,
-      inputs: inputs.map((input, i) => ({ ...input, type: session.inputMetadata[i].type, dims: session.inputMetadata[i].shape })),
-      outputs: outputs.map((output, i) => ({ ...output, type: session.outputMetadata[i].type, dims: session.outputMetadata[i].shape })),
+      inputs: withTypes(inputs, session.inputMetadata),
+      outputs: withTypes(outputs, session.outputMetadata),
       fields: isModel ? entry.schema.toJSON().fields : null,
       labels: isModel ? entry.labels : null,
     }
