@@ -7,7 +7,8 @@
 //! One shape per input, in order (`x`-separated dims, `-` for a scalar); inputs are filled with a
 //! sine, or with the value after `=` (`-=16000` for a sample rate). With
 //! `PROFILE_INFO=1`, each of the slowest nodes also prints tract's description of its operator (for
-//! a matrix product: its shape and the kernel that runs it). With `PROFILE_GRAPH=1`, the plan's
+//! a matrix product: its shape and the kernel that runs it). With `PROFILE_GENERIC=1`, the plan keeps
+//! the model's symbolic dims (the generic plan a session builds first). With `PROFILE_GRAPH=1`, the plan's
 //! nodes are listed first, each with the nodes it reads and its output shape.
 
 use std::collections::HashMap;
@@ -37,7 +38,9 @@ fn main() -> TractResult<()> {
     let fill: Option<f32> = fill.map(|v| v.parse()).transpose()?;
     let fact = model.input_fact(ix)?.clone();
     let datum_type = fact.datum_type.concretize().unwrap_or(f32::datum_type());
-    model.set_input_fact(ix, InferenceFact::dt_shape(datum_type, &dims))?;
+    if std::env::var_os("PROFILE_GENERIC").is_none() {
+      model.set_input_fact(ix, InferenceFact::dt_shape(datum_type, &dims))?;
+    }
     let values: Vec<f32> =
       (0..dims.iter().product()).map(|i| fill.unwrap_or((i as f32 * 0.37).sin())).collect();
     inputs.push(

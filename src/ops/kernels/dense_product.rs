@@ -78,17 +78,38 @@ pub struct Tile {
 /// `tile.columns` values.
 pub type TileFn = unsafe fn(&Tile);
 
-/// The kernel of `shape`, as [`TileShape::of`] gives it for `tier`.
-pub fn kernel(tier: Tier, shape: TileShape) -> TileFn {
+/// Row counts below a whole tile that have kernels of their own: a product's last rows (or a
+/// product of a few rows, such as one sentence's tokens or a batch of one) compute only what they
+/// hold, not a whole tile of zeros.
+const PARTIAL_ROWS: [usize; 4] = [1, 2, 4, 8];
+
+/// The kernel for `rows` rows (at most `shape.rows`) of tiles of `shape`, as [`TileShape::of`]
+/// gives it for `tier`: the smallest kernel that holds them.
+pub fn kernel(tier: Tier, shape: TileShape, rows: usize) -> TileFn {
+  let rows = PARTIAL_ROWS.into_iter().find(|&r| r >= rows && r < shape.rows).unwrap_or(shape.rows);
   #[cfg(target_arch = "x86_64")]
-  match (tier, shape.rows, shape.blocks) {
-    (Tier::Avx512, 6, 4) => return tile_avx512::<6, 4>,
-    (Tier::Avx512, 24, 1) => return tile_avx512::<24, 1>,
-    (Tier::Avx2, 6, 2) => return tile_avx2::<6, 2>,
-    (Tier::Avx2, 12, 1) => return tile_avx2::<12, 1>,
+  match (tier, shape.blocks, rows) {
+    (Tier::Avx512, 4, 1) => return tile_avx512::<1, 4>,
+    (Tier::Avx512, 4, 2) => return tile_avx512::<2, 4>,
+    (Tier::Avx512, 4, 4) => return tile_avx512::<4, 4>,
+    (Tier::Avx512, 4, 6) => return tile_avx512::<6, 4>,
+    (Tier::Avx512, 1, 1) => return tile_avx512::<1, 1>,
+    (Tier::Avx512, 1, 2) => return tile_avx512::<2, 1>,
+    (Tier::Avx512, 1, 4) => return tile_avx512::<4, 1>,
+    (Tier::Avx512, 1, 8) => return tile_avx512::<8, 1>,
+    (Tier::Avx512, 1, 24) => return tile_avx512::<24, 1>,
+    (Tier::Avx2, 2, 1) => return tile_avx2::<1, 2>,
+    (Tier::Avx2, 2, 2) => return tile_avx2::<2, 2>,
+    (Tier::Avx2, 2, 4) => return tile_avx2::<4, 2>,
+    (Tier::Avx2, 2, 6) => return tile_avx2::<6, 2>,
+    (Tier::Avx2, 1, 1) => return tile_avx2::<1, 1>,
+    (Tier::Avx2, 1, 2) => return tile_avx2::<2, 1>,
+    (Tier::Avx2, 1, 4) => return tile_avx2::<4, 1>,
+    (Tier::Avx2, 1, 8) => return tile_avx2::<8, 1>,
+    (Tier::Avx2, 1, 12) => return tile_avx2::<12, 1>,
     _ => {}
   }
-  unreachable!("no {tier} product kernel for {shape:?}")
+  unreachable!("no {tier} product kernel for {rows} rows of {shape:?}")
 }
 
 #[cfg(target_arch = "x86_64")]

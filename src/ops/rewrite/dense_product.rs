@@ -10,9 +10,11 @@
 //! read from the L1 cache after the first tile. Tasks are split over the intra-op threads by groups
 //! of columns, so that each thread reads only its own columns' weights.
 //!
-//! On the tiers with tile kernels (AVX-512, AVX2), for products of at least [`MIN_ROWS`] rows whose
-//! columns fit a tile shape; elsewhere tract's lowering stays (and a single row is a
-//! `VectorProduct`).
+//! On the tiers with tile kernels (AVX-512, AVX2), for products whose columns fit a tile shape and
+//! whose rows are at least [`MIN_ROWS`] or symbolic (a transformer's tokens: the count is read at
+//! run time, and a few rows run on the kernels for few rows); elsewhere tract's lowering stays (and
+//! a single row is a `VectorProduct`). With symbolic rows, tract could only choose its
+//! matrix-product kernel for an unknown row count: at 17 tokens a BERT layer ran as slowly as at 32.
 
 use tract_core::ops::einsum::EinSum;
 use tract_core::ops::math::{Add, Max};
@@ -34,15 +36,16 @@ const TASK_TILES: usize = 8;
 const MIN_ROWS: usize = 8;
 
 /// Replaces every f32 product of a row-major matrix by constant weights ([`Form`]) of at least
-/// [`MIN_ROWS`] rows whose columns fit one of `tier`'s tile shapes with [`DenseProduct`]; a
-/// constant per column added to the product (a bias) is folded in, and a ReLU (`max(x, 0)`) that
-/// is then the only consumer is applied as the outputs are stored. Call after declutter, before
-/// tract's codegen, on concrete shapes.
+/// [`MIN_ROWS`] rows (or a symbolic count) whose columns fit one of `tier`'s tile shapes with
+/// [`DenseProduct`]; a constant per column added to the product (a bias) is folded in, and a ReLU
+/// (`max(x, 0)`) that is then the only consumer is applied as the outputs are stored. Call after
+/// declutter, before tract's codegen.
 pub fn replace_dense_products(model: &mut TypedModel, tier: Tier) -> TractResult<()> {
   for id in 0..model.nodes().len() {
     let node = model.node(id);
     let Some(form) = Form::of(model, node)? else { continue };
-    let Some(tile) = TileShape::of(tier, form.columns).filter(|_| form.rows >= MIN_ROWS) else {
+    let enough_rows = form.rows.to_usize().map_or(true, |rows| rows >= MIN_ROWS);
+    let Some(tile) = TileShape::of(tier, form.columns).filter(|_| enough_rows) else {
       continue;
     };
     let weights = model.outlet_fact(node.inputs[1 - form.activations])?;
@@ -58,8 +61,7 @@ pub fn replace_dense_products(model: &mut TypedModel, tier: Tier) -> TractResult
     let weights = patch.add_const(format!("{}.packed_weights", node.name), packed_weights)?;
     let bias = form.pack_bias(bias.map(|(_, bias)| bias), tile.group())?;
     let bias = patch.add_const(format!("{}.packed_bias", node.name), bias)?;
-    let output_shape = model.outlet_fact(OutletId::new(node.id, 0))?.shape.as_concrete();
-    let output_shape = output_shape.context("a concrete output shape")?.into();
+    let output_shape = model.outlet_fact(OutletId::new(node.id, 0))?.shape.to_tvec();
     let (rows, depth, columns, relu) = (form.rows, form.depth, form.columns, relu.is_some());
     let op = DenseProduct { tier, rows, depth, columns, tile, relu, output_shape };
     let output = patch.wire_node(&replaced.name, op, &[activations, weights, bias])?;
@@ -72,12 +74,12 @@ pub fn replace_dense_products(model: &mut TypedModel, tier: Tier) -> TractResult
 /// The product an `EinSum` computes, when it multiplies a row-major matrix of activations (row
 /// axes, then summed axes: `[rows, depth]` in memory) by constant weights (the summed axes in the
 /// same order, with one column axis before or after them) into a row-major `[rows, columns]`
-/// output. Axes of size 1 anywhere are ignored.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// output. Axes of size 1 anywhere are ignored. Only the rows may be symbolic.
+#[derive(Debug, Clone, PartialEq)]
 struct Form {
   /// The activations' input slot.
   activations: usize,
-  rows: usize,
+  rows: TDim,
   depth: usize,
   columns: usize,
   /// Whether the weights hold the column axis before the summed ones (`[columns, depth]`).
@@ -85,7 +87,7 @@ struct Form {
 }
 
 impl Form {
-  /// `node`'s form, if it is such a product of f32 values with concrete shapes.
+  /// `node`'s form, if it is such a product of f32 values with concrete weights.
   fn of(model: &TypedModel, node: &TypedNode) -> TractResult<Option<Form>> {
     let Some(einsum) = node.op_as::<EinSum>() else { return Ok(None) };
     let f32_dt = f32::datum_type();
@@ -97,18 +99,16 @@ impl Form {
     {
       return Ok(None);
     }
-    let Some(output_shape) = output.shape.as_concrete() else { return Ok(None) };
+    let output_shape = output.shape.to_tvec();
     let facts = model.node_input_facts(node.id)?;
     for (activations, weights) in [(0, 1), (1, 0)] {
       let (x, w) = (facts[activations], facts[weights]);
-      let (Some(x_shape), Some(w_shape)) = (x.shape.as_concrete(), w.shape.as_concrete()) else {
-        continue;
-      };
       if x.konst.is_some() || w.konst.is_none() || x.datum_type != f32_dt || w.datum_type != f32_dt
       {
         continue;
       }
-      let shapes = [x_shape, w_shape, output_shape];
+      let (x_shape, w_shape) = (x.shape.to_tvec(), w.shape.to_tvec());
+      let shapes = [&x_shape[..], &w_shape[..], &output_shape[..]];
       if let Some(form) = Self::of_axes(&einsum.axes, [activations, weights], shapes) {
         return Ok(Some(form));
       }
@@ -118,7 +118,7 @@ impl Form {
 
   /// The form of `axes` with the activations and weights in `slots`, of `shapes` (activations,
   /// weights, output).
-  fn of_axes(axes: &AxesMapping, slots: [usize; 2], shapes: [&[usize]; 3]) -> Option<Form> {
+  fn of_axes(axes: &AxesMapping, slots: [usize; 2], shapes: [&[TDim]; 3]) -> Option<Form> {
     let [activations, weights] = slots;
     let [x_shape, w_shape, out_shape] = shapes;
     // Positions of each kind of axis: in the activations and output (rows), the activations and
@@ -126,7 +126,7 @@ impl Form {
     let (mut rows, mut summed, mut columns) = (vec![], vec![], vec![]);
     for axis in axes.iter_all_axes() {
       let (x, w, out) = (&axis.inputs[activations], &axis.inputs[weights], &axis.outputs[0]);
-      let unit = |positions: &[usize], shape: &[usize]| positions.iter().all(|&p| shape[p] == 1);
+      let unit = |positions: &[usize], shape: &[TDim]| positions.iter().all(|&p| shape[p].is_one());
       match (&x[..], &w[..], &out[..]) {
         (&[x], [], &[out]) => rows.push((x, out)),
         (&[x], &[w], []) => summed.push((x, w)),
@@ -149,11 +149,13 @@ impl Form {
     if summed.is_empty() || !in_order || !column_outside {
       return None;
     }
+    let concrete = |dim: &TDim| dim.to_usize().ok();
+    let depth = summed.iter().map(|s| concrete(&x_shape[s.0])).product::<Option<usize>>()?;
     Some(Form {
       activations,
-      rows: rows.iter().map(|r| x_shape[r.0]).product(),
-      depth: summed.iter().map(|s| x_shape[s.0]).product(),
-      columns: w_shape[column_in_weights],
+      rows: rows.iter().map(|r| x_shape[r.0].clone()).product(),
+      depth,
+      columns: concrete(&w_shape[column_in_weights])?,
       transposed,
     })
   }
@@ -210,17 +212,18 @@ fn added_bias<'a>(
 
 /// A product of `[rows, depth]` activations by `[depth, columns]` weights (see the module doc),
 /// into `output_shape`. Its inputs are the activations, the weights and the bias as
-/// [`Form::pack`] and [`Form::pack_bias`] lay them out.
+/// [`Form::pack`] and [`Form::pack_bias`] lay them out. `rows` (and the output shape) may be
+/// symbolic: a run reads its rows from the activations.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DenseProduct {
   tier: Tier,
-  rows: usize,
+  rows: TDim,
   depth: usize,
   columns: usize,
   tile: TileShape,
   /// Whether outputs below zero are stored as zero (a fused ReLU).
   relu: bool,
-  output_shape: TVec<usize>,
+  output_shape: TVec<TDim>,
 }
 
 impl Op for DenseProduct {
@@ -242,8 +245,8 @@ impl TypedOp for DenseProduct {
   }
 
   fn cost(&self, _inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
-    let fmas = self.rows * self.depth * self.columns;
-    Ok(tvec!((Cost::FMA(f32::datum_type()), fmas.into())))
+    let fmas = self.rows.clone() * (self.depth * self.columns);
+    Ok(tvec!((Cost::FMA(f32::datum_type()), fmas)))
   }
 
   as_op!();
@@ -252,9 +255,15 @@ impl TypedOp for DenseProduct {
 impl EvalOp for DenseProduct {
   op_out_of_plan!();
 
-  fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+  fn eval(&self, ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
     let (input, weights, bias) = args_3!(inputs);
-    let (rows, depth, columns) = (self.rows, self.depth, self.columns);
+    let (depth, columns) = (self.depth, self.columns);
+    let rows = input.len() / depth;
+    let output_shape = self
+      .output_shape
+      .iter()
+      .map(|dim| Ok(dim.eval_to_i64(ctx.symbols)?.try_into()?))
+      .collect::<TractResult<TVec<usize>>>()?;
     let (x, weights, bias) =
       (input.try_as_plain_ram()?, weights.try_as_plain_ram()?, bias.try_as_plain_ram()?);
     let (x, weights, bias) =
@@ -263,6 +272,7 @@ impl EvalOp for DenseProduct {
     let groups = columns.div_ceil(group);
     ensure!(
       x.len() == rows * depth
+        && output_shape.iter().product::<usize>() == rows * columns
         && weights.len() == groups * depth * group
         && bias.len() == groups * group,
       "a product of {} activations, {} weights and {} biases for {rows} × {depth} × {columns}",
@@ -271,7 +281,7 @@ impl EvalOp for DenseProduct {
       bias.len()
     );
     // SAFETY: every value of the output is written below.
-    let mut output = unsafe { Tensor::uninitialized::<f32>(&self.output_shape)? };
+    let mut output = unsafe { Tensor::uninitialized::<f32>(&output_shape)? };
     let out = SharedOutput::new(output.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?);
     // The last tile's rows, copied after zeros so that the kernel reads whole tiles.
     let whole = rows / tile_rows * tile_rows;
@@ -281,7 +291,7 @@ impl EvalOp for DenseProduct {
     let tasks: Vec<(usize, usize)> = (0..groups)
       .flat_map(|index| (0..rows).step_by(task_rows).map(move |first_row| (index, first_row)))
       .collect();
-    let kernel = kernel(self.tier, self.tile);
+    let kernel = |rows: usize| kernel(self.tier, self.tile, rows);
     let chunk = (CHUNK_BYTES / (group * std::mem::size_of::<f32>())).max(1);
     let tile = |index: usize, first_row: usize, first_step: usize| {
       let first_column = index * group;
@@ -311,7 +321,8 @@ impl EvalOp for DenseProduct {
           for first_row in (first_rows..rows.min(first_rows + task_rows)).step_by(tile_rows) {
             // SAFETY: the CPU runs `self.tier` (the rewrite picked it from the CPU's tiers), and
             // the tile's pointers are valid as above.
-            unsafe { kernel(&tile(index, first_row, first_step)) };
+            let tile = tile(index, first_row, first_step);
+            unsafe { kernel(tile.rows)(&tile) };
           }
         }
       },
@@ -480,6 +491,43 @@ mod tests {
           (0..k).map(|s| x_values[row * k + s] as f64 * w_values[s * n + column] as f64).sum();
         let want = product + b_values[added] as f64;
         assert!((*got as f64 - want).abs() < 1e-4, "at {i}: {got} vs {want}");
+      }
+  }
+  }
+
+  crate::cpu::test_each_tier! {
+    fn symbolic_rows_are_counted_at_run_time(tier: Tier) {
+      // A transformer's projection over a symbolic number of tokens, with a bias: every row count
+      // from one (the kernels for few rows) past a few whole tiles, on one plan.
+      let (k, n) = (37, 70);
+      let w_values: Vec<f32> = (0..k * n).map(|i| value(i * 3 + 1)).collect();
+      let b_values: Vec<f32> = (0..n).map(|i| value(i * 5 + 2)).collect();
+      let mut model = TypedModel::default();
+      let tokens = model.symbols.sym("tokens");
+      let x = model.add_source("x", f32::fact(dims![1, tokens, k])).unwrap();
+      let w = model.add_const("w", Tensor::from_shape(&[k, n], &w_values).unwrap()).unwrap();
+      let b = model.add_const("b", Tensor::from_shape(&[1, 1, n], &b_values).unwrap()).unwrap();
+      let einsum = EinSum::new("amk,kn->amn".parse().unwrap(), f32::datum_type());
+      let y = model.wire_node("y", einsum, &[x, w]).unwrap()[0];
+      let y = model.wire_node("bias", tract_core::ops::math::add(), &[y, b]).unwrap();
+      model.select_output_outlets(&y).unwrap();
+      let model = crate::ops::optimize(model, true, 1, tier).unwrap();
+      let product = model.nodes().iter().find_map(|n| n.op_as::<DenseProduct>());
+      assert_eq!(product.is_some(), TileShape::of(tier, n).is_some());
+      let plan = model.into_runnable().unwrap();
+      for m in [1, 2, 3, 5, 7, 9, 17, 30] {
+        let x_values: Vec<f32> = (0..m * k).map(value).collect();
+        let x = Tensor::from_shape(&[1, m, k], &x_values).unwrap();
+        let y = plan.run(tvec!(x.into_tvalue())).unwrap();
+        assert_eq!(y[0].shape(), [1, m, n]);
+        let got = y[0].try_as_plain_ram().unwrap();
+        for (i, got) in got.as_slice::<f32>().unwrap().iter().enumerate() {
+          let (row, column) = (i / n, i % n);
+          let product: f64 =
+            (0..k).map(|s| x_values[row * k + s] as f64 * w_values[s * n + column] as f64).sum();
+          let want = product + b_values[column] as f64;
+          assert!((*got as f64 - want).abs() < 1e-4, "{m} rows, at {i}: {got} vs {want}");
+        }
       }
   }
   }
