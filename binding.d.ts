@@ -120,6 +120,38 @@ export declare class NativeSession {
   release(): void
 }
 
+/** A model and its tokenizer. Use `TextPipeline` from the package entry point. */
+export declare class NativeTextPipeline {
+  /** Ties a session to a tokenizer; throws ERR_INVALID_ARG when the model does not take token ids. */
+  constructor(session: NativeSession, tokenizer: NativeTokenizer, options: JsTextPipelineOptions)
+  /** Embeds `texts`: a float32 tensor `[texts, dim]`. */
+  embed(texts: Array<string>): Promise<TensorLike>
+  /** The blocking twin of `embed`. */
+  embedSync(texts: Array<string>): TensorLike
+  /** Class scores of `texts`: a float32 tensor `[texts, classes]`. */
+  classify(texts: Array<string>): Promise<TensorLike>
+  /** The blocking twin of `classify`. */
+  classifySync(texts: Array<string>): TensorLike
+  /** `'embeddings'` or `'classification'`. */
+  get task(): string
+}
+
+/** A Hugging Face tokenizer. Use `Tokenizer` from the package entry point rather than this class. */
+export declare class NativeTokenizer {
+  /** Reads a `tokenizer.json` (a path or its bytes) off the JS thread. */
+  static load(source: string | Uint8Array): Promise<NativeTokenizer>
+  /** Encodes texts (and their pairs) into `{ inputIds, attentionMask, tokenTypeIds }`. */
+  encode(texts: Array<string>, pairs?: Array<string> | undefined | null, options?: JsEncodeOptions | undefined | null): Promise<{ inputIds: TensorLike; attentionMask: TensorLike; tokenTypeIds: TensorLike }>
+  /** The blocking twin of `encode`. */
+  encodeSync(texts: Array<string>, pairs?: Array<string> | undefined | null, options?: JsEncodeOptions | undefined | null): { inputIds: TensorLike; attentionMask: TensorLike; tokenTypeIds: TensorLike }
+  /** The text of token ids (checked by the JS layer to be integers in 0..2³²). */
+  decode(ids: Array<number>, skipSpecialTokens: boolean): Promise<string>
+  /** The blocking twin of `decode`. */
+  decodeSync(ids: Array<number>, skipSpecialTokens: boolean): string
+  /** The size of the vocabulary, added tokens included. */
+  get vocabSize(): number
+}
+
 /**
  * Numbers the records of a file read in chunks, several in flight: chunk `k` takes its first
  * record number once chunk `k - 1` has counted its records.
@@ -299,6 +331,25 @@ export interface FieldError {
  * with its count and whether tract-node supports it.
  */
 export declare function inspectModel(model: string | Uint8Array): Promise<ModelReport>
+
+/** How `encode` tokenizes (see `EncodeOptions` in index.d.ts). */
+export interface JsEncodeOptions {
+  maxLength?: number
+  truncation?: boolean
+  padding?: 'longest' | 'max_length'
+  addSpecialTokens?: boolean
+}
+
+/** A text pipeline's settings from JS (see `TextPipelineOptions` in index.d.ts). */
+export interface JsTextPipelineOptions {
+  task: 'embeddings' | 'classification'
+  pooling?: 'mean' | 'cls'
+  normalize?: boolean
+  activation?: 'softmax' | 'sigmoid' | 'none'
+  maxLength?: number
+  batchSize?: number
+  output?: string
+}
 
 /** How a model reads its outputs. */
 export interface ModelOptions {

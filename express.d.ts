@@ -1,12 +1,15 @@
 // Types of tract-node/express.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Router } from 'express'
-import type { InferenceSession, Model } from './index'
+import type { InferenceSession, Model, TextPipeline } from './index'
 
 /** Options of `inferenceRouter`. */
 export interface InferenceRouterOptions {
-  /** The models to serve, by the name used in routes. A `Model` also serves `/predict`. */
-  models: Record<string, InferenceSession | Model>
+  /**
+   * The models to serve, by the name used in routes. A `Model` also serves `/predict` (records), a
+   * `TextPipeline` serves `/predict` with `{ texts: [...] }` (embeddings or classes).
+   */
+  models: Record<string, InferenceSession | Model | TextPipeline>
   /** Largest request body, in bytes (default 1 MiB); larger bodies get 413 after being read. */
   bodyLimit?: number
   /** Longest one inference may take, in milliseconds (default 30,000); then 504. */

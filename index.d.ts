@@ -361,3 +361,101 @@ export declare class Model {
    */
   validateAndPredict(records: RecordsInput, options?: ReadOptions): Promise<{ predictions: Prediction[]; indices: Uint32Array; errors: FieldError[] }>
 }
+
+/** How `Tokenizer.encode` / `encodeBatch` tokenize. */
+export interface EncodeOptions {
+  /** The longest sequence, special tokens included (default 512). */
+  maxLength?: number
+  /** Cut longer sequences at `maxLength` (default true); false rejects them with `ERR_INPUT_SHAPE`. */
+  truncation?: boolean
+  /** Pad every row to the longest row of the call (default) or to `maxLength`. */
+  padding?: 'longest' | 'max_length'
+  /** Add the model's special tokens, `[CLS]` and `[SEP]` for BERT (default true). */
+  addSpecialTokens?: boolean
+}
+
+/** Token ids, attention mask and token type ids: int64 tensors `[texts, tokens]`, padded on the right. */
+export interface Encoding {
+  inputIds: Tensor<'int64'>
+  attentionMask: Tensor<'int64'>
+  tokenTypeIds: Tensor<'int64'>
+}
+
+/**
+ * A Hugging Face tokenizer (`tokenizer.json`: WordPiece, BPE, Unigram), run in Rust: the same ids
+ * as transformers' fast tokenizers. The file's own truncation and padding are ignored: they are
+ * per call, as in transformers.
+ */
+export declare class Tokenizer {
+  private constructor()
+  /** Reads a `tokenizer.json` off the event loop; rejects `ERR_MODEL_NOT_FOUND` or `ERR_INVALID_MODEL`. */
+  static fromFile(path: string): Promise<Tokenizer>
+  /** Reads the bytes (or text) of a `tokenizer.json` off the event loop. */
+  static fromBuffer(bytes: Uint8Array | ArrayBuffer | string): Promise<Tokenizer>
+  /** The size of the vocabulary, added tokens included. */
+  readonly vocabSize: number
+  /** One text (and its `pair`) as `[1, tokens]` tensors. */
+  encode(text: string, options?: EncodeOptions & { pair?: string }): Promise<Encoding>
+  /** The blocking twin of `encode`. */
+  encodeSync(text: string, options?: EncodeOptions & { pair?: string }): Encoding
+  /** Texts (and their `pairs`, one per text) as `[texts, tokens]` tensors. */
+  encodeBatch(texts: readonly string[], options?: EncodeOptions & { pairs?: readonly string[] }): Promise<Encoding>
+  /** The blocking twin of `encodeBatch`. */
+  encodeBatchSync(texts: readonly string[], options?: EncodeOptions & { pairs?: readonly string[] }): Encoding
+  /** The text of token ids (special tokens skipped unless `skipSpecialTokens: false`). */
+  decode(ids: ArrayLike<number | bigint> | TensorLike, options?: { skipSpecialTokens?: boolean }): Promise<string>
+  /** The blocking twin of `decode`. */
+  decodeSync(ids: ArrayLike<number | bigint> | TensorLike, options?: { skipSpecialTokens?: boolean }): string
+}
+
+/** What `TextPipeline.create` takes. */
+export interface TextPipelineOptions {
+  /** The model: a session, a path or the bytes of an ONNX file. Its inputs are named `input_ids`, `attention_mask` and (optionally) `token_type_ids`. */
+  model: InferenceSession | string | Uint8Array
+  /** The tokenizer, or the path of its `tokenizer.json`. */
+  tokenizer: Tokenizer | string
+  /** `'embeddings'`: a vector per text; `'classification'`: class scores per text. */
+  task: 'embeddings' | 'classification'
+  /** How token vectors `[texts, tokens, dim]` become one vector (default `'mean'` over attended tokens). */
+  pooling?: 'mean' | 'cls'
+  /** L2-normalise embeddings (default: true for embeddings). */
+  normalize?: boolean
+  /** How logits become scores (default: softmax, or sigmoid for a single logit). */
+  activation?: 'softmax' | 'sigmoid' | 'none'
+  /** Class labels by class index (classification). */
+  labels?: Array<string | number>
+  /** The longest sequence; longer texts are truncated (default 512, or the model's fixed length). */
+  maxLength?: number
+  /** Texts per model run; texts are sorted by length first (default 32). */
+  batchSize?: number
+  /** The output read (default: the model's first). */
+  output?: string
+  /** Options of the session, when `model` is a path or bytes. */
+  sessionOptions?: SessionOptions
+}
+
+/** A text's class: the most probable label, its probability, and every class's. */
+export interface TextClass {
+  label: string | number
+  score: number
+  scores: number[]
+}
+
+/** Texts in, vectors or labels out: tokenize, run and pool in one native job per call. */
+export declare class TextPipeline {
+  private constructor()
+  static create(options: TextPipelineOptions): Promise<TextPipeline>
+  readonly session: InferenceSession
+  readonly tokenizer: Tokenizer
+  readonly task: 'embeddings' | 'classification'
+  /** Class labels by class index, as given to `create` (null without). */
+  readonly labels: Array<string | number> | null
+  /** One vector per text: a float32 tensor `[texts, dim]`. */
+  embed(texts: readonly string[]): Promise<Tensor<'float32'>>
+  /** The blocking twin of `embed`. */
+  embedSync(texts: readonly string[]): Tensor<'float32'>
+  /** The class of each text. */
+  classify(texts: readonly string[]): Promise<TextClass[]>
+  /** The blocking twin of `classify`. */
+  classifySync(texts: readonly string[]): TextClass[]
+}

@@ -7,6 +7,7 @@ const { InferenceSession, inspectModel } = require('./js/session.js')
 const { Schema } = require('./js/schema.js')
 const { Pipeline } = require('./js/pipeline.js')
 const { Model } = require('./js/model.js')
+const { Tokenizer, TextPipeline } = require('./js/text.js')
 
 module.exports = {
   InferenceSession,
@@ -14,6 +15,8 @@ module.exports = {
   Schema,
   Pipeline,
   Model,
+  Tokenizer,
+  TextPipeline,
   ErrorCode,
   inspectModel,
   setComputeThreads,

@@ -1,6 +1,6 @@
 // Types of tract-node/queue.
 import type { Job, JobsOptions, Queue, Worker, WorkerOptions } from 'bullmq'
-import type { FieldError, InferenceSession, Model, Prediction } from './index'
+import type { FieldError, InferenceSession, Model, Prediction, TextClass, TextPipeline } from './index'
 
 /** A KServe V2 input tensor, as `/v2/models/:name/infer` takes it. */
 export interface KserveInput {
@@ -32,7 +32,13 @@ export interface RecordsJob {
   format?: 'json' | 'ndjson' | 'csv'
 }
 
-export type InferenceJob = TensorJob | RecordsJob
+/** A job for a `TextPipeline`: texts to embed or classify. */
+export interface TextJob {
+  model: string
+  texts: string[]
+}
+
+export type InferenceJob = TensorJob | RecordsJob | TextJob
 
 /** What a tensor job returns: the KServe V2 response. */
 export interface TensorJobResult {
@@ -47,7 +53,10 @@ export interface RecordsJobResult {
   errors: FieldError[]
 }
 
-export type InferenceJobResult = TensorJobResult | RecordsJobResult
+/** What a text job returns: an embedding per text, or a class per text. */
+export type TextJobResult = { model_name: string; embeddings: number[][] } | { model_name: string; predictions: TextClass[] }
+
+export type InferenceJobResult = TensorJobResult | RecordsJobResult | TextJobResult
 
 export interface CreateWorkerOptions {
   /** BullMQ's connection: ioredis options (`{ host, port }`) or an ioredis instance. */
@@ -55,7 +64,7 @@ export interface CreateWorkerOptions {
   /** The queue's name. */
   queue: string
   /** The models jobs may name. */
-  models: Record<string, InferenceSession | Model>
+  models: Record<string, InferenceSession | Model | TextPipeline>
   /**
    * Jobs run at once (default: 4 per compute thread, and at least the largest `maxBatchSize` of a
    * batching session, so that its batches fill instead of waiting out their delay).

@@ -197,7 +197,7 @@ test('bad jobs fail with their code (no retry) or report invalid records; the wo
     const good = await outcome(tensorJob(mlpCases[0]))
     assertKserveMatches(good.result, mlpCases[0], 'after the bad jobs')
     // Producers check jobs before they reach Redis.
-    await assertCode(enqueue(queue, { model: 'mlp' }), 'ERR_INVALID_ARG', /either inputs .* or records/)
+    await assertCode(enqueue(queue, { model: 'mlp' }), 'ERR_INVALID_ARG', /one of inputs .* records or texts/)
     await assertCode(enqueue(queue, { model: 'mlp', records: [], format: 'xml' }), 'ERR_INVALID_ARG', /format/)
     await assertCode(enqueueFile(queue, path.join(tmp, 'missing.csv'), { model: 'employee', format: 'csv' }), 'ERR_INVALID_ARG', /cannot read/)
     assert.throws(() => createWorker({ connection: connection(), queue: name, models: {} }), { code: 'ERR_INVALID_ARG' })

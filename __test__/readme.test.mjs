@@ -1,7 +1,7 @@
 // The examples in README.md run as written (JS) and type-check under strict (TS).
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
@@ -34,4 +34,12 @@ test('the TypeScript example type-checks under strict and runs', async () => {
   await run(process.execPath, [tsc, '--module', 'nodenext', '--target', 'es2022', '--types', 'node', `${scratch}example.mts`], { cwd: root })
   const { stdout } = await run(process.execPath, [`${scratch}example.mjs`], { cwd: root })
   assert.match(stdout, /Float32Array/)
+})
+
+test('the semantic-search example finds the sentence about systems programming', async (t) => {
+  if (!existsSync(`${root}target/text/refs.json`)) return t.skip('no text models: run `npm run text:models`')
+  mkdirSync(scratch, { recursive: true })
+  writeFileSync(`${scratch}search.mjs`, codeBlock('## Text: `Tokenizer` and `TextPipeline`', 'js'))
+  const { stdout } = await run(process.execPath, [`${scratch}search.mjs`], { cwd: root })
+  assert.equal(stdout.trim(), 'Rust is a language for systems programming.')
 })

@@ -403,6 +403,35 @@ function longRunning() {
       }),
     )
   }
+  const text = read('./results/text.json')
+  if (text) {
+    const of = (engine, batch) => text.throughput.find((r) => r.engine === engine && r.batch === batch)
+    const idle = text.loop.find((r) => r.engine === 'idle')
+    parts.push(
+      '',
+      '## Text: sentence embeddings — `npm run bench:text`',
+      '',
+      `${text.machine}. all-MiniLM-L6-v2 (the same ONNX file for each), mean pooling and L2 normalisation, 2`,
+      "intra-op threads each; onnxruntime's threads do not spin. Sentences of 4–30 words. Sentences/s at batch 1 and 32 in",
+      'interleaved rounds; then the event-loop delay while each embeds all the sentences (tract-node in one `embed`',
+      'call, the others by batches of 32), against an idle loop.',
+      '',
+      '| engine | batch 1 sentences/s | batch 32 sentences/s | vs transformers.js (1 / 32) |',
+      '|---|---:|---:|---:|',
+      ...[...new Set(text.throughput.map((r) => r.engine))].map((engine) => {
+        const [one, many] = [of(engine, 1), of(engine, 32)]
+        const ratio = (r, batch) => (r.sentencesPerSecond / of('transformers.js', batch).sentencesPerSecond).toFixed(2)
+        return `| ${engine} | ${int(one.sentencesPerSecond)} | ${int(many.sentencesPerSecond)} | ${ratio(one, 1)}× / ${ratio(many, 32)}× |`
+      }),
+      '',
+      `| ${int(text.sentences)} sentences | sentences/s | loop p99 ms | loop max ms |`,
+      '|---|---:|---:|---:|',
+      `| idle loop | — | ${idle.p99Ms.toFixed(1)} | ${idle.maxMs.toFixed(1)} |`,
+      ...text.loop
+        .filter((r) => r.engine !== 'idle')
+        .map((r) => `| ${r.engine} | ${int(r.sentencesPerSecond)} | ${r.p99Ms.toFixed(1)} | ${r.maxMs.toFixed(1)} |`),
+    )
+  }
   return parts.join('\n')
 }
 

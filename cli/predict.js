@@ -3,7 +3,7 @@
 const fs = require('node:fs')
 const { once } = require('node:events')
 const path = require('node:path')
-const { InferenceSession, Model, Pipeline, Schema } = require('../index.js')
+const { InferenceSession, Model, Pipeline, Schema, TextPipeline } = require('../index.js')
 const { nativeModel } = require('../js/model.js')
 const { RecordNumbers, csvColumnNames } = require('../js/native.js')
 const { formatCount, table } = require('./format.js')
@@ -13,6 +13,7 @@ const { UsageError, onInterrupt, parseCommand, positiveInt } = require('./usage.
 const { drain } = require('../js/schema.js')
 
 const HELP = `Usage: tract-node predict --model m.onnx [--pipeline p.json] [--schema s.json] <in.csv|in.ndjson|-> [-o out.csv]
+       tract-node predict --model m.onnx --tokenizer tokenizer.json [--text-column text] <in.csv|in.ndjson|-> [-o out.csv]
 
 Streams records through Schema → Pipeline → model in chunks (constant memory, any file size),
 writes one prediction per valid record, and summarises the invalid ones (line numbers and field
@@ -28,6 +29,10 @@ Options:
                         alone, every field passes through as one feature
                         (neither: every column is a float feature, in file order)
   --labels a,b,c        class labels by index (or @file.json: an array, or an object with "labels")
+  --tokenizer FILE      a text model's tokenizer.json: each record's text column is tokenized,
+                        run and pooled (a TextPipeline)
+  --text-column NAME    the column holding the text (default: text)
+  --task TASK           with --tokenizer: classification (default) or embeddings
   --input-name NAME     the model input fed with the features (default: its only input)
   -o, --output FILE     where predictions go: .csv (default, to standard output) or .ndjson
   --errors FILE         also write every invalid record's errors as NDJSON
@@ -37,7 +42,7 @@ Options:
   --verbose             print stack traces of errors
 
 Output columns: row (1-based record number), then label and p_<label> per class for a
-classifier, or value for a regressor.`
+classifier, value for a regressor, or e0, e1, … for embeddings.`
 
 async function main(args) {
   const parsed = parseCommand('predict', args, {
@@ -47,6 +52,9 @@ async function main(args) {
       schema: { type: 'string' },
       labels: { type: 'string' },
       'input-name': { type: 'string' },
+      tokenizer: { type: 'string' },
+      'text-column': { type: 'string' },
+      task: { type: 'string' },
       output: { type: 'string', short: 'o' },
       errors: { type: 'string' },
       format: { type: 'string' },
@@ -65,10 +73,11 @@ async function main(args) {
   const outputFormat = values.output && /\.(nd)?jsonl?$/i.test(values.output) ? 'ndjson' : 'csv'
 
   const stream = input === '-' ? process.stdin : openInput(input)
-  const pipeline = await loadPipeline(values, input, format)
   const session = await InferenceSession.create(values.model)
   const labels = readLabels(values.labels)
-  const model = await Model.create({ session, pipeline, labels, inputName: values['input-name'] })
+  const scorer = values.tokenizer
+    ? await textScorer(values, session, labels, format, outputFormat)
+    : await recordScorer(values, session, labels, input, format, outputFormat)
 
   const outFile = values.output ? new AtomicFile(values.output) : null
   const errorsFile = values.errors ? new AtomicFile(values.errors) : null
@@ -78,8 +87,6 @@ async function main(args) {
   const totalBytes = input === '-' ? 0 : fs.statSync(input).size
   const progress = createProgress({ totalBytes, quiet: values.quiet, label: 'predict' })
   const summary = new Summary()
-  const native = nativeModel(model)
-  const numbers = new RecordNumbers(1)
   const started = performance.now()
   let chunks = 0
   let header = false
@@ -88,8 +95,8 @@ async function main(args) {
   // next and writes the other out.
   const inflight = []
   const settle = async () => {
-    const { chunk, result } = await inflight.shift()
-    const errors = await drain(result.errors, 'errorsLeft', (n) => result.errors.takeErrors(n))
+    const { chunk, scored } = await inflight.shift()
+    const { result, errors } = await scorer.settle(scored, summary.records)
     if (result.header !== null && !header) {
       header = true
       if (!out.write(result.header + '\n')) await once(out, 'drain')
@@ -102,8 +109,7 @@ async function main(args) {
   try {
     try {
       for await (const chunk of recordChunks(stream, { csv: format === 'csv', chunkBytes })) {
-        const options = { format: format === 'csv' ? 'csv' : 'json', output: outputFormat, chunk: chunks++ }
-        const job = native.validateAndPredictText(chunk.bytes, options, numbers).then((result) => ({ chunk, result }))
+        const job = scorer.score(chunk, chunks++).then((scored) => ({ chunk, scored }))
         job.catch(() => {}) // awaited in order below; this only keeps a later failure from going unhandled meanwhile
         inflight.push(job)
         if (inflight.length >= 2) await settle()
@@ -124,6 +130,77 @@ async function main(args) {
   process.stderr.write(summary.describe((performance.now() - started) / 1000) + '\n')
   return 0
 }
+
+/**
+ * Records → Schema → Pipeline → model, scored and written as text in Rust (`validateAndPredictText`):
+ * `score` starts a chunk's job, `settle` (in chunk order) takes its errors.
+ */
+async function recordScorer(values, session, labels, input, format, outputFormat) {
+  const pipeline = await loadPipeline(values, input, format)
+  const model = await Model.create({ session, pipeline, labels, inputName: values['input-name'] })
+  const native = nativeModel(model)
+  const numbers = new RecordNumbers(1)
+  return {
+    score: (chunk, index) =>
+      native.validateAndPredictText(chunk.bytes, { format: format === 'csv' ? 'csv' : 'json', output: outputFormat, chunk: index }, numbers),
+    settle: async (result) => ({ result, errors: await drain(result.errors, 'errorsLeft', (n) => result.errors.takeErrors(n)) }),
+  }
+}
+
+/**
+ * Records' text column → TextPipeline: the column is read by a one-field Schema (off the event
+ * loop), the texts classified or embedded in one native job per chunk; `settle` (in chunk order)
+ * numbers the rows and writes them as CSV or NDJSON.
+ */
+async function textScorer(values, session, labels, format, outputFormat) {
+  const column = values['text-column'] ?? 'text'
+  const task = values.task ?? 'classification'
+  if (task !== 'classification' && task !== 'embeddings') throw new UsageError(`predict: --task must be classification or embeddings, got '${task}'`)
+  if (values.pipeline || values.schema) throw new UsageError('predict: --tokenizer reads a text column: --pipeline and --schema do not apply')
+  const pipeline = await TextPipeline.create({ model: session, tokenizer: values.tokenizer, task, labels })
+  const schema = new Schema({ [column]: { type: 'string', maxLength: 1 << 24 } }, { allowUnknown: true })
+  return {
+    async score(chunk) {
+      const { valid, errors } = await schema.validateMany(chunk.bytes, { format: format === 'csv' ? 'csv' : 'json' })
+      const texts = valid.map((record) => String(record[column]))
+      const output = task === 'embeddings' ? await pipeline.embed(texts) : await pipeline.classify(texts)
+      return { output, errors }
+    },
+    async settle({ output, errors }, recordsBefore) {
+      const invalid = new Set(errors.map((e) => e.index))
+      const rows = []
+      for (let index = 0; rows.length < (task === 'embeddings' ? output.dims[0] : output.length); index++) {
+        if (!invalid.has(index)) rows.push(recordsBefore + index + 1)
+      }
+      return { result: textLines(task, output, rows, labels, outputFormat), errors }
+    },
+  }
+}
+
+/** Text predictions as `{ header, text, predicted }`: CSV rows or NDJSON objects, one per row. */
+function textLines(task, output, rows, labels, outputFormat) {
+  const csv = outputFormat === 'csv'
+  let header = null
+  let lines
+  if (task === 'embeddings') {
+    const dim = output.dims[1] ?? 0
+    const vector = (i) => Array.from(output.data.subarray(i * dim, (i + 1) * dim))
+    if (csv) header = ['row', ...Array.from({ length: dim }, (_, j) => `e${j}`)].join(',')
+    lines = rows.map((row, i) => (csv ? [row, ...vector(i)].join(',') : JSON.stringify({ row, embedding: vector(i) })))
+  } else {
+    const classes = output[0]?.scores.length ?? 0
+    if (csv) header = ['row', 'label', ...Array.from({ length: classes }, (_, k) => `p_${labels?.[k] ?? k}`)].map(csvCell).join(',')
+    lines = rows.map((row, i) => {
+      const { label, scores } = output[i]
+      return csv ? [row, csvCell(String(label)), ...scores].join(',') : JSON.stringify({ row, label, probabilities: scores })
+    })
+  }
+  const text = lines.length > 0 ? lines.join('\n') + '\n' : ''
+  return { header: rows.length > 0 ? header : null, text: Buffer.from(text), predicted: rows.length }
+}
+
+/** A CSV cell: quoted when it holds a comma, a quote or a line break. */
+const csvCell = (value) => (/[",\r\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value)
 
 function inputFormat(input, format) {
   if (format !== undefined) {

@@ -3,7 +3,7 @@
 // tract-node/express: KServe V2 inference routes, a records → predictions route, health and
 // Prometheus metrics, over InferenceSession and Model. Express is a peer: required when used.
 const { Model } = require('./model.js')
-const { checkModels, kserveMetadata, sessionOf } = require('./served.js')
+const { checkModels, kserveMetadata, runTexts, sessionOf, TextPipeline } = require('./served.js')
 const { codedError } = require('./errors.js')
 const { Metrics } = require('./metrics.js')
 const { dashboardPath, mountDashboard } = require('./dashboard.js')
@@ -158,14 +158,28 @@ async function infer(session, body, name, timeoutMs) {
 
 /**
  * Records → predictions, through a Model: a record, an array of records, or NDJSON. Raw bytes go to
- * Rust as they are (parsed and validated off the event loop).
+ * Rust as they are (parsed and validated off the event loop). For a TextPipeline, `{ texts }` →
+ * embeddings or predictions.
  */
 async function predict(entry, body, name) {
+  if (entry instanceof TextPipeline) {
+    const parsed = Buffer.isBuffer(body) ? parseJson(body) : body
+    return runTexts(entry, parsed?.texts, name)
+  }
   if (!(entry instanceof Model)) {
     throw codedError('ERR_INVALID_ARG', `model '${name}' takes tensors, not records: use /v2/models/${name}/infer`)
   }
   const records = Buffer.isBuffer(body) ? body : Array.isArray(body) ? body : [body]
   return { model_name: name, predictions: await entry.predict(records) }
+}
+
+/** A JSON body `{ texts }` (bounded by the router's body limit), or ERR_INVALID_ARG. */
+function parseJson(bytes) {
+  try {
+    return JSON.parse(bytes.toString('utf8'))
+  } catch (cause) {
+    throw codedError('ERR_INVALID_ARG', `body: expected JSON ({ "texts": [...] }): ${cause.message}`)
+  }
 }
 
 /**

@@ -1,8 +1,8 @@
 'use strict'
 
 // tract-node/queue: inference workers and producers on BullMQ (Redis). A job names a served model
-// and carries KServe V2 inputs (for an InferenceSession) or records (for a Model); its result is the
-// JSON the HTTP routes answer. BullMQ is a peer dependency, required when used.
+// and carries KServe V2 inputs (for an InferenceSession), records (for a Model) or texts (for a
+// TextPipeline); its result is the JSON the HTTP routes answer. BullMQ is a peer dependency, required when used.
 
 const { createReadStream } = require('node:fs')
 const { stat } = require('node:fs/promises')
@@ -11,7 +11,7 @@ const { computeThreads } = require('./native.js')
 const { Model } = require('./model.js')
 const { codedError, invalidArg } = require('./errors.js')
 const { recordChunks, recordGroups } = require('./record-chunks.js')
-const { checkModels, sessionOf } = require('./served.js')
+const { checkModels, runTexts, sessionOf } = require('./served.js')
 
 /** Failures that another attempt can fix (a full queue, a busy machine); BullMQ retries those. */
 const TRANSIENT = new Set(['ERR_QUEUE_FULL', 'ERR_TIMEOUT', 'ERR_RESOURCE', 'ERR_SESSION_RELEASED', 'ERR_SHUTTING_DOWN', 'ERR_INTERNAL'])
@@ -57,7 +57,7 @@ function defaultConcurrency(served) {
 /**
  * One job's result: `{ model_name, outputs }` for tensors, `{ model_name, predictions, errors }` for
  * records (`predictions[i]` null where record `i` is invalid; `errors` as `validateMany` reports
- * them). A failure becomes an Error whose message starts with its code (BullMQ keeps only the
+ * them), `{ model_name, embeddings }` or `{ model_name, predictions }` for texts. A failure becomes an Error whose message starts with its code (BullMQ keeps only the
  * message, as `failedReason`); failures no retry can fix are BullMQ `UnrecoverableError`s.
  */
 async function processJob(served, data) {
@@ -67,7 +67,7 @@ async function processJob(served, data) {
     const { model: name } = checkJob(data, 'job.data')
     const entry = served[name]
     if (!entry) throw codedError('ERR_MODEL_NOT_FOUND', `model '${name}' is not served by this worker (serving: ${Object.keys(served).join(', ')})`)
-    outcome = { result: data.inputs !== undefined ? await inferTensors(sessionOf(entry), data, name) : await predictRecords(entry, data, name) }
+    outcome = { result: await runJob(entry, data, name) }
   } catch (error) {
     outcome = { failure: jobFailure(error) }
   }
@@ -107,6 +107,12 @@ function nextTurn() {
   }
 }
 
+/** A job's result: KServe V2 outputs, record predictions, or text embeddings / predictions. */
+function runJob(entry, data, name) {
+  if (data.texts !== undefined) return runTexts(entry, data.texts, name)
+  return data.inputs !== undefined ? inferTensors(sessionOf(entry), data, name) : predictRecords(entry, data, name)
+}
+
 async function inferTensors(session, { inputs, outputs }, name) {
   const body = Buffer.from(JSON.stringify(outputs === undefined ? { inputs } : { inputs, outputs }))
   return JSON.parse((await session.inferJson(body, name)).toString())
@@ -132,13 +138,17 @@ function jobFailure(error) {
   return Object.assign(failure, { code, errors: error?.errors })
 }
 
-/** Checks a job's data: `{ model, inputs, outputs? }` or `{ model, records, format? }`. */
+/** Checks a job's data: `{ model, inputs, outputs? }`, `{ model, records, format? }` or `{ model, texts }`. */
 function checkJob(data, what) {
-  if (data === null || typeof data !== 'object') throw invalidArg(what, '{ model, inputs } or { model, records }', data)
-  const { model, inputs, records, format } = data
+  if (data === null || typeof data !== 'object') throw invalidArg(what, '{ model, inputs }, { model, records } or { model, texts }', data)
+  const { model, inputs, records, texts, format } = data
   if (typeof model !== 'string' || model === '') throw invalidArg(`${what}.model`, 'the name of a served model', model)
-  if ((inputs === undefined) === (records === undefined)) {
-    throw codedError('ERR_INVALID_ARG', `${what}: expected either inputs (KServe V2 tensors) or records, not ${inputs === undefined ? 'neither' : 'both'}`)
+  const given = [inputs, records, texts].filter((v) => v !== undefined).length
+  if (given !== 1) {
+    throw codedError('ERR_INVALID_ARG', `${what}: expected one of inputs (KServe V2 tensors), records or texts, got ${given === 0 ? 'none' : 'several'}`)
+  }
+  if (texts !== undefined && !(Array.isArray(texts) && texts.every((t) => typeof t === 'string'))) {
+    throw invalidArg(`${what}.texts`, 'an array of strings', texts)
   }
   if (inputs !== undefined && !Array.isArray(inputs))
     throw invalidArg(`${what}.inputs`, 'an array of KServe V2 inputs ({ name, shape, datatype, data })', inputs)

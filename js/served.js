@@ -1,10 +1,12 @@
 'use strict'
 
-// The models a server or a queue worker serves: names mapped to InferenceSession or Model instances.
+// The models a server or a queue worker serves: names mapped to InferenceSession, Model or
+// TextPipeline instances.
 
 const { InferenceSession } = require('./session.js')
 const { Model } = require('./model.js')
-const { codedError } = require('./errors.js')
+const { TextPipeline } = require('./text.js')
+const { codedError, invalidArg } = require('./errors.js')
 
 /** KServe V2 datatypes by tensor type. */
 const DATATYPE = {
@@ -36,17 +38,32 @@ function kserveMetadata(name, session) {
 /** A copy of `models` once each entry is checked to be an InferenceSession or a Model. */
 function checkModels(models) {
   if (models === null || typeof models !== 'object' || Object.keys(models).length === 0) {
-    throw codedError('ERR_INVALID_ARG', 'models: expected an object mapping names to InferenceSession or Model instances')
+    throw codedError('ERR_INVALID_ARG', 'models: expected an object mapping names to InferenceSession, Model or TextPipeline instances')
   }
   for (const [name, entry] of Object.entries(models)) {
-    if (!(entry instanceof InferenceSession || entry instanceof Model)) {
-      throw codedError('ERR_INVALID_ARG', `models.${name}: expected an InferenceSession or a Model`)
+    if (!(entry instanceof InferenceSession || entry instanceof Model || entry instanceof TextPipeline)) {
+      throw codedError('ERR_INVALID_ARG', `models.${name}: expected an InferenceSession, a Model or a TextPipeline`)
     }
   }
   return { ...models }
 }
 
 /** The session that runs a served entry. */
-const sessionOf = (entry) => (entry instanceof Model ? entry.session : entry)
+const sessionOf = (entry) => (entry instanceof InferenceSession ? entry : entry.session)
 
-module.exports = { checkModels, kserveMetadata, sessionOf }
+/**
+ * Texts through a TextPipeline: `{ model_name, embeddings }` (one array of numbers per text) or
+ * `{ model_name, predictions }` (`{ label, score, scores }` per text).
+ */
+async function runTexts(entry, texts, name) {
+  if (!(entry instanceof TextPipeline)) {
+    throw codedError('ERR_INVALID_ARG', `model '${name}' is not a text pipeline: it does not take texts`)
+  }
+  if (!Array.isArray(texts)) throw invalidArg('texts', 'an array of strings', texts)
+  if (entry.task === 'classification') return { model_name: name, predictions: await entry.classify(texts) }
+  const { data, dims } = await entry.embed(texts)
+  const width = dims[1]
+  return { model_name: name, embeddings: Array.from({ length: dims[0] }, (_, i) => Array.from(data.subarray(i * width, (i + 1) * width))) }
+}
+
+module.exports = { checkModels, kserveMetadata, runTexts, sessionOf, TextPipeline }

@@ -16,6 +16,7 @@ pub mod serving;
 pub mod session;
 pub mod stats;
 pub mod tensor;
+pub mod text;
 
 /// The addon's allocator: mimalloc keeps the addon's memory apart from Node's heap and reuses it.
 /// With glibc's, each large `runSync` input left a hole in the JS thread's heap, pinned by small

@@ -76,3 +76,19 @@ async function main(): Promise<void> {
 }
 
 void main
+
+async function text(): Promise<void> {
+  const { Tokenizer, TextPipeline } = await import('../../index.js')
+  const tokenizer = await Tokenizer.fromFile('tokenizer.json')
+  const encoded = await tokenizer.encodeBatch(['a', 'b'], { maxLength: 128, pairs: ['c', 'd'] })
+  const ids: BigInt64Array = encoded.inputIds.data
+  const text: string = tokenizer.decodeSync(ids)
+  const pipeline = await TextPipeline.create({ model: 'model.onnx', tokenizer, task: 'embeddings', pooling: 'mean' })
+  const vectors: Float32Array = (await pipeline.embed(['hello'])).data
+  const [first] = await pipeline.classify(['hello'])
+  const score: number = first.score
+  // @ts-expect-error: the task is one of two
+  await TextPipeline.create({ model: 'model.onnx', tokenizer, task: 'summarize' })
+  console.log(text, vectors, score)
+}
+void text

@@ -73,7 +73,8 @@ pub fn interpret(
     .collect()
 }
 
-fn floats(name: &str, tensor: &Tensor) -> Result<Vec<f32>> {
+/// The values of a numeric output as f32.
+pub(crate) fn floats(name: &str, tensor: &Tensor) -> Result<Vec<f32>> {
   let cast = tensor
     .cast_to_dt(DatumType::F32)
     .map_err(|e| TractNodeError::Internal { reason: format!("output '{name}': {e}") })?;

@@ -1,0 +1,368 @@
+//! `TextPipeline`: texts in, embeddings or class scores out. Tokenizes, runs the model and pools
+//! in one job: texts are sorted by length and run in batches of `batch_size`, so that short texts
+//! are not padded to the longest of the call.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tract_onnx::prelude::{DatumType, Tensor};
+
+use super::tokenizer::{EncodeOptions, Encoded, TextTokenizer};
+use crate::error::{Result, TractNodeError};
+use crate::model::floats;
+use crate::session::model_info::Dim;
+use crate::session::Session;
+use crate::tensor::DType;
+
+/// What the model's output is read as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Task {
+  /// A vector per text: token vectors `[n, seq, dim]` pooled, or `[n, dim]` as is.
+  Embeddings,
+  /// Class logits `[n, classes]`, turned into probabilities.
+  Classification,
+}
+
+/// How token vectors become one vector per text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pooling {
+  /// The mean of the attended tokens (sentence-transformers' default).
+  Mean,
+  /// The first token's vector (`[CLS]`).
+  Cls,
+}
+
+/// How class logits become scores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+  /// One distribution over the classes.
+  Softmax,
+  /// An independent probability per class (multi-label models, or a single logit).
+  Sigmoid,
+  /// The model's outputs as they are.
+  None,
+}
+
+/// A pipeline's settings (see `TextPipelineOptions` in index.d.ts for the defaults).
+#[derive(Debug, Clone)]
+pub struct TextPipelineConfig {
+  pub task: Task,
+  pub pooling: Pooling,
+  pub normalize: bool,
+  pub activation: Option<Activation>,
+  pub max_length: usize,
+  pub batch_size: usize,
+  pub output: Option<String>,
+}
+
+/// The largest number of texts run in one batch.
+pub const MAX_BATCH: usize = 4096;
+
+/// Rows of floats, row-major `[rows, width]`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Rows {
+  pub rows: usize,
+  pub width: usize,
+  pub data: Vec<f32>,
+}
+
+/// Which tokenizer matrix feeds a model input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+  Ids,
+  Mask,
+  TypeIds,
+}
+
+#[derive(Debug, Clone)]
+struct Feed {
+  name: String,
+  role: Role,
+  int32: bool,
+}
+
+/// A model and its tokenizer, ready to take texts.
+pub struct TextPipeline {
+  session: Arc<Session>,
+  tokenizer: Arc<TextTokenizer>,
+  feeds: Vec<Feed>,
+  output: String,
+  encode: EncodeOptions,
+  task: Task,
+  pooling: Pooling,
+  normalize: bool,
+  activation: Option<Activation>,
+  batch_size: usize,
+}
+
+impl TextPipeline {
+  /// Ties `session` to `tokenizer`: every model input must be one of `input_ids`,
+  /// `attention_mask`, `token_type_ids` (int64 or int32), and `output` one of its outputs.
+  pub fn new(
+    session: Arc<Session>,
+    tokenizer: Arc<TextTokenizer>,
+    config: TextPipelineConfig,
+  ) -> Result<TextPipeline> {
+    if config.batch_size == 0 || config.batch_size > MAX_BATCH {
+      return Err(TractNodeError::invalid_arg(
+        "batchSize",
+        format!("an integer in 1..={MAX_BATCH}"),
+      ));
+    }
+    let mut encode = EncodeOptions { max_length: config.max_length, ..EncodeOptions::default() };
+    let mut feeds = Vec::new();
+    for input in session.inputs() {
+      let role = match input.name.as_str() {
+        name if name.contains("input_ids") => Role::Ids,
+        name if name.contains("attention_mask") => Role::Mask,
+        name if name.contains("token_type_ids") => Role::TypeIds,
+        name => {
+          return Err(TractNodeError::invalid_arg(
+            "model",
+            format!("a text model, whose inputs are input_ids, attention_mask and token_type_ids; it has '{name}'"),
+          ))
+        }
+      };
+      let int32 = match input.dtype {
+        Some(DType::Int64) | None => false,
+        Some(DType::Int32) => true,
+        Some(other) => {
+          return Err(TractNodeError::invalid_arg(
+            "model",
+            format!("input '{}' of int64 or int32 token ids, not {}", input.name, other.name()),
+          ))
+        }
+      };
+      // A model exported for one sequence length takes rows padded to exactly that length.
+      if let Some([_, Dim::Fixed(length)]) = input.dims.as_deref() {
+        encode.max_length = encode.max_length.min(*length);
+        encode.pad_to_max_length = true;
+      }
+      feeds.push(Feed { name: input.name.clone(), role, int32 });
+    }
+    if !feeds.iter().any(|f| f.role == Role::Ids) {
+      return Err(TractNodeError::invalid_arg("model", "a text model with an input_ids input"));
+    }
+    let outputs: Vec<&str> = session.outputs().iter().map(|o| o.name.as_str()).collect();
+    let output = match config.output {
+      Some(name) if outputs.contains(&name.as_str()) => name,
+      Some(name) => {
+        return Err(TractNodeError::InputUnknown {
+          what: "output",
+          name,
+          known: outputs.iter().map(|s| s.to_string()).collect(),
+        })
+      }
+      None => outputs.first().map(|s| s.to_string()).unwrap_or_default(),
+    };
+    Ok(TextPipeline {
+      session,
+      tokenizer,
+      feeds,
+      output,
+      encode,
+      task: config.task,
+      pooling: config.pooling,
+      normalize: config.normalize,
+      activation: config.activation,
+      batch_size: config.batch_size,
+    })
+  }
+
+  /// The task this pipeline was made for.
+  pub fn task(&self) -> Task {
+    self.task
+  }
+
+  /// One vector per text (L2-normalised when the pipeline normalises).
+  pub fn embed(&self, texts: &[String]) -> Result<Rows> {
+    self.run_sorted(texts, |encoded, values, shape| {
+      let mut rows = match shape {
+        [rows, seq, dim] if *rows == encoded.rows && *seq == encoded.width => {
+          pool(self.pooling, encoded, values, *dim)
+        }
+        [rows, dim] if *rows == encoded.rows => Rows { rows: *rows, width: *dim, data: values },
+        _ => {
+          return Err(unexpected_shape(&self.output, shape, "[texts, tokens, dim] or [texts, dim]"))
+        }
+      };
+      if self.normalize {
+        rows.data.chunks_mut(rows.width.max(1)).for_each(l2_normalize);
+      }
+      Ok(rows)
+    })
+  }
+
+  /// Class scores per text, `[texts, classes]`.
+  pub fn classify(&self, texts: &[String]) -> Result<Rows> {
+    self.run_sorted(texts, |encoded, mut values, shape| {
+      let [rows, classes] = shape else {
+        return Err(unexpected_shape(&self.output, shape, "[texts, classes]"));
+      };
+      if *rows != encoded.rows {
+        return Err(unexpected_shape(&self.output, shape, "[texts, classes]"));
+      }
+      let activation = self.activation.unwrap_or(if *classes == 1 {
+        Activation::Sigmoid
+      } else {
+        Activation::Softmax
+      });
+      for row in values.chunks_mut((*classes).max(1)) {
+        match activation {
+          Activation::Softmax => softmax(row),
+          Activation::Sigmoid => row.iter_mut().for_each(|v| *v = 1.0 / (1.0 + (-*v).exp())),
+          Activation::None => {}
+        }
+      }
+      Ok(Rows { rows: *rows, width: *classes, data: values })
+    })
+  }
+
+  /// Runs `texts` in batches of similar length and puts each batch's rows (from `read`: the
+  /// batch's encoding, its output values and shape) back in the order of `texts`.
+  fn run_sorted(
+    &self,
+    texts: &[String],
+    read: impl Fn(&Encoded, Vec<f32>, &[usize]) -> Result<Rows>,
+  ) -> Result<Rows> {
+    super::tokenizer::check_batch(texts, None)?;
+    let mut order: Vec<usize> = (0..texts.len()).collect();
+    order.sort_by_key(|&i| texts[i].len());
+    let mut result = Rows { rows: texts.len(), ..Rows::default() };
+    for batch in order.chunks(self.batch_size) {
+      let batch_texts: Vec<String> = batch.iter().map(|&i| texts[i].clone()).collect();
+      let encoded = self.tokenizer.encode(&batch_texts, None, &self.encode)?;
+      let (values, shape) = self.run(&encoded)?;
+      let rows = read(&encoded, values, &shape)?;
+      if result.data.is_empty() {
+        result.width = rows.width;
+        result.data = vec![0.0; texts.len() * rows.width];
+      }
+      for (row, &index) in rows.data.chunks(rows.width.max(1)).zip(batch) {
+        result.data[index * rows.width..(index + 1) * rows.width].copy_from_slice(row);
+      }
+    }
+    Ok(result)
+  }
+
+  /// Runs the model on one encoded batch: the output's values and shape.
+  fn run(&self, encoded: &Encoded) -> Result<(Vec<f32>, Vec<usize>)> {
+    let shape = [encoded.rows, encoded.width];
+    let feeds = self
+      .feeds
+      .iter()
+      .map(|feed| {
+        let values = match feed.role {
+          Role::Ids => &encoded.ids,
+          Role::Mask => &encoded.attention_mask,
+          Role::TypeIds => &encoded.type_ids,
+        };
+        let tensor = if feed.int32 {
+          let narrow: Vec<i32> = values.iter().map(|&v| v as i32).collect();
+          Tensor::from_shape(&shape, &narrow)
+        } else {
+          Tensor::from_shape(&shape, values)
+        };
+        let tensor = tensor.map_err(|e| TractNodeError::Internal { reason: e.to_string() })?;
+        Ok((feed.name.clone(), tensor))
+      })
+      .collect::<Result<Vec<_>>>()?;
+    let started = Instant::now();
+    let outputs = self.session.run(feeds, Some(std::slice::from_ref(&self.output)))?;
+    self.session.stats().executed(std::iter::once(started.elapsed()));
+    let (name, output) = outputs.into_iter().next().ok_or_else(|| TractNodeError::Internal {
+      reason: format!("output '{}' missing from the run", self.output),
+    })?;
+    if output.tensor.datum_type() == DatumType::String {
+      return Err(unexpected_shape(&name, output.tensor.shape(), "floats"));
+    }
+    let shape = output.tensor.shape().to_vec();
+    Ok((floats(&name, &output.tensor)?, shape))
+  }
+}
+
+/// Pools token vectors `[rows, width, dim]` into `[rows, dim]`.
+fn pool(pooling: Pooling, encoded: &Encoded, values: Vec<f32>, dim: usize) -> Rows {
+  let mut data = vec![0.0f32; encoded.rows * dim];
+  for (row, pooled) in data.chunks_mut(dim.max(1)).enumerate() {
+    let tokens = &values[row * encoded.width * dim..(row + 1) * encoded.width * dim];
+    match pooling {
+      Pooling::Cls => pooled.copy_from_slice(&tokens[..dim]),
+      Pooling::Mean => {
+        let mask = &encoded.attention_mask[row * encoded.width..(row + 1) * encoded.width];
+        let mut sum = vec![0.0f64; dim];
+        let mut count = 0.0f64;
+        for (token, &attended) in tokens.chunks(dim.max(1)).zip(mask) {
+          if attended != 0 {
+            sum.iter_mut().zip(token).for_each(|(s, &v)| *s += f64::from(v));
+            count += 1.0;
+          }
+        }
+        // As sentence-transformers: the sum over at least 1e-9 tokens.
+        let count = count.max(1e-9);
+        pooled.iter_mut().zip(&sum).for_each(|(p, s)| *p = (s / count) as f32);
+      }
+    }
+  }
+  Rows { rows: encoded.rows, width: dim, data }
+}
+
+/// Scales `row` to unit length (as torch's `normalize`: a norm under 1e-12 counts as 1e-12).
+fn l2_normalize(row: &mut [f32]) {
+  let norm = row.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>().sqrt().max(1e-12);
+  row.iter_mut().for_each(|v| *v = (f64::from(*v) / norm) as f32);
+}
+
+fn softmax(row: &mut [f32]) {
+  let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+  let mut sum = 0.0f64;
+  for v in row.iter_mut() {
+    *v = (*v - max).exp();
+    sum += f64::from(*v);
+  }
+  row.iter_mut().for_each(|v| *v = (f64::from(*v) / sum) as f32);
+}
+
+fn unexpected_shape(output: &str, shape: &[usize], expected: &str) -> TractNodeError {
+  TractNodeError::Internal {
+    reason: format!("output '{output}' has shape {shape:?}, where the task reads {expected}"),
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn mean_pooling_ignores_padding_and_cls_takes_the_first_token() {
+    let encoded = Encoded {
+      rows: 2,
+      width: 3,
+      ids: vec![1, 2, 3, 1, 2, 0],
+      attention_mask: vec![1, 1, 1, 1, 1, 0],
+      type_ids: vec![0; 6],
+    };
+    let values = vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 1.0, 1.0, 3.0, 3.0, 100.0, 100.0];
+    let mean = pool(Pooling::Mean, &encoded, values.clone(), 2);
+    assert_eq!(mean.data, vec![3.0, 4.0, 2.0, 2.0]);
+    let cls = pool(Pooling::Cls, &encoded, values, 2);
+    assert_eq!(cls.data, vec![1.0, 2.0, 1.0, 1.0]);
+  }
+
+  #[test]
+  fn softmax_and_normalisation_match_their_definitions() {
+    let mut row = [1.0f32, 2.0, 3.0];
+    softmax(&mut row);
+    let e: Vec<f64> = [1.0f64, 2.0, 3.0].iter().map(|v| v.exp()).collect();
+    let total: f64 = e.iter().sum();
+    for (got, want) in row.iter().zip(&e) {
+      assert!((f64::from(*got) - want / total).abs() < 1e-6);
+    }
+    let mut vector = [3.0f32, 4.0];
+    l2_normalize(&mut vector);
+    assert_eq!(vector, [0.6, 0.8]);
+    let mut zero = [0.0f32, 0.0];
+    l2_normalize(&mut zero);
+    assert_eq!(zero, [0.0, 0.0]);
+  }
+}
