@@ -218,20 +218,24 @@ impl TextPipeline {
     })
   }
 
-  /// Runs `texts` in batches of similar length and puts each batch's rows (from `read`: the
-  /// batch's encoding, its output values and shape) back in the order of `texts`.
+  /// Runs `texts` in batches of similar length (see [`length_groups`]) and puts each batch's rows
+  /// (from `read`: the batch's encoding, its output values and shape) back in the order of `texts`.
   fn run_sorted(
     &self,
     texts: &[String],
     read: impl Fn(&Encoded, Vec<f32>, &[usize]) -> Result<Rows>,
   ) -> Result<Rows> {
-    super::tokenizer::check_batch(texts, None)?;
+    let encodings = self.tokenizer.tokenize(texts, None, &self.encode)?;
     let mut order: Vec<usize> = (0..texts.len()).collect();
-    order.sort_by_key(|&i| texts[i].len());
+    order.sort_by_key(|&i| encodings[i].len());
+    let lengths: Vec<usize> = order.iter().map(|&i| encodings[i].len()).collect();
     let mut result = Rows { rows: texts.len(), ..Rows::default() };
-    for batch in order.chunks(self.batch_size) {
-      let batch_texts: Vec<String> = batch.iter().map(|&i| texts[i].clone()).collect();
-      let encoded = self.tokenizer.encode(&batch_texts, None, &self.encode)?;
+    let mut first = 0;
+    for size in length_groups(&lengths, self.batch_size) {
+      let batch = &order[first..first + size];
+      first += size;
+      let batch_encodings: Vec<_> = batch.iter().map(|&i| &encodings[i]).collect();
+      let encoded = self.tokenizer.pad(&batch_encodings, &self.encode);
       let (values, shape) = self.run(&encoded)?;
       let rows = read(&encoded, values, &shape)?;
       if result.data.is_empty() {
@@ -279,6 +283,35 @@ impl TextPipeline {
     let shape = output.tensor.shape().to_vec();
     Ok((floats(&name, &output.tensor)?, shape))
   }
+}
+
+/// Texts a batch takes before padding may cost more than [`MAX_PADDING`].
+const MIN_GROUP: usize = 2;
+
+/// The share of a batch's tokens that may be padding, once it holds [`MIN_GROUP`] texts.
+const MAX_PADDING: f64 = 0.1;
+
+/// Sizes of consecutive batches of texts of ascending token `lengths`: at most `batch_size`
+/// texts, and past [`MIN_GROUP`] texts no more than [`MAX_PADDING`] of padding (a batch runs as
+/// many tokens per text as its longest has: texts of 5 and 30 tokens are best run apart).
+fn length_groups(lengths: &[usize], batch_size: usize) -> Vec<usize> {
+  let mut groups = Vec::new();
+  let (mut size, mut tokens) = (0usize, 0usize);
+  for &length in lengths {
+    let padded = (size + 1) * length;
+    let wasteful =
+      size >= MIN_GROUP && (padded - tokens - length) as f64 > MAX_PADDING * padded as f64;
+    if size == batch_size || wasteful {
+      groups.push(size);
+      (size, tokens) = (0, 0);
+    }
+    size += 1;
+    tokens += length;
+  }
+  if size > 0 {
+    groups.push(size);
+  }
+  groups
 }
 
 /// Pools token vectors `[rows, width, dim]` into `[rows, dim]`.
@@ -347,6 +380,16 @@ mod tests {
     assert_eq!(mean.data, vec![3.0, 4.0, 2.0, 2.0]);
     let cls = pool(Pooling::Cls, &encoded, values, 2);
     assert_eq!(cls.data, vec![1.0, 2.0, 1.0, 1.0]);
+  }
+
+  #[test]
+  fn texts_of_similar_length_run_together() {
+    // Equal lengths: whole batches.
+    assert_eq!(length_groups(&[7; 10], 4), vec![4, 4, 2]);
+    // A long text after short ones starts a batch of its own, once the batch has MIN_GROUP texts.
+    assert_eq!(length_groups(&[5, 5, 5, 5, 5, 30, 31], 32), vec![5, 2]);
+    assert_eq!(length_groups(&[5, 30], 32), vec![2]);
+    assert_eq!(length_groups(&[], 32), Vec::<usize>::new());
   }
 
   #[test]

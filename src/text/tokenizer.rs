@@ -7,7 +7,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use tokenizers::{EncodeInput, Tokenizer, TruncationParams};
+use tokenizers::{EncodeInput, Encoding, Tokenizer, TruncationParams};
 
 use crate::error::{Result, TractNodeError};
 
@@ -87,6 +87,18 @@ impl TextTokenizer {
     pairs: Option<&[String]>,
     options: &EncodeOptions,
   ) -> Result<Encoded> {
+    let encodings = self.tokenize(texts, pairs, options)?;
+    Ok(self.pad(&encodings.iter().collect::<Vec<_>>(), options))
+  }
+
+  /// Each text's (or pair's) encoding, unpadded: refuses (ERR_INPUT_SHAPE) one over
+  /// `options.max_length` tokens when truncation is off.
+  pub fn tokenize(
+    &self,
+    texts: &[String],
+    pairs: Option<&[String]>,
+    options: &EncodeOptions,
+  ) -> Result<Vec<Encoding>> {
     check_batch(texts, pairs)?;
     if options.max_length == 0 || options.max_length > MAX_SEQUENCE {
       return Err(TractNodeError::invalid_arg(
@@ -95,7 +107,7 @@ impl TextTokenizer {
       ));
     }
     let tokenizer = self.configured(options.truncation.then_some(options.max_length))?;
-    let encodings = texts
+    texts
       .iter()
       .enumerate()
       .map(|(i, text)| {
@@ -118,7 +130,11 @@ impl TextTokenizer {
         }
         Ok(encoding)
       })
-      .collect::<Result<Vec<_>>>()?;
+      .collect()
+  }
+
+  /// `encodings` as one batch, padded on the right to the longest (or to `options.max_length`).
+  pub fn pad(&self, encodings: &[&Encoding], options: &EncodeOptions) -> Encoded {
     let longest = encodings.iter().map(|e| e.len()).max().unwrap_or(0);
     let width = if options.pad_to_max_length { options.max_length } else { longest };
     let mut encoded = Encoded {
@@ -128,7 +144,7 @@ impl TextTokenizer {
       attention_mask: Vec::with_capacity(encodings.len() * width),
       type_ids: Vec::with_capacity(encodings.len() * width),
     };
-    for encoding in &encodings {
+    for encoding in encodings {
       let pad = width - encoding.len();
       let row = |values: &[u32], fill: u32, out: &mut Vec<i64>| {
         out.extend(values.iter().chain(std::iter::repeat_n(&fill, pad)).map(|&v| i64::from(v)));
@@ -137,7 +153,7 @@ impl TextTokenizer {
       row(encoding.get_attention_mask(), 0, &mut encoded.attention_mask);
       row(encoding.get_type_ids(), 0, &mut encoded.type_ids);
     }
-    Ok(encoded)
+    encoded
   }
 
   /// The text of `ids`, without special tokens when `skip_special_tokens`.
