@@ -117,7 +117,10 @@ test('embeddings of the int8 model (DynamicQuantizeLinear, MatMulInteger) agree 
   const { texts, int8 } = refs.embeddings
   const embeddings = await pipeline.embed(texts)
   const cosines = int8.map((reference, i) => cosine(embeddings, i, reference)).sort((a, b) => a - b)
-  // A value on a rounding edge of the quantiser flips by one step in either runtime; see BENCHMARKS.md.
+  // Each DynamicQuantizeLinear rounds to integers, so a float difference of one ulp upstream can flip a value
+  // by a whole quantisation step, and six layers amplify it: on the per-tensor quantised model, onnxruntime
+  // itself differed from ONNX's reference evaluator (onnx.reference) by cosine 0.985 on one text. Most texts
+  // agree to 0.9999+; the lowest measured here was 0.9935.
   assert.ok(cosines[0] >= 0.99, `lowest cosine ${cosines[0]}`)
   assert.ok(cosines[Math.floor(cosines.length / 2)] >= 0.9999, `median cosine ${cosines[Math.floor(cosines.length / 2)]}`)
 })
