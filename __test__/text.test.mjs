@@ -83,7 +83,7 @@ test('decode gives Hugging Face tokenizers’ text', { skip: missing }, async ()
   assert.match(await tokenizer.decode(ids[4], { skipSpecialTokens: false }), /^\[CLS\] .* \[SEP\]$/)
 })
 
-test('padding to maxLength, no truncation, and no special tokens', { skip: missing }, () => {
+test('padding to maxLength, no truncation, and no special tokens', { skip: missing }, async () => {
   const padded = tokenizer.encodeBatchSync(['a', 'hello world'], { maxLength: 16, padding: 'max_length' })
   assert.deepEqual(padded.inputIds.dims, [2, 16])
   assert.deepEqual(Array.from(padded.attentionMask.data.subarray(0, 4), Number), [1, 1, 1, 0])
@@ -96,6 +96,13 @@ test('padding to maxLength, no truncation, and no special tokens', { skip: missi
     (e) => e.code === 'ERR_INPUT_SHAPE' && /texts\[0\]/.test(e.message),
   )
   assert.equal(tokenizer.encodeSync(long, { maxLength: 64 }).inputIds.dims[1], 64)
+  // A 64 MB text is read only as far as maxLength needs (else it takes WordPiece seconds), or refused unread.
+  const huge = 'word '.repeat(64 << 18)
+  assert.equal((await tokenizer.encode(huge, { maxLength: 16 })).inputIds.dims[1], 16)
+  assert.throws(
+    () => tokenizer.encodeSync(huge, { maxLength: 16, truncation: false }),
+    (e) => e.code === 'ERR_INPUT_SHAPE' && /refused unread/.test(e.message),
+  )
 })
 
 test('embeddings equal sentence-transformers’ mean pooling of onnxruntime (float model)', { skip: missing }, async () => {

@@ -18,6 +18,12 @@ pub const MAX_SEQUENCE: usize = 1 << 16;
 pub const MAX_TEXTS: usize = 1 << 20;
 pub const MAX_TEXT_BYTES: usize = 256 << 20;
 
+/// Bytes of text read per token: with truncation, a text is cut at `max_length` times this before
+/// tokenizing; without, a longer text is refused unread. A long document (or a hostile one: a
+/// single 100 MB word can cost BPE quadratic time) then costs no more than the tokens it keeps.
+/// No token of a real text spans that many bytes.
+pub const BYTES_PER_TOKEN: usize = 256;
+
 /// Tokenizers kept per truncation length (each is a clone of the file's, configured once).
 const CONFIGURED_KEPT: usize = 8;
 
@@ -111,22 +117,27 @@ impl TextTokenizer {
       .iter()
       .enumerate()
       .map(|(i, text)| {
+        let too_long = |actual: String| TractNodeError::InputShape {
+          name: format!("texts[{i}]"),
+          expected: format!(
+            "at most {} tokens (maxLength; or truncation: true)",
+            options.max_length
+          ),
+          actual,
+        };
+        let bytes = text.len() + pairs.map_or(0, |p| p[i].len());
+        if !options.truncation && bytes > options.max_length.saturating_mul(BYTES_PER_TOKEN) {
+          return Err(too_long(format!("{bytes} bytes, refused unread")));
+        }
         let input: EncodeInput<'_> = match pairs {
-          Some(pairs) => (text.as_str(), pairs[i].as_str()).into(),
-          None => text.as_str().into(),
+          Some(pairs) => (read(text, options), read(&pairs[i], options)).into(),
+          None => read(text, options).into(),
         };
         let encoding = tokenizer.encode_fast(input, options.add_special_tokens).map_err(|e| {
           TractNodeError::invalid_arg(format!("texts[{i}]"), format!("could not be tokenized: {e}"))
         })?;
         if encoding.len() > options.max_length {
-          return Err(TractNodeError::InputShape {
-            name: format!("texts[{i}]"),
-            expected: format!(
-              "at most {} tokens (maxLength; or truncation: true)",
-              options.max_length
-            ),
-            actual: format!("{} tokens", encoding.len()),
-          });
+          return Err(too_long(format!("{} tokens", encoding.len())));
         }
         Ok(encoding)
       })
@@ -190,6 +201,17 @@ impl TextTokenizer {
   }
 }
 
+/// What is tokenized of `text`: with truncation, at most `max_length` × [`BYTES_PER_TOKEN`] bytes
+/// (cut on a character boundary).
+fn read<'t>(text: &'t str, options: &EncodeOptions) -> &'t str {
+  let bytes = options.max_length.saturating_mul(BYTES_PER_TOKEN);
+  if !options.truncation || text.len() <= bytes {
+    return text;
+  }
+  let end = (0..=bytes).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+  &text[..end]
+}
+
 /// Refuses batches over [`MAX_TEXTS`] texts or [`MAX_TEXT_BYTES`] bytes, and pairs that do not
 /// match their texts one to one.
 pub fn check_batch(texts: &[String], pairs: Option<&[String]>) -> Result<()> {
@@ -212,5 +234,21 @@ pub fn check_batch(texts: &[String], pairs: Option<&[String]>) -> Result<()> {
       format!("one pair per text ({} texts), got {}", texts.len(), pairs.len()),
     )),
     _ => Ok(()),
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn truncated_texts_are_read_up_to_a_character_boundary() {
+    let options = EncodeOptions { max_length: 1, ..EncodeOptions::default() };
+    let text = format!("{}é{}", "a".repeat(BYTES_PER_TOKEN - 1), "b".repeat(10));
+    // 'é' is two bytes and straddles the cut: it is left out whole.
+    assert_eq!(read(&text, &options), "a".repeat(BYTES_PER_TOKEN - 1));
+    assert_eq!(read("short", &options), "short");
+    let whole = EncodeOptions { truncation: false, ..options };
+    assert_eq!(read(&text, &whole), text);
   }
 }
