@@ -259,11 +259,7 @@ impl EvalOp for DenseProduct {
     let (input, weights, bias) = args_3!(inputs);
     let (depth, columns) = (self.depth, self.columns);
     let rows = input.len() / depth;
-    let output_shape = self
-      .output_shape
-      .iter()
-      .map(|dim| Ok(dim.eval_to_i64(ctx.symbols)?.try_into()?))
-      .collect::<TractResult<TVec<usize>>>()?;
+    let output_shape = concrete_shape(&self.output_shape, ctx.symbols, rows * columns)?;
     let (x, weights, bias) =
       (input.try_as_plain_ram()?, weights.try_as_plain_ram()?, bias.try_as_plain_ram()?);
     let (x, weights, bias) =
@@ -328,6 +324,21 @@ impl EvalOp for DenseProduct {
       },
     );
     Ok(tvec!(output.into_tvalue()))
+  }
+}
+
+/// `shape` for this run: its dims evaluated with the run's `symbols`; a single dim the symbols do
+/// not give (a size only known from data) is what makes the product of the dims `len`.
+fn concrete_shape(shape: &[TDim], symbols: &SymbolValues, len: usize) -> TractResult<TVec<usize>> {
+  let dims: TVec<Option<usize>> =
+    shape.iter().map(|dim| dim.eval_to_i64(symbols).ok().and_then(|d| d.try_into().ok())).collect();
+  let known: usize = dims.iter().flatten().product();
+  match dims.iter().filter(|d| d.is_none()).count() {
+    0 => Ok(dims.into_iter().flatten().collect()),
+    1 if known > 0 && len.is_multiple_of(known) => {
+      Ok(dims.into_iter().map(|d| d.unwrap_or(len / known)).collect())
+    }
+    _ => bail!("the output shape {shape:?} is not known for this run"),
   }
 }
 
@@ -545,6 +556,17 @@ mod tests {
         assert!(!model.nodes().iter().any(|n| n.op_is::<DenseProduct>()), "{}", case.expr);
       }
   }
+  }
+
+  #[test]
+  fn an_output_dim_the_symbols_do_not_give_is_solved_from_the_length() {
+    let scope = SymbolScope::default();
+    let n = scope.sym("n");
+    let shape = [TDim::Val(1), TDim::from(n.clone()), TDim::Val(4)];
+    let values = SymbolValues::default().with(&n, 3);
+    assert_eq!(concrete_shape(&shape, &values, 12).unwrap(), tvec![1, 3, 4]);
+    assert_eq!(concrete_shape(&shape, &SymbolValues::default(), 20).unwrap(), tvec![1, 5, 4]);
+    assert!(concrete_shape(&shape, &SymbolValues::default(), 10).is_err());
   }
 
   #[test]
