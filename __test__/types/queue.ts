@@ -1,8 +1,8 @@
 // Type tests for tract-node/queue (compiled under strict by `npm test`).
 import { Queue } from 'bullmq'
 import { createWorker, enqueue, enqueueFile } from '../../queue.js'
-import type { InferenceJobResult, RecordsJobResult } from '../../queue.js'
-import { InferenceSession } from '../../index.js'
+import type { InferenceJobResult, RecordsJobResult, TextJobResult } from '../../queue.js'
+import { InferenceSession, TextPipeline } from '../../index.js'
 
 async function main(): Promise<void> {
   const session = await InferenceSession.create('model.onnx', { batching: { maxDelayMs: 2 } })
@@ -16,6 +16,12 @@ async function main(): Promise<void> {
   const { jobIds, records } = await enqueueFile(queue, 'wine.csv', { model: 'wine', format: 'csv', chunkRecords: 500, onProgress: (p) => void p.totalBytes })
   void jobIds[0]?.length
   void (records + 1)
+  const embedder = await TextPipeline.create({ model: 'minilm.onnx', tokenizer: 'tokenizer.json', task: 'embeddings' })
+  const textWorker = createWorker({ connection, queue: 'texts', models: { minilm: embedder } })
+  await enqueue(queue, { model: 'minilm', texts: ['a sentence'] })
+  const texts: TextJobResult = { model_name: 'minilm', embeddings: [[0.1, 0.2]] }
+  void texts
+  await textWorker.close()
   const result: RecordsJobResult = { model_name: 'wine', predictions: [null, { label: 'a', probabilities: null }], errors: [] }
   void result
   // @ts-expect-error: a job names its model
