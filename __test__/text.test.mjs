@@ -96,7 +96,7 @@ test('padding to maxLength, no truncation, and no special tokens', { skip: missi
     (e) => e.code === 'ERR_INPUT_SHAPE' && /texts\[0\]/.test(e.message),
   )
   assert.equal(tokenizer.encodeSync(long, { maxLength: 64 }).inputIds.dims[1], 64)
-  // A 64 MB text is read only as far as maxLength needs (else it takes WordPiece seconds), or refused unread.
+  // An 80 MiB text is read only as far as maxLength needs, or refused unread.
   const huge = 'word '.repeat(64 << 18)
   assert.equal((await tokenizer.encode(huge, { maxLength: 16 })).inputIds.dims[1], 16)
   assert.throws(
@@ -165,6 +165,16 @@ test('bad tokenizers, texts and options reject with coded errors', { skip: missi
     (e) => e.code === 'ERR_INVALID_ARG' && /maxLenght/.test(e.message),
   )
   assert.throws(() => tokenizer.encodeBatchSync(['a', 'b'], { pairs: ['c'] }), { code: 'ERR_INVALID_ARG' })
+  // One text takes a `pair`, a batch `pairs`: the other is a mistake, not ignored.
+  assert.throws(
+    () => tokenizer.encodeSync('a', { pairs: ['b'] }),
+    (e) => e.code === 'ERR_INVALID_ARG' && /options\.pairs/.test(e.message),
+  )
+  assert.throws(
+    () => tokenizer.encodeBatchSync(['a'], { pair: 'b' }),
+    (e) => e.code === 'ERR_INVALID_ARG' && /options\.pair\b/.test(e.message),
+  )
+  assert.throws(() => tokenizer.encodeSync('a', { pair: 7 }), { code: 'ERR_INVALID_ARG' })
   assert.throws(() => tokenizer.decodeSync([1, -2]), { code: 'ERR_INVALID_ARG' })
   assert.throws(() => tokenizer.decodeSync('101'), { code: 'ERR_INVALID_ARG' })
 

@@ -50,26 +50,22 @@ class Tokenizer {
 
   /** Encodes one text (or a text and its pair) into `[1, tokens]` int64 tensors. */
   async encode(text, options) {
-    const { pair, ...rest } = encodeOptions(options)
-    return tensors(await this.#native.encode([oneText(text, 'text')], pair === undefined ? null : [oneText(pair, 'options.pair')], rest))
+    return tensors(await this.#native.encode(...oneTextArgs(text, options)))
   }
 
   /** The blocking twin of `encode`. */
   encodeSync(text, options) {
-    const { pair, ...rest } = encodeOptions(options)
-    return tensors(this.#native.encodeSync([oneText(text, 'text')], pair === undefined ? null : [oneText(pair, 'options.pair')], rest))
+    return tensors(this.#native.encodeSync(...oneTextArgs(text, options)))
   }
 
   /** Encodes texts (with `options.pairs`, one per text) into `[texts, tokens]` int64 tensors, padded on the right. */
   async encodeBatch(texts, options) {
-    const { pairs, ...rest } = encodeOptions(options)
-    return tensors(await this.#native.encode(textArray(texts, 'texts'), pairs === undefined ? null : textArray(pairs, 'options.pairs'), rest))
+    return tensors(await this.#native.encode(...batchArgs(texts, options)))
   }
 
   /** The blocking twin of `encodeBatch`. */
   encodeBatchSync(texts, options) {
-    const { pairs, ...rest } = encodeOptions(options)
-    return tensors(this.#native.encodeSync(textArray(texts, 'texts'), pairs === undefined ? null : textArray(pairs, 'options.pairs'), rest))
+    return tensors(this.#native.encodeSync(...batchArgs(texts, options)))
   }
 
   /** The text of token ids (special tokens skipped unless `skipSpecialTokens: false`). */
@@ -196,9 +192,10 @@ const ENCODE_OPTIONS = {
   truncation: boolean,
   padding: oneOf('longest', 'max_length'),
   addSpecialTokens: boolean,
-  pair: string,
-  pairs: array,
 }
+/** `encode` takes one text's `pair`, `encodeBatch` the `pairs` of its texts. */
+const ENCODE_ONE_OPTIONS = { ...ENCODE_OPTIONS, pair: string }
+const ENCODE_BATCH_OPTIONS = { ...ENCODE_OPTIONS, pairs: array }
 
 const PIPELINE_OPTIONS = {
   model: [(v) => v !== undefined, 'an InferenceSession, a path or ONNX bytes'],
@@ -226,8 +223,16 @@ function checkOptions(options, name, spec) {
   return options
 }
 
-function encodeOptions(options) {
-  return checkOptions(options, 'options', ENCODE_OPTIONS)
+/** The native `encode` arguments for one text: `[text]`, its pair (or null), the options. */
+function oneTextArgs(text, options) {
+  const { pair, ...rest } = checkOptions(options, 'options', ENCODE_ONE_OPTIONS)
+  return /** @type {const} */ ([[oneText(text, 'text')], pair === undefined ? null : [pair], rest])
+}
+
+/** The native `encode` arguments for a batch: the texts, their pairs (or null), the options. */
+function batchArgs(texts, options) {
+  const { pairs, ...rest } = checkOptions(options, 'options', ENCODE_BATCH_OPTIONS)
+  return /** @type {const} */ ([textArray(texts, 'texts'), pairs === undefined ? null : textArray(pairs, 'options.pairs'), rest])
 }
 
 function skipSpecial(options) {

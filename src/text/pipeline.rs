@@ -1,6 +1,6 @@
 //! `TextPipeline`: texts in, embeddings or class scores out. Tokenizes, runs the model and pools
-//! in one job: texts are sorted by length and run in batches of `batch_size`, so that short texts
-//! are not padded to the longest of the call.
+//! in one job: texts are sorted by token count and run in batches of similar length (at most
+//! `batch_size`), so that short texts are not padded to the longest of the call.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -10,6 +10,7 @@ use tract_onnx::prelude::{DatumType, Tensor};
 use super::tokenizer::{EncodeOptions, Encoded, TextTokenizer};
 use crate::error::{Result, TractNodeError};
 use crate::model::floats;
+use crate::ops::ml::ensemble::{transform, PostTransform};
 use crate::session::model_info::Dim;
 use crate::session::Session;
 use crate::tensor::DType;
@@ -32,24 +33,15 @@ pub enum Pooling {
   Cls,
 }
 
-/// How class logits become scores.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Activation {
-  /// One distribution over the classes.
-  Softmax,
-  /// An independent probability per class (multi-label models, or a single logit).
-  Sigmoid,
-  /// The model's outputs as they are.
-  None,
-}
-
 /// A pipeline's settings (see `TextPipelineOptions` in index.d.ts for the defaults).
 #[derive(Debug, Clone)]
 pub struct TextPipelineConfig {
   pub task: Task,
   pub pooling: Pooling,
   pub normalize: bool,
-  pub activation: Option<Activation>,
+  /// How class logits become scores: `Softmax`, `Logistic` (an independent probability per class)
+  /// or `None`; by default softmax, or logistic for a single logit.
+  pub activation: Option<PostTransform>,
   pub max_length: usize,
   pub batch_size: usize,
   pub output: Option<String>,
@@ -91,7 +83,7 @@ pub struct TextPipeline {
   task: Task,
   pooling: Pooling,
   normalize: bool,
-  activation: Option<Activation>,
+  activation: Option<PostTransform>,
   batch_size: usize,
 }
 
@@ -196,25 +188,16 @@ impl TextPipeline {
   /// Class scores per text, `[texts, classes]`.
   pub fn classify(&self, texts: &[String]) -> Result<Rows> {
     self.run_sorted(texts, |encoded, mut values, shape| {
-      let [rows, classes] = shape else {
+      let &[rows, classes] = shape else {
         return Err(unexpected_shape(&self.output, shape, "[texts, classes]"));
       };
-      if *rows != encoded.rows {
+      if rows != encoded.rows {
         return Err(unexpected_shape(&self.output, shape, "[texts, classes]"));
       }
-      let activation = self.activation.unwrap_or(if *classes == 1 {
-        Activation::Sigmoid
-      } else {
-        Activation::Softmax
-      });
-      for row in values.chunks_mut((*classes).max(1)) {
-        match activation {
-          Activation::Softmax => softmax(row),
-          Activation::Sigmoid => row.iter_mut().for_each(|v| *v = 1.0 / (1.0 + (-*v).exp())),
-          Activation::None => {}
-        }
-      }
-      Ok(Rows { rows: *rows, width: *classes, data: values })
+      let single = if classes == 1 { PostTransform::Logistic } else { PostTransform::Softmax };
+      let activation = self.activation.unwrap_or(single);
+      values.chunks_mut(classes.max(1)).for_each(|row| transform(row, activation));
+      Ok(Rows { rows, width: classes, data: values })
     })
   }
 
@@ -346,16 +329,6 @@ fn l2_normalize(row: &mut [f32]) {
   row.iter_mut().for_each(|v| *v = (f64::from(*v) / norm) as f32);
 }
 
-fn softmax(row: &mut [f32]) {
-  let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-  let mut sum = 0.0f64;
-  for v in row.iter_mut() {
-    *v = (*v - max).exp();
-    sum += f64::from(*v);
-  }
-  row.iter_mut().for_each(|v| *v = (f64::from(*v) / sum) as f32);
-}
-
 fn unexpected_shape(output: &str, shape: &[usize], expected: &str) -> TractNodeError {
   TractNodeError::Internal {
     reason: format!("output '{output}' has shape {shape:?}, where the task reads {expected}"),
@@ -393,14 +366,7 @@ mod tests {
   }
 
   #[test]
-  fn softmax_and_normalisation_match_their_definitions() {
-    let mut row = [1.0f32, 2.0, 3.0];
-    softmax(&mut row);
-    let e: Vec<f64> = [1.0f64, 2.0, 3.0].iter().map(|v| v.exp()).collect();
-    let total: f64 = e.iter().sum();
-    for (got, want) in row.iter().zip(&e) {
-      assert!((f64::from(*got) - want / total).abs() < 1e-6);
-    }
+  fn normalisation_gives_unit_length_and_leaves_zero_vectors() {
     let mut vector = [3.0f32, 4.0];
     l2_normalize(&mut vector);
     assert_eq!(vector, [0.6, 0.8]);
