@@ -1,17 +1,22 @@
 // Validation and features of 1,000,000 Employee records: tract-node against the same work in plain
 // JS (parse, ajv validation, hand-written transforms), for each way records arrive — a JSON array,
-// NDJSON and CSV as bytes, and JS objects. Each case runs in its own child process so that peak RSS
-// is its own; reports wall time, peak RSS and the event loop's delays (a 1 ms timer).
+// NDJSON and CSV as bytes, and JS objects. The parent writes the records once into files in each
+// format; each case runs in its own child process that reads its file, so that peak RSS is the
+// case's own (not the generator's); reports wall time, peak RSS and the event loop's delays (a 1 ms
+// timer).
 //
 //   npm run bench:records [-- --records N]        (writes benchmark/results/records.json)
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
+import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 
-const { values } = parseArgs({ options: { records: { type: 'string', default: '1000000' }, case: { type: 'string' } } })
+const { values } = parseArgs({ options: { records: { type: 'string', default: '1000000' }, case: { type: 'string' }, dir: { type: 'string' } } })
 const count = Number(values.records)
+/** Where the parent writes the records, one file per format. */
+const dir = values.dir ?? path.join(os.tmpdir(), `tract-node-records-${count}`)
 
 const FIELDS = {
   name: { type: 'string', maxLength: 200 },
@@ -54,9 +59,14 @@ function toBytes(records, format) {
   return Buffer.from([COLUMNS.join(','), ...rows].join('\n') + '\n')
 }
 
+/** The records in `format`, as a file holds them ('json', 'ndjson' or 'csv'). */
+function readInput(format) {
+  return readFileSync(path.join(dir, `records.${format}`))
+}
+
 /** Runs `work`, tracking the event loop with a 1 ms timer: the gaps between its ticks are the delays. */
 async function measure(work) {
-  // Start from a collected heap (the input was just built), once V8's helper threads have swept it.
+  // Start from a collected heap (the input was just read), once V8's helper threads have swept it.
   globalThis.gc?.()
   await new Promise((resolve) => setTimeout(resolve, 500))
   const gaps = []
@@ -87,7 +97,7 @@ async function fittedPipeline() {
 /** Bytes in, features of the valid records and every error out, in one native job. */
 async function tractBytes(format) {
   const { pipeline } = await fittedPipeline()
-  const buffer = toBytes(makeRecords(count), format)
+  const buffer = readInput(format)
   return measure(async () => {
     const { features, errors } = await pipeline.validateAndTransform(buffer, { format: format === 'csv' ? 'csv' : 'json' })
     return { valid: features.dims[0], errors: errors.length, width: features.dims[1], inputMb: buffer.length / 2 ** 20 }
@@ -97,7 +107,7 @@ async function tractBytes(format) {
 /** Bytes in, cleaned records out as objects (validateMany), which transform then takes. */
 async function tractBytesToObjects() {
   const { schema, pipeline } = await fittedPipeline()
-  const buffer = toBytes(makeRecords(count), 'json')
+  const buffer = readInput('json')
   return measure(async () => {
     const { valid, errors } = await schema.validateMany(buffer)
     const features = await pipeline.transform(valid)
@@ -107,7 +117,7 @@ async function tractBytesToObjects() {
 
 /** JS objects as a JSON parser or a database driver makes them (flat strings, one shape). */
 function parsedRecords() {
-  return JSON.parse(JSON.stringify(makeRecords(count)))
+  return JSON.parse(readInput('json').toString('utf8'))
 }
 
 /** Objects in: validateMany hands the cleaned records back as objects, which transform takes. */
@@ -156,7 +166,7 @@ async function plainJs(format) {
   const mean = salaries.reduce((a, b) => a + b, 0) / salaries.length
   const std = Math.sqrt(salaries.reduce((a, b) => a + (b - mean) ** 2, 0) / salaries.length) || 1
   const departments = [...new Set(fitRecords.map((r) => r.department))].sort()
-  const buffer = format === 'objects' ? null : toBytes(makeRecords(count), format)
+  const buffer = format === 'objects' ? null : readInput(format)
   const objects = buffer ? [] : parsedRecords()
   return measure(async () => {
     const records = buffer ? parse(buffer, format) : objects
@@ -252,12 +262,19 @@ if (values.case) {
   const result = await CASES[Number(index)][side === 'tract' ? 2 : 3]()
   process.stdout.write(JSON.stringify(result))
 } else {
+  mkdirSync(dir, { recursive: true })
+  const records = makeRecords(count)
+  for (const format of ['json', 'ndjson', 'csv']) writeFileSync(path.join(dir, `records.${format}`), toBytes(records, format))
   const self = fileURLToPath(import.meta.url)
   const run = (index, side) =>
     JSON.parse(
-      execFileSync(process.execPath, ['--max-old-space-size=8192', '--expose-gc', self, '--records', String(count), '--case', `${index}:${side}`], {
-        maxBuffer: 1 << 20,
-      }),
+      execFileSync(
+        process.execPath,
+        ['--max-old-space-size=8192', '--expose-gc', self, '--records', String(count), '--dir', dir, '--case', `${index}:${side}`],
+        {
+          maxBuffer: 1 << 20,
+        },
+      ),
     )
   const plain = new Map()
   const results = CASES.map(([input, call], index) => {
@@ -265,6 +282,7 @@ if (values.case) {
     if (!plain.has(input)) plain.set(input, run(index, 'plain'))
     return { input, call, tract, plain: plain.get(input) }
   })
+  rmSync(dir, { recursive: true, force: true })
   const machine = `${os.cpus().length} × ${os.cpus()[0].model}, Node ${process.version}`
   console.log(`${count.toLocaleString('en')} Employee records — ${machine}\n`)
   console.log('| input | tract-node | MB | tract ms | plain JS ms | speed-up | tract loop max ms | plain loop max ms | tract RSS MB | plain RSS MB |')
