@@ -5,6 +5,7 @@ const { invalidArg } = require('./errors.js')
 const { nativePipeline } = require('./pipeline.js')
 const { drain, readOptions, recordsInput, recordsInputSync } = require('./schema.js')
 const { nativeSession } = require('./session.js')
+const { rowOf } = require('./tensor.js')
 
 /**
  * A model that takes records: Schema → Pipeline → InferenceSession → predictions, validated,
@@ -102,13 +103,12 @@ async function toPredictions(blocks) {
  * none) or `{ value }` (a number, or an array for several outputs).
  */
 function blockPredictions({ labels, probabilities, values, width }) {
-  const row = (numbers, i) => Array.from(numbers.subarray(i * width, (i + 1) * width))
   if (labels === undefined) {
     const count = width === 0 ? 0 : values.length / width
-    return Array.from({ length: count }, (_, i) => ({ value: width === 1 ? values[i] : row(values, i) }))
+    return Array.from({ length: count }, (_, i) => ({ value: width === 1 ? values[i] : rowOf(values, i, width) }))
   }
   const names = JSON.parse(Buffer.from(labels.buffer, labels.byteOffset, labels.byteLength).toString())
-  return names.map((label, i) => ({ label, probabilities: probabilities ? row(probabilities, i) : null }))
+  return names.map((label, i) => ({ label, probabilities: probabilities ? rowOf(probabilities, i, width) : null }))
 }
 
 module.exports = { Model, nativeModel }

@@ -71,40 +71,60 @@ async function processJob(served, data) {
   } catch (error) {
     outcome = { failure: jobFailure(error) }
   }
-  await paced()
+  await paced(outcome.result ? valuesOf(outcome.result) : 0)
   if (outcome.failure) throw outcome.failure
   return outcome.result
 }
 
 /** Most milliseconds of job starts and completions one event-loop turn takes before the rest wait. */
 const TURN_BUDGET_MS = 2
-let turnStarted = null
+/**
+ * Most values (numbers and strings) of results one turn hands to BullMQ, which serializes each
+ * result twice after the processor returns: about half a millisecond of JSON.stringify.
+ */
+const TURN_BUDGET_VALUES = 2000
+let turn = null
 const waiting = []
 
 /**
  * Paces job starts and completions. A batch of 64 runs finishes at once, and BullMQ hands over
  * jobs in bursts: 64 jobs completing (BullMQ's bookkeeping, each result's JSON) or starting (each
  * request's JSON) in one event-loop turn hold the loop for tens of milliseconds, long enough to
- * delay lock renewals. Past TURN_BUDGET_MS of such work in a turn, the others go one per turn.
+ * delay lock renewals. Past TURN_BUDGET_MS of such work in a turn, or past TURN_BUDGET_VALUES of
+ * results (whose cost comes after the check, when BullMQ serializes them), the others go one per
+ * turn. `values` is what the job hands over: 0 for a start, a result's values for a completion.
  */
-async function paced() {
-  if (turnStarted === null) {
-    turnStarted = performance.now()
+async function paced(values = 0) {
+  if (turn === null) {
+    turn = { started: performance.now(), values }
     setImmediate(nextTurn)
     return
   }
-  if (waiting.length === 0 && performance.now() - turnStarted < TURN_BUDGET_MS) return
+  if (waiting.length === 0 && performance.now() - turn.started < TURN_BUDGET_MS && turn.values + values <= TURN_BUDGET_VALUES) {
+    turn.values += values
+    return
+  }
   await new Promise((resolve) => waiting.push(resolve))
+  turn.values += values
 }
 
 function nextTurn() {
-  turnStarted = null
+  turn = null
   const next = waiting.shift()
   if (next) {
-    turnStarted = performance.now()
+    turn = { started: performance.now(), values: 0 }
     setImmediate(nextTurn)
     next()
   }
+}
+
+/** About how many values `value`'s JSON holds, counting each array as its first element's size. */
+function valuesOf(value) {
+  if (Array.isArray(value)) return value.length === 0 ? 0 : value.length * valuesOf(value[0])
+  if (value === null || typeof value !== 'object') return 1
+  let count = 0
+  for (const key in value) count += valuesOf(value[key])
+  return count
 }
 
 /** A job's result: KServe V2 outputs, record predictions, or text embeddings / predictions. */

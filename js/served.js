@@ -7,6 +7,7 @@ const { InferenceSession } = require('./session.js')
 const { Model } = require('./model.js')
 const { TextPipeline } = require('./text.js')
 const { codedError, invalidArg } = require('./errors.js')
+const { rowOf } = require('./tensor.js')
 
 /** KServe V2 datatypes by tensor type. */
 const DATATYPE = {
@@ -62,8 +63,7 @@ async function runTexts(entry, texts, name) {
   if (!Array.isArray(texts)) throw invalidArg('texts', 'an array of strings', texts)
   if (entry.task === 'classification') return { model_name: name, predictions: await entry.classify(texts) }
   const { data, dims } = await entry.embed(texts)
-  const width = dims[1]
-  return { model_name: name, embeddings: Array.from({ length: dims[0] }, (_, i) => Array.from(data.subarray(i * width, (i + 1) * width))) }
+  return { model_name: name, embeddings: Array.from({ length: dims[0] }, (_, i) => rowOf(data, i, dims[1])) }
 }
 
 module.exports = { checkModels, kserveMetadata, runTexts, sessionOf, TextPipeline }

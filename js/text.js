@@ -2,7 +2,7 @@
 
 const { NativeTokenizer, NativeTextPipeline } = require('./native.js')
 const { codedError, invalidArg } = require('./errors.js')
-const { fromNative } = require('./tensor.js')
+const { fromNative, rowOf } = require('./tensor.js')
 const { InferenceSession, nativeSession } = require('./session.js')
 
 const CONSTRUCT = Symbol('Tokenizer.fromFile')
@@ -155,7 +155,7 @@ class TextPipeline {
   #predictions({ data, dims }) {
     const [rows, width] = dims
     return Array.from({ length: rows }, (_, row) => {
-      const scores = Array.from(data.subarray(row * width, (row + 1) * width))
+      const scores = rowOf(data, row, width)
       let best = 0
       for (let i = 1; i < width; i++) if (scores[i] > scores[best]) best = i
       return { label: this.#labels?.[best] ?? best, score: scores[best], scores }
