@@ -10,31 +10,44 @@ import { assertCode, fixture } from './helpers.mjs'
 
 const { cases } = JSON.parse(readFileSync(fixture('trees/trees.json'), 'utf8'))
 
+/** The reference rows `copies` times over, as the model's input. */
+function inputOf(reference, copies = 1) {
+  const rows = Array.from({ length: copies }, () => reference.x).flat()
+  return new Tensor(
+    'float32',
+    rows.flat().map((v) => (v === null ? NaN : v)),
+    [rows.length, 8],
+  )
+}
+
+/** Asserts `outputs` equal onnxruntime's for the reference rows `copies` times over. */
+function assertOnnxruntimeOutputs(outputs, reference, copies = 1) {
+  for (const [output, expected] of Object.entries(reference.outputs)) {
+    const actual = outputs[output]
+    assert.deepEqual(actual.dims, [expected.dims[0] * copies, ...expected.dims.slice(1)], `${output} dims`)
+    const values = Array.from(actual.data, Number)
+    const want = Array.from({ length: copies }, () => expected.data).flat()
+    if (output === 'label') assert.deepEqual(values, want)
+    else values.forEach((v, i) => assert.ok(Math.abs(v - want[i]) <= 1e-5 + 1e-5 * Math.abs(want[i]), `${output}[${i}]: ${v} vs ${want[i]}`))
+  }
+}
+
 for (const [name, reference] of Object.entries(cases)) {
   test(`${name}: equal to onnxruntime and scikit-learn`, async () => {
-    const rows = reference.x.length
     const session = await InferenceSession.create(fixture(`trees/${name}.onnx`))
-    const x = new Tensor(
-      'float32',
-      reference.x.flat().map((v) => (v === null ? NaN : v)),
-      [rows, 8],
-    )
-    const outputs = await session.run({ x })
-    for (const [output, expected] of Object.entries(reference.outputs)) {
-      const actual = outputs[output]
-      assert.deepEqual(actual.dims, expected.dims, `${output} dims`)
-      const values = Array.from(actual.data, Number)
-      if (output === 'label') assert.deepEqual(values, expected.data)
-      else
-        values.forEach((v, i) =>
-          assert.ok(Math.abs(v - expected.data[i]) <= 1e-5 + 1e-5 * Math.abs(expected.data[i]), `${output}[${i}]: ${v} vs ${expected.data[i]}`),
-        )
-    }
+    const outputs = await session.run({ x: inputOf(reference) })
+    assertOnnxruntimeOutputs(outputs, reference)
     if (reference.kind === 'classifier') assert.deepEqual(Array.from(outputs.label.data, Number), reference.sklearn)
     else
       Array.from(outputs.variable.data).forEach((v, i) =>
         assert.ok(Math.abs(v - reference.sklearn[i]) <= 1e-3 * Math.max(1, Math.abs(reference.sklearn[i])), `prediction ${i}`),
       )
+    await session.release()
+  })
+
+  test(`${name}: 5,200 rows split over two threads, in blocks, equal to onnxruntime row by row`, async () => {
+    const session = await InferenceSession.create(fixture(`trees/${name}.onnx`), { intraOpNumThreads: 2 })
+    assertOnnxruntimeOutputs(await session.run({ x: inputOf(reference, 130) }), reference, 130)
     await session.release()
   })
 }

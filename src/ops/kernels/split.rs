@@ -5,6 +5,8 @@
 //!   runs of consecutive tasks of about the same work, so that each thread keeps reading the same
 //!   operands (weights of its own tiles of channels) from its own cache. The direct products and
 //!   convolutions run their tiles this way.
+//! - [`for_each_range`]: a range of items of the same work, one run of consecutive items per
+//!   thread (the tree ensembles' rows).
 //! - [`shares`]: work cut in a few shares that should run at once, each always on the same thread
 //!   so that its part of the operands stays in that core's cache from run to run (batch-1 products
 //!   by constant weights). The compute pool installs how ([`install_shares`]); without it, every
@@ -22,26 +24,57 @@ pub fn for_each_task<T: Sync>(
   work: usize,
   run: impl Fn(&T) + Sync + Send,
 ) {
-  use rayon::prelude::*;
-  use tract_linalg::multithread::{
-    current_threading_element_threshold, current_tract_executor, Executor,
-  };
-  let threads = match current_tract_executor() {
-    Executor::MultiThread(pool) => Some((pool.current_num_threads(), Some(pool))),
-    Executor::RayonGlobal => Some((rayon::current_num_threads(), None)),
-    Executor::SingleThread => None,
-  };
-  let Some((threads, pool)) = threads.filter(|&(threads, _)| {
-    threads > 1 && tasks.len() > 1 && work >= current_threading_element_threshold()
-  }) else {
+  let Some(threads) = IntraOpThreads::for_work(tasks.len(), work) else {
     return tasks.iter().for_each(run);
   };
   let weights: Vec<usize> = tasks.iter().map(weight).collect();
-  let parts = equal_parts(&weights, threads);
-  let run_part = |part: &Range<usize>| tasks[part.clone()].iter().for_each(&run);
-  match pool {
-    Some(pool) => pool.install(|| parts.par_iter().for_each(run_part)),
-    None => parts.par_iter().for_each(run_part),
+  let parts = equal_parts(&weights, threads.count);
+  threads.run(&parts, |part| tasks[part.clone()].iter().for_each(&run));
+}
+
+/// Runs `run` on `0..len` (items of about the same work) cut into one run of consecutive items per
+/// intra-op thread when the operator's `work` is worth it, else on all of it at once: for
+/// operators that do better the longer the run each call gets (a tree ensemble walks its trees
+/// once per block of rows).
+pub fn for_each_range(len: usize, work: usize, run: impl Fn(Range<usize>) + Sync + Send) {
+  let Some(threads) = IntraOpThreads::for_work(len, work) else {
+    return run(0..len);
+  };
+  let count = threads.count.min(len);
+  let parts: Vec<Range<usize>> =
+    (0..count).map(|i| i * len / count..(i + 1) * len / count).collect();
+  threads.run(&parts, |part| run(part.clone()));
+}
+
+/// The intra-op threads (tract's executor for the run) that an operator's work is split over.
+struct IntraOpThreads {
+  count: usize,
+  pool: Option<std::sync::Arc<rayon::ThreadPool>>,
+}
+
+impl IntraOpThreads {
+  /// The threads for `work` (multiply-adds) in `items` pieces: `None` where one thread does it
+  /// (one piece, one thread, or too little work to be worth the hand-offs).
+  fn for_work(items: usize, work: usize) -> Option<IntraOpThreads> {
+    use tract_linalg::multithread::{
+      current_threading_element_threshold, current_tract_executor, Executor,
+    };
+    let (count, pool) = match current_tract_executor() {
+      Executor::MultiThread(pool) => (pool.current_num_threads(), Some(pool)),
+      Executor::RayonGlobal => (rayon::current_num_threads(), None),
+      Executor::SingleThread => return None,
+    };
+    (count > 1 && items > 1 && work >= current_threading_element_threshold())
+      .then_some(IntraOpThreads { count, pool })
+  }
+
+  /// Runs `run_part` on every part, at once on the threads.
+  fn run(&self, parts: &[Range<usize>], run_part: impl Fn(&Range<usize>) + Sync + Send) {
+    use rayon::prelude::*;
+    match &self.pool {
+      Some(pool) => pool.install(|| parts.par_iter().for_each(run_part)),
+      None => parts.par_iter().for_each(run_part),
+    }
   }
 }
 

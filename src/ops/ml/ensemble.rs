@@ -9,6 +9,8 @@
 use std::ops::Range;
 use std::sync::OnceLock;
 
+use crate::ops::kernels::split::{for_each_range, SharedOutput};
+
 /// How a branch compares the feature with its threshold (`x <= t` … `x != t`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -147,8 +149,12 @@ impl Scores {
   }
 }
 
-/// Rows evaluated together, tree by tree.
-const BLOCK: usize = 64;
+/// Bytes of input rows evaluated together, tree by tree: the block stays in the core's L2 cache
+/// while every tree walks it, and the fewer blocks, the fewer times the trees' nodes are read.
+const BLOCK_BYTES: usize = 64 << 10;
+/// Fewest and most rows of a block.
+const MIN_BLOCK_ROWS: usize = 64;
+const MAX_BLOCK_ROWS: usize = 1024;
 /// Rows walking a tree in lockstep.
 const LANES: usize = 8;
 
@@ -233,9 +239,11 @@ impl Ensemble {
   ) {
     let single_target = self.n_targets == 1;
     let plain_leq = self.traits().plain_leq;
-    let mut block: Vec<Scores> = vec![Scores::new(self.n_targets); BLOCK.min(rows.len().max(1))];
-    for start in rows.clone().step_by(BLOCK) {
-      let end = (start + BLOCK).min(rows.end);
+    let block_rows = (BLOCK_BYTES / (width * 4).max(1)).clamp(MIN_BLOCK_ROWS, MAX_BLOCK_ROWS);
+    let mut block: Vec<Scores> =
+      vec![Scores::new(self.n_targets); block_rows.min(rows.len().max(1))];
+    for start in rows.clone().step_by(block_rows) {
+      let end = (start + block_rows).min(rows.end);
       block.iter_mut().for_each(Scores::reset);
       let row = |r: usize| &input[r * width..(r + 1) * width];
       for &root in &self.roots {
@@ -260,7 +268,8 @@ impl Ensemble {
   }
 
   /// Runs `row_outputs` over the rows of `input`, split across the intra-op threads of the running
-  /// plan (`intraOpNumThreads`) when the job is big enough: `stride` output values per row.
+  /// plan (`intraOpNumThreads`) when the job is big enough, one run of rows per thread (each walks
+  /// the trees once per block of its rows): `stride` output values per row.
   fn par_rows(
     &self,
     input: &[f32],
@@ -270,16 +279,16 @@ impl Ensemble {
   ) -> Vec<f32> {
     let rows = input.len().checked_div(width).unwrap_or(0);
     let mut out = vec![0.0; rows * stride];
-    let work = rows * self.roots.len() * 16;
-    let result =
-      tract_linalg::multithread::par_chunks_mut(&mut out, stride, work, |first, chunk| {
-        let count = chunk.len() / stride;
-        self.each_row(input, width, first..first + count, |r, scores| {
-          row_outputs(scores, &mut chunk[(r - first) * stride..][..stride])
-        });
-        Ok(())
+    let shared = SharedOutput::new(&mut out);
+    for_each_range(rows, rows * self.roots.len() * 16, |part| {
+      // SAFETY: the parts of rows are disjoint, so are their outputs, within `out`.
+      let chunk = unsafe {
+        std::slice::from_raw_parts_mut(shared.at(part.start * stride), part.len() * stride)
+      };
+      self.each_row(input, width, part.clone(), |r, scores| {
+        row_outputs(scores, &mut chunk[(r - part.start) * stride..][..stride])
       });
-    result.expect("row jobs do not fail");
+    });
     out
   }
 
