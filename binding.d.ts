@@ -124,12 +124,15 @@ export declare class NativeSession {
 export declare class NativeTextPipeline {
   /** Ties a session to a tokenizer; throws ERR_INVALID_ARG when the model does not take token ids. */
   constructor(session: NativeSession, tokenizer: NativeTokenizer, options: JsTextPipelineOptions)
-  /** Embeds `texts`: a float32 tensor `[texts, dim]`. */
-  embed(texts: Array<string>): Promise<TensorLike>
+  /** Embeds `texts`: a float32 tensor `[texts, dim]`. `ticket` cancels it between batches. */
+  embed(texts: Array<string>, ticket?: RunTicket | undefined | null): Promise<TensorLike>
   /** The blocking twin of `embed`. */
   embedSync(texts: Array<string>): TensorLike
-  /** Class scores of `texts`: a float32 tensor `[texts, classes]`. */
-  classify(texts: Array<string>): Promise<TensorLike>
+  /**
+   * Class scores of `texts`: a float32 tensor `[texts, classes]`. `ticket` cancels it between
+   * batches.
+   */
+  classify(texts: Array<string>, ticket?: RunTicket | undefined | null): Promise<TensorLike>
   /** The blocking twin of `classify`. */
   classifySync(texts: Array<string>): TensorLike
   /** `'embeddings'` or `'classification'`. */

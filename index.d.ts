@@ -450,12 +450,15 @@ export declare class TextPipeline {
   readonly task: 'embeddings' | 'classification'
   /** Class labels by class index, as given to `create` (null without). */
   readonly labels: Array<string | number> | null
-  /** One vector per text: a float32 tensor `[texts, dim]`. */
-  embed(texts: readonly string[]): Promise<Tensor<'float32'>>
+  /**
+   * One vector per text: a float32 tensor `[texts, dim]`. `signal` aborts and `timeoutMs` bounds
+   * the call (ERR_ABORTED / ERR_TIMEOUT); the work stops at its next batch.
+   */
+  embed(texts: readonly string[], options?: RunOptions): Promise<Tensor<'float32'>>
   /** The blocking twin of `embed`. */
   embedSync(texts: readonly string[]): Tensor<'float32'>
-  /** The class of each text. */
-  classify(texts: readonly string[]): Promise<TextClass[]>
+  /** The class of each text; takes `{ signal, timeoutMs }` like `embed`. */
+  classify(texts: readonly string[], options?: RunOptions): Promise<TextClass[]>
   /** The blocking twin of `classify`. */
   classifySync(texts: readonly string[]): TextClass[]
 }

@@ -193,6 +193,22 @@ test('bad tokenizers, texts and options reject with coded errors', { skip: missi
   await assert.rejects(misread.classify(['a']), { code: 'ERR_INTERNAL' })
 })
 
+test('an aborted or timed-out embed rejects at once and stops at its next batch', { skip: missing }, async () => {
+  const session = await InferenceSession.create(model('model.onnx'))
+  const pipeline = await TextPipeline.create({ model: session, tokenizer, task: 'embeddings', batchSize: 1 })
+  const texts = Array.from({ length: 2000 }, (_, i) => `sentence number ${i} about nothing in particular`)
+  await assert.rejects(pipeline.embed(texts, { signal: AbortSignal.abort() }), { code: 'ERR_ABORTED' })
+  await assert.rejects(pipeline.classify(texts, { timeoutMs: -1 }), { code: 'ERR_INVALID_ARG' })
+  await assert.rejects(pipeline.embed(texts, { timeoutMs: 50 }), { code: 'ERR_TIMEOUT' })
+  // The job notices at its next batch and counts the timeout: well before its 2,000 batches.
+  const deadline = Date.now() + 20_000
+  while (session.stats().rejected.timeout === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+  assert.equal(session.stats().rejected.timeout, 1)
+  assert.ok(session.stats().runs < texts.length, `${session.stats().runs} batches ran`)
+  // The pipeline still answers.
+  assert.deepEqual((await pipeline.embed(['still here'], { timeoutMs: 10_000 })).dims, [1, 384])
+})
+
 /** The served text pipelines: embeddings and sentiment. */
 async function servedPipelines() {
   const embeddings = await TextPipeline.create({ model: model('model.onnx'), tokenizer, task: 'embeddings' })

@@ -35,7 +35,7 @@ const STATUS = {
  *
  * @param {{ models?: Record<string, import('./session.js').InferenceSession | Model>, bodyLimit?: number, timeoutMs?: number, registry?: any, dashboard?: boolean | { path?: string } }} [options]
  *   `models` is required; `bodyLimit` in bytes (default 1 MiB); `timeoutMs` bounds each inference
- *   (default 30 s); `registry`, a prom-client Registry to register the metrics in; `dashboard`, true
+ *   and each text pipeline's call (default 30 s); `registry`, a prom-client Registry to register the metrics in; `dashboard`, true
  *   (at /dashboard) or `{ path }` to serve the dashboard page (off by default).
  */
 function inferenceRouter({ models, bodyLimit = 1 << 20, timeoutMs = 30_000, registry, dashboard } = {}) {
@@ -60,7 +60,7 @@ function inferenceRouter({ models, bodyLimit = 1 << 20, timeoutMs = 30_000, regi
       const entry = served[name]
       if (!entry) throw codedError('ERR_MODEL_NOT_FOUND', `model '${name}' is not served here (serving: ${Object.keys(served).join(', ')})`)
       const body = await readBody(req, bodyLimit)
-      const answer = route === 'infer' ? await infer(sessionOf(entry), body, name, timeoutMs) : await predict(entry, body, name)
+      const answer = route === 'infer' ? await infer(sessionOf(entry), body, name, timeoutMs) : await predict(entry, body, name, timeoutMs)
       // Plain Node API, no ETag hashing or re-encoding: the same under Express and in `handler`.
       sendJson(res, 200, answer)
     } catch (error) {
@@ -159,12 +159,12 @@ async function infer(session, body, name, timeoutMs) {
 /**
  * Records → predictions, through a Model: a record, an array of records, or NDJSON. Raw bytes go to
  * Rust as they are (parsed and validated off the event loop). For a TextPipeline, `{ texts }` →
- * embeddings or predictions.
+ * embeddings or predictions, within `timeoutMs`.
  */
-async function predict(entry, body, name) {
+async function predict(entry, body, name, timeoutMs) {
   if (entry instanceof TextPipeline) {
     const parsed = Buffer.isBuffer(body) ? parseJson(body) : body
-    return runTexts(entry, parsed?.texts, name)
+    return runTexts(entry, parsed?.texts, name, { timeoutMs })
   }
   if (!(entry instanceof Model)) {
     throw codedError('ERR_INVALID_ARG', `model '${name}' takes tensors, not records: use /v2/models/${name}/infer`)

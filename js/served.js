@@ -54,15 +54,16 @@ const sessionOf = (entry) => (entry instanceof InferenceSession ? entry : entry.
 
 /**
  * Texts through a TextPipeline: `{ model_name, embeddings }` (one array of numbers per text) or
- * `{ model_name, predictions }` (`{ label, score, scores }` per text).
+ * `{ model_name, predictions }` (`{ label, score, scores }` per text). `options` (`{ timeoutMs }`)
+ * bounds the call.
  */
-async function runTexts(entry, texts, name) {
+async function runTexts(entry, texts, name, options) {
   if (!(entry instanceof TextPipeline)) {
     throw codedError('ERR_INVALID_ARG', `model '${name}' is not a text pipeline: it does not take texts`)
   }
   if (!Array.isArray(texts)) throw invalidArg('texts', 'an array of strings', texts)
-  if (entry.task === 'classification') return { model_name: name, predictions: await entry.classify(texts) }
-  const { data, dims } = await entry.embed(texts)
+  if (entry.task === 'classification') return { model_name: name, predictions: await entry.classify(texts, options) }
+  const { data, dims } = await entry.embed(texts, options)
   return { model_name: name, embeddings: Array.from({ length: dims[0] }, (_, i) => rowOf(data, i, dims[1])) }
 }
 

@@ -247,4 +247,4 @@ async function inspectModel(model) {
   return nativeInspectModel(modelSource(model))
 }
 
-module.exports = { InferenceSession, inspectModel, nativeSession }
+module.exports = { InferenceSession, cancellable, inspectModel, nativeSession }

@@ -3,7 +3,7 @@
 const { NativeTokenizer, NativeTextPipeline } = require('./native.js')
 const { codedError, invalidArg } = require('./errors.js')
 const { fromNative, rowOf } = require('./tensor.js')
-const { InferenceSession, nativeSession } = require('./session.js')
+const { InferenceSession, cancellable, nativeSession } = require('./session.js')
 
 const CONSTRUCT = Symbol('Tokenizer.fromFile')
 
@@ -132,9 +132,13 @@ class TextPipeline {
     return this.#labels ? [...this.#labels] : null
   }
 
-  /** One vector per text: a float32 Tensor `[texts, dim]`. */
-  async embed(texts) {
-    return fromNative(await this.#native.embed(textArray(texts, 'texts')))
+  /**
+   * One vector per text: a float32 Tensor `[texts, dim]`. `options.signal` aborts and
+   * `options.timeoutMs` bounds the call (ERR_ABORTED / ERR_TIMEOUT); the work stops at the next batch.
+   */
+  async embed(texts, options) {
+    const checked = textArray(texts, 'texts')
+    return fromNative(await cancellable(options, (ticket) => this.#native.embed(checked, ticket)))
   }
 
   /** The blocking twin of `embed`. */
@@ -142,9 +146,13 @@ class TextPipeline {
     return fromNative(this.#native.embedSync(textArray(texts, 'texts')))
   }
 
-  /** `{ label, score, scores }` per text: the most probable class, its probability, and every class's. */
-  async classify(texts) {
-    return this.#predictions(await this.#native.classify(textArray(texts, 'texts')))
+  /**
+   * `{ label, score, scores }` per text: the most probable class, its probability, and every
+   * class's. Takes `{ signal, timeoutMs }` like `embed`.
+   */
+  async classify(texts, options) {
+    const checked = textArray(texts, 'texts')
+    return this.#predictions(await cancellable(options, (ticket) => this.#native.classify(checked, ticket)))
   }
 
   /** The blocking twin of `classify`. */

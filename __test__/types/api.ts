@@ -85,7 +85,9 @@ async function text(): Promise<void> {
   const text: string = tokenizer.decodeSync(ids)
   const pipeline = await TextPipeline.create({ model: 'model.onnx', tokenizer, task: 'embeddings', pooling: 'mean' })
   const vectors: Float32Array = (await pipeline.embed(['hello'])).data
-  const [first] = await pipeline.classify(['hello'])
+  const [first] = await pipeline.classify(['hello'], { signal: AbortSignal.timeout(1000), timeoutMs: 500 })
+  // @ts-expect-error: the options are { signal, timeoutMs }
+  await pipeline.embed(['hello'], { timeout: 5 })
   const score: number = first.score
   // @ts-expect-error: the task is one of two
   await TextPipeline.create({ model: 'model.onnx', tokenizer, task: 'summarize' })

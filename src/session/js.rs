@@ -331,7 +331,7 @@ impl NativeSession {
 impl NativeSession {
   /// A run of `core` starting now, through the batcher when the session batches.
   fn job(&self, core: Arc<Session>, ticket: Option<&RunTicket>) -> Job {
-    let ticket = ticket.map(|t| t.state.clone()).unwrap_or_default();
+    let ticket = ticket.map(RunTicket::cancellation).unwrap_or_default();
     Job { core, batcher: self.batcher.clone(), ticket, since: Instant::now() }
   }
 
@@ -402,6 +402,11 @@ impl RunTicket {
   #[napi(constructor)]
   pub fn new() -> Self {
     RunTicket::default()
+  }
+
+  /// The cancellation this ticket sets, for the job it was given to.
+  pub(crate) fn cancellation(&self) -> Arc<Cancellation> {
+    self.state.clone()
   }
 
   /// Cancels the run: it never starts if it has not, and its result is dropped if it has.

@@ -12,11 +12,12 @@ use napi_derive::napi;
 
 use super::pipeline::{Pooling, Rows, Task, TextPipeline, TextPipelineConfig};
 use super::tokenizer::{EncodeOptions, Encoded, TextTokenizer};
+use crate::cancel::Cancellation;
 use crate::error::js::IntoNapi;
 use crate::error::{Result, TractNodeError};
 use crate::ops::ml::ensemble::PostTransform;
 use crate::pool;
-use crate::session::js::NativeSession;
+use crate::session::js::{NativeSession, RunTicket};
 use crate::tensor::js::tensor_object;
 use crate::tensor::DType;
 
@@ -249,30 +250,41 @@ impl NativeTextPipeline {
     build().into_napi(&env)
   }
 
-  /// Embeds `texts`: a float32 tensor `[texts, dim]`.
+  /// Embeds `texts`: a float32 tensor `[texts, dim]`. `ticket` cancels it between batches.
   #[napi(catch_unwind, ts_return_type = "Promise<TensorLike>")]
-  pub fn embed<'env>(&self, env: &'env Env, texts: Vec<String>) -> napi::Result<Object<'env>> {
-    let pipeline = self.inner.clone();
-    pool::js::spawn(env, move || pipeline.embed(&texts).map(RowsJs))
+  pub fn embed<'env>(
+    &self,
+    env: &'env Env,
+    texts: Vec<String>,
+    ticket: Option<&RunTicket>,
+  ) -> napi::Result<Object<'env>> {
+    let (pipeline, cancel) = (self.inner.clone(), ticket.map(RunTicket::cancellation));
+    pool::js::spawn(env, move || pipeline.embed(&texts, &cancel.unwrap_or_default()).map(RowsJs))
   }
 
   /// The blocking twin of `embed`.
   #[napi(catch_unwind, ts_return_type = "TensorLike")]
   pub fn embed_sync(&self, env: Env, texts: Vec<String>) -> napi::Result<RowsJs> {
-    self.inner.embed(&texts).map(RowsJs).into_napi(&env)
+    self.inner.embed(&texts, &Cancellation::default()).map(RowsJs).into_napi(&env)
   }
 
-  /// Class scores of `texts`: a float32 tensor `[texts, classes]`.
+  /// Class scores of `texts`: a float32 tensor `[texts, classes]`. `ticket` cancels it between
+  /// batches.
   #[napi(catch_unwind, ts_return_type = "Promise<TensorLike>")]
-  pub fn classify<'env>(&self, env: &'env Env, texts: Vec<String>) -> napi::Result<Object<'env>> {
-    let pipeline = self.inner.clone();
-    pool::js::spawn(env, move || pipeline.classify(&texts).map(RowsJs))
+  pub fn classify<'env>(
+    &self,
+    env: &'env Env,
+    texts: Vec<String>,
+    ticket: Option<&RunTicket>,
+  ) -> napi::Result<Object<'env>> {
+    let (pipeline, cancel) = (self.inner.clone(), ticket.map(RunTicket::cancellation));
+    pool::js::spawn(env, move || pipeline.classify(&texts, &cancel.unwrap_or_default()).map(RowsJs))
   }
 
   /// The blocking twin of `classify`.
   #[napi(catch_unwind, ts_return_type = "TensorLike")]
   pub fn classify_sync(&self, env: Env, texts: Vec<String>) -> napi::Result<RowsJs> {
-    self.inner.classify(&texts).map(RowsJs).into_napi(&env)
+    self.inner.classify(&texts, &Cancellation::default()).map(RowsJs).into_napi(&env)
   }
 
   /// `'embeddings'` or `'classification'`.

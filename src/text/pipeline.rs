@@ -8,6 +8,7 @@ use std::time::Instant;
 use tract_onnx::prelude::{DatumType, Tensor};
 
 use super::tokenizer::{EncodeOptions, Encoded, TextTokenizer};
+use crate::cancel::Cancellation;
 use crate::error::{Result, TractNodeError};
 use crate::model::floats;
 use crate::ops::ml::ensemble::{transform, PostTransform};
@@ -166,9 +167,10 @@ impl TextPipeline {
     self.task
   }
 
-  /// One vector per text (L2-normalised when the pipeline normalises).
-  pub fn embed(&self, texts: &[String]) -> Result<Rows> {
-    self.run_sorted(texts, |encoded, values, shape| {
+  /// One vector per text (L2-normalised when the pipeline normalises); stops between batches
+  /// once `cancel` is set.
+  pub fn embed(&self, texts: &[String], cancel: &Cancellation) -> Result<Rows> {
+    self.run_sorted(texts, cancel, |encoded, values, shape| {
       let mut rows = match shape {
         [rows, seq, dim] if *rows == encoded.rows && *seq == encoded.width => {
           pool(self.pooling, encoded, values, *dim)
@@ -185,9 +187,9 @@ impl TextPipeline {
     })
   }
 
-  /// Class scores per text, `[texts, classes]`.
-  pub fn classify(&self, texts: &[String]) -> Result<Rows> {
-    self.run_sorted(texts, |encoded, mut values, shape| {
+  /// Class scores per text, `[texts, classes]`; stops between batches once `cancel` is set.
+  pub fn classify(&self, texts: &[String], cancel: &Cancellation) -> Result<Rows> {
+    self.run_sorted(texts, cancel, |encoded, mut values, shape| {
       let &[rows, classes] = shape else {
         return Err(unexpected_shape(&self.output, shape, "[texts, classes]"));
       };
@@ -203,9 +205,11 @@ impl TextPipeline {
 
   /// Runs `texts` in batches of similar length (see [`length_groups`]) and puts each batch's rows
   /// (from `read`: the batch's encoding, its output values and shape) back in the order of `texts`.
+  /// `cancel` is checked before each batch and at the end (counted in the session's rejections).
   fn run_sorted(
     &self,
     texts: &[String],
+    cancel: &Cancellation,
     read: impl Fn(&Encoded, Vec<f32>, &[usize]) -> Result<Rows>,
   ) -> Result<Rows> {
     let encodings = self.tokenizer.tokenize(texts, None, &self.encode)?;
@@ -215,6 +219,7 @@ impl TextPipeline {
     let mut result = Rows { rows: texts.len(), ..Rows::default() };
     let mut first = 0;
     for size in length_groups(&lengths, self.batch_size) {
+      cancel.check(self.session.stats())?;
       let batch = &order[first..first + size];
       first += size;
       let batch_encodings: Vec<_> = batch.iter().map(|&i| &encodings[i]).collect();
@@ -229,6 +234,7 @@ impl TextPipeline {
         result.data[index * rows.width..(index + 1) * rows.width].copy_from_slice(row);
       }
     }
+    cancel.check(self.session.stats())?;
     Ok(result)
   }
 
