@@ -1,6 +1,7 @@
 //! Graph rewrites of a typed model, entered through [`optimize`]: tract-node's direct operators
 //! for what tract runs slowly, around tract's own declutter and codegen.
 
+mod activation_product;
 mod batched_conv;
 mod batched_product;
 mod block_copy;
@@ -32,11 +33,11 @@ use crate::ops::onnx::conditional;
 /// known only at run time get planned branches, per-channel operands are broadcast over the batch,
 /// softmaxes tract runs slowly get a strided implementation, spelled-out hard-swishes become one
 /// operator, depthwise and dense convolutions get direct implementations, products over a batch of
-/// channel-first images loop over the batch, products of a matrix by constant weights run on
-/// tract-node's own tiles, and batch-1 products with constant weights run on packed weights, split
-/// in shares for runs on several `threads`. After optimisation, constant pads, strided subsampling
-/// and 2-D max pooling get row-wise implementations. Rewrites whose kernels a tier lacks leave the
-/// model to tract's lowering there.
+/// channel-first images loop over the batch, products of a matrix by constant weights and batches
+/// of products of two activations (attention) run on tract-node's own tiles, and batch-1 products
+/// with constant weights run on packed weights, split in shares for runs on several `threads`.
+/// After optimisation, constant pads, strided subsampling and 2-D max pooling get row-wise
+/// implementations. Rewrites whose kernels a tier lacks leave the model to tract's lowering there.
 ///
 /// Fails if this CPU cannot run `tier`.
 pub fn optimize(
@@ -58,6 +59,7 @@ pub fn optimize(
   dense_conv::replace_dense_convolutions(&mut model, tier)?;
   batched_product::broadcast_weights_over_batches(&mut model)?;
   dense_product::replace_dense_products(&mut model, tier)?;
+  activation_product::replace_activation_products(&mut model, tier)?;
   let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
   vector_product::replace_vector_products(&mut model, tier, threads.min(cores))?;
   if codegen {
