@@ -258,8 +258,7 @@ impl NativeTextPipeline {
     texts: Vec<String>,
     ticket: Option<&RunTicket>,
   ) -> napi::Result<Object<'env>> {
-    let (pipeline, cancel) = (self.inner.clone(), ticket.map(RunTicket::cancellation));
-    pool::js::spawn(env, move || pipeline.embed(&texts, &cancel.unwrap_or_default()).map(RowsJs))
+    self.spawn(env, ticket, move |pipeline, cancel| pipeline.embed(&texts, cancel))
   }
 
   /// The blocking twin of `embed`.
@@ -277,8 +276,7 @@ impl NativeTextPipeline {
     texts: Vec<String>,
     ticket: Option<&RunTicket>,
   ) -> napi::Result<Object<'env>> {
-    let (pipeline, cancel) = (self.inner.clone(), ticket.map(RunTicket::cancellation));
-    pool::js::spawn(env, move || pipeline.classify(&texts, &cancel.unwrap_or_default()).map(RowsJs))
+    self.spawn(env, ticket, move |pipeline, cancel| pipeline.classify(&texts, cancel))
   }
 
   /// The blocking twin of `classify`.
@@ -294,6 +292,19 @@ impl NativeTextPipeline {
       Task::Embeddings => "embeddings",
       Task::Classification => "classification",
     }
+  }
+}
+
+impl NativeTextPipeline {
+  /// Runs `call` on the compute pool, cancelled through `ticket`: a promise of its rows.
+  fn spawn<'env>(
+    &self,
+    env: &'env Env,
+    ticket: Option<&RunTicket>,
+    call: impl FnOnce(&TextPipeline, &Cancellation) -> Result<Rows> + Send + 'static,
+  ) -> napi::Result<Object<'env>> {
+    let (pipeline, cancel) = (self.inner.clone(), ticket.map(RunTicket::cancellation));
+    pool::js::spawn(env, move || call(&pipeline, &cancel.unwrap_or_default()).map(RowsJs))
   }
 }
 

@@ -16,12 +16,11 @@
 
 use std::ops::Range;
 
-use tract_core::ops::binary::TypedBinOp;
 use tract_core::ops::einsum::EinSum;
 use tract_core::ops::math::{Add, Mul};
 use tract_hir::internal::*;
 
-use super::consumer::binary_with_constant;
+use super::consumer::{binary_consumer, binary_with_constant};
 use crate::cpu::Tier;
 use crate::ops::kernels::dense_product::{kernel, Tile, TileShape};
 use crate::ops::kernels::split::{for_each_range, SharedOutput};
@@ -83,16 +82,7 @@ fn mask_after<'a>(
   node: &TypedNode,
   layout: &Layout,
 ) -> TractResult<Option<(&'a TypedNode, OutletId)>> {
-  if model.output_outlets()?.contains(&node.id.into()) {
-    return Ok(None);
-  }
-  let Some(consumer) = model.single_succ(node.id)? else { return Ok(None) };
-  let Some(bin) = consumer.op_as::<TypedBinOp>() else { return Ok(None) };
-  let mask = match consumer.inputs[..] {
-    [a, b] if a == node.id.into() => b,
-    [a, b] if b == node.id.into() => a,
-    _ => return Ok(None),
-  };
+  let Some((consumer, bin, mask)) = binary_consumer(model, node)? else { return Ok(None) };
   let output = model.outlet_fact(OutletId::new(node.id, 0))?;
   let mask_fact = model.outlet_fact(mask)?;
   let row = layout.output.iter().position(|(_, right)| right.is_none());
