@@ -208,8 +208,7 @@ fn read<'t>(text: &'t str, options: &EncodeOptions) -> &'t str {
   if !options.truncation || text.len() <= bytes {
     return text;
   }
-  let end = (0..=bytes).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
-  &text[..end]
+  &text[..text.floor_char_boundary(bytes)]
 }
 
 /// Refuses batches over [`MAX_TEXTS`] texts or [`MAX_TEXT_BYTES`] bytes, and pairs that do not

@@ -239,7 +239,8 @@ impl Ensemble {
   ) {
     let single_target = self.n_targets == 1;
     let plain_leq = self.traits().plain_leq;
-    let block_rows = (BLOCK_BYTES / (width * 4).max(1)).clamp(MIN_BLOCK_ROWS, MAX_BLOCK_ROWS);
+    let block_rows =
+      (BLOCK_BYTES / (width * size_of::<f32>()).max(1)).clamp(MIN_BLOCK_ROWS, MAX_BLOCK_ROWS);
     let mut block: Vec<Scores> =
       vec![Scores::new(self.n_targets); block_rows.min(rows.len().max(1))];
     for start in rows.clone().step_by(block_rows) {

@@ -85,9 +85,7 @@ fn mask_after<'a>(
   let Some((consumer, bin, mask)) = binary_consumer(model, node)? else { return Ok(None) };
   let output = model.outlet_fact(OutletId::new(node.id, 0))?;
   let mask_fact = model.outlet_fact(mask)?;
-  let row = layout.output.iter().position(|(_, right)| right.is_none());
-  let one_row =
-    row.is_some_and(|row| mask_fact.rank() == output.rank() && mask_fact.shape[row].is_one());
+  let one_row = mask_fact.rank() == output.rank() && mask_fact.shape[layout.row_axis()].is_one();
   let same_shape = model.outlet_fact(OutletId::new(consumer.id, 0))?.shape == output.shape;
   let fits = mask_fact.datum_type == f32::datum_type() && one_row && same_shape;
   Ok((bin.0.is::<Add>() && bin.1.is_none() && fits).then_some((consumer, mask)))
@@ -119,6 +117,11 @@ impl Layout {
       return Ok(None);
     }
     Ok(Self::of_axes(&einsum.axes, facts[0].rank(), facts[1].rank()))
+  }
+
+  /// The output's row axis (the one only the left operand has).
+  fn row_axis(&self) -> usize {
+    self.output.iter().position(|(_, right)| right.is_none()).expect("a layout has a row axis")
   }
 
   /// The layout of `axes` over operands of ranks `left` and `right`.
@@ -396,14 +399,13 @@ impl Shapes {
       })
       .collect::<TractResult<_>>()?;
     let output_strides = strides(&output);
-    let row_axis = layout.output.iter().position(|(_, right)| right.is_none());
     let mask_strides = match mask {
       Some(mask) => {
         let fits = |(&dim, &out): (&usize, &usize)| dim == out || dim == 1;
         ensure!(
           mask.len() == output.len()
             && mask.iter().zip(&output).all(fits)
-            && row_axis.is_some_and(|row| mask[row] == 1),
+            && mask[layout.row_axis()] == 1,
           "a mask of {mask:?} for products of {output:?}"
         );
         strides(mask)
