@@ -12,6 +12,7 @@ mod conv_case;
 mod dense_conv;
 mod dense_product;
 mod depthwise;
+mod gelu_exact;
 mod hard_swish;
 mod max_pool;
 mod per_channel;
@@ -32,7 +33,7 @@ use crate::ops::onnx::conditional;
 /// per image (tract then lowers each as it does at batch 1). After it, `If`s whose condition is
 /// known only at run time get planned branches, per-channel operands are broadcast over the batch,
 /// softmaxes tract runs slowly get a strided implementation, spelled-out hard-swishes become one
-/// operator, depthwise and dense convolutions get direct implementations, products over a batch of
+/// operator, exact GELUs run vectorised, depthwise and dense convolutions get direct implementations, products over a batch of
 /// channel-first images loop over the batch, products of a matrix by constant weights and batches
 /// of products of two activations (attention) run on tract-node's own tiles, and batch-1 products
 /// with constant weights run on packed weights, split in shares for runs on several `threads`.
@@ -55,6 +56,7 @@ pub fn optimize(
   per_channel::broadcast_per_channel_operands(&mut model)?;
   softmax::replace_slow_softmaxes(&mut model, tier)?;
   hard_swish::fuse_hard_swishes(&mut model)?;
+  gelu_exact::replace_gelu_exacts(&mut model)?;
   depthwise::replace_depthwise_convolutions(&mut model, tier)?;
   dense_conv::replace_dense_convolutions(&mut model, tier)?;
   batched_product::broadcast_weights_over_batches(&mut model)?;
