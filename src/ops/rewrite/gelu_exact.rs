@@ -10,6 +10,8 @@ use tract_core::ops::nn::GeluExact as TractGeluExact;
 use tract_hir::internal::*;
 use tract_linalg::routines::Func;
 
+use super::in_place::{F32Map, InPlace};
+
 /// Values per call of the erf kernel: a scratch buffer of them stays on the stack.
 const CHUNK: usize = 1024;
 
@@ -17,49 +19,26 @@ const CHUNK: usize = 1024;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct GeluExact;
 
-impl Op for GeluExact {
-  fn name(&self) -> StaticName {
-    "GeluExactF32".into()
-  }
+impl F32Map for GeluExact {
+  const NAME: &'static str = "GeluExactF32";
 
-  op_as_typed_op!();
-}
-
-impl TypedOp for GeluExact {
-  fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-    Ok(tvec!(inputs[0].without_value()))
-  }
-
-  as_op!();
-}
-
-impl EvalOp for GeluExact {
-  op_out_of_plan!();
-
-  fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-    let mut tensor = args_1!(inputs).into_tensor();
-    let mut plain = tensor.try_as_plain_ram_mut()?;
-    let values = plain.as_slice_mut::<f32>()?;
-    let len = values.len();
+  fn map(&self, values: &mut [f32]) -> TractResult<()> {
     let erf = Func::Erf.ew_f32()?;
     // tract's constant, computed as tract computes it.
     let inv_sqrt2 = 2f32.sqrt().recip();
-    tract_linalg::multithread::par_chunks_mut(values, 1, len, |_, chunk| {
-      let mut scratch = [0f32; CHUNK];
-      for part in chunk.chunks_mut(CHUNK) {
-        let scaled = &mut scratch[..part.len()];
-        scaled.iter_mut().zip(part.iter()).for_each(|(s, x)| *s = *x * inv_sqrt2);
-        erf.run(scaled)?;
-        part.iter_mut().zip(scaled.iter()).for_each(|(x, e)| *x = (*x * 0.5) * (*e + 1.0));
-      }
-      Ok(())
-    })?;
-    Ok(tvec!(tensor.into_tvalue()))
+    let mut scratch = [0f32; CHUNK];
+    for part in values.chunks_mut(CHUNK) {
+      let scaled = &mut scratch[..part.len()];
+      scaled.iter_mut().zip(part.iter()).for_each(|(s, x)| *s = *x * inv_sqrt2);
+      erf.run(scaled)?;
+      part.iter_mut().zip(scaled.iter()).for_each(|(x, e)| *x = (*x * 0.5) * (*e + 1.0));
+    }
+    Ok(())
   }
 }
 
 /// Replaces tract's f32 `GeluExact` nodes (which its declutter makes of ONNX `Gelu` and of the
-/// spelled-out `Erf` chain) by [`GeluExact`]. Call on a decluttered model, before `optimize`.
+/// spelled-out `Erf` chain) by [`GeluExact`] operators. Call on a decluttered model, before `optimize`.
 pub fn replace_gelu_exacts(model: &mut TypedModel) -> TractResult<()> {
   let is_f32_gelu = |node: &TypedNode| {
     node.op_as::<ElementWiseOp>().is_some_and(|op| op.0.is::<TractGeluExact>() && op.1.is_none())
@@ -68,7 +47,7 @@ pub fn replace_gelu_exacts(model: &mut TypedModel) -> TractResult<()> {
   let gelus: Vec<usize> = model.nodes().iter().filter(|n| is_f32_gelu(n)).map(|n| n.id).collect();
   for id in gelus {
     let node = model.node(id);
-    let patch = TypedModelPatch::replace_single_op(model, node, &node.inputs, GeluExact)?;
+    let patch = TypedModelPatch::replace_single_op(model, node, &node.inputs, InPlace(GeluExact))?;
     patch.apply(model)?;
   }
   Ok(())
@@ -120,7 +99,7 @@ mod tests {
     // 3 rows of 1,000: more than one erf chunk, and a part shorter than one.
     let mut model = gelu_model(3);
     replace_gelu_exacts(&mut model).unwrap();
-    assert!(model.nodes().iter().any(|n| n.op_is::<GeluExact>()));
+    assert!(model.nodes().iter().any(|n| n.op_is::<InPlace<GeluExact>>()));
     assert!(!model.nodes().iter().any(|n| n.op_is::<ElementWiseOp>()));
     let x: Vec<f32> = (0..3000).map(|i| (i as f32 - 1500.0) / 150.0).collect();
     let input = tract_ndarray::ArrayD::from_shape_vec(vec![3, 1000], x.clone()).unwrap();

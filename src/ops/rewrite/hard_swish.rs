@@ -8,6 +8,8 @@
 use tract_core::ops::binary::TypedBinOp;
 use tract_hir::internal::*;
 
+use super::in_place::{F32Map, InPlace};
+
 /// `x · clamp(x + shift, low, high) · scale + offset`, element-wise on f32.
 #[derive(Debug, Clone)]
 pub struct HardSwish {
@@ -49,36 +51,12 @@ impl HardSwish {
   }
 }
 
-impl Op for HardSwish {
-  fn name(&self) -> StaticName {
-    "HardSwish".into()
-  }
+impl F32Map for HardSwish {
+  const NAME: &'static str = "HardSwish";
 
-  op_as_typed_op!();
-}
-
-impl TypedOp for HardSwish {
-  fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-    Ok(tvec!(inputs[0].without_value()))
-  }
-
-  as_op!();
-}
-
-impl EvalOp for HardSwish {
-  op_out_of_plan!();
-
-  fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-    let mut tensor = args_1!(inputs).into_tensor();
-    let mut plain = tensor.try_as_plain_ram_mut()?;
-    let values = plain.as_slice_mut::<f32>()?;
-    let len = values.len();
-    // Split over the intra-op threads as tract splits element-wise work.
-    tract_linalg::multithread::par_chunks_mut(values, 1, len, |_, chunk| {
-      chunk.iter_mut().for_each(|x| *x = self.apply(*x));
-      Ok(())
-    })?;
-    Ok(tvec!(tensor.into_tvalue()))
+  fn map(&self, values: &mut [f32]) -> TractResult<()> {
+    values.iter_mut().for_each(|x| *x = self.apply(*x));
+    Ok(())
   }
 }
 
@@ -136,7 +114,7 @@ fn chain(model: &TypedModel, start: &TypedNode) -> Option<(HardSwish, OutletId, 
   Some((op, x, last.id))
 }
 
-/// Replaces every hard-swish chain (see the module doc) by one [`HardSwish`]. Call on a
+/// Replaces every hard-swish chain (see the module doc) by one [`HardSwish`] operator. Call on a
 /// decluttered model, before `optimize`.
 pub fn fuse_hard_swishes(model: &mut TypedModel) -> TractResult<()> {
   let binary_ops: Vec<usize> =
@@ -146,7 +124,7 @@ pub fn fuse_hard_swishes(model: &mut TypedModel) -> TractResult<()> {
     let mut patch = TypedModelPatch::default();
     let x = patch.tap_model(model, x)?;
     let name = format!("{}.hard_swish", model.node(id).name);
-    let fused = patch.wire_node(name, op, &[x])?;
+    let fused = patch.wire_node(name, InPlace(op), &[x])?;
     patch.shunt_outside(model, OutletId::new(last, 0), fused[0])?;
     patch.apply(model)?;
   }
@@ -207,6 +185,6 @@ mod tests {
     outputs.push(extra[0]);
     model.select_output_outlets(&outputs).unwrap();
     fuse_hard_swishes(&mut model).unwrap();
-    assert!(!model.nodes().iter().any(|n| n.op_is::<HardSwish>()));
+    assert!(!model.nodes().iter().any(|n| n.op_is::<InPlace<HardSwish>>()));
   }
 }

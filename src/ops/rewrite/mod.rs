@@ -14,6 +14,7 @@ mod dense_product;
 mod depthwise;
 mod gelu_exact;
 mod hard_swish;
+mod in_place;
 mod max_pool;
 mod per_channel;
 mod pointwise_conv;
