@@ -7,7 +7,7 @@
 //! blocks fused multiply-adds. The laid-out rows make every tap of a row's outputs read consecutive
 //! values. A store shared by every kernel of a tier writes each register of channels to its planes.
 //!
-//! One kernel is compiled per tile shape the tilings make (AVX-512: 53, AVX2: 30), to keep the
+//! One kernel is compiled per tile shape the tilings make (AVX-512: 53, AVX2: 27), to keep the
 //! package small.
 
 #[cfg(target_arch = "x86_64")]
@@ -30,6 +30,11 @@ pub struct TileLimits {
   /// Most registers of sums (the rest of the tier's registers hold a tap's weights and a
   /// broadcast).
   pub sums: usize,
+  /// The tier's vector registers.
+  pub registers: usize,
+  /// Whether a broadcast value is an instruction of its own (AVX2), rather than an operand of the
+  /// multiply-add (AVX-512's embedded broadcast).
+  pub separate_broadcasts: bool,
 }
 
 impl TileLimits {
@@ -43,10 +48,19 @@ impl TileLimits {
         rows: 4,
         blocks: 3,
         sums: 24,
+        registers: 32,
+        separate_broadcasts: false,
       }),
-      Tier::Avx2 => {
-        Some(TileLimits { lanes: 8, columns: 6, stacked_columns: 4, rows: 4, blocks: 3, sums: 12 })
-      }
+      Tier::Avx2 => Some(TileLimits {
+        lanes: 8,
+        columns: 6,
+        stacked_columns: 4,
+        rows: 4,
+        blocks: 3,
+        sums: 12,
+        registers: 16,
+        separate_broadcasts: true,
+      }),
       Tier::Neon | Tier::Portable => None,
     }
   }
@@ -106,8 +120,8 @@ pub fn kernel(tier: Tier, rows: usize, columns: usize, blocks: usize) -> TileFn 
       ),
       Tier::Avx2 => kernels!(tile_avx2:
         (1 1 1) (1 1 2) (1 1 3) (1 2 1) (1 2 2) (1 2 3) (1 3 1) (1 3 2) (1 3 3) (1 4 1) (1 4 2)
-        (1 4 3) (1 5 1) (1 5 2) (1 6 1) (1 6 2) (2 1 1) (2 1 2) (2 1 3) (2 2 1) (2 2 2) (2 2 3)
-        (2 3 1) (2 3 2) (2 4 1) (4 1 1) (4 1 2) (4 1 3) (4 2 1) (4 3 1)
+        (1 5 1) (1 5 2) (1 6 1) (1 6 2) (2 1 1) (2 1 2) (2 1 3) (2 2 1) (2 2 2) (2 3 1) (2 3 2)
+        (2 4 1) (4 1 1) (4 1 2) (4 2 1) (4 3 1)
       ),
       Tier::Neon | Tier::Portable => {}
     }

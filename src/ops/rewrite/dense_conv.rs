@@ -342,7 +342,10 @@ struct Tiling {
 
 impl Tiling {
   /// Tiles of [`tile_columns`], over several rows when rows are `stacked` (laid out with their
-  /// padding) and short, with as many blocks of channels as registers allow.
+  /// padding) and short, with as many blocks of channels as registers allow (a tile that spills
+  /// its sums runs slower than a smaller one). Of the row counts the registers allow, the one whose
+  /// tile issues the fewest loads per multiply-add: each register of weights serves the tile's
+  /// outputs and, where broadcasts are instructions of their own, each value its blocks.
   fn of(
     tier: Tier,
     limits: TileLimits,
@@ -356,14 +359,39 @@ impl Tiling {
     let stacks = stacked && columns <= limits.stacked_columns;
     // As many rows as the sums' registers hold, up to the limit and the height.
     let max_rows = if stacks { limits.rows.min(limits.sums / columns) } else { 1 };
-    // 1, 2 or 4 rows (each weight loaded serving all their outputs): kernels are compiled for
-    // those (see `tasks`).
-    let rows = 1 << max_rows.clamp(1, height).ilog2();
     let lanes = limits.lanes;
     let blocks = channels.div_ceil(lanes);
     let cached_blocks = MAX_TILE_WEIGHT_BYTES / (taps * lanes * 4).max(1);
-    let sums = limits.sums / (rows * columns);
-    let blocks_per_tile = sums.min(cached_blocks).clamp(1, limits.blocks).min(blocks.max(1));
+    let blocks_of = |rows: usize| {
+      let outputs = rows * columns;
+      // The sums, a tap's weights (one register per block) and a broadcast, one register spare.
+      let in_registers = (limits.registers - 2) / (outputs + 1);
+      (limits.sums / outputs)
+        .min(in_registers)
+        .min(cached_blocks)
+        .clamp(1, limits.blocks)
+        .min(blocks.max(1))
+    };
+    // Loads per multiply-add, as a fraction: (values + weights) / (outputs × blocks).
+    let loads = |rows: usize| {
+      let (outputs, blocks) = (rows * columns, blocks_of(rows));
+      let values = if limits.separate_broadcasts { outputs } else { 0 };
+      ((values + blocks) as u64, (outputs * blocks) as u64)
+    };
+    // 1, 2 or 4 rows: kernels are compiled for those (see `tasks`); on a tie, the most rows.
+    let rows = [4, 2, 1]
+      .into_iter()
+      .filter(|&rows| rows <= max_rows.clamp(1, height))
+      .reduce(|best, rows| {
+        let ((a, b), (c, d)) = (loads(best), loads(rows));
+        if c * b < a * d {
+          rows
+        } else {
+          best
+        }
+      })
+      .unwrap_or(1);
+    let blocks_per_tile = blocks_of(rows);
     Tiling { tier, lanes, rows, columns, blocks_per_tile, blocks }
   }
 
