@@ -38,7 +38,8 @@ impl F32Map for GeluExact {
 }
 
 /// Replaces tract's f32 `GeluExact` nodes (which its declutter makes of ONNX `Gelu` and of the
-/// spelled-out `Erf` chain) by [`GeluExact`] operators. Call on a decluttered model, before `optimize`.
+/// spelled-out `Erf` chain) by [`GeluExact`] operators. Call on a decluttered model, before
+/// `optimize`.
 pub fn replace_gelu_exacts(model: &mut TypedModel) -> TractResult<()> {
   let is_f32_gelu = |node: &TypedNode| {
     node.op_as::<ElementWiseOp>().is_some_and(|op| op.0.is::<TractGeluExact>() && op.1.is_none())
@@ -57,8 +58,7 @@ pub fn replace_gelu_exacts(model: &mut TypedModel) -> TractResult<()> {
 mod tests {
   use super::*;
 
-  /// The exact GELU in f64, from the error function's series (|x| small) and continued fraction
-  /// (|x| large) via libm-free arithmetic: `erf(z) = 1 − erfc(z)`.
+  /// The exact GELU in f64, independent of tract's erf kernel.
   fn gelu_f64(x: f64) -> f64 {
     0.5 * x * (1.0 + erf_f64(x / std::f64::consts::SQRT_2))
   }
