@@ -23,14 +23,14 @@ export declare class NativeModel {
   /** Ties a session to a pipeline; throws ERR_INVALID_ARG when the session has no usable input. */
   constructor(session: NativeSession, pipeline: NativePipeline, options?: ModelOptions | undefined | null)
   /** Validates, featurises and runs `records`; resolves with one prediction per record, in order. */
-  predict(records: Uint8Array | Array<EncodedRecords> | CleanRecords, options?: ReadOptions): Promise<Array<{ labels?: Uint8Array; probabilities?: Float32Array | null; values?: Float32Array; width: number }>>
+  predict(records: Uint8Array | Array<EncodedRecords> | CleanRecords | RecordStream, options?: ReadOptions): Promise<Array<{ labels?: Uint8Array; probabilities?: Float32Array | null; values?: Float32Array; width: number }>>
   /** The blocking twin of `predict`. */
-  predictSync(records: Uint8Array | Array<EncodedRecords> | CleanRecords, options?: ReadOptions): Array<{ labels?: Uint8Array; probabilities?: Float32Array | null; values?: Float32Array; width: number }>
+  predictSync(records: Uint8Array | Array<EncodedRecords> | CleanRecords | RecordStream, options?: ReadOptions): Array<{ labels?: Uint8Array; probabilities?: Float32Array | null; values?: Float32Array; width: number }>
   /**
    * Validates, featurises and runs in one job, keeping the good records: resolves with the
    * predictions of the valid records, their input indices, and a report holding every error.
    */
-  validateAndPredict(records: Uint8Array | Array<EncodedRecords> | CleanRecords, options?: ReadOptions): Promise<{ predictions: Array<{ labels?: Uint8Array; probabilities?: Float32Array | null; values?: Float32Array; width: number }>; indices: Uint32Array; errors: ValidationReport }>
+  validateAndPredict(records: Uint8Array | Array<EncodedRecords> | CleanRecords | RecordStream, options?: ReadOptions): Promise<{ predictions: Array<{ labels?: Uint8Array; probabilities?: Float32Array | null; values?: Float32Array; width: number }>; indices: Uint32Array; errors: ValidationReport }>
   /**
    * Validates, featurises and runs records given as bytes, and writes the predictions of the
    * valid ones as CSV or NDJSON lines (for `tract-node predict`): resolves with
@@ -51,18 +51,18 @@ export declare class NativePipeline {
   /** Step definitions with fitted state, for `toJSON`. */
   stepsJson(): Array<Record<string, unknown>>
   /** Validates `records` and learns every step's state from them, on the compute pool. */
-  fit(records: Uint8Array | Array<EncodedRecords> | CleanRecords, options?: ReadOptions): Promise<void>
+  fit(records: Uint8Array | Array<EncodedRecords> | CleanRecords | RecordStream, options?: ReadOptions): Promise<void>
   /** The blocking twin of `fit`. */
-  fitSync(records: Uint8Array | Array<EncodedRecords> | CleanRecords, options?: ReadOptions): void
+  fitSync(records: Uint8Array | Array<EncodedRecords> | CleanRecords | RecordStream, options?: ReadOptions): void
   /** Validates `records` and computes the `[n, width]` float32 feature matrix, on the compute pool. */
-  transform(records: Uint8Array | Array<EncodedRecords> | CleanRecords, options?: ReadOptions): Promise<TensorLike<'float32'>>
+  transform(records: Uint8Array | Array<EncodedRecords> | CleanRecords | RecordStream, options?: ReadOptions): Promise<TensorLike<'float32'>>
   /** The blocking twin of `transform`. */
-  transformSync(records: Uint8Array | Array<EncodedRecords> | CleanRecords, options?: ReadOptions): TensorLike<'float32'>
+  transformSync(records: Uint8Array | Array<EncodedRecords> | CleanRecords | RecordStream, options?: ReadOptions): TensorLike<'float32'>
   /**
    * Validates and featurises in one job: bad records are reported, not fatal. Resolves with the
    * features of the valid records, their input indices, and a report holding every error.
    */
-  validateAndTransform(records: Uint8Array | Array<EncodedRecords> | CleanRecords, options?: ReadOptions): Promise<{ features: TensorLike<'float32'>; indices: Uint32Array; errors: ValidationReport }>
+  validateAndTransform(records: Uint8Array | Array<EncodedRecords> | CleanRecords | RecordStream, options?: ReadOptions): Promise<{ features: TensorLike<'float32'>; indices: Uint32Array; errors: ValidationReport }>
 }
 
 /** A compiled schema. Use `Schema` from the package entry point rather than this class. */
@@ -80,7 +80,7 @@ export declare class NativeSchema {
    * Cleans many records on the compute pool: an array of objects, or a Buffer holding a JSON array,
    * NDJSON or CSV (parsed in Rust).
    */
-  validateMany(records: Uint8Array | Array<EncodedRecords> | CleanRecords, options?: ReadOptions): Promise<ValidationReport>
+  validateMany(records: Uint8Array | Array<EncodedRecords> | CleanRecords | RecordStream, options?: ReadOptions): Promise<ValidationReport>
 }
 
 /** A loaded model. Use `InferenceSession` from the package entry point rather than this class. */
@@ -162,6 +162,17 @@ export declare class NativeTokenizer {
 export declare class RecordNumbers {
   /** Numbers from `first` (the number of chunk 0's first record). */
   constructor(first: number)
+}
+
+/** Records sent slice by slice to a native job reading them (see the module's doc). */
+export declare class RecordStream {
+  constructor()
+  /** Sends the next slice; false once nothing will read it (the job that took the stream is over). */
+  push(slice: EncodedRecords): boolean
+  /** Every slice is sent. */
+  end(): void
+  /** The records could not be encoded: the job reading the stream fails with `message`. */
+  fail(message: string): void
 }
 
 /** Cancels one queued or running `NativeSession.run`. */

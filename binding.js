@@ -843,6 +843,7 @@ module.exports.NativeSession = nativeBinding.NativeSession
 module.exports.NativeTextPipeline = nativeBinding.NativeTextPipeline
 module.exports.NativeTokenizer = nativeBinding.NativeTokenizer
 module.exports.RecordNumbers = nativeBinding.RecordNumbers
+module.exports.RecordStream = nativeBinding.RecordStream
 module.exports.RunTicket = nativeBinding.RunTicket
 module.exports.ValidationReport = nativeBinding.ValidationReport
 module.exports.computeThreads = nativeBinding.computeThreads

@@ -4,10 +4,14 @@
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { test } from 'node:test'
+import { createRequire } from 'node:module'
 import vm from 'node:vm'
 
 import { InferenceSession, Model, Pipeline, Schema } from '../index.js'
 import { assertCode, fixture, watchLoop } from './helpers.mjs'
+
+const require = createRequire(import.meta.url)
+const { nativePipeline } = require('../js/pipeline.js')
 
 const refs = JSON.parse(readFileSync(fixture('feature_refs.json'), 'utf8'))
 const modelRefs = JSON.parse(readFileSync(fixture('employee_model.json'), 'utf8'))
@@ -138,6 +142,43 @@ test('JS values read as N-API read them: Dates of any realm, NaN, undefined, get
     { name: 'Ad\u00e9 \ud83d\ude00 \ufffd', born: '1815-12-10', score: 1 },
   ])
   assert.deepEqual(people.validateSync({ ...base, born: otherRealmDate }), base)
+})
+
+test('an array sent over many slices keeps every index and value; a read that throws rejects', async () => {
+  const people = new Schema({ name: { type: 'string' }, score: { type: 'float' }, born: { type: 'date' } })
+  // 40,000 records of 3 fields: four slices of 10,923 (js/records.js). Every 997th score is not a
+  // number; names carry non-ASCII text, an emoji and a lone surrogate at slice boundaries.
+  const names = ['plain', 'Ad\u00e9', '\u65e5\u672c', 'x\ud83d\ude00y', 'lone \ud800']
+  const records = Array.from({ length: 40_000 }, (_, i) => ({
+    name: `${names[i % names.length]} ${i}`,
+    score: i % 997 === 3 ? 'high' : i / 4,
+    born: `19${String(i % 100).padStart(2, '0')}-01-02`,
+  }))
+  const { valid, errors } = await people.validateMany(records)
+  const bad = records.flatMap((_, i) => (i % 997 === 3 ? [i] : []))
+  assert.deepEqual(
+    errors.map((e) => [e.index, e.path, e.code]),
+    bad.map((i) => [i, 'score', 'invalid']),
+  )
+  const good = records.filter((_, i) => i % 997 !== 3)
+  assert.equal(valid.length, good.length)
+  for (const i of [0, 1, 4, 10_922, 10_923, 10_924, 21_846, 32_769, good.length - 1]) {
+    assert.deepEqual(valid[i], { ...good[i], name: good[i].name.replace('\ud800', '\ufffd') })
+  }
+  const throwing = new Proxy(records, {
+    get: (target, key) => {
+      if (key === '25000') throw new Error('record 25000 is gone')
+      return Reflect.get(target, key)
+    },
+  })
+  await assertCode(people.validateMany(throwing), 'ERR_INVALID_ARG', /Cannot read the records: record 25000 is gone/)
+  const pipeline = new Pipeline(people, [{ column: 'score', transform: 'standardize' }])
+  await assertCode(pipeline.fit(records, { format: 'xml' }), 'ERR_INVALID_ARG', /format/)
+  await pipeline.fit(good)
+  const features = await pipeline.transform(good)
+  assert.equal(features.dims[0], good.length)
+  const { RecordStream } = require('../binding.js')
+  assert.throws(() => nativePipeline(pipeline).transformSync(new RecordStream()), { code: 'ERR_INVALID_ARG', message: /blocking call/ })
 })
 
 test('the whole data-model API on 200,000 records, as objects and as bytes, never holds the loop 50 ms', async () => {

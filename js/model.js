@@ -69,7 +69,8 @@ class Model {
    * regressors. Rejects ERR_VALIDATION (with `errors`) when any record is invalid.
    */
   async predict(records, options) {
-    return toPredictions(await this.#native.predict(await recordsInput(this.schema, records), readOptions(options)))
+    const read = readOptions(options)
+    return toPredictions(await this.#native.predict(recordsInput(this.schema, records), read))
   }
 
   /** The blocking twin of `predict`. */
@@ -83,7 +84,8 @@ class Model {
    * the input (Uint32Array), and every error of the bad ones. For bulk scoring (files, streams).
    */
   async validateAndPredict(records, options) {
-    const { predictions, indices, errors } = await this.#native.validateAndPredict(await recordsInput(this.schema, records), readOptions(options))
+    const read = readOptions(options)
+    const { predictions, indices, errors } = await this.#native.validateAndPredict(recordsInput(this.schema, records), read)
     return { predictions: await toPredictions(predictions), indices, errors: await drain(errors, 'errorsLeft', (n) => errors.takeErrors(n)) }
   }
 }

@@ -53,7 +53,8 @@ class Pipeline {
 
   /** Learns every step's state from records (an array, or a Buffer of JSON / NDJSON). */
   async fit(records, options) {
-    await this.#native.fit(await recordsInput(this.#schema, records), readOptions(options))
+    const read = readOptions(options)
+    await this.#native.fit(recordsInput(this.#schema, records), read)
     return this
   }
 
@@ -65,7 +66,8 @@ class Pipeline {
 
   /** Features of records as a float32 `Tensor` `[n, featureNames.length]`; rejects ERR_NOT_FITTED before fit. */
   async transform(records, options) {
-    return fromNative(await this.#native.transform(await recordsInput(this.#schema, records), readOptions(options)))
+    const read = readOptions(options)
+    return fromNative(await this.#native.transform(recordsInput(this.#schema, records), read))
   }
 
   /** The blocking twin of `transform`. */
@@ -79,7 +81,8 @@ class Pipeline {
    * in the input (Uint32Array), and every error of the bad ones.
    */
   async validateAndTransform(records, options) {
-    const { features, indices, errors } = await this.#native.validateAndTransform(await recordsInput(this.#schema, records), readOptions(options))
+    const read = readOptions(options)
+    const { features, indices, errors } = await this.#native.validateAndTransform(recordsInput(this.#schema, records), read)
     return { features: fromNative(features), indices, errors: await drain(errors, 'errorsLeft', (n) => errors.takeErrors(n)) }
   }
 

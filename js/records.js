@@ -11,6 +11,8 @@
 
 const { types } = require('node:util')
 
+const { RecordStream } = require('./native.js')
+
 // Value kinds: the KIND_ codes of src/schema/read/encoded.rs.
 const MISSING = 0
 const NULL = 1
@@ -63,24 +65,49 @@ function jsonList(strings) {
   return strings.length === 0 ? EMPTY_LIST : Buffer.from(JSON.stringify(strings))
 }
 
-/** Writes `value` into slot `slot` of a slice (`strings` collects the slice's strings). */
+/**
+ * Writes the kind of `value` into slot `slot` of a slice, and the value itself, if it has one,
+ * after the slice's numbers (a Date's time value) or strings so far.
+ */
 function put(value, slot, kinds, numbers, strings) {
   const kind = kindOf(value)
   kinds[slot] = kind
-  if (kind === NUMBER) numbers[slot] = value
-  else if (kind === STRING) numbers[slot] = strings.push(value) - 1
-  else if (kind === DATE) numbers[slot] = value.getTime()
+  if (kind === NUMBER) numbers.push(value)
+  else if (kind === STRING) strings.push(value)
+  else if (kind === DATE) numbers.push(value.getTime())
 }
 
 /**
- * A slice's strings as one UTF-8 text and each one's length in UTF-16 code units (how JS counts;
- * a lone surrogate becomes U+FFFD in UTF-8, still one unit long). Joining and encoding once is
- * several times faster than a JSON array, which must be escaped and parsed.
+ * A slice's strings as UTF-8, one after the other, and each one's length in UTF-16 code units (how
+ * JS counts; a lone surrogate becomes U+FFFD in UTF-8, still one unit long). ASCII is copied by
+ * this loop, the rest of a string from its first other character by `Buffer.write`: both faster
+ * than joining the strings first or making a JSON array, which must be escaped and parsed. The
+ * buffer is sized for ASCII and grows at the first other character: V8 collects garbage by how
+ * many bytes buffers take, so they are not made bigger than needed.
  */
 function joinStrings(strings) {
   const lengths = new Uint32Array(strings.length)
-  for (let i = 0; i < strings.length; i++) lengths[i] = strings[i].length
-  return { strings: Buffer.from(strings.join('')), stringLengths: lengths }
+  let units = 0
+  for (let i = 0; i < strings.length; i++) units += lengths[i] = strings[i].length
+  let bytes = Buffer.allocUnsafe(units)
+  let at = 0
+  for (let i = 0; i < strings.length; i++) {
+    const string = strings[i]
+    for (let k = 0; k < string.length; k++) {
+      const code = string.charCodeAt(k)
+      if (code < 0x80) {
+        bytes[at++] = code
+        continue
+      }
+      // Room for every code unit left in the slice at 3 bytes each (the most UTF-8 takes).
+      const room = (units - k) * 3
+      if (bytes.length - at < room) bytes = Buffer.concat([bytes.subarray(0, at)], at + room)
+      at += bytes.write(string.slice(k), at)
+      break
+    }
+    units -= string.length
+  }
+  return { strings: bytes.subarray(0, at), stringLengths: lengths }
 }
 
 /**
@@ -89,7 +116,10 @@ function joinStrings(strings) {
  */
 function compileEncoder(names) {
   const body = names.map(
-    (name, f) => `value = record[${JSON.stringify(name)}]; if (value !== undefined) { present++; put(value, base + ${f}, kinds, numbers, strings) }`,
+    (name, f) => `value = record[${JSON.stringify(name)}]
+if (typeof value === 'string') { present++; kinds[base + ${f}] = ${STRING}; strings.push(value) }
+else if (typeof value === 'number') { present++; kinds[base + ${f}] = ${NUMBER}; numbers.push(value) }
+else if (value !== undefined) { present++; put(value, base + ${f}, kinds, numbers, strings) }`,
   )
   try {
     // oxlint-disable-next-line no-new-func -- property reads the engine can optimise (see above)
@@ -161,15 +191,29 @@ class RecordCodec {
     this.#build = compileBuilder(names)
   }
 
-  /** Encodes an array of records in slices, one slice per event-loop turn. */
-  async encode(records) {
+  /**
+   * An array of records sent down a native `RecordStream` a slice per event-loop turn, to a job on
+   * the compute pool that reads each slice as it comes: the pool cleans one slice while JS encodes
+   * the next. Returns the stream at once, with the first slice sent.
+   */
+  stream(records) {
+    const stream = new RecordStream()
+    this.#send(records, stream)
+    return stream
+  }
+
+  /** Encodes and sends the slices, then ends the stream (or fails it, when reading throws). */
+  async #send(records, stream) {
     const step = Math.max(64, Math.ceil(VALUES_PER_SLICE / Math.max(this.#names.length, 1)))
-    const slices = []
-    for (let start = 0; start < records.length; start += step) {
-      if (start > 0) await new Promise(setImmediate)
-      slices.push(this.encodeSlice(records, start, Math.min(records.length, start + step)))
+    try {
+      for (let start = 0; start < records.length; start += step) {
+        if (start > 0) await new Promise(setImmediate)
+        if (!stream.push(this.encodeSlice(records, start, Math.min(records.length, start + step)))) return
+      }
+      stream.end()
+    } catch (error) {
+      stream.fail(`Cannot read the records: ${error instanceof Error ? error.message : String(error)}.`)
     }
-    return slices
   }
 
   /** Encodes an array of records at once (for the blocking twins). */
@@ -185,7 +229,7 @@ class RecordCodec {
     const width = this.#names.length
     const count = end - start
     const kinds = new Uint8Array(count * width)
-    const numbers = new Float64Array(count * width)
+    const numbers = []
     const recordKinds = new Uint8Array(count)
     const strings = []
     const unknownAt = []
@@ -198,6 +242,7 @@ class RecordCodec {
       recordKinds[i] = kind
       if (kind !== OBJECT) continue
       const base = i * width
+      const numbersBefore = numbers.length
       const stringsBefore = strings.length
       try {
         if (this.#encodeKnown !== null && Object.getPrototypeOf(record) === Object.prototype) {
@@ -205,6 +250,7 @@ class RecordCodec {
           const present = this.#encodeKnown(record, kinds, numbers, strings, base, put)
           if (countKeys(record) === present) continue
           kinds.fill(MISSING, base, base + width)
+          numbers.length = numbersBefore
           strings.length = stringsBefore
         }
         for (const key of Object.keys(record)) {
@@ -218,6 +264,7 @@ class RecordCodec {
         }
       } catch (error) {
         kinds.fill(MISSING, base, base + width)
+        numbers.length = numbersBefore
         strings.length = stringsBefore
         while (unknownAt.at(-1) === i) {
           unknownAt.pop()
@@ -230,7 +277,7 @@ class RecordCodec {
     return {
       records: recordKinds,
       kinds,
-      numbers,
+      numbers: new Float64Array(numbers),
       ...joinStrings(strings),
       unknownAt: Uint32Array.from(unknownAt),
       unknownKeys: jsonList(unknownKeys),

@@ -25,7 +25,7 @@ class Schema {
     recordsOf = (schema, records, sync) => {
       if (records instanceof CleanRecords || records instanceof Uint8Array) return records
       if (typeof records === 'string') return Buffer.from(records)
-      if (Array.isArray(records)) return sync ? schema.#codec.encodeSync(records) : schema.#codec.encode(records)
+      if (Array.isArray(records)) return sync ? schema.#codec.encodeSync(records) : schema.#codec.stream(records)
       throw invalidArg('records', 'an array of records, validated records, or a Buffer of a JSON array, NDJSON or CSV', records)
     }
   }
@@ -70,7 +70,7 @@ class Schema {
    */
   async validateMany(records, options) {
     const read = manyOptions(options)
-    const report = await this.#native.validateMany(await recordsOf(this, records), read)
+    const report = await this.#native.validateMany(recordsOf(this, records, false), read)
     let valid
     if (read.keep === 'native') valid = report.takeNative()
     else {
@@ -123,11 +123,11 @@ function manyOptions(options) {
 }
 
 /**
- * Records for the native side, given as an array (encoded in slices, across event-loop turns),
- * validated records (`CleanRecords`) or bytes (Buffer, Uint8Array, string).
- * @returns {Promise<any>}
+ * Records for the native side, given as an array (sent down a stream in slices, across
+ * event-loop turns), validated records (`CleanRecords`) or bytes (Buffer, Uint8Array, string).
+ * Check the call's other arguments first: an array starts streaming at once.
  */
-async function recordsInput(schema, records) {
+function recordsInput(schema, records) {
   return recordsOf(schema, records, false)
 }
 

@@ -14,7 +14,9 @@ use super::{Featurised, Pipeline};
 use crate::error::js::IntoNapi;
 use crate::error::{Result, TractNodeError};
 use crate::pool;
-use crate::schema::js::{read_many, Input, NativeSchema, ReadOptions, RecordsJs, ValidationReport};
+use crate::schema::js::{
+  read_many, read_many_at_once, Input, NativeSchema, ReadOptions, RecordsJs, ValidationReport,
+};
 use crate::schema::value::Clean;
 use crate::schema::{FieldError, Report, Schema};
 use crate::tensor::js::tensor_object;
@@ -69,7 +71,7 @@ impl NativePipeline {
   #[napi(
     catch_unwind,
     ts_return_type = "Promise<void>",
-    ts_args_type = "records: Uint8Array | Array<EncodedRecords> | CleanRecords, options?: ReadOptions"
+    ts_args_type = "records: Uint8Array | Array<EncodedRecords> | CleanRecords | RecordStream, options?: ReadOptions"
   )]
   pub fn fit<'env>(
     &self,
@@ -83,7 +85,7 @@ impl NativePipeline {
   /// The blocking twin of `fit`.
   #[napi(
     catch_unwind,
-    ts_args_type = "records: Uint8Array | Array<EncodedRecords> | CleanRecords, options?: ReadOptions"
+    ts_args_type = "records: Uint8Array | Array<EncodedRecords> | CleanRecords | RecordStream, options?: ReadOptions"
   )]
   pub fn fit_sync(
     &self,
@@ -98,7 +100,7 @@ impl NativePipeline {
   #[napi(
     catch_unwind,
     ts_return_type = "Promise<TensorLike<'float32'>>",
-    ts_args_type = "records: Uint8Array | Array<EncodedRecords> | CleanRecords, options?: ReadOptions"
+    ts_args_type = "records: Uint8Array | Array<EncodedRecords> | CleanRecords | RecordStream, options?: ReadOptions"
   )]
   pub fn transform<'env>(
     &self,
@@ -113,7 +115,7 @@ impl NativePipeline {
   #[napi(
     catch_unwind,
     ts_return_type = "TensorLike<'float32'>",
-    ts_args_type = "records: Uint8Array | Array<EncodedRecords> | CleanRecords, options?: ReadOptions"
+    ts_args_type = "records: Uint8Array | Array<EncodedRecords> | CleanRecords | RecordStream, options?: ReadOptions"
   )]
   pub fn transform_sync(
     &self,
@@ -129,7 +131,7 @@ impl NativePipeline {
   #[napi(
     catch_unwind,
     ts_return_type = "Promise<{ features: TensorLike<'float32'>; indices: Uint32Array; errors: ValidationReport }>",
-    ts_args_type = "records: Uint8Array | Array<EncodedRecords> | CleanRecords, options?: ReadOptions"
+    ts_args_type = "records: Uint8Array | Array<EncodedRecords> | CleanRecords | RecordStream, options?: ReadOptions"
   )]
   pub fn validate_and_transform<'env>(
     &self,
@@ -161,7 +163,7 @@ impl NativePipeline {
     options: Option<ReadOptions>,
     job: fn(&RwLock<Pipeline>, Input) -> Result<V>,
   ) -> napi::Result<V> {
-    read_many(&self.schema(), records, options)
+    read_many_at_once(&self.schema(), records, options)
       .and_then(|input| job(&self.pipeline, input))
       .into_napi(env)
   }
@@ -217,10 +219,17 @@ fn validate_and_transform(
   })
 }
 
-/// Cleans and featurises the records, keeping the features of the valid ones.
+/// Cleans and featurises the records, keeping the features of the valid ones. Records cleaned
+/// before are all valid, so each one's row of the matrix is known: they are written there at once.
 pub(crate) fn featurise<'p>(pipeline: &'p Pipeline, input: &Input) -> Result<Featurised<'p>> {
   let width = pipeline.width()?;
-  input.clean_records(pipeline.schema(), || Featurised::new(pipeline, width))
+  match input {
+    Input::Clean(clean) if Arc::ptr_eq(&clean.schema, pipeline.schema()) => {
+      let chunks = clean.chunks(pool::global().size()).into_iter().map(|(_, rows)| rows);
+      Ok(Featurised::of_valid(pipeline, width, chunks.collect()))
+    }
+    _ => input.clean_records(pipeline.schema(), || Featurised::new(pipeline, width)),
+  }
 }
 
 /// `kept`, if there were no `errors`; else ERR_VALIDATION with (the first of) them.

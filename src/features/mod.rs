@@ -351,6 +351,28 @@ impl<'p> Featurised<'p> {
       blocks: Vec::new(),
     }
   }
+
+  /// The features of records that are all valid, given in chunks in input order: each chunk is
+  /// written straight into its rows of the matrix, the chunks on the compute threads.
+  pub fn of_valid(pipeline: &'p Pipeline, width: usize, chunks: Vec<&[Vec<Clean>]>) -> Self {
+    let rows = chunks.iter().map(|chunk| chunk.len()).sum::<usize>();
+    let mut whole = Featurised::new(pipeline, width);
+    whole.indices = (0..rows as u32).collect();
+    whole.data = vec![0.0; rows * width];
+    let mut rest = whole.data.as_mut_slice();
+    let mut tasks = Vec::with_capacity(chunks.len());
+    for chunk in chunks {
+      let (out, after) = rest.split_at_mut(chunk.len() * width);
+      tasks.push((chunk, out));
+      rest = after;
+    }
+    crate::pool::intra_op::run_each_alone(crate::pool::global().size(), tasks, |(chunk, out)| {
+      for (row, out) in chunk.iter().zip(out.chunks_exact_mut(width.max(1))) {
+        pipeline.encode(row, out);
+      }
+    });
+    whole
+  }
 }
 
 impl Keep for Featurised<'_> {

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 
 use napi::bindgen_prelude::{
-  Either3, Float32Array, JsObjectValue, Null, Object, ToNapiValue, Uint8Array,
+  Either4, Float32Array, JsObjectValue, Null, Object, ToNapiValue, Uint8Array,
 };
 use napi::{sys, Env, JsValue};
 use napi_derive::napi;
@@ -18,7 +18,9 @@ use crate::error::{Result, TractNodeError};
 use crate::features::js::{all_valid, featurise, NativePipeline, ValidOnly};
 use crate::features::Pipeline;
 use crate::pool;
-use crate::schema::js::{read_many, Input, ReadOptions, RecordsJs, ValidationReport};
+use crate::schema::js::{
+  read_many, read_many_at_once, Input, ReadOptions, RecordsJs, ValidationReport,
+};
 use crate::session::js::NativeSession;
 use crate::session::Session;
 
@@ -84,7 +86,7 @@ impl NativeModel {
   #[napi(
     catch_unwind,
     ts_return_type = "Promise<Array<{ labels?: Uint8Array; probabilities?: Float32Array | null; values?: Float32Array; width: number }>>",
-    ts_args_type = "records: Uint8Array | Array<EncodedRecords> | CleanRecords, options?: ReadOptions"
+    ts_args_type = "records: Uint8Array | Array<EncodedRecords> | CleanRecords | RecordStream, options?: ReadOptions"
   )]
   pub fn predict<'env>(
     &self,
@@ -99,7 +101,7 @@ impl NativeModel {
   #[napi(
     catch_unwind,
     ts_return_type = "Array<{ labels?: Uint8Array; probabilities?: Float32Array | null; values?: Float32Array; width: number }>",
-    ts_args_type = "records: Uint8Array | Array<EncodedRecords> | CleanRecords, options?: ReadOptions"
+    ts_args_type = "records: Uint8Array | Array<EncodedRecords> | CleanRecords | RecordStream, options?: ReadOptions"
   )]
   pub fn predict_sync(
     &self,
@@ -108,7 +110,7 @@ impl NativeModel {
     options: Option<ReadOptions>,
   ) -> napi::Result<Predictions> {
     let parts = self.parts();
-    read_many(parts.pipeline.schema(), records, options)
+    read_many_at_once(parts.pipeline.schema(), records, options)
       .and_then(|input| predict(&parts, input))
       .into_napi(&env)
   }
@@ -118,7 +120,7 @@ impl NativeModel {
   #[napi(
     catch_unwind,
     ts_return_type = "Promise<{ predictions: Array<{ labels?: Uint8Array; probabilities?: Float32Array | null; values?: Float32Array; width: number }>; indices: Uint32Array; errors: ValidationReport }>",
-    ts_args_type = "records: Uint8Array | Array<EncodedRecords> | CleanRecords, options?: ReadOptions"
+    ts_args_type = "records: Uint8Array | Array<EncodedRecords> | CleanRecords | RecordStream, options?: ReadOptions"
   )]
   pub fn validate_and_predict<'env>(
     &self,
@@ -151,7 +153,7 @@ impl NativeModel {
     let parts = self.parts();
     let read = ReadOptions { format: options.format, keep: None };
     let input =
-      read_many(parts.pipeline.schema(), Either3::A(records), Some(read)).into_napi(env)?;
+      read_many(parts.pipeline.schema(), Either4::A(records), Some(read)).into_napi(env)?;
     let turn = numbers.turn(options.chunk);
     pool::js::spawn(env, move || {
       let mut turn = turn;

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use napi::bindgen_prelude::{
-  Either3, Float64Array, JsObjectValue, Object, ToNapiValue, Uint32Array, Uint8Array, Unknown,
+  Either4, Float64Array, JsObjectValue, Object, ToNapiValue, Uint32Array, Uint8Array, Unknown,
 };
 use napi::{sys, Env, JsValue};
 use napi_derive::napi;
@@ -14,7 +14,8 @@ use serde_json::Value;
 
 use super::columns::{Block, Columns};
 use super::read::encoded::Slice;
-use super::read::{csv, Format, Source};
+use super::read::{csv, Format, Source, CHUNKS_PER_THREAD};
+use super::stream::{RecordStream, StreamInput};
 use super::value::Clean;
 use super::{FieldError, Keep, Report, Schema, SchemaOptions};
 use crate::error::js::IntoNapi;
@@ -67,7 +68,7 @@ pub struct EncodedRecords {
 }
 
 impl EncodedRecords {
-  fn view(&self) -> Slice<'_> {
+  pub(crate) fn view(&self) -> Slice<'_> {
     Slice {
       records: &self.records,
       kinds: &self.kinds,
@@ -82,11 +83,15 @@ impl EncodedRecords {
   }
 }
 
+/// Records cleaned before are read again in chunks of at least this many rows.
+const ROWS_PER_CHUNK: usize = 4096;
+
 /// Records on their way to the compute pool: bytes, JS objects encoded in slices, or records
 /// cleaned before (`validateMany(…, { keep: 'native' })`).
 pub(crate) enum Input {
   Bytes(Uint8Array, Format),
   Encoded(Vec<EncodedRecords>),
+  Stream(StreamInput),
   Clean(Arc<CleanRows>),
 }
 
@@ -106,12 +111,19 @@ impl Input {
         let slices: Vec<Slice<'_>> = slices.iter().map(EncodedRecords::view).collect();
         schema.clean_records(Source::Encoded(&slices), threads, keep)
       }
+      Input::Stream(stream) => {
+        schema.clean_records(Source::Stream(&stream.slices(schema.fields().len())), threads, keep)
+      }
       Input::Clean(rows) if Arc::ptr_eq(&rows.schema, schema) => {
-        let mut kept = keep();
-        for (index, row) in rows.rows.iter().enumerate() {
-          kept.valid_ref(index, row);
-        }
-        Ok(K::join(vec![(kept, 0)]))
+        let parts =
+          pool::intra_op::run_each_alone(threads, rows.chunks(threads), |(start, rows)| {
+            let mut kept = keep();
+            for (index, row) in rows.iter().enumerate() {
+              kept.valid_ref(index, row);
+            }
+            (kept, start)
+          });
+        Ok(if parts.is_empty() { keep() } else { K::join(parts) })
       }
       Input::Clean(_) => Err(TractNodeError::invalid_arg(
         "records",
@@ -155,7 +167,7 @@ impl NativeSchema {
     ts_return_type = "{ kinds: Uint8Array; numbers: Float64Array; strings: Uint8Array }"
   )]
   pub fn validate_sync(&self, env: Env, record: EncodedRecords) -> napi::Result<CleanColumns> {
-    let outcome = read_many(&self.schema, Either3::B(vec![record]), None)
+    let outcome = read_many(&self.schema, Either4::B(vec![record]), None)
       .and_then(|input| input.clean_records(&self.schema, || Columns::new(1)));
     match outcome {
       Ok(Columns { mut blocks, errors, .. }) if errors.is_empty() => {
@@ -174,7 +186,7 @@ impl NativeSchema {
   #[napi(
     catch_unwind,
     ts_return_type = "Promise<ValidationReport>",
-    ts_args_type = "records: Uint8Array | Array<EncodedRecords> | CleanRecords, options?: ReadOptions"
+    ts_args_type = "records: Uint8Array | Array<EncodedRecords> | CleanRecords | RecordStream, options?: ReadOptions"
   )]
   pub fn validate_many<'env>(
     &self,
@@ -290,6 +302,16 @@ pub(crate) struct CleanRows {
   pub rows: Vec<Vec<Clean>>,
 }
 
+impl CleanRows {
+  /// The rows in chunks for `threads` threads, each with the index of its first row: several
+  /// chunks a thread, so that threads that finish early take more, of at least
+  /// [`ROWS_PER_CHUNK`] rows.
+  pub(crate) fn chunks(&self, threads: usize) -> Vec<(usize, &[Vec<Clean>])> {
+    let size = self.rows.len().div_ceil(threads * CHUNKS_PER_THREAD).max(ROWS_PER_CHUNK);
+    self.rows.chunks(size).enumerate().map(|(k, rows)| (k * size, rows)).collect()
+  }
+}
+
 #[napi]
 impl CleanRecords {
   /// How many records.
@@ -337,31 +359,56 @@ fn definition_entries(env: &Env, fields: &Object<'_>) -> Result<Vec<(String, Val
     .collect()
 }
 
-/// Records as the JS wrappers pass them: bytes, JS objects encoded in slices, or records kept
-/// native.
-pub(crate) type RecordsJs<'a> = Either3<Uint8Array, Vec<EncodedRecords>, &'a CleanRecords>;
+/// Records as the JS wrappers pass them: bytes, JS objects encoded in slices (at once, or sent
+/// down a stream), or records kept native.
+pub(crate) type RecordsJs<'a> =
+  Either4<Uint8Array, Vec<EncodedRecords>, &'a CleanRecords, &'a RecordStream>;
 
-/// Takes records from JS for the compute pool; nothing is read yet.
+/// Takes records from JS for the compute pool; nothing is read yet. A stream is taken before the
+/// options are checked, so that one this call fails on stops being sent.
 pub(crate) fn read_many(
   schema: &Schema,
   records: RecordsJs<'_>,
   options: Option<ReadOptions>,
 ) -> Result<Input> {
   let format = match options.and_then(|o| o.format) {
-    Some(name) => Format::from_name(&name)?,
-    None => Format::default(),
+    Some(name) => Format::from_name(&name),
+    None => Ok(Format::default()),
   };
   Ok(match records {
-    Either3::A(bytes) => Input::Bytes(bytes, format),
-    Either3::B(slices) => {
+    Either4::A(bytes) => Input::Bytes(bytes, format?),
+    Either4::B(slices) => {
+      format?;
       let width = schema.fields().len();
       if !slices.iter().all(|slice| slice.view().is_consistent(width)) {
         return Err(TractNodeError::invalid_arg("records", "slices encoded by js/records.js"));
       }
       Input::Encoded(slices)
     }
-    Either3::C(clean) => Input::Clean(clean.rows.clone()),
+    Either4::C(clean) => {
+      format?;
+      Input::Clean(clean.rows.clone())
+    }
+    Either4::D(stream) => {
+      let stream = stream.take()?;
+      format?;
+      Input::Stream(stream)
+    }
   })
+}
+
+/// [`read_many`] for the blocking twins, which cannot wait for a stream: JS sends its slices
+/// only while the JS thread is free.
+pub(crate) fn read_many_at_once(
+  schema: &Schema,
+  records: RecordsJs<'_>,
+  options: Option<ReadOptions>,
+) -> Result<Input> {
+  if let Either4::D(_) = records {
+    let why = "records given at once (a blocking call cannot wait for a RecordStream)";
+    return Err(TractNodeError::invalid_arg("records", why));
+  }
+  read_many(schema, records, options)
 }
 
 /// The column names of CSV `bytes` (its first row), read as records are read: for the CLI, which

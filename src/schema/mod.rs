@@ -10,6 +10,8 @@ pub mod value;
 
 #[cfg(feature = "binding")]
 pub mod js;
+#[cfg(feature = "binding")]
+pub mod stream;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value;

@@ -3,9 +3,10 @@
 //! while JS reads them in a few hundred nanoseconds and hands over a handful of buffers.
 //!
 //! A slice of `n` records of a schema with `w` fields holds, for record `i` and field `f` (slot
-//! `i * w + f`): `kinds[slot]`, one of the `KIND_` codes, and `numbers[slot]`: the number, the
-//! `Date`'s time value, or the string's index among the slice's strings: `strings`, all of them
-//! one after the other in UTF-8, each `string_lengths[j]` UTF-16 code units long (JS's length). `records[i]` is `KIND_OBJECT` for an object, else the kind of what the element is.
+//! `i * w + f`), `kinds[slot]`: one of the `KIND_` codes. The values follow in slot order, apart
+//! by kind: `numbers` holds each number and each `Date`'s time value; `strings` each string, one
+//! after the other in UTF-8, each `string_lengths[j]` UTF-16 code units long (JS's length).
+//! `records[i]` is `KIND_OBJECT` for an object, else the kind of what the element is.
 //! Keys the schema does not declare are listed apart, as are records that could not be read
 //! (a getter that threw).
 
@@ -14,6 +15,7 @@ use std::borrow::Cow;
 use super::super::value::{RawRecord, RawValue};
 use super::json::Cursor;
 use super::{Chunk, Item, Reader};
+use crate::error::Result;
 
 /// The key is missing or its value is `undefined`.
 pub const KIND_MISSING: u8 = 0;
@@ -33,8 +35,9 @@ pub const KIND_BIGINT: u8 = 11;
 pub struct Slice<'a> {
   pub records: &'a [u8],
   pub kinds: &'a [u8],
+  /// The slots' numbers and dates, in slot order.
   pub numbers: &'a [f64],
-  /// Every string of the slice, one after the other, in UTF-8.
+  /// The slots' strings, in slot order, one after the other, in UTF-8.
   pub strings: &'a [u8],
   /// Each string's length in UTF-16 code units.
   pub string_lengths: &'a [u32],
@@ -50,8 +53,10 @@ impl Slice<'_> {
   /// Whether the buffers fit together for a schema of `width` fields.
   pub fn is_consistent(&self, width: usize) -> bool {
     let n = self.records.len();
+    let count = |of: &[u8]| self.kinds.iter().filter(|kind| of.contains(kind)).count();
     self.kinds.len() == n * width
-      && self.numbers.len() == n * width
+      && self.numbers.len() == count(&[KIND_NUMBER, KIND_DATE])
+      && self.string_lengths.len() == count(&[KIND_STRING])
       && self.unknown_at.iter().chain(self.failed_at).all(|&i| (i as usize) < n)
   }
 }
@@ -71,6 +76,23 @@ fn kind_name(kind: u8) -> &'static str {
     KIND_BIGINT => "a bigint",
     _ => "an object",
   }
+}
+
+/// Slices that arrive one after another while they are read: JS encodes the next slice while the
+/// compute pool reads the last.
+pub trait SliceStream {
+  /// Calls `visit` on each slice in order as it arrives; fails if the stream does.
+  fn each(&self, visit: &mut dyn FnMut(&Slice<'_>)) -> Result<()>;
+}
+
+/// Reads the slices of a stream as they arrive, one chunk each, on the calling thread.
+pub(super) fn read_stream<S>(
+  stream: &dyn SliceStream,
+  reader: &Reader<'_, S>,
+) -> Result<Vec<Chunk<S>>> {
+  let mut chunks = Vec::new();
+  stream.each(&mut |slice| chunks.push(read_slice(slice, reader)))?;
+  Ok(chunks)
 }
 
 /// Reads the slices, one chunk each.
@@ -98,6 +120,8 @@ fn read_slice<S>(slice: &Slice<'_>, reader: &Reader<'_, S>) -> Chunk<S> {
     }
     return chunk;
   };
+  let mut strings = strings.into_iter();
+  let mut numbers = slice.numbers.iter().copied();
   let mut unknown = slice.unknown_at.iter().zip(unknown_keys).peekable();
   let mut failures = slice.failed_at.iter().zip(failures).peekable();
   let mut record = RawRecord::new(reader.schema);
@@ -109,10 +133,9 @@ fn read_slice<S>(slice: &Slice<'_>, reader: &Reader<'_, S>) -> Chunk<S> {
       Item::Invalid(format!("Expected an object, got {}.", kind_name(kind)))
     } else {
       record.clear();
-      let slots = index * width..(index + 1) * width;
-      let values = slice.kinds[slots.clone()].iter().zip(&slice.numbers[slots]);
-      for (slot, (&kind, &number)) in record.values.iter_mut().zip(values) {
-        *slot = value(kind, number, &strings);
+      let kinds = &slice.kinds[index * width..(index + 1) * width];
+      for (slot, &kind) in record.values.iter_mut().zip(kinds) {
+        *slot = value(kind, &mut numbers, &mut strings);
       }
       while let Some((_, key)) = unknown.next_if(here) {
         record.unknown.push(key.into_owned());
@@ -124,17 +147,21 @@ fn read_slice<S>(slice: &Slice<'_>, reader: &Reader<'_, S>) -> Chunk<S> {
   chunk
 }
 
-fn value<'a>(kind: u8, number: f64, strings: &[&'a str]) -> Option<RawValue<'a>> {
+/// The value of a slot of `kind`, taking the next of `numbers` or `strings` when it has one (a
+/// consistent slice has enough of each).
+fn value<'a>(
+  kind: u8,
+  numbers: &mut impl Iterator<Item = f64>,
+  strings: &mut impl Iterator<Item = &'a str>,
+) -> Option<RawValue<'a>> {
   Some(match kind {
     KIND_MISSING => return None,
     KIND_NULL => RawValue::Null,
     KIND_FALSE => RawValue::Bool(false),
     KIND_TRUE => RawValue::Bool(true),
-    KIND_NUMBER => RawValue::Number(number),
-    KIND_STRING => {
-      RawValue::String(Cow::Borrowed(strings.get(number as usize).copied().unwrap_or_default()))
-    }
-    KIND_DATE => RawValue::Date(number),
+    KIND_NUMBER => RawValue::Number(numbers.next().unwrap_or_default()),
+    KIND_STRING => RawValue::String(Cow::Borrowed(strings.next().unwrap_or_default())),
+    KIND_DATE => RawValue::Date(numbers.next().unwrap_or_default()),
     other => RawValue::Other(kind_name(other)),
   })
 }

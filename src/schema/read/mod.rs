@@ -17,7 +17,7 @@ pub mod json;
 use super::value::RawRecord;
 use super::Schema;
 use crate::error::{Result, TractNodeError};
-use encoded::Slice;
+use encoded::{Slice, SliceStream};
 use json::{Cursor, Element, SyntaxError};
 
 /// How record bytes are laid out.
@@ -50,6 +50,8 @@ pub enum Source<'a> {
   Bytes(&'a [u8], Format),
   /// JS objects, encoded slice by slice.
   Encoded(&'a [Slice<'a>]),
+  /// JS objects, encoded slice by slice while the slices before are read.
+  Stream(&'a dyn SliceStream),
 }
 
 /// One element of the input as read: a record, or why it is not one.
@@ -69,7 +71,7 @@ pub struct Chunk<S> {
 const PARALLEL_BYTES: usize = 1 << 20;
 
 /// Chunks per thread, so that threads that finish early take more.
-const CHUNKS_PER_THREAD: usize = 4;
+pub(crate) const CHUNKS_PER_THREAD: usize = 4;
 
 /// Reads every record of `source` into a fresh `state()` per chunk, calling `visit(state, index,
 /// item)` for each (index counted from the chunk's start), on up to `threads` threads. The chunks
@@ -92,6 +94,7 @@ pub fn read<S: Send>(
       }
     }
     Source::Encoded(slices) => Ok(encoded::read(slices, &reader, threads)),
+    Source::Stream(stream) => encoded::read_stream(stream, &reader),
   }
 }
 

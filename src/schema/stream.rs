@@ -1,0 +1,105 @@
+//! `RecordStream`: JS objects encoded a slice per event-loop turn (`js/records.js`) and read by a
+//! job on the compute pool as they arrive, so that the JS thread encodes while the pool cleans.
+//! The job waits for the next slice between them; the stream ends when JS says so, or fails when
+//! JS could not encode the records.
+
+use std::sync::Mutex;
+
+use crossbeam_channel::{Receiver, Sender};
+use napi_derive::napi;
+
+use super::js::EncodedRecords;
+use super::read::encoded::{Slice, SliceStream};
+use crate::error::{Result, TractNodeError};
+
+/// What JS sends down a stream.
+enum Piece {
+  Slice(Box<EncodedRecords>),
+  End,
+  Failed(String),
+}
+
+/// Records sent slice by slice to a native job reading them (see the module's doc).
+#[napi]
+pub struct RecordStream {
+  sender: Sender<Piece>,
+  receiver: Mutex<Option<Receiver<Piece>>>,
+}
+
+#[napi]
+impl RecordStream {
+  #[napi(constructor)]
+  #[allow(clippy::new_without_default)] // a JS class: built by `new RecordStream()`
+  pub fn new() -> Self {
+    let (sender, receiver) = crossbeam_channel::unbounded();
+    RecordStream { sender, receiver: Mutex::new(Some(receiver)) }
+  }
+
+  /// Sends the next slice; false once nothing will read it (the job that took the stream is over).
+  #[napi]
+  pub fn push(&self, slice: EncodedRecords) -> bool {
+    self.sender.send(Piece::Slice(Box::new(slice))).is_ok()
+  }
+
+  /// Every slice is sent.
+  #[napi]
+  pub fn end(&self) {
+    let _ = self.sender.send(Piece::End);
+  }
+
+  /// The records could not be encoded: the job reading the stream fails with `message`.
+  #[napi]
+  pub fn fail(&self, message: String) {
+    let _ = self.sender.send(Piece::Failed(message));
+  }
+}
+
+impl RecordStream {
+  /// The reading end, for one job; an error if a job took it before.
+  pub(crate) fn take(&self) -> Result<StreamInput> {
+    let taken = self.receiver.lock().map(|mut receiver| receiver.take()).unwrap_or_default();
+    let receiver = taken.ok_or_else(|| {
+      TractNodeError::invalid_arg("records", "a record stream that no other call has read")
+    })?;
+    Ok(StreamInput { receiver })
+  }
+}
+
+/// The reading end of a [`RecordStream`], for records `width` fields wide.
+pub(crate) struct StreamInput {
+  receiver: Receiver<Piece>,
+}
+
+impl StreamInput {
+  /// The slices, checked to be `width` fields wide.
+  pub(crate) fn slices(&self, width: usize) -> impl SliceStream + '_ {
+    Slices { receiver: &self.receiver, width }
+  }
+}
+
+struct Slices<'r> {
+  receiver: &'r Receiver<Piece>,
+  width: usize,
+}
+
+impl SliceStream for Slices<'_> {
+  fn each(&self, visit: &mut dyn FnMut(&Slice<'_>)) -> Result<()> {
+    loop {
+      match self.receiver.recv() {
+        Ok(Piece::Slice(records)) => {
+          let slice = records.view();
+          if !slice.is_consistent(self.width) {
+            return Err(TractNodeError::invalid_arg("records", "slices encoded by js/records.js"));
+          }
+          visit(&slice);
+        }
+        Ok(Piece::End) => return Ok(()),
+        Ok(Piece::Failed(message)) => return Err(TractNodeError::invalid_arg("records", message)),
+        // Every sender is gone without an end: the stream was dropped half-sent.
+        Err(_) => {
+          return Err(TractNodeError::invalid_arg("records", "a record stream that was ended"))
+        }
+      }
+    }
+  }
+}
