@@ -66,7 +66,9 @@ pub trait Keep: Send {
 
 impl Keep for Report {
   fn valid(&mut self, index: usize, row: &mut Vec<Clean>) {
-    self.valid.push((index, std::mem::take(row)));
+    // The next row is made as long as this one, so that it is allocated once, not grown.
+    let next = Vec::with_capacity(row.len());
+    self.valid.push((index, std::mem::replace(row, next)));
   }
 
   fn errors(&mut self) -> &mut Vec<FieldError> {
