@@ -5,7 +5,11 @@
 // case's own (not the generator's); reports wall time, peak RSS and the event loop's delays (a 1 ms
 // timer).
 //
-//   npm run bench:records [-- --records N]        (writes benchmark/results/records.json)
+// Each case runs `--rounds` times (default 3), tract-node and plain JS in turns, as the machine's
+// speed drifts from minute to minute: the table gives each side's median wall time, and the worst
+// loop delay and peak RSS of any round.
+//
+//   npm run bench:records [-- --records N --rounds R]        (writes benchmark/results/records.json)
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
@@ -13,7 +17,9 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 
-const { values } = parseArgs({ options: { records: { type: 'string', default: '1000000' }, case: { type: 'string' }, dir: { type: 'string' } } })
+const { values } = parseArgs({
+  options: { records: { type: 'string', default: '1000000' }, rounds: { type: 'string', default: '3' }, case: { type: 'string' }, dir: { type: 'string' } },
+})
 const count = Number(values.records)
 /** Where the parent writes the records, one file per format. */
 const dir = values.dir ?? path.join(os.tmpdir(), `tract-node-records-${count}`)
@@ -247,6 +253,13 @@ function murmur3(text) {
   return h | 0
 }
 
+/** Rounds of one side of a case: the median round by wall time, with the worst loop delays and RSS. */
+function summary(runs) {
+  const median = [...runs].sort((a, b) => a.ms - b.ms)[Math.floor(runs.length / 2)]
+  const worst = (key) => Math.max(...runs.map((r) => r[key]))
+  return { ...median, loopP99Ms: worst('loopP99Ms'), loopMaxMs: worst('loopMaxMs'), peakRssMb: worst('peakRssMb') }
+}
+
 /** Each input, tract-node's way and plain JS's way: `[input, tract-node call, tract run, plain-JS run]`. */
 const CASES = [
   ['JSON array', 'pipeline.validateAndTransform(buffer)', () => tractBytes('json'), () => plainJs('json')],
@@ -276,11 +289,12 @@ if (values.case) {
         },
       ),
     )
-  const plain = new Map()
   const results = CASES.map(([input, call], index) => {
-    const tract = run(index, 'tract')
-    if (!plain.has(input)) plain.set(input, run(index, 'plain'))
-    return { input, call, tract, plain: plain.get(input) }
+    const rounds = { tract: [], plain: [] }
+    for (let round = 0; round < Number(values.rounds); round++) {
+      for (const side of ['tract', 'plain']) rounds[side].push(run(index, side))
+    }
+    return { input, call, tract: summary(rounds.tract), plain: summary(rounds.plain), rounds }
   })
   rmSync(dir, { recursive: true, force: true })
   const machine = `${os.cpus().length} × ${os.cpus()[0].model}, Node ${process.version}`
