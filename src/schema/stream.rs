@@ -83,22 +83,31 @@ struct Slices<'r> {
 }
 
 impl SliceStream for Slices<'_> {
-  fn each(&self, visit: &mut dyn FnMut(&Slice<'_>)) -> Result<()> {
+  fn each(&self, visit: &mut dyn FnMut(&[Slice<'_>])) -> Result<()> {
     loop {
-      match self.receiver.recv() {
-        Ok(Piece::Slice(records)) => {
-          let slice = records.view();
-          if !slice.is_consistent(self.width) {
-            return Err(TractNodeError::invalid_arg("records", "slices encoded by js/records.js"));
+      // The next piece, waiting for it, then every piece already there.
+      let first = self.receiver.recv().map_err(|_| {
+        TractNodeError::invalid_arg("records", "the record stream was dropped before its end")
+      })?;
+      let mut batch = Vec::new();
+      let mut ended = false;
+      for piece in std::iter::once(first).chain(self.receiver.try_iter()) {
+        match piece {
+          Piece::Slice(records) => batch.push(records),
+          Piece::End => {
+            ended = true;
+            break;
           }
-          visit(&slice);
+          Piece::Failed(message) => return Err(TractNodeError::invalid_arg("records", message)),
         }
-        Ok(Piece::End) => return Ok(()),
-        Ok(Piece::Failed(message)) => return Err(TractNodeError::invalid_arg("records", message)),
-        // Every sender is gone without an end: the stream was dropped half-sent.
-        Err(_) => {
-          return Err(TractNodeError::invalid_arg("records", "a record stream that was ended"))
-        }
+      }
+      let slices: Vec<Slice<'_>> = batch.iter().map(|records| records.view()).collect();
+      if !slices.iter().all(|slice| slice.is_consistent(self.width)) {
+        return Err(TractNodeError::invalid_arg("records", "slices encoded by js/records.js"));
+      }
+      visit(&slices);
+      if ended {
+        return Ok(());
       }
     }
   }

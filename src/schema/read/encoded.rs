@@ -81,17 +81,20 @@ fn kind_name(kind: u8) -> &'static str {
 /// Slices that arrive one after another while they are read: JS encodes the next slice while the
 /// compute pool reads the last.
 pub trait SliceStream {
-  /// Calls `visit` on each slice in order as it arrives; fails if the stream does.
-  fn each(&self, visit: &mut dyn FnMut(&Slice<'_>)) -> Result<()>;
+  /// Calls `visit` on the slices in order as they arrive, each time with all that have come since
+  /// the last call; fails if the stream does.
+  fn each(&self, visit: &mut dyn FnMut(&[Slice<'_>])) -> Result<()>;
 }
 
-/// Reads the slices of a stream as they arrive, one chunk each, on the calling thread.
-pub(super) fn read_stream<S>(
+/// Reads the slices of a stream as they arrive, one chunk each: a slice alone on the calling
+/// thread (JS is encoding the next on another core), slices that wait for it on up to `threads`.
+pub(super) fn read_stream<S: Send>(
   stream: &dyn SliceStream,
   reader: &Reader<'_, S>,
+  threads: usize,
 ) -> Result<Vec<Chunk<S>>> {
   let mut chunks = Vec::new();
-  stream.each(&mut |slice| chunks.push(read_slice(slice, reader)))?;
+  stream.each(&mut |slices| chunks.extend(read(slices, reader, threads)))?;
   Ok(chunks)
 }
 

@@ -94,7 +94,7 @@ pub fn read<S: Send>(
       }
     }
     Source::Encoded(slices) => Ok(encoded::read(slices, &reader, threads)),
-    Source::Stream(stream) => encoded::read_stream(stream, &reader),
+    Source::Stream(stream) => encoded::read_stream(stream, &reader, threads),
   }
 }
 
