@@ -1,7 +1,8 @@
 //! `RecordStream`: JS objects encoded a slice per event-loop turn (`js/records.js`) and read by a
 //! job on the compute pool as they arrive, so that the JS thread encodes while the pool cleans.
-//! The job waits for the next slice between them; the stream ends when JS says so, or fails when
-//! JS could not encode the records.
+//! The job waits when no slice is there and reads the slices that waited for it together, on
+//! every compute thread; the stream ends when JS says so, or fails when JS could not encode the
+//! records.
 
 use std::sync::Mutex;
 
