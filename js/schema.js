@@ -70,7 +70,7 @@ class Schema {
    */
   async validateMany(records, options) {
     const read = manyOptions(options)
-    const report = await this.#native.validateMany(recordsOf(this, records, false), read)
+    const report = await this.#native.validateMany(recordsInput(this, records), read)
     let valid
     if (read.keep === 'native') valid = report.takeNative()
     else {

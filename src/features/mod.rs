@@ -358,21 +358,36 @@ impl<'p> Featurised<'p> {
     let rows = chunks.iter().map(|chunk| chunk.len()).sum::<usize>();
     let mut whole = Featurised::new(pipeline, width);
     whole.indices = (0..rows as u32).collect();
-    whole.data = vec![0.0; rows * width];
-    let mut rest = whole.data.as_mut_slice();
-    let mut tasks = Vec::with_capacity(chunks.len());
-    for chunk in chunks {
-      let (out, after) = rest.split_at_mut(chunk.len() * width);
-      tasks.push((chunk, out));
-      rest = after;
-    }
-    crate::pool::intra_op::run_each_alone(crate::pool::global().size(), tasks, |(chunk, out)| {
+    let parts = chunks.into_iter().map(|chunk| (chunk.len(), chunk)).collect();
+    whole.data = matrix(rows, width, parts, |chunk, out| {
       for (row, out) in chunk.iter().zip(out.chunks_exact_mut(width.max(1))) {
         pipeline.encode(row, out);
       }
     });
     whole
   }
+}
+
+/// A `[rows, width]` matrix filled part by part on the compute threads: `parts` are
+/// `(rows, part)` in row order, and `fill(part, its rows)` writes each part's rows.
+fn matrix<T: Send>(
+  rows: usize,
+  width: usize,
+  parts: Vec<(usize, T)>,
+  fill: impl Fn(T, &mut [f32]) + Sync + Send,
+) -> Vec<f32> {
+  let mut data = vec![0.0; rows * width];
+  let mut rest = data.as_mut_slice();
+  let mut tasks = Vec::with_capacity(parts.len());
+  for (part_rows, part) in parts {
+    let (mine, after) = rest.split_at_mut(part_rows * width);
+    tasks.push((part, mine));
+    rest = after;
+  }
+  crate::pool::intra_op::run_each_alone(crate::pool::global().size(), tasks, |(part, out)| {
+    fill(part, out)
+  });
+  data
 }
 
 impl Keep for Featurised<'_> {
@@ -410,15 +425,8 @@ impl Keep for Featurised<'_> {
     }
     // The matrix is copied on every compute thread: most of the copy's time is the kernel giving
     // the fresh pages (zeroed memory from the allocator costs nothing more).
-    whole.data = vec![0.0; rows * whole.width];
-    let mut rest = whole.data.as_mut_slice();
-    let mut tasks = Vec::with_capacity(parts.len());
-    for (part, _) in &parts {
-      let (mine, after) = rest.split_at_mut(part.indices.len() * whole.width);
-      tasks.push((mine, &part.blocks));
-      rest = after;
-    }
-    crate::pool::intra_op::run_each_alone(crate::pool::global().size(), tasks, |(out, blocks)| {
+    let parts = parts.iter().map(|(part, _)| (part.indices.len(), &part.blocks)).collect();
+    whole.data = matrix(rows, whole.width, parts, |blocks, out| {
       let mut at = 0;
       for block in blocks {
         out[at..at + block.len()].copy_from_slice(block);
