@@ -7,7 +7,7 @@
 //! blocks fused multiply-adds. The laid-out rows make every tap of a row's outputs read consecutive
 //! values. A store shared by every kernel of a tier writes each register of channels to its planes.
 //!
-//! One kernel is compiled per tile shape the tilings make (AVX-512: 53, AVX2: 27), to keep the
+//! One kernel is compiled per tile shape the tilings make (AVX-512: 53, AVX2: 29), to keep the
 //! package small.
 
 #[cfg(target_arch = "x86_64")]
@@ -21,6 +21,9 @@ pub struct TileLimits {
   pub lanes: usize,
   /// Most outputs of a row a tile covers.
   pub columns: usize,
+  /// Rows are stacked (a tile covers several) when a row takes tiles of at most this many
+  /// outputs.
+  pub stacking_columns: usize,
   /// Most outputs of a row a tile covers when it covers several rows.
   pub stacked_columns: usize,
   /// Most rows a tile covers (1, 2 or 4).
@@ -44,6 +47,7 @@ impl TileLimits {
       Tier::Avx512 => Some(TileLimits {
         lanes: 16,
         columns: 12,
+        stacking_columns: 4,
         stacked_columns: 4,
         rows: 4,
         blocks: 3,
@@ -54,7 +58,9 @@ impl TileLimits {
       Tier::Avx2 => Some(TileLimits {
         lanes: 8,
         columns: 6,
-        stacked_columns: 4,
+        stacking_columns: 4,
+        // Tiles of 2 × 2 outputs by 3 blocks: 12 sums on every tap (1 × 4 × 3 spills a sum).
+        stacked_columns: 2,
         rows: 4,
         blocks: 3,
         sums: 12,
@@ -120,8 +126,8 @@ pub fn kernel(tier: Tier, rows: usize, columns: usize, blocks: usize) -> TileFn 
       ),
       Tier::Avx2 => kernels!(tile_avx2:
         (1 1 1) (1 1 2) (1 1 3) (1 2 1) (1 2 2) (1 2 3) (1 3 1) (1 3 2) (1 3 3) (1 4 1) (1 4 2)
-        (1 5 1) (1 5 2) (1 6 1) (1 6 2) (2 1 1) (2 1 2) (2 1 3) (2 2 1) (2 2 2) (2 3 1) (2 3 2)
-        (2 4 1) (4 1 1) (4 1 2) (4 2 1) (4 3 1)
+        (1 5 1) (1 5 2) (1 6 1) (1 6 2) (2 1 1) (2 1 2) (2 1 3) (2 2 1) (2 2 2) (2 2 3) (2 3 1)
+        (2 3 2) (2 4 1) (4 1 1) (4 1 2) (4 1 3) (4 2 1) (4 3 1)
       ),
       Tier::Neon | Tier::Portable => {}
     }

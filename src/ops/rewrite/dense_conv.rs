@@ -168,13 +168,10 @@ impl Layout {
     channels: usize,
     out_channels: usize,
   ) -> TractResult<Layout> {
-    let columns = tile_columns(conv.limits, geometry.out_width);
+    let (columns, stackable) = tile_columns(conv.limits, geometry);
     let covered = geometry.out_width.next_multiple_of(columns);
-    let stacked = if columns <= conv.limits.stacked_columns && geometry.out_height > 1 {
-      PhasedRows::with_padding_rows(geometry, covered, channels)?
-    } else {
-      None
-    };
+    let stacked =
+      if stackable { PhasedRows::with_padding_rows(geometry, covered, channels)? } else { None };
     let stacks_rows = stacked.is_some();
     let rows = match stacked {
       Some(rows) => rows,
@@ -321,11 +318,18 @@ impl Taps {
   }
 }
 
-/// Outputs of a row per tile for rows of `width` outputs: as many as `limits` allow without
-/// wasting more than one per tile.
-fn tile_columns(limits: TileLimits, width: usize) -> usize {
-  let width = width.max(1);
-  width.div_ceil(width.div_ceil(limits.columns))
+/// Outputs of a row per tile, as many as `limits` allow without wasting more than one per tile,
+/// and whether tiles may cover several rows (then with at most [`TileLimits::stacked_columns`]
+/// outputs of each).
+fn tile_columns(limits: TileLimits, geometry: &Geometry) -> (usize, bool) {
+  let width = geometry.out_width.max(1);
+  let fitting = |most: usize| width.div_ceil(width.div_ceil(most));
+  let columns = fitting(limits.columns);
+  if columns <= limits.stacking_columns && geometry.out_height > 1 {
+    (fitting(limits.stacked_columns), true)
+  } else {
+    (columns, false)
+  }
 }
 
 /// How the outputs are cut into tiles of `tier`: `rows` by `columns` outputs by `blocks_per_tile`
@@ -354,9 +358,9 @@ impl Tiling {
     taps: usize,
     stacked: bool,
   ) -> Tiling {
-    let columns = tile_columns(limits, geometry.out_width);
+    let (columns, stackable) = tile_columns(limits, geometry);
     let height = geometry.out_height.max(1);
-    let stacks = stacked && columns <= limits.stacked_columns;
+    let stacks = stacked && stackable;
     // As many rows as the sums' registers hold, up to the limit and the height.
     let max_rows = if stacks { limits.rows.min(limits.sums / columns) } else { 1 };
     let lanes = limits.lanes;
@@ -364,8 +368,10 @@ impl Tiling {
     let cached_blocks = MAX_TILE_WEIGHT_BYTES / (taps * lanes * 4).max(1);
     let blocks_of = |rows: usize| {
       let outputs = rows * columns;
-      // The sums, a tap's weights (one register per block) and a broadcast, one register spare.
-      let in_registers = (limits.registers - 2) / (outputs + 1);
+      // The sums, a tap's weights (one register per block) and a broadcast; one register spare
+      // in tiles of one row, whose kernels spill a sum otherwise (AVX2's 1 × 4 × 3).
+      let spare = usize::from(rows == 1);
+      let in_registers = (limits.registers - 1 - spare) / (outputs + 1);
       (limits.sums / outputs)
         .min(in_registers)
         .min(cached_blocks)
