@@ -19,6 +19,7 @@ mod max_pool;
 mod per_channel;
 mod pointwise_conv;
 mod softmax;
+mod symbolic_sum;
 mod vector_product;
 
 use tract_hir::internal::*;
@@ -65,6 +66,7 @@ pub fn optimize(
   activation_product::replace_activation_products(&mut model, tier)?;
   let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
   vector_product::replace_vector_products(&mut model, tier, threads.min(cores))?;
+  symbolic_sum::replace_symbolic_sums(&mut model)?;
   if codegen {
     model.optimize()?;
   }

@@ -1,6 +1,7 @@
 //! Softmax and LogSoftmax where tract is slow: on an axis other than the last (YOLOv8's box head
 //! takes the softmax over 16 bins on axis 1, about 5× onnxruntime's time) or over short last-axis
-//! rows. Computed as `[outer, n, inner]` blocks (`crate::ops::kernels::softmax`).
+//! rows (a text model's attention over a few tokens; when the row length is symbolic, it is checked
+//! at run time). Computed as `[outer, n, inner]` blocks (`crate::ops::kernels::softmax`).
 
 use tract_core::ops::nn::{Softmax, SoftmaxKind};
 use tract_hir::internal::*;
@@ -20,13 +21,14 @@ pub fn replace_slow_softmaxes(model: &mut TypedModel, tier: Tier) -> TractResult
     let fact = model.outlet_fact(node.inputs[0])?;
     let [axis] = softmax.axes.as_slice() else { continue };
     let last = *axis + 1 == fact.rank();
-    let short = fact.shape[*axis].as_i64().is_some_and(|n| (n as usize) < SHORT_ROW);
-    if fact.datum_type != f32::datum_type() || softmax.quant_output_dt.is_some() || (last && !short)
-    {
+    let length = fact.shape[*axis].as_i64();
+    let long = length.is_some_and(|n| n as usize >= SHORT_ROW);
+    if fact.datum_type != f32::datum_type() || softmax.quant_output_dt.is_some() || (last && long) {
       continue;
     }
     let log = softmax.kind == SoftmaxKind::LogSoftmax;
-    let op = StridedSoftmax { tier, axis: *axis, log };
+    let long_rows = (last && length.is_none()).then(|| softmax.clone());
+    let op = StridedSoftmax { tier, axis: *axis, log, long_rows };
     model.node_mut(id).op = Box::new(op);
   }
   Ok(())
@@ -38,6 +40,8 @@ pub struct StridedSoftmax {
   tier: Tier,
   axis: usize,
   log: bool,
+  /// tract's operator, for last-axis rows found at run time to be long.
+  long_rows: Option<Softmax>,
 }
 
 impl Op for StridedSoftmax {
@@ -59,15 +63,52 @@ impl TypedOp for StridedSoftmax {
 impl EvalOp for StridedSoftmax {
   op_out_of_plan!();
 
-  fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+  fn eval(&self, ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+    let n = inputs[0].shape()[self.axis];
+    if let Some(tract) = self.long_rows.as_ref().filter(|_| n >= SHORT_ROW) {
+      return tract.eval(ctx, inputs);
+    }
     let mut tensor = args_1!(inputs).into_tensor();
     let shape = tensor.shape().to_vec();
-    let n = shape[self.axis];
     let inner: usize = shape[self.axis + 1..].iter().product();
     let mut plain = tensor.try_as_plain_ram_mut()?;
     let data = plain.as_slice_mut::<f32>()?;
     // SAFETY: the CPU runs the op's tier (the rewrite picked it from the CPU's tiers).
     unsafe { softmax(self.tier, data, n, inner, self.log) };
     Ok(tvec!(tensor.into_tvalue()))
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  crate::cpu::test_each_tier! {
+    fn last_axis_rows_of_symbolic_length_equal_the_definition(tier: Tier) {
+      let mut model = TypedModel::default();
+      let length = model.symbols.sym("length");
+      let x = model.add_source("x", f32::fact(&[2.to_dim(), length.to_dim()])).unwrap();
+      let op = Softmax::new(tvec![1], None, SoftmaxKind::Softmax);
+      let y = model.wire_node("y", op, &[x]).unwrap();
+      model.select_output_outlets(&y).unwrap();
+      replace_slow_softmaxes(&mut model, tier).unwrap();
+      assert!(model.node_by_name("y").unwrap().op_is::<StridedSoftmax>());
+      let plan = model.into_runnable().unwrap();
+      // Short rows on tract-node's kernel, long ones on tract's.
+      for n in [5, SHORT_ROW - 1, SHORT_ROW, 3 * SHORT_ROW] {
+        let values: Vec<f32> = (0..2 * n).map(|i| ((i * 37 % 23) as f32 - 11.0) / 3.0).collect();
+        let input = Tensor::from_shape(&[2, n], &values).unwrap();
+        let output = plan.run(tvec![input.into_tvalue()]).unwrap();
+        let output = output[0].to_plain_array_view::<f32>().unwrap();
+        for (row, got) in values.chunks(n).zip(output.rows()) {
+          let max = row.iter().fold(f64::MIN, |m, &v| m.max(v as f64));
+          let total: f64 = row.iter().map(|&v| (v as f64 - max).exp()).sum();
+          for (&v, &got) in row.iter().zip(got) {
+            let want = (v as f64 - max).exp() / total;
+            assert!((got as f64 - want).abs() < 1e-6, "length {n}: {got} for {want}");
+          }
+        }
+      }
+    }
   }
 }
