@@ -58,8 +58,9 @@ impl TileLimits {
       Tier::Avx2 => Some(TileLimits {
         lanes: 8,
         columns: 6,
-        stacking_columns: 4,
-        // Tiles of 2 × 2 outputs by 3 blocks: 12 sums on every tap (1 × 4 × 3 spills a sum).
+        // A row of at most 5 outputs per tile holds at most 10 sums (1 × 5 × 2); stacked rows take
+        // tiles of 2 × 2 outputs by 3 blocks: 12 sums on every tap (1 × 4 × 3 spills a sum).
+        stacking_columns: 5,
         stacked_columns: 2,
         rows: 4,
         blocks: 3,
