@@ -82,6 +82,7 @@ fn profile(
   shapes: &str,
 ) -> TractResult<()> {
   let gate = tract_node::session::gate::Gate::new(plan.model(), threads);
+  let decisions = gate.decisions(plan.model(), &inputs);
   let mut state = SimpleState::new(plan)?;
   state.run(inputs.clone())?;
 
@@ -90,7 +91,7 @@ fn profile(
   for _ in 0..runs {
     state.run_plan_with_eval(inputs.clone(), |ctx, op_state, node, node_inputs| {
       let t = Instant::now();
-      let result = gate.eval(ctx, op_state, node, node_inputs);
+      let result = gate.eval(&decisions, ctx, op_state, node, node_inputs);
       *by_node.entry(node.id).or_default() += t.elapsed();
       result
     })?;

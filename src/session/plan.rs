@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use tract_onnx::prelude::*;
 
 use super::batch_split::{chunk_rows, Splitting};
-use super::gate::Gate;
+use super::gate::{input_symbols, Gate};
 use super::sizes::SizeInputs;
 use crate::error::{error_chain, human_bytes, Result, TractNodeError};
 use crate::pool::intra_op::run_each_alone;
@@ -425,15 +425,7 @@ impl MemoryGuard {
     if self.symbolic.is_empty() {
       return Ok(());
     }
-    let mut values = SymbolValues::default();
-    for (ix, input) in inputs.iter().enumerate() {
-      let Ok(fact) = model.input_fact(ix) else { continue };
-      for (dim, &size) in fact.shape.iter().zip(input.shape()) {
-        if let TDim::Sym(symbol) = dim {
-          values.set(symbol, size as i64);
-        }
-      }
-    }
+    let values = input_symbols(model, inputs);
     for (node, size, dims) in &self.symbolic {
       let bytes = dims.iter().try_fold(*size, |acc, dim| match dim.eval(&values).to_i64() {
         Ok(d) if d >= 0 => Some(acc.saturating_mul(d as u64)),
