@@ -279,10 +279,16 @@ impl Run<'_> {
     let (tile_rows, group) = (op.tile.rows, op.tile.group());
     let at = shapes.offsets(item);
     if scratch.gathered_item != Some(item) {
-      for row in 0..rows {
-        for step in 0..depth {
-          let value = self.left[at.left + row * shapes.left_row + step * shapes.left_step];
-          scratch.gathered[row * depth + step] = value * op.scale;
+      let gathered = scratch.gathered.chunks_exact_mut(depth.max(1)).take(rows);
+      for (row, gathered) in gathered.enumerate() {
+        let first = at.left + row * shapes.left_row;
+        if shapes.left_step == 1 {
+          let values = &self.left[first..first + depth];
+          gathered.iter_mut().zip(values).for_each(|(to, &value)| *to = value * op.scale);
+        } else {
+          for (step, to) in gathered.iter_mut().enumerate() {
+            *to = self.left[first + step * shapes.left_step] * op.scale;
+          }
         }
       }
       if let Some(mask) = self.mask {
@@ -294,11 +300,28 @@ impl Run<'_> {
     }
     let packing = Some((at.right, groups.clone()));
     if scratch.packed_from != packing {
-      for step in 0..depth {
-        for column in groups.start * group..(groups.end * group).min(columns) {
-          let value =
-            self.right[at.right + step * shapes.right_step + column * shapes.right_column];
-          scratch.packed[(column / group * depth + step) * group + column % group] = value;
+      // Group after group, each `depth` steps of `group` columns: a step's columns copied in a
+      // row where they are contiguous (values in weighted sums), else a column's steps read in a
+      // row where those are (keys in attention scores), else value by value.
+      for index in groups.clone() {
+        let packed = &mut scratch.packed[index * depth * group..(index + 1) * depth * group];
+        let (first_column, count) = (index * group, group.min(columns - index * group));
+        if shapes.right_column == 1 {
+          for (step, to) in packed.chunks_exact_mut(group).enumerate() {
+            let first = at.right + step * shapes.right_step + first_column;
+            to[..count].copy_from_slice(&self.right[first..first + count]);
+          }
+          continue;
+        }
+        for column in first_column..first_column + count {
+          let first = at.right + column * shapes.right_column;
+          let to = packed.iter_mut().skip(column % group).step_by(group);
+          if shapes.right_step == 1 {
+            to.zip(&self.right[first..first + depth]).for_each(|(to, &value)| *to = value);
+          } else {
+            let values = (0..depth).map(|step| self.right[first + step * shapes.right_step]);
+            to.zip(values).for_each(|(to, value)| *to = value);
+          }
         }
       }
       scratch.packed_from = packing;
@@ -630,6 +653,8 @@ mod tests {
       replaced(Case::new("bmk,bkn->bmn", &[4, 5, 7], &[1, 7, 9]).check(tier));
       // Known columns that fill wide tiles (a classifier over a shared operand), rows mid-tile.
       replaced(Case::new("bmk,bkn->bmn", &[3, 13, 20], &[1, 20, 70]).check(tier));
+      // Operands with neither steps nor columns contiguous (batch axes innermost).
+      replaced(Case::new("kmb,knb->bmn", &[7, 5, 2], &[7, 9, 2]).check(tier));
       // One product, no batch; a single row.
       replaced(Case::new("mk,kn->mn", &[1, 50], &[50, 3]).check(tier));
       // One product, its groups of columns split over the threads.
