@@ -1,8 +1,8 @@
 //! Sums of two f32 tensors of one symbolic shape (a transformer's residual connections, in a plan
 //! that keeps the sequence length open). tract turns a sum into its element-wise kernel only when it
 //! can prove the tensors hold more than a few values, which a symbolic size never does, and leaves
-//! it to its generic broadcasting `Add`: ten times slower on a text model's residual sums. Here the
-//! sum is taken in place, in whichever input no other node still reads.
+//! it to its generic broadcasting `Add`, which walks the values index by index. Here the sum is
+//! taken in place, in whichever input no other node still reads.
 
 use tract_core::ops::binary::TypedBinOp;
 use tract_core::ops::math::Add;
