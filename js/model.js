@@ -4,6 +4,7 @@ const { NativeModel } = require('./native.js')
 const { invalidArg } = require('./errors.js')
 const { nativePipeline } = require('./pipeline.js')
 const { drain, readOptions, recordsInput, recordsInputSync } = require('./schema.js')
+const { Pacer } = require('./pacer.js')
 const { nativeSession } = require('./session.js')
 const { rowOf } = require('./tensor.js')
 
@@ -90,27 +91,39 @@ class Model {
   }
 }
 
-/** Predictions from the addon's blocks, a block per event-loop turn. */
+/** Predictions from the addon's blocks, in pieces of a few milliseconds per event-loop turn. */
 async function toPredictions(blocks) {
   const predictions = []
-  for (const [i, block] of blocks.entries()) {
-    if (i > 0) await new Promise(setImmediate)
-    for (const prediction of blockPredictions(block)) predictions.push(prediction)
+  const pacer = new Pacer()
+  for (const block of blocks) {
+    const { count, at } = predictionsOf(block)
+    for (let i = 0; i < count;) {
+      await pacer.turn((size) => {
+        for (const end = Math.min(count, i + size); i < end; i++) predictions.push(at(i))
+      })
+    }
   }
   return predictions
 }
 
+/** One block's predictions, at once. */
+function blockPredictions(block) {
+  const { count, at } = predictionsOf(block)
+  return Array.from({ length: count }, (_, i) => at(i))
+}
+
 /**
- * One block's predictions: `{ label, probabilities }` (probabilities null when the model has
- * none) or `{ value }` (a number, or an array for several outputs).
+ * How many predictions a block holds, and the one at an index: `{ label, probabilities }`
+ * (probabilities null when the model has none) or `{ value }` (a number, or an array for several
+ * outputs).
  */
-function blockPredictions({ labels, probabilities, values, width }) {
+function predictionsOf({ labels, probabilities, values, width }) {
   if (labels === undefined) {
     const count = width === 0 ? 0 : values.length / width
-    return Array.from({ length: count }, (_, i) => ({ value: width === 1 ? values[i] : rowOf(values, i, width) }))
+    return { count, at: (i) => ({ value: width === 1 ? values[i] : rowOf(values, i, width) }) }
   }
   const names = JSON.parse(Buffer.from(labels.buffer, labels.byteOffset, labels.byteLength).toString())
-  return names.map((label, i) => ({ label, probabilities: probabilities ? rowOf(probabilities, i, width) : null }))
+  return { count: names.length, at: (i) => ({ label: names[i], probabilities: probabilities ? rowOf(probabilities, i, width) : null }) }
 }
 
 module.exports = { Model, nativeModel }

@@ -3,7 +3,8 @@
 // Records between JS objects and the addon, in columns (layouts: src/schema/read/encoded.rs for
 // records going in, src/schema/columns.rs for cleaned records coming back). Reading or building a
 // JS object through N-API costs about a microsecond; JS does either in a tenth of that and hands
-// over a few buffers per slice of records. Big arrays are encoded a slice per event-loop turn.
+// over a few buffers per slice of records. Big arrays are encoded a slice per event-loop turn, each
+// slice sized to a couple of milliseconds of work (js/pacer.js).
 //
 // For speed, each schema gets an encoder and a builder compiled for its fields (property reads
 // and object literals V8 optimises), unless the process forbids code generation from strings
@@ -12,6 +13,7 @@
 const { types } = require('node:util')
 
 const { RecordStream } = require('./native.js')
+const { Pacer } = require('./pacer.js')
 
 // Value kinds: the KIND_ codes of src/schema/read/encoded.rs.
 const MISSING = 0
@@ -27,7 +29,7 @@ const FUNCTION = 9
 const SYMBOL = 10
 const BIGINT = 11
 
-/** Field values encoded per slice (and per event-loop turn): about a millisecond of work. */
+/** The most field values encoded per slice (and per event-loop turn). */
 const VALUES_PER_SLICE = 32768
 
 const EMPTY_LIST = Buffer.from('[]')
@@ -204,11 +206,16 @@ class RecordCodec {
 
   /** Encodes and sends the slices, then ends the stream (or fails it, when reading throws). */
   async #send(records, stream) {
-    const step = Math.max(64, Math.ceil(VALUES_PER_SLICE / Math.max(this.#names.length, 1)))
+    const pacer = new Pacer(Math.ceil(VALUES_PER_SLICE / Math.max(this.#names.length, 1)))
     try {
-      for (let start = 0; start < records.length; start += step) {
-        if (start > 0) await new Promise(setImmediate)
-        if (!stream.push(this.encodeSlice(records, start, Math.min(records.length, start + step)))) return
+      for (let start = 0; start < records.length;) {
+        const sent = await pacer.turn((size) => {
+          const end = Math.min(records.length, start + size)
+          const slice = this.encodeSlice(records, start, end)
+          start = end
+          return stream.push(slice)
+        })
+        if (!sent) return
       }
       stream.end()
     } catch (error) {

@@ -323,7 +323,7 @@ fn predict(parts: &Parts, input: Input) -> Result<Predictions> {
   let featurised = featurise(&parts.pipeline, &input)?;
   let rows = featurised.indices.len();
   let features = all_valid(featurised.errors, featurised.data)?;
-  Ok(Predictions(parts.predict_rows(rows, &features)?))
+  Ok(Predictions::new(parts.predict_rows(rows, &features)?))
 }
 
 fn validate_and_predict(parts: &Parts, input: Input) -> Result<ValidOnly<Predictions>> {
@@ -332,20 +332,40 @@ fn validate_and_predict(parts: &Parts, input: Input) -> Result<ValidOnly<Predict
   let errors = ValidationReport::errors_only(parts.pipeline.schema().clone(), featurised.errors);
   Ok(ValidOnly {
     name: "predictions",
-    value: Predictions(predictions),
+    value: Predictions::new(predictions),
     indices: featurised.indices,
     errors,
   })
 }
 
 /// Predictions on their way to JS, in blocks of [`PREDICTIONS_PER_BLOCK`] that `js/model.js` makes
-/// into `{ label, probabilities }` or `{ value }` objects, a block per event-loop turn: each block
-/// `{ labels, probabilities, values, width }` holds the labels as a JSON array (UTF-8) and the
-/// numbers row by row, `width` per prediction.
-pub struct Predictions(Vec<Prediction>);
+/// into `{ label, probabilities }` or `{ value }` objects, a few thousand per event-loop turn: each
+/// block `{ labels, probabilities, values, width }` holds the labels as a JSON array (UTF-8) and the
+/// numbers row by row, `width` per prediction. The blocks are laid out where the predictions are
+/// made, on the compute pool, so that handing them to JS only wraps buffers.
+pub struct Predictions(Vec<PredictionBlock>);
 
 /// Predictions per block handed to JS.
 const PREDICTIONS_PER_BLOCK: usize = 8192;
+
+/// One block of [`Predictions`]: the labels as a JSON array (`None` for a regressor) and the
+/// numbers, `width` per prediction.
+struct PredictionBlock {
+  labels: Option<Vec<u8>>,
+  numbers: Vec<f32>,
+  width: usize,
+}
+
+impl Predictions {
+  fn new(predictions: Vec<Prediction>) -> Self {
+    let blocks = predictions.chunks(PREDICTIONS_PER_BLOCK).map(|block| {
+      let (labels, numbers) = block_columns(block);
+      let width = if block.is_empty() { 0 } else { numbers.len() / block.len() };
+      PredictionBlock { labels, numbers, width }
+    });
+    Predictions(blocks.collect())
+  }
+}
 
 impl ToNapiValue for Predictions {
   unsafe fn to_napi_value(
@@ -353,12 +373,9 @@ impl ToNapiValue for Predictions {
     predictions: Self,
   ) -> napi::Result<sys::napi_value> {
     let env = Env::from_raw(raw_env);
-    let blocks = predictions.0.chunks(PREDICTIONS_PER_BLOCK);
-    let mut array = env.create_array(blocks.len() as u32)?;
-    for (i, block) in blocks.enumerate() {
+    let mut array = env.create_array(predictions.0.len() as u32)?;
+    for (i, PredictionBlock { labels, numbers, width }) in predictions.0.into_iter().enumerate() {
       let mut object = Object::new(&env)?;
-      let (labels, numbers) = block_columns(block);
-      let width = if block.is_empty() { 0 } else { numbers.len() / block.len() };
       match labels {
         Some(labels) => {
           object.set_named_property("labels", Uint8Array::new(labels))?;
