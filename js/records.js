@@ -28,6 +28,10 @@ const OBJECT = 8
 const FUNCTION = 9
 const SYMBOL = 10
 const BIGINT = 11
+// In cleaned columns: a string of the input, unchanged; its number is `slice · 2^32 + index`, the
+// place of the slice's strings in `sent` and of the string among them (see `toObjects`).
+const INPUT_STRING = 12
+const SLICE_ID = 2 ** 32
 
 /** The most field values encoded per slice (and per event-loop turn). */
 const VALUES_PER_SLICE = 32768
@@ -132,7 +136,7 @@ else if (value !== undefined) { present++; put(value, base + ${f}, kinds, number
 }
 
 /**
- * A function(kinds, numbers, texts, count) that builds `count` objects from columns, as object
+ * A function(kinds, numbers, texts, sent, count) that builds `count` objects from columns, as object
  * literals with the fields in declaration order; null when code generation is not allowed or a
  * field is named `__proto__` (a literal would set the prototype).
  */
@@ -141,21 +145,26 @@ function compileBuilder(names) {
   const width = names.length
   const fields = names.map(
     (name, f) =>
-      `${JSON.stringify(name)}: (k = kinds[s + ${f}]) === ${STRING} ? texts[next++] : k === ${NUMBER} ? numbers[s + ${f}] : k === ${NULL} ? null : k === ${TRUE}`,
+      `${JSON.stringify(name)}: (k = kinds[s + ${f}]) === ${INPUT_STRING} ? sent[Math.floor((id = numbers[s + ${f}]) / ${SLICE_ID})][id % ${SLICE_ID}] : k === ${STRING} ? texts[next++] : k === ${NUMBER} ? numbers[s + ${f}] : k === ${NULL} ? null : k === ${TRUE}`,
   )
-  const body = `const out = new Array(count); let next = 0, k
+  const body = `const out = new Array(count); let next = 0, k, id
 for (let i = 0, s = 0; i < count; i++, s += ${width}) out[i] = { ${fields.join(', ')} }
 return out`
   try {
     // oxlint-disable-next-line no-new-func -- object literals the engine can optimise (see above)
-    return new Function('kinds', 'numbers', 'texts', 'count', body)
+    return new Function('kinds', 'numbers', 'texts', 'sent', 'count', body)
   } catch {
     return null
   }
 }
 
+/** The string `id` names among `sent` (an array of each slice's strings). */
+function sentString(sent, id) {
+  return sent[Math.floor(id / SLICE_ID)][id % SLICE_ID]
+}
+
 /** Objects from columns with generic property writes (the builder's fallback). */
-function buildGeneric(names, kinds, numbers, texts, count) {
+function buildGeneric(names, kinds, numbers, texts, sent, count) {
   const width = names.length
   const objects = []
   let next = 0
@@ -163,7 +172,16 @@ function buildGeneric(names, kinds, numbers, texts, count) {
     const object = {}
     for (let f = 0; f < width; f++, slot++) {
       const kind = kinds[slot]
-      const value = kind === STRING ? texts[next++] : kind === NUMBER ? numbers[slot] : kind === NULL ? null : kind === TRUE
+      const value =
+        kind === INPUT_STRING
+          ? sentString(sent, numbers[slot])
+          : kind === STRING
+            ? texts[next++]
+            : kind === NUMBER
+              ? numbers[slot]
+              : kind === NULL
+                ? null
+                : kind === TRUE
       Object.defineProperty(object, names[f], { value, writable: true, enumerable: true, configurable: true })
     }
     objects.push(object)
@@ -196,26 +214,27 @@ class RecordCodec {
   /**
    * An array of records sent down a native `RecordStream` a slice per event-loop turn, to a job on
    * the compute pool that reads each slice as it comes: the pool cleans one slice while JS encodes
-   * the next. Returns the stream at once, with the first slice sent.
+   * the next. Returns the stream at once, with the first slice sent. With `sent`, each slice's
+   * strings are appended to it as the slice is sent (see `toObjects`).
    */
-  stream(records) {
+  stream(records, sent) {
     const stream = new RecordStream()
-    this.#send(records, stream)
+    this.#send(records, stream, sent)
     return stream
   }
 
   /** Encodes and sends the slices, then ends the stream (or fails it, when reading throws). */
-  async #send(records, stream) {
+  async #send(records, stream, sent) {
     const pacer = new Pacer(Math.ceil(VALUES_PER_SLICE / Math.max(this.#names.length, 1)))
     try {
       for (let start = 0; start < records.length;) {
-        const sent = await pacer.turn((size) => {
+        const taken = await pacer.turn((size) => {
           const end = Math.min(records.length, start + size)
-          const slice = this.encodeSlice(records, start, end)
+          const slice = this.encodeSlice(records, start, end, sent)
           start = end
           return stream.push(slice)
         })
-        if (!sent) return
+        if (!taken) return
       }
       stream.end()
     } catch (error) {
@@ -230,9 +249,10 @@ class RecordCodec {
 
   /**
    * Encodes `records[start..end)`: each record's own enumerable keys, as `Object.keys` lists them;
-   * an `undefined` value counts as a missing key.
+   * an `undefined` value counts as a missing key. The slice's strings are appended to `sent`, when
+   * given, as one array.
    */
-  encodeSlice(records, start, end) {
+  encodeSlice(records, start, end, sent) {
     const width = this.#names.length
     const count = end - start
     const kinds = new Uint8Array(count * width)
@@ -281,11 +301,17 @@ class RecordCodec {
         failures.push(`Cannot read the record: ${error instanceof Error ? error.message : String(error)}.`)
       }
     }
+    const encodedStrings = joinStrings(strings)
+    if (sent) {
+      // A lone surrogate reaches the addon as U+FFFD, so a reused string must have it replaced too.
+      for (let i = 0; i < strings.length; i++) if (!strings[i].isWellFormed()) strings[i] = strings[i].toWellFormed()
+      sent.push(strings)
+    }
     return {
       records: recordKinds,
       kinds,
       numbers: new Float64Array(numbers),
-      ...joinStrings(strings),
+      ...encodedStrings,
       unknownAt: Uint32Array.from(unknownAt),
       unknownKeys: jsonList(unknownKeys),
       failedAt: Uint32Array.from(failedAt),
@@ -293,11 +319,15 @@ class RecordCodec {
     }
   }
 
-  /** Cleaned records from a block of columns (`ValidationReport.takeValid`) as plain objects. */
-  toObjects({ kinds, numbers, strings }) {
+  /**
+   * Cleaned records from a block of columns (`ValidationReport.takeValid`) as plain objects. `sent`
+   * holds the strings of the records as they were encoded (`stream`, `encodeSlice`), slice by
+   * slice, which the block refers to where cleaning left them as they were.
+   */
+  toObjects({ kinds, numbers, strings }, sent = []) {
     const texts = JSON.parse(Buffer.from(strings.buffer, strings.byteOffset, strings.byteLength).toString())
     const count = this.#names.length === 0 ? 0 : kinds.length / this.#names.length
-    return this.#build === null ? buildGeneric(this.#names, kinds, numbers, texts, count) : this.#build(kinds, numbers, texts, count)
+    return this.#build === null ? buildGeneric(this.#names, kinds, numbers, texts, sent, count) : this.#build(kinds, numbers, texts, sent, count)
   }
 }
 

@@ -22,10 +22,10 @@ class Schema {
   #codec
 
   static {
-    recordsOf = (schema, records, sync) => {
+    recordsOf = (schema, records, sync, sent) => {
       if (records instanceof CleanRecords || records instanceof Uint8Array) return records
       if (typeof records === 'string') return Buffer.from(records)
-      if (Array.isArray(records)) return sync ? schema.#codec.encodeSync(records) : schema.#codec.stream(records)
+      if (Array.isArray(records)) return sync ? schema.#codec.encodeSync(records) : schema.#codec.stream(records, sent)
       throw invalidArg('records', 'an array of records, validated records, or a Buffer of a JSON array, NDJSON or CSV', records)
     }
   }
@@ -58,7 +58,8 @@ class Schema {
 
   /** The blocking twin of `validate`. */
   validateSync(record) {
-    return this.#codec.toObjects(this.#native.validateSync(this.#codec.encodeSlice([record], 0, 1)))[0]
+    const sent = []
+    return this.#codec.toObjects(this.#native.validateSync(this.#codec.encodeSlice([record], 0, 1, sent)), sent)[0]
   }
 
   /**
@@ -70,13 +71,15 @@ class Schema {
    */
   async validateMany(records, options) {
     const read = manyOptions(options)
-    const report = await this.#native.validateMany(recordsInput(this, records), read)
+    // The strings of records sent as objects, which cleaned records reuse where they are unchanged.
+    const sent = read.keep === 'objects' ? [] : undefined
+    const report = await this.#native.validateMany(recordsOf(this, records, false, sent), read)
     let valid
     if (read.keep === 'native') valid = report.takeNative()
     else {
       valid = []
       for (let block = report.takeValid(); block !== null; block = report.takeValid()) {
-        for (const record of this.#codec.toObjects(block)) valid.push(record)
+        for (const record of this.#codec.toObjects(block, sent)) valid.push(record)
         await new Promise(setImmediate)
       }
     }

@@ -4,16 +4,21 @@
 //! are cleaned, in blocks that JS takes one per event-loop turn.
 //!
 //! A block of `n` records of `w` fields holds `kinds[i * w + f]` (the `KIND_` codes of
-//! [`super::read::encoded`]: null, false, true, number or string), `numbers[i * w + f]`, and every
-//! string in a JSON array, in slot order: text as it is, dates as `YYYY-MM-DD`, datetimes as RFC 3339
-//! UTC with milliseconds.
+//! [`super::read::encoded`]: null, false, true, number, string or input string),
+//! `numbers[i * w + f]`, and every string in a JSON array, in slot order: text as it is, dates as
+//! `YYYY-MM-DD`, datetimes as RFC 3339 UTC with milliseconds. A string equal to the one JS sent for
+//! the slot is not in the array: it is an input string, its number the id JS finds it by, so that
+//! JS neither parses nor allocates it again (most strings of valid records come back as they were
+//! sent).
 
 use std::io::Write;
 
 use chrono::{Datelike, NaiveDate};
 
-use super::read::encoded::{KIND_FALSE, KIND_NULL, KIND_NUMBER, KIND_STRING, KIND_TRUE};
-use super::value::Clean;
+use super::read::encoded::{
+  KIND_FALSE, KIND_INPUT_STRING, KIND_NULL, KIND_NUMBER, KIND_STRING, KIND_TRUE,
+};
+use super::value::{Clean, RawRecord};
 use super::{join_errors, FieldError, Keep};
 
 /// Cleaned records in columns.
@@ -28,16 +33,25 @@ pub struct Block {
 }
 
 impl Block {
-  /// Appends one cleaned record.
-  pub fn push(&mut self, row: &[Clean]) {
+  /// Appends one cleaned record, with the strings JS sent for its slots where it sent them
+  /// (`inputs` empty otherwise).
+  pub fn push(&mut self, row: &[Clean], inputs: &[Option<(u64, &str)>]) {
     self.rows += 1;
-    for value in row {
+    for (field, value) in row.iter().enumerate() {
+      let input = inputs.get(field).copied().flatten();
       let (kind, number) = match value {
         Clean::Null => (KIND_NULL, 0.0),
         Clean::Bool(false) => (KIND_FALSE, 0.0),
         Clean::Bool(true) => (KIND_TRUE, 0.0),
         Clean::Int(i) => (KIND_NUMBER, *i as f64),
         Clean::Float(f) => (KIND_NUMBER, *f),
+        Clean::String(s) if input.is_some_and(|(_, text)| text == s) => input_string(input),
+        Clean::Date(date)
+          if input
+            .is_some_and(|(_, text)| date_text(*date).is_some_and(|d| d == text.as_bytes())) =>
+        {
+          input_string(input)
+        }
         Clean::String(s) => {
           self.next_string();
           serde_json::to_writer(&mut self.strings, s.as_str()).expect("writing to a Vec");
@@ -76,30 +90,40 @@ impl Block {
   }
 }
 
+/// The slot of an input string: its kind and JS's id of it (below 2^53: exact as an f64).
+fn input_string(input: Option<(u64, &str)>) -> (u8, f64) {
+  (KIND_INPUT_STRING, input.map_or(0.0, |(id, _)| id as f64))
+}
+
 /// `"YYYY-MM-DD"` (as `chrono` formats `%Y-%m-%d`), without a formatter for the common years.
 fn write_date(out: &mut Vec<u8>, date: NaiveDate) {
-  let year = date.year();
-  if (0..=9999).contains(&year) {
-    let [m, d] = [date.month(), date.day()];
-    let digit = |n: u32| b'0' + n as u8;
-    let y = year as u32;
-    out.extend_from_slice(&[
-      b'"',
-      digit(y / 1000),
-      digit(y / 100 % 10),
-      digit(y / 10 % 10),
-      digit(y % 10),
-      b'-',
-      digit(m / 10),
-      digit(m % 10),
-      b'-',
-      digit(d / 10),
-      digit(d % 10),
-      b'"',
-    ]);
-  } else {
-    write!(out, "\"{}\"", date.format("%Y-%m-%d")).expect("writing to a Vec");
+  match date_text(date) {
+    Some(text) => {
+      out.push(b'"');
+      out.extend_from_slice(&text);
+      out.push(b'"');
+    }
+    None => write!(out, "\"{}\"", date.format("%Y-%m-%d")).expect("writing to a Vec"),
   }
+}
+
+/// `YYYY-MM-DD` for the years 0 to 9999 (the others take a sign or more digits).
+fn date_text(date: NaiveDate) -> Option<[u8; 10]> {
+  let year = u32::try_from(date.year()).ok().filter(|&year| year <= 9999)?;
+  let [m, d] = [date.month(), date.day()];
+  let digit = |n: u32| b'0' + n as u8;
+  Some([
+    digit(year / 1000),
+    digit(year / 100 % 10),
+    digit(year / 10 % 10),
+    digit(year % 10),
+    b'-',
+    digit(m / 10),
+    digit(m % 10),
+    b'-',
+    digit(d / 10),
+    digit(d % 10),
+  ])
 }
 
 /// The valid records of a read in blocks of at most `rows_per_block`, with the errors of the
@@ -118,20 +142,31 @@ impl Columns {
   }
 }
 
-impl Keep for Columns {
-  fn valid(&mut self, _: usize, row: &mut Vec<Clean>) {
-    self.valid_ref(0, row);
-  }
-
-  fn valid_ref(&mut self, _: usize, row: &[Clean]) {
+impl Columns {
+  /// Appends a valid record (see [`Block::push`]).
+  fn push(&mut self, row: &[Clean], inputs: &[Option<(u64, &str)>]) {
     match self.blocks.last_mut() {
-      Some(block) if block.rows < self.rows_per_block => block.push(row),
+      Some(block) if block.rows < self.rows_per_block => block.push(row, inputs),
       _ => {
         let mut block = Block::default();
-        block.push(row);
+        block.push(row, inputs);
         self.blocks.push(block);
       }
     }
+  }
+}
+
+impl Keep for Columns {
+  fn valid(&mut self, _: usize, row: &mut Vec<Clean>) {
+    self.push(row, &[]);
+  }
+
+  fn valid_ref(&mut self, _: usize, row: &[Clean]) {
+    self.push(row, &[]);
+  }
+
+  fn valid_read(&mut self, _: usize, row: &mut Vec<Clean>, raw: &RawRecord<'_>) {
+    self.push(row, &raw.input_strings);
   }
 
   fn errors(&mut self) -> &mut Vec<FieldError> {
@@ -188,6 +223,35 @@ mod tests {
       ]
     );
     assert_eq!(strings[1], "0812-03-09");
+  }
+
+  #[test]
+  fn strings_cleaning_left_as_sent_go_back_by_their_id() {
+    let date = NaiveDate::from_ymd_opt(2015, 3, 9).unwrap();
+    let row = [
+      Clean::String("kept".into()),
+      Clean::String("trimmed".into()),
+      Clean::Date(date),
+      Clean::Date(date),
+      Clean::String("not sent".into()),
+    ];
+    let inputs = [
+      Some((7, "kept")),
+      Some((8, " trimmed ")),
+      Some((1 << 32 | 9, "2015-03-09")),
+      Some((10, "20150309")),
+      None,
+    ];
+    let mut block = Block::default();
+    block.push(&row, &inputs);
+    block.finish();
+    assert_eq!(
+      block.kinds,
+      [KIND_INPUT_STRING, KIND_STRING, KIND_INPUT_STRING, KIND_STRING, KIND_STRING]
+    );
+    assert_eq!((block.numbers[0], block.numbers[2]), (7.0, 4294967305.0));
+    let strings: Vec<String> = serde_json::from_slice(&block.strings).unwrap();
+    assert_eq!(strings, ["trimmed", "2015-03-09", "not sent"]);
   }
 
   #[test]

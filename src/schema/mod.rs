@@ -55,6 +55,10 @@ pub trait Keep: Send {
   fn valid_ref(&mut self, index: usize, row: &[Clean]) {
     self.valid(index, &mut row.to_vec());
   }
+  /// A valid record cleaned into `row` from `raw` (whose values cleaning took).
+  fn valid_read(&mut self, index: usize, row: &mut Vec<Clean>, _raw: &RawRecord<'_>) {
+    self.valid(index, row);
+  }
   /// Where the errors of invalid records go (indexed within the chunk).
   fn errors(&mut self) -> &mut Vec<FieldError>;
   /// What the chunks kept, in input order, joined into one: `(kept, offset)` per chunk, where the
@@ -212,7 +216,7 @@ impl Schema {
       |(kept, row), index, item| match item {
         Item::Record(record) => {
           if self.clean_into(record, Some(index as u32), row, kept.errors()) {
-            kept.valid(index, row);
+            kept.valid_read(index, row, record);
           }
         }
         Item::Invalid(message) => kept.errors().push(FieldError {

@@ -59,6 +59,10 @@ impl From<Value> for RawValue<'static> {
 pub struct RawRecord<'a> {
   pub values: Vec<Option<RawValue<'a>>>,
   pub unknown: Vec<String>,
+  /// For a record JS encoded (`js/records.js`), each slot's string as JS sent it, with the id JS
+  /// finds it by: a cleaned string equal to it goes back to JS as that id, and JS reuses its own
+  /// string rather than making a new one. `None` elsewhere.
+  pub input_strings: Vec<Option<(u64, &'a str)>>,
   /// The field the last key named, where the next key is looked for first (keys usually come in
   /// declaration order).
   last: usize,
@@ -67,12 +71,19 @@ pub struct RawRecord<'a> {
 impl<'a> RawRecord<'a> {
   /// An empty record for `schema`.
   pub fn new(schema: &Schema) -> Self {
-    RawRecord { values: vec![None; schema.fields().len()], unknown: Vec::new(), last: 0 }
+    let width = schema.fields().len();
+    RawRecord {
+      values: vec![None; width],
+      unknown: Vec::new(),
+      input_strings: vec![None; width],
+      last: 0,
+    }
   }
 
   /// Empties the record for the next one.
   pub fn clear(&mut self) {
     self.values.iter_mut().for_each(|value| *value = None);
+    self.input_strings.iter_mut().for_each(|input| *input = None);
     self.unknown.clear();
     self.last = 0;
   }

@@ -30,6 +30,21 @@ pub const KIND_OBJECT: u8 = 8;
 pub const KIND_FUNCTION: u8 = 9;
 pub const KIND_SYMBOL: u8 = 10;
 pub const KIND_BIGINT: u8 = 11;
+/// In cleaned columns only (`super::super::columns`): a string JS sent, unchanged by cleaning;
+/// the slot's number says which (see [`string_id`]).
+pub const KIND_INPUT_STRING: u8 = 12;
+
+/// Slices a call may send for their strings to be told apart by [`string_id`] (2^21: the ids stay
+/// below 2^53, exact as the f64 JS reads them).
+const MAX_SLICES_WITH_STRING_IDS: u64 = 1 << 21;
+
+/// How JS finds a string it sent: `slice · 2^32 + index`, the slice's place among the call's
+/// slices and the string's among the slice's (`js/records.js` keeps each slice's strings).
+/// `None` past [`MAX_SLICES_WITH_STRING_IDS`].
+fn string_id(slice: u64, index: usize) -> Option<u64> {
+  let index = u32::try_from(index).ok()?;
+  (slice < MAX_SLICES_WITH_STRING_IDS).then_some(slice << 32 | u64::from(index))
+}
 
 /// One slice of encoded records, borrowed from the buffers JS made.
 pub struct Slice<'a> {
@@ -94,23 +109,31 @@ pub(super) fn read_stream<S: Send>(
   threads: usize,
 ) -> Result<Vec<Chunk<S>>> {
   let mut chunks = Vec::new();
-  stream.each(&mut |slices| chunks.extend(read(slices, reader, threads)))?;
+  let mut first_slice = 0;
+  stream.each(&mut |slices| {
+    chunks.extend(read(slices, first_slice, reader, threads));
+    first_slice += slices.len() as u64;
+  })?;
   Ok(chunks)
 }
 
-/// Reads the slices, one chunk each.
+/// Reads the slices, one chunk each; the first is slice `first_slice` of the call.
 pub(super) fn read<S: Send>(
   slices: &[Slice<'_>],
+  first_slice: u64,
   reader: &Reader<'_, S>,
   threads: usize,
 ) -> Vec<Chunk<S>> {
   let threads = if slices.len() > 1 { threads } else { 1 };
-  crate::pool::intra_op::run_each_alone(threads, slices.iter().collect(), |slice| {
-    read_slice(slice, reader)
-  })
+  crate::pool::intra_op::run_each_alone(
+    threads,
+    slices.iter().zip(first_slice..).collect(),
+    |(slice, sequence)| read_slice(slice, sequence, reader),
+  )
 }
 
-fn read_slice<S>(slice: &Slice<'_>, reader: &Reader<'_, S>) -> Chunk<S> {
+/// Reads slice `sequence` of the call.
+fn read_slice<S>(slice: &Slice<'_>, sequence: u64, reader: &Reader<'_, S>) -> Chunk<S> {
   let mut chunk = Chunk { state: (reader.state)(), records: slice.records.len() };
   let width = reader.schema.fields().len();
   let texts = [slice.unknown_keys, slice.failures].map(json_strings);
@@ -124,6 +147,7 @@ fn read_slice<S>(slice: &Slice<'_>, reader: &Reader<'_, S>) -> Chunk<S> {
     return chunk;
   };
   let mut strings = strings.into_iter();
+  let mut next_string = 0;
   let mut numbers = slice.numbers.iter().copied();
   let mut unknown = slice.unknown_at.iter().zip(unknown_keys).peekable();
   let mut failures = slice.failed_at.iter().zip(failures).peekable();
@@ -137,8 +161,13 @@ fn read_slice<S>(slice: &Slice<'_>, reader: &Reader<'_, S>) -> Chunk<S> {
     } else {
       record.clear();
       let kinds = &slice.kinds[index * width..(index + 1) * width];
-      for (slot, &kind) in record.values.iter_mut().zip(kinds) {
-        *slot = value(kind, &mut numbers, &mut strings);
+      for (field, &kind) in kinds.iter().enumerate() {
+        let value = value(kind, &mut numbers, &mut strings);
+        if let Some(RawValue::String(Cow::Borrowed(text))) = value {
+          record.input_strings[field] = string_id(sequence, next_string).map(|id| (id, text));
+          next_string += 1;
+        }
+        record.values[field] = value;
       }
       while let Some((_, key)) = unknown.next_if(here) {
         record.unknown.push(key.into_owned());

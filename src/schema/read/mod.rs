@@ -93,7 +93,7 @@ pub fn read<S: Send>(
         _ => Ok(read_ndjson(bytes, &reader, threads)),
       }
     }
-    Source::Encoded(slices) => Ok(encoded::read(slices, &reader, threads)),
+    Source::Encoded(slices) => Ok(encoded::read(slices, 0, &reader, threads)),
     Source::Stream(stream) => encoded::read_stream(stream, &reader, threads),
   }
 }
