@@ -136,23 +136,23 @@ else if (value !== undefined) { present++; put(value, base + ${f}, kinds, number
 }
 
 /**
- * A function(kinds, numbers, texts, sent, count) that builds `count` objects from columns, as object
- * literals with the fields in declaration order; null when code generation is not allowed or a
- * field is named `__proto__` (a literal would set the prototype).
+ * A function(kinds, numbers, texts, sent, count, sentString) that builds `count` objects from
+ * columns, as object literals with the fields in declaration order; null when code generation is
+ * not allowed or a field is named `__proto__` (a literal would set the prototype).
  */
 function compileBuilder(names) {
   if (names.includes('__proto__')) return null
   const width = names.length
   const fields = names.map(
     (name, f) =>
-      `${JSON.stringify(name)}: (k = kinds[s + ${f}]) === ${INPUT_STRING} ? sent[Math.floor((id = numbers[s + ${f}]) / ${SLICE_ID})][id % ${SLICE_ID}] : k === ${STRING} ? texts[next++] : k === ${NUMBER} ? numbers[s + ${f}] : k === ${NULL} ? null : k === ${TRUE}`,
+      `${JSON.stringify(name)}: (k = kinds[s + ${f}]) === ${INPUT_STRING} ? sentString(sent, numbers[s + ${f}]) : k === ${STRING} ? texts[next++] : k === ${NUMBER} ? numbers[s + ${f}] : k === ${NULL} ? null : k === ${TRUE}`,
   )
-  const body = `const out = new Array(count); let next = 0, k, id
+  const body = `const out = new Array(count); let next = 0, k
 for (let i = 0, s = 0; i < count; i++, s += ${width}) out[i] = { ${fields.join(', ')} }
 return out`
   try {
     // oxlint-disable-next-line no-new-func -- object literals the engine can optimise (see above)
-    return new Function('kinds', 'numbers', 'texts', 'sent', 'count', body)
+    return new Function('kinds', 'numbers', 'texts', 'sent', 'count', 'sentString', body)
   } catch {
     return null
   }
@@ -327,7 +327,7 @@ class RecordCodec {
   toObjects({ kinds, numbers, strings }, sent = []) {
     const texts = JSON.parse(Buffer.from(strings.buffer, strings.byteOffset, strings.byteLength).toString())
     const count = this.#names.length === 0 ? 0 : kinds.length / this.#names.length
-    return this.#build === null ? buildGeneric(this.#names, kinds, numbers, texts, sent, count) : this.#build(kinds, numbers, texts, sent, count)
+    return this.#build === null ? buildGeneric(this.#names, kinds, numbers, texts, sent, count) : this.#build(kinds, numbers, texts, sent, count, sentString)
   }
 }
 
