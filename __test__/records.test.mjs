@@ -2,9 +2,11 @@
 // CSV, and records kept native — give scikit-learn's features and Django's errors, and a big
 // validate-then-transform sequence never holds the event loop.
 import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { test } from 'node:test'
 import { createRequire } from 'node:module'
+import { fileURLToPath } from 'node:url'
 import vm from 'node:vm'
 
 import { InferenceSession, Model, Pipeline, Schema } from '../index.js'
@@ -199,6 +201,37 @@ test('cleaned records hold what cleaning made: strings it changed anew, the othe
     records.map((record) => people.validateSync(record)),
     want,
   )
+})
+
+test('values land in their fields whatever the order of the keys, undeclared keys among them', async () => {
+  const schema = new Schema({ name: { type: 'string' }, born: { type: 'date' }, n: { type: 'float' }, m: { type: 'float' } }, { allowUnknown: true })
+  const records = [
+    { born: '2015-03-09', m: 2, name: 'reversed', n: 1, extra: 'dropped' },
+    { extra: 0, n: 3, name: 'mixed', m: 4, born: '2016-04-10' },
+    Object.assign(Object.create({ inherited: 1 }), { m: 6, born: '2017-05-11', n: 5, name: 'prototype' }),
+  ]
+  assert.deepEqual((await schema.validateMany(records)).valid, [
+    { name: 'reversed', born: '2015-03-09', n: 1, m: 2 },
+    { name: 'mixed', born: '2016-04-10', n: 3, m: 4 },
+    { name: 'prototype', born: '2017-05-11', n: 5, m: 6 },
+  ])
+})
+
+test('without code generation from strings, the generic encoder and builder give the same records', () => {
+  const script = `
+    const { Schema } = require(${JSON.stringify(fileURLToPath(new URL('../index.js', import.meta.url)))})
+    const people = new Schema({ name: { type: 'string' }, born: { type: 'date' } }, { coerce: true })
+    const records = [{ name: ' spaced ', born: '2015-03-09' }, { born: ' 2015-03-09 ', name: 'plain' }, { name: 'x', born: 'never' }]
+    people.validateMany(records).then(({ valid, errors }) => console.log(JSON.stringify({ valid, errors: errors.map((e) => [e.index, e.path, e.code]) })))
+  `
+  const output = execFileSync(process.execPath, ['--disallow-code-generation-from-strings', '-e', script], { encoding: 'utf8' })
+  assert.deepEqual(JSON.parse(output), {
+    valid: [
+      { name: 'spaced', born: '2015-03-09' },
+      { name: 'plain', born: '2015-03-09' },
+    ],
+    errors: [[2, 'born', 'invalid']],
+  })
 })
 
 test('the whole data-model API on 200,000 records, as objects and as bytes, never holds the loop 50 ms', async () => {

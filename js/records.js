@@ -263,6 +263,7 @@ class RecordCodec {
     const unknownKeys = []
     const failedAt = []
     const failures = []
+    const slotValues = new Array(width)
     for (let i = 0; i < count; i++) {
       const record = records[start + i]
       const kind = kindOf(record)
@@ -280,14 +281,19 @@ class RecordCodec {
           numbers.length = numbersBefore
           strings.length = stringsBefore
         }
+        // Read in key order, written in slot order: the order the addon takes numbers and strings.
+        slotValues.fill(undefined)
         for (const key of Object.keys(record)) {
           const value = record[key]
           const field = this.#fields.get(key)
-          if (field !== undefined) put(value, base + field, kinds, numbers, strings)
+          if (field !== undefined) slotValues[field] = value
           else if (value !== undefined) {
             unknownAt.push(i)
             unknownKeys.push(key)
           }
+        }
+        for (let field = 0; field < width; field++) {
+          if (slotValues[field] !== undefined) put(slotValues[field], base + field, kinds, numbers, strings)
         }
       } catch (error) {
         kinds.fill(MISSING, base, base + width)
