@@ -263,7 +263,7 @@ class RecordCodec {
     const unknownKeys = []
     const failedAt = []
     const failures = []
-    const slotValues = new Array(width)
+    const slotValues = Array.from({ length: width })
     for (let i = 0; i < count; i++) {
       const record = records[start + i]
       const kind = kindOf(record)
