@@ -4,7 +4,7 @@ const { NativeModel } = require('./native.js')
 const { invalidArg } = require('./errors.js')
 const { nativePipeline } = require('./pipeline.js')
 const { drain, readOptions, recordsInput, recordsInputSync } = require('./schema.js')
-const { Pacer } = require('./pacer.js')
+const { Pace, Pacer } = require('./pacer.js')
 const { nativeSession } = require('./session.js')
 const { rowOf } = require('./tensor.js')
 
@@ -91,10 +91,13 @@ class Model {
   }
 }
 
+/** How many predictions become objects per event-loop turn. */
+const PREDICTIONS_PACE = new Pace()
+
 /** Predictions from the addon's blocks, in pieces of a few milliseconds per event-loop turn. */
 async function toPredictions(blocks) {
   const predictions = []
-  const pacer = new Pacer()
+  const pacer = new Pacer(PREDICTIONS_PACE)
   for (const block of blocks) {
     const { count, at } = predictionsOf(block)
     for (let i = 0; i < count;) {

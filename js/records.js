@@ -13,7 +13,7 @@
 const { types } = require('node:util')
 
 const { RecordStream } = require('./native.js')
-const { Pacer } = require('./pacer.js')
+const { Pace, Pacer } = require('./pacer.js')
 
 // Value kinds: the KIND_ codes of src/schema/read/encoded.rs.
 const MISSING = 0
@@ -202,6 +202,8 @@ class RecordCodec {
   #fields
   #encodeKnown
   #build
+  /** How many records are encoded per event-loop turn. */
+  #pace = new Pace()
 
   /** @param {string[]} names the schema's field names, in declaration order */
   constructor(names) {
@@ -225,7 +227,7 @@ class RecordCodec {
 
   /** Encodes and sends the slices, then ends the stream (or fails it, when reading throws). */
   async #send(records, stream, sent) {
-    const pacer = new Pacer(Math.ceil(VALUES_PER_SLICE / Math.max(this.#names.length, 1)))
+    const pacer = new Pacer(this.#pace, Math.ceil(VALUES_PER_SLICE / Math.max(this.#names.length, 1)))
     try {
       for (let start = 0; start < records.length;) {
         const taken = await pacer.turn((size) => {
