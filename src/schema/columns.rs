@@ -38,20 +38,19 @@ impl Block {
   pub fn push(&mut self, row: &[Clean], inputs: &[Option<(u64, &str)>]) {
     self.rows += 1;
     for (field, value) in row.iter().enumerate() {
-      let input = inputs.get(field).copied().flatten();
+      let sent = inputs.get(field).copied().flatten();
+      // JS's id of the string it sent (below 2^53: exact as an f64).
+      if let Some((id, _)) = sent.filter(|&(_, text)| is_as_sent(value, text)) {
+        self.kinds.push(KIND_INPUT_STRING);
+        self.numbers.push(id as f64);
+        continue;
+      }
       let (kind, number) = match value {
         Clean::Null => (KIND_NULL, 0.0),
         Clean::Bool(false) => (KIND_FALSE, 0.0),
         Clean::Bool(true) => (KIND_TRUE, 0.0),
         Clean::Int(i) => (KIND_NUMBER, *i as f64),
         Clean::Float(f) => (KIND_NUMBER, *f),
-        Clean::String(s) if input.is_some_and(|(_, text)| text == s) => input_string(input),
-        Clean::Date(date)
-          if input
-            .is_some_and(|(_, text)| date_text(*date).is_some_and(|d| d == text.as_bytes())) =>
-        {
-          input_string(input)
-        }
         Clean::String(s) => {
           self.next_string();
           serde_json::to_writer(&mut self.strings, s.as_str()).expect("writing to a Vec");
@@ -90,9 +89,14 @@ impl Block {
   }
 }
 
-/// The slot of an input string: its kind and JS's id of it (below 2^53: exact as an f64).
-fn input_string(input: Option<(u64, &str)>) -> (u8, f64) {
-  (KIND_INPUT_STRING, input.map_or(0.0, |(id, _)| id as f64))
+/// Whether `value` goes to JS as the string `sent` (a text left as it was, or a date written as
+/// the text said it).
+fn is_as_sent(value: &Clean, sent: &str) -> bool {
+  match value {
+    Clean::String(s) => s == sent,
+    Clean::Date(date) => date_text(*date).is_some_and(|text| text == sent.as_bytes()),
+    _ => false,
+  }
 }
 
 /// `"YYYY-MM-DD"` (as `chrono` formats `%Y-%m-%d`), without a formatter for the common years.
