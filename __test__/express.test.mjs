@@ -111,6 +111,11 @@ test('errors map to HTTP statuses with coded JSON bodies and no stack traces', a
   await expectError(await post('/v2/models/wine/infer', { inputs: 'nope' }), 400, 'ERR_INVALID_ARG')
   await expectError(await post('/v2/models/nope/predict', {}), 404, 'ERR_MODEL_NOT_FOUND')
   await expectError(await fetch(`${base}/v2/models/nope`), 404, 'ERR_MODEL_NOT_FOUND')
+  // Names of Object.prototype's properties are no models either.
+  for (const name of ['constructor', 'toString', '__proto__']) {
+    await expectError(await fetch(`${base}/v2/models/${name}`), 404, 'ERR_MODEL_NOT_FOUND')
+    await expectError(await post(`/v2/models/${name}/infer`, { inputs: [] }), 404, 'ERR_MODEL_NOT_FOUND')
+  }
   await expectError(await post('/v2/models/wine/predict', 'alcohol=1', { 'content-type': 'application/x-www-form-urlencoded' }), 415, 'ERR_CONTENT_TYPE')
   // A 2 MB body is read to its end and answered 413: the client sees the answer, not a reset.
   await expectError(await post('/v2/models/wine/predict', Buffer.alloc(2 << 20, 32)), 413, 'ERR_BODY_TOO_LARGE')

@@ -188,6 +188,8 @@ test('bad jobs fail with their code (no retry) or report invalid records; the wo
     const unknown = await outcome({ model: 'nope', inputs: [] })
     assert.match(unknown.failedReason, /^ERR_MODEL_NOT_FOUND: model 'nope'/)
     assert.equal(unknown.attemptsMade, 1)
+    const inherited = await outcome({ model: 'constructor', inputs: [] })
+    assert.match(inherited.failedReason, /^ERR_MODEL_NOT_FOUND: model 'constructor'/)
     const shape = await outcome({ model: 'mlp', inputs: [{ name: 'x', shape: [1, 5], datatype: 'FP32', data: [1, 2, 3, 4, 5] }] })
     assert.match(shape.failedReason, /^ERR_INPUT_SHAPE: /)
     const records = await outcome({ model: 'mlp', records: [{ a: 1 }] })

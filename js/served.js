@@ -36,7 +36,11 @@ function kserveMetadata(name, session) {
   return { name, platform: 'tract-node', inputs: session.inputMetadata.map(describe), outputs: session.outputMetadata.map(describe) }
 }
 
-/** A copy of `models` once each entry is checked to be an InferenceSession or a Model. */
+/**
+ * A copy of `models` once each entry is checked to be an InferenceSession, a Model or a
+ * TextPipeline. The copy has no prototype: a request or job naming `constructor` or `__proto__`
+ * finds no model.
+ */
 function checkModels(models) {
   if (models === null || typeof models !== 'object' || Object.keys(models).length === 0) {
     throw codedError('ERR_INVALID_ARG', 'models: expected an object mapping names to InferenceSession, Model or TextPipeline instances')
@@ -46,7 +50,7 @@ function checkModels(models) {
       throw codedError('ERR_INVALID_ARG', `models.${name}: expected an InferenceSession, a Model or a TextPipeline`)
     }
   }
-  return { ...models }
+  return Object.assign(Object.create(null), models)
 }
 
 /** The session that runs a served entry. */
