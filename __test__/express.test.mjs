@@ -207,6 +207,32 @@ test('a full batching queue answers 503 with Retry-After', async () => {
   await app.close()
 })
 
+test('/infer reads INT64 data with every digit and refuses integers it would have to round', async () => {
+  const session = await InferenceSession.create(fixture('int_bool_string.onnx'))
+  const app = await serve(require('express'), { ibs: session })
+  // Written by hand: JSON.stringify cannot write these numbers, other clients (Python, Go) do.
+  const body = (ids) =>
+    `{"inputs":[{"name":"ids","shape":[4],"datatype":"INT64","data":[${ids}]},` +
+    '{"name":"mask","shape":[4],"datatype":"BOOL","data":[true,false,1,0]},' +
+    '{"name":"words","shape":[4],"datatype":"BYTES","data":["a","b","c","d"]}],"outputs":[{"name":"next_ids"}]}'
+  const post = (ids) => fetch(`${app.url}/v2/models/ibs/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body(ids) })
+  const ids = [9007199254740993n, -9223372036854775808n, 9223372036854775806n, 2n]
+  try {
+    const answered = await post(ids.join(','))
+    assert.equal(answered.status, 200)
+    // The model adds 1 (onnxruntime's references in the fixture); BigInt is the oracle past 2^53.
+    assert.match(await answered.text(), new RegExp(`"data":\\[${ids.map((id) => id + 1n).join(',')}\\]`))
+    for (const bad of ['1.5,2,3,4', '1e300,2,3,4', 'true,2,3,4']) {
+      const refused = await post(bad)
+      assert.equal(refused.status, 400, bad)
+      assert.match((await refused.json()).error.message, /INT64 data must be whole numbers/, bad)
+    }
+  } finally {
+    await app.close()
+    await session.release()
+  }
+})
+
 test('an inference past the router timeout answers 504', async () => {
   const heavy = await InferenceSession.create(fixture('heavy.onnx'))
   const app = await serve(require('express'), { heavy }, { timeoutMs: 5, bodyLimit: 8 << 20 })

@@ -4,12 +4,12 @@
 
 use serde::ser::{SerializeSeq, Serializer};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use tract_onnx::prelude::{f16, Datum, Tensor};
 
+use super::input_data::InputData;
 use crate::error::{Result, TractNodeError};
 use crate::session::{PreparedRun, Session};
-use crate::tensor::{tensor_from_strings, DType, OutputTensor};
+use crate::tensor::{DType, OutputTensor};
 
 #[derive(Deserialize)]
 struct InferRequest {
@@ -25,7 +25,7 @@ struct InferInput {
   name: String,
   shape: Vec<usize>,
   datatype: String,
-  data: Value,
+  data: InputData,
 }
 
 #[derive(Deserialize)]
@@ -74,57 +74,14 @@ pub fn parse(body: &[u8], session: &Session) -> Result<Parsed> {
 }
 
 fn input_tensor(input: InferInput) -> Result<Tensor> {
-  let name = input.name;
-  let dtype = DType::ALL.into_iter().find(|d| datatype(*d) == input.datatype).ok_or_else(|| {
+  let InferInput { name, shape, datatype: declared, data } = input;
+  let dtype = DType::ALL.into_iter().find(|d| datatype(*d) == declared).ok_or_else(|| {
     TractNodeError::invalid_arg(
       format!("inputs '{name}'.datatype"),
-      format!("unknown datatype '{}'", input.datatype),
+      format!("unknown datatype '{declared}'"),
     )
   })?;
-  let mut values = Vec::new();
-  flatten(input.data, &mut values);
-  let count: usize = input.shape.iter().product();
-  if values.len() != count {
-    return Err(TractNodeError::tensor_data(
-      &name,
-      format!("shape {:?} needs {count} elements, data has {}", input.shape, values.len()),
-    ));
-  }
-  let bad = |what: &str| {
-    TractNodeError::tensor_data(&name, format!("{} data must be {what}", input.datatype))
-  };
-  if dtype == DType::String {
-    let strings = values
-      .into_iter()
-      .map(|v| v.as_str().map(str::to_string))
-      .collect::<Option<Vec<_>>>()
-      .ok_or_else(|| bad("strings"))?;
-    return tensor_from_strings(&name, &input.shape, strings);
-  }
-  if dtype == DType::Bool {
-    let bools = values
-      .iter()
-      .map(|v| v.as_bool().or_else(|| v.as_f64().map(|n| n != 0.0)))
-      .collect::<Option<Vec<_>>>()
-      .ok_or_else(|| bad("booleans"))?;
-    return Tensor::from_shape(&input.shape, &bools)
-      .map_err(|e| TractNodeError::tensor_data(&name, e.to_string()));
-  }
-  let numbers =
-    values.iter().map(Value::as_f64).collect::<Option<Vec<f64>>>().ok_or_else(|| bad("numbers"))?;
-  let tensor = Tensor::from_shape(&input.shape, &numbers)
-    .map_err(|e| TractNodeError::tensor_data(&name, e.to_string()))?;
-  let cast = tensor
-    .cast_to_dt(dtype.datum_type())
-    .map_err(|e| TractNodeError::tensor_data(&name, e.to_string()))?;
-  Ok(cast.into_owned())
-}
-
-fn flatten(value: Value, out: &mut Vec<Value>) {
-  match value {
-    Value::Array(items) => items.into_iter().for_each(|item| flatten(item, out)),
-    scalar => out.push(scalar),
-  }
+  data.into_tensor(&name, &declared, dtype, &shape)
 }
 
 #[derive(Serialize)]
