@@ -109,9 +109,10 @@ export declare class NativeSession {
   run(feeds: object, fetches?: Array<string> | undefined | null, ticket?: RunTicket | undefined | null): Promise<Record<string, TensorLike>>
   /**
    * The lean HTTP path: a KServe V2 JSON request body in, the JSON response body out. Parsing,
-   * running (batched when the session batches) and serialising all happen off the JS thread.
+   * running (batched when the session batches) and serialising all happen off the JS thread. The
+   * body comes as bytes (from a socket) or as a string (a queue job's data, as Redis gave it).
    */
-  inferJson(body: Uint8Array, modelName: string, ticket?: RunTicket | undefined | null): Promise<Buffer>
+  inferJson(body: Uint8Array | string, modelName: string, ticket?: RunTicket | undefined | null): Promise<Buffer>
   /** The blocking twin of `run`: computes on the JS thread. For scripts and benchmarks. */
   runSync(feeds: object, fetches?: Array<string> | undefined | null): Record<string, TensorLike>
   /** The session's counters. */

@@ -159,10 +159,11 @@ export declare class InferenceSession {
   /** The blocking twin of `run`: computes on the calling thread. For scripts and benchmarks. */
   runSync<O extends Record<string, OutputValue> = OutputsType>(feeds: FeedsType, fetches?: FetchesType | null): O
   /**
-   * The lean HTTP path: a KServe V2 inference request body (JSON bytes) in, the response body
-   * (`{ model_name, outputs }` JSON bytes) out, parsed, run and serialised off the event loop.
+   * The lean HTTP path: a KServe V2 inference request body (JSON bytes, or a JSON string) in, the
+   * response body (`{ model_name, outputs }` JSON bytes) out, parsed, run and serialised off the
+   * event loop.
    */
-  inferJson(body: Uint8Array, modelName: string, options?: RunOptions): Promise<Buffer>
+  inferJson(body: Uint8Array | string, modelName: string, options?: RunOptions): Promise<Buffer>
   /** Counters: runs, batches, mean batch size, queue depth, p50/p99 latency, rejections. */
   stats(): SessionStats
   /** Frees the model once in-flight runs finish; later runs reject with `ERR_SESSION_RELEASED`. */

@@ -1,5 +1,6 @@
 // A queue worker process for queue.test.mjs: serves the `mlp` fixture (dynamic batching on) and the
-// employee `Model` on queue $QUEUE of $REDIS_URL, printing `ready` and each completed job's id.
+// employee `Model` on queue $QUEUE of $REDIS_URL, printing `ready` and each completed job's id
+// and model.
 import { readFileSync } from 'node:fs'
 
 import { InferenceSession, Model, Pipeline, Schema } from '../index.js'
@@ -20,7 +21,8 @@ const worker = createWorker({
   models: { mlp, employee },
   workerOptions: { lockDuration: Number(process.env.LOCK_MS ?? 30_000), stalledInterval: Number(process.env.STALLED_MS ?? 30_000) },
 })
-worker.on('completed', (job) => process.stdout.write(`completed ${job.id}\n`))
+// `job.data` is read here as any listener would (the worker parses it only when read).
+worker.on('completed', (job) => process.stdout.write(`completed ${job.id} ${job.data.model}\n`))
 worker.on('error', (error) => process.stderr.write(`worker error: ${error.message}\n`))
 await worker.waitUntilReady()
 process.stdout.write('ready\n')

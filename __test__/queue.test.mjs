@@ -56,6 +56,7 @@ async function startWorker(queue, env = {}) {
     stdio: ['ignore', 'pipe', 'inherit'],
   })
   const completed = []
+  const models = new Set()
   let buffered = ''
   await new Promise((resolve, reject) => {
     child.stdout.on('data', (chunk) => {
@@ -64,13 +65,17 @@ async function startWorker(queue, env = {}) {
       buffered = lines.pop()
       for (const line of lines) {
         if (line === 'ready') resolve()
-        else if (line.startsWith('completed ')) completed.push(line.slice('completed '.length))
+        else if (line.startsWith('completed ')) {
+          const [id, model] = line.slice('completed '.length).split(' ')
+          completed.push(id)
+          models.add(model)
+        }
       }
     })
     child.once('exit', (code) => reject(new Error(`worker exited with ${code}`)))
   })
   const exited = new Promise((resolve) => child.once('exit', resolve))
-  return { child, completed, exited, stop: () => (child.kill('SIGTERM'), exited) }
+  return { child, completed, models, exited, stop: () => (child.kill('SIGTERM'), exited) }
 }
 
 /** Waits until `queue` holds `total` completed jobs (or `ms` pass). */
@@ -90,7 +95,11 @@ test('tensor and record jobs across 2 worker processes equal onnxruntime and sci
   try {
     const tensorJobs = []
     for (let round = 0; round < 30; round++) {
-      for (const [i, testCase] of mlpCases.entries()) tensorJobs.push([await enqueue(queue, tensorJob(testCase)), i])
+      for (const [i, testCase] of mlpCases.entries()) {
+        // Jobs written { model, inputs } go to Rust as Redis holds them; { inputs, model } are read as objects.
+        const { model, inputs } = tensorJob(testCase)
+        tensorJobs.push([await enqueue(queue, round % 2 ? { model, inputs } : { inputs, model }), i])
+      }
     }
     const asArray = await enqueue(queue, { model: 'employee', records: refs.transform })
     const ndjson = path.join(tmp, 'employees.ndjson')
@@ -127,7 +136,8 @@ test('tensor and record jobs across 2 worker processes equal onnxruntime and sci
     await queue.obliterate({ force: true })
     await queue.close()
   }
-  // Each job completed exactly once, and both workers took a share.
+  // Each job completed exactly once, and both workers took a share; listeners read each job's data.
+  assert.deepEqual(new Set(workers.flatMap((w) => [...w.models])), new Set(['mlp', 'employee']))
   const completions = workers.flatMap((w) => w.completed)
   assert.equal(new Set(completions).size, completions.length)
   assert.ok(

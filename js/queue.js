@@ -43,9 +43,57 @@ function createWorker({ connection, queue, models, concurrency, workerOptions = 
   if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1)) throw invalidArg('concurrency', 'a whole number ≥ 1', concurrency)
   if (workerOptions === null || typeof workerOptions !== 'object') throw invalidArg('workerOptions', "an object of BullMQ's Worker options", workerOptions)
   const served = checkModels(models)
-  const { Worker } = bullmq()
   const jobsAtOnce = concurrency ?? defaultConcurrency(served)
-  return new Worker(queue, (job) => processJob(served, job.data), { ...workerOptions, connection, concurrency: jobsAtOnce })
+  return new (workerClass())(queue, (job) => processJob(served, job), { ...workerOptions, connection, concurrency: jobsAtOnce })
+}
+
+/** The JSON text of a job's data, as Redis holds it, where the worker kept it (see `workerClass`). */
+const DATA_TEXT = Symbol('tract-node job data text')
+
+let workerSubclass
+/**
+ * BullMQ's `Worker`, keeping each job's data as the JSON text Redis holds and parsing it only when
+ * `job.data` is read. Tensor jobs go to Rust as that text: parsing their numbers into JS and
+ * writing them back to JSON took about half the JS thread of a worker serving an MLP. BullMQ
+ * parses a job's data in `createJob`, a protected method meant for subclasses; where a BullMQ
+ * version has none, its own `Worker` is used as it is.
+ */
+function workerClass() {
+  const { Worker } = bullmq()
+  if (!('createJob' in Worker.prototype)) return Worker
+  workerSubclass ??= class TractWorker extends Worker {
+    createJob(raw, jobId) {
+      if (typeof raw?.data !== 'string') return super.createJob(raw, jobId)
+      const job = super.createJob({ ...raw, data: undefined }, jobId)
+      return withDataText(job, raw.data)
+    }
+  }
+  return workerSubclass
+}
+
+/** `job`, its `data` parsed from `text` when first read; a value set replaces both. */
+function withDataText(job, text) {
+  let parsed
+  const settle = (value) => {
+    delete job[DATA_TEXT]
+    Object.defineProperty(job, 'data', { value, writable: true, enumerable: true, configurable: true })
+  }
+  job[DATA_TEXT] = text
+  Object.defineProperty(job, 'data', {
+    enumerable: true,
+    configurable: true,
+    get: () => (parsed ??= { value: parseData(text) }).value,
+    set: settle,
+  })
+  return job
+}
+
+function parseData(text) {
+  try {
+    return JSON.parse(text)
+  } catch (cause) {
+    throw codedError('ERR_INVALID_ARG', `job.data: not JSON (${cause.message})`, cause)
+  }
 }
 
 /** Four jobs per compute thread, and enough to fill the largest batch a served session gathers. */
@@ -60,14 +108,11 @@ function defaultConcurrency(served) {
  * them), `{ model_name, embeddings }` or `{ model_name, predictions }` for texts. A failure becomes an Error whose message starts with its code (BullMQ keeps only the
  * message, as `failedReason`); failures no retry can fix are BullMQ `UnrecoverableError`s.
  */
-async function processJob(served, data) {
+async function processJob(served, job) {
   await paced()
   let outcome
   try {
-    const { model: name } = checkJob(data, 'job.data')
-    const entry = served[name]
-    if (!entry) throw codedError('ERR_MODEL_NOT_FOUND', `model '${name}' is not served by this worker (serving: ${Object.keys(served).join(', ')})`)
-    outcome = { result: await runJob(entry, data, name) }
+    outcome = { result: await runJob(served, job) }
   } catch (error) {
     outcome = { failure: jobFailure(error) }
   }
@@ -128,14 +173,38 @@ function valuesOf(value) {
 }
 
 /** A job's result: KServe V2 outputs, record predictions, or text embeddings / predictions. */
-function runJob(entry, data, name) {
+function runJob(served, job) {
+  const text = job[DATA_TEXT]
+  const tensorModel = text === undefined ? undefined : tensorJobModel(text)
+  if (tensorModel !== undefined && served[tensorModel] !== undefined) return inferJson(sessionOf(served[tensorModel]), text, tensorModel)
+  const data = job.data
+  const { model: name } = checkJob(data, 'job.data')
+  const entry = served[name]
+  if (!entry) throw codedError('ERR_MODEL_NOT_FOUND', `model '${name}' is not served by this worker (serving: ${Object.keys(served).join(', ')})`)
   if (data.texts !== undefined) return runTexts(entry, data.texts, name)
-  return data.inputs !== undefined ? inferTensors(sessionOf(entry), data, name) : predictRecords(entry, data, name)
+  if (data.records !== undefined) return predictRecords(entry, data, name)
+  const { inputs, outputs, id } = data
+  return inferJson(sessionOf(entry), JSON.stringify({ inputs, outputs, id }), name)
 }
 
-async function inferTensors(session, { inputs, outputs }, name) {
-  const body = Buffer.from(JSON.stringify(outputs === undefined ? { inputs } : { inputs, outputs }))
-  return JSON.parse((await session.inferJson(body, name)).toString())
+/** The head of a tensor job's JSON when its object was written `{ model, inputs, … }`: `{"model":"…","inputs":[`. */
+const TENSOR_JOB_HEAD = /^\{"model":("(?:[^"\\]|\\.)*"),"inputs":\[/
+
+/**
+ * The model a tensor job's JSON `text` names, when it begins with that head and names no other
+ * model, records or texts (which `checkJob` refuses); else undefined, and the job is read as objects.
+ */
+function tensorJobModel(text) {
+  const head = TENSOR_JOB_HEAD.exec(text)
+  if (head === null) return undefined
+  const rest = head[0].length
+  if (text.includes('"model":', rest) || text.includes('"records":', rest) || text.includes('"texts":', rest)) return undefined
+  return JSON.parse(head[1])
+}
+
+/** A KServe V2 request's JSON through `session`, its response as an object. */
+async function inferJson(session, request, name) {
+  return JSON.parse((await session.inferJson(request, name)).toString())
 }
 
 async function predictRecords(entry, { records, format }, name) {

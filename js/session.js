@@ -97,14 +97,14 @@ class InferenceSession {
   }
 
   /**
-   * The lean HTTP path: a KServe V2 inference request body (JSON bytes) in, the response body
-   * (JSON bytes, `{ model_name, outputs }`) out. Parsing, running and serialising all happen off the
-   * event loop. Takes `{ signal, timeoutMs }` like `run`.
-   * @param {Uint8Array} body
+   * The lean HTTP path: a KServe V2 inference request body (JSON bytes, or a JSON string) in, the
+   * response body (JSON bytes, `{ model_name, outputs }`) out. Parsing, running and serialising
+   * all happen off the event loop. Takes `{ signal, timeoutMs }` like `run`.
+   * @param {Uint8Array | string} body
    * @param {string} modelName echoed as `model_name`
    */
   async inferJson(body, modelName, options) {
-    if (!(body instanceof Uint8Array)) throw invalidArg('body', 'a Buffer or Uint8Array of JSON', body)
+    if (!(body instanceof Uint8Array) && typeof body !== 'string') throw invalidArg('body', 'a Buffer, Uint8Array or string of JSON', body)
     if (typeof modelName !== 'string') throw invalidArg('modelName', 'a string', modelName)
     return cancellable(options, (ticket) => this.#native.inferJson(body, modelName, ticket))
   }

@@ -142,6 +142,14 @@ fn model_source(model: &Either<String, Uint8Array>) -> ModelSource<'_> {
   }
 }
 
+/// The bytes of a request body given as bytes or as a string.
+fn bytes_of(body: &Either<Uint8Array, String>) -> &[u8] {
+  match body {
+    Either::A(bytes) => bytes,
+    Either::B(text) => text.as_bytes(),
+  }
+}
+
 /// A loaded model. Use `InferenceSession` from the package entry point rather than this class.
 #[napi]
 pub struct NativeSession {
@@ -246,19 +254,20 @@ impl NativeSession {
   }
 
   /// The lean HTTP path: a KServe V2 JSON request body in, the JSON response body out. Parsing,
-  /// running (batched when the session batches) and serialising all happen off the JS thread.
+  /// running (batched when the session batches) and serialising all happen off the JS thread. The
+  /// body comes as bytes (from a socket) or as a string (a queue job's data, as Redis gave it).
   #[napi(catch_unwind, ts_return_type = "Promise<Buffer>")]
   pub fn infer_json<'env>(
     &self,
     env: &'env Env,
-    body: Uint8Array,
+    body: Either<Uint8Array, String>,
     model_name: String,
     ticket: Option<&RunTicket>,
   ) -> napi::Result<Object<'env>> {
     let core = self.core().into_napi(env)?;
     let (settle, promise) = pool::js::promise(env)?;
     let job = self.job(core, ticket);
-    job.queue(move |job| match catch_panic(|| kserve::parse(&body, &job.core)) {
+    job.queue(move |job| match catch_panic(|| kserve::parse(bytes_of(&body), &job.core)) {
       Err(error) => settle(Err(error)),
       Ok(kserve::Parsed { run, id }) => {
         let respond = Box::new(move |outcome: Result<Vec<(String, OutputTensor)>>| {
