@@ -23,6 +23,8 @@ export interface TensorJob {
   model: string
   inputs: KserveInput[]
   outputs?: Array<{ name: string }>
+  /** Echoed in the result, as KServe V2 echoes a request's id. */
+  id?: unknown
 }
 
 /** A job for a `Model`: records as objects, or JSON / NDJSON / CSV text. */
@@ -43,6 +45,8 @@ export type InferenceJob = TensorJob | RecordsJob | TextJob
 /** What a tensor job returns: the KServe V2 response. */
 export interface TensorJobResult {
   model_name: string
+  /** The job's `id`, when its data has one. */
+  id?: unknown
   outputs: KserveOutput[]
 }
 

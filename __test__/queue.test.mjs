@@ -206,8 +206,9 @@ test('bad jobs fail with their code (no retry) or report invalid records; the wo
     assert.match(records.failedReason, /^ERR_INVALID_ARG: model 'mlp' takes tensors/)
     const malformed = await outcome({ model: 'mlp', inputs: 'x' })
     assert.match(malformed.failedReason, /^ERR_INVALID_ARG: job.data.inputs/)
-    const good = await outcome(tensorJob(mlpCases[0]))
+    const good = await outcome({ ...tensorJob(mlpCases[0]), id: 42 })
     assertKserveMatches(good.result, mlpCases[0], 'after the bad jobs')
+    assert.equal(good.result.id, 42)
     // Producers check jobs before they reach Redis.
     await assertCode(enqueue(queue, { model: 'mlp' }), 'ERR_INVALID_ARG', /one of inputs .* records or texts/)
     await assertCode(enqueue(queue, { model: 'mlp', records: [], format: 'xml' }), 'ERR_INVALID_ARG', /format/)

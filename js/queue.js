@@ -74,7 +74,7 @@ function workerClass() {
 /** `job`, its `data` parsed from `text` when first read; a value set replaces both. */
 function withDataText(job, text) {
   let parsed
-  const settle = (value) => {
+  const setData = (value) => {
     delete job[DATA_TEXT]
     Object.defineProperty(job, 'data', { value, writable: true, enumerable: true, configurable: true })
   }
@@ -83,7 +83,7 @@ function withDataText(job, text) {
     enumerable: true,
     configurable: true,
     get: () => (parsed ??= { value: parseData(text) }).value,
-    set: settle,
+    set: setData,
   })
   return job
 }

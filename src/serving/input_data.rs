@@ -51,6 +51,16 @@ impl<'de> DeserializeSeed<'de> for Collect<'_> {
   }
 }
 
+/// The visits of JSON numbers and booleans: each adds its [`Scalar`].
+macro_rules! scalar_visits {
+  ($($method:ident($ty:ty) => $variant:ident,)*) => {$(
+    fn $method<E>(self, v: $ty) -> std::result::Result<(), E> {
+      self.0.scalars.push(Scalar::$variant(v));
+      Ok(())
+    }
+  )*};
+}
+
 impl<'de> Visitor<'de> for Collect<'_> {
   type Value = ();
 
@@ -58,24 +68,11 @@ impl<'de> Visitor<'de> for Collect<'_> {
     f.write_str("tensor data: values, flat or in nested arrays")
   }
 
-  fn visit_bool<E>(self, v: bool) -> std::result::Result<(), E> {
-    self.0.scalars.push(Scalar::Bool(v));
-    Ok(())
-  }
-
-  fn visit_i64<E>(self, v: i64) -> std::result::Result<(), E> {
-    self.0.scalars.push(Scalar::Int(v));
-    Ok(())
-  }
-
-  fn visit_u64<E>(self, v: u64) -> std::result::Result<(), E> {
-    self.0.scalars.push(Scalar::Uint(v));
-    Ok(())
-  }
-
-  fn visit_f64<E>(self, v: f64) -> std::result::Result<(), E> {
-    self.0.scalars.push(Scalar::Float(v));
-    Ok(())
+  scalar_visits! {
+    visit_bool(bool) => Bool,
+    visit_i64(i64) => Int,
+    visit_u64(u64) => Uint,
+    visit_f64(f64) => Float,
   }
 
   fn visit_str<E>(self, v: &str) -> std::result::Result<(), E> {

@@ -4,6 +4,7 @@
 
 use serde::ser::{SerializeSeq, Serializer};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use tract_onnx::prelude::{f16, Datum, Tensor};
 
 use super::input_data::InputData;
@@ -16,8 +17,9 @@ struct InferRequest {
   inputs: Vec<InferInput>,
   #[serde(default)]
   outputs: Option<Vec<RequestedOutput>>,
+  /// Echoed as given: KServe's ids are strings, and a queue job's own `id` (any JSON) passes too.
   #[serde(default)]
-  id: Option<String>,
+  id: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -36,7 +38,7 @@ struct RequestedOutput {
 /// A parsed request: the checked run and the request id to echo.
 pub struct Parsed {
   pub run: PreparedRun,
-  pub id: Option<String>,
+  pub id: Option<Value>,
 }
 
 /// The KServe datatype of a dtype.
@@ -88,7 +90,7 @@ fn input_tensor(input: InferInput) -> Result<Tensor> {
 struct InferResponse<'a> {
   model_name: &'a str,
   #[serde(skip_serializing_if = "Option::is_none")]
-  id: Option<String>,
+  id: Option<Value>,
   outputs: Vec<ResponseOutput<'a>>,
 }
 
@@ -141,7 +143,7 @@ impl Serialize for Data<'_> {
 /// The response body for `outputs`.
 pub fn response(
   model_name: &str,
-  id: Option<String>,
+  id: Option<Value>,
   outputs: &[(String, OutputTensor)],
 ) -> Result<Vec<u8>> {
   let outputs = outputs
@@ -181,6 +183,13 @@ mod tests {
       text,
       r#"{"model_name":"m","id":"r1","outputs":[{"name":"product","datatype":"FP32","shape":[1,4],"data":[0.5,1.0,1.5,2.0]}]}"#
     );
+    // A queue job's own id, whatever JSON it is, comes back as it was.
+    let body = br#"{"id":7,"inputs":[{"name":"a","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]},
+      {"name":"b","shape":[1,4],"datatype":"FP32","data":[1,1,1,1]}],"outputs":[{"name":"product"}]}"#;
+    let parsed = parse(body, &session).unwrap();
+    let outputs = session.execute(parsed.run).unwrap();
+    let text = String::from_utf8(response("m", parsed.id, &outputs).unwrap()).unwrap();
+    assert!(text.starts_with(r#"{"model_name":"m","id":7,"#), "{text}");
   }
 
   #[test]
