@@ -23,8 +23,8 @@ enum Scalar {
   Bool(bool),
 }
 
-/// An input's `data`, in document order: its numbers and booleans, its strings, and how many
-/// values were neither (nulls, objects), which no datatype takes.
+/// An input's `data`: its numbers and booleans, its strings (each in document order; a tensor
+/// takes one kind), and how many values were neither (nulls, objects), which no datatype takes.
 #[derive(Default)]
 pub struct InputData {
   scalars: Vec<Scalar>,
