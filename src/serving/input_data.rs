@@ -120,35 +120,29 @@ impl InputData {
         format!("shape {shape:?} needs {expected} elements, data has {count}"),
       ));
     }
-    let bad =
-      |what: &str| TractNodeError::tensor_data(name, format!("{datatype} data must be {what}"));
-    if dtype == DType::String {
-      if self.strings.len() != count {
-        return Err(bad("strings"));
-      }
-      return tensor_from_strings(name, shape, self.strings);
-    }
     let scalars = &self.scalars;
-    let tensor = if self.scalars.len() != count {
-      None
-    } else {
-      match dtype {
-        DType::Float32 => typed(shape, scalars, |s| float(s).map(|v| v as f32)),
-        DType::Float64 => typed(shape, scalars, float),
-        DType::Float16 => typed(shape, scalars, |s| float(s).map(f16::from_f64)),
-        DType::Int8 => typed(shape, scalars, integer::<i8>),
-        DType::Uint8 => typed(shape, scalars, integer::<u8>),
-        DType::Int16 => typed(shape, scalars, integer::<i16>),
-        DType::Uint16 => typed(shape, scalars, integer::<u16>),
-        DType::Int32 => typed(shape, scalars, integer::<i32>),
-        DType::Uint32 => typed(shape, scalars, integer::<u32>),
-        DType::Int64 => typed(shape, scalars, integer::<i64>),
-        DType::Uint64 => typed(shape, scalars, integer::<u64>),
-        DType::Bool => typed(shape, scalars, truth),
-        DType::String => None,
+    let tensor = match dtype {
+      DType::String if self.strings.len() == count => {
+        return tensor_from_strings(name, shape, self.strings)
       }
+      DType::String => None,
+      _ if scalars.len() != count => None,
+      DType::Float32 => typed(shape, scalars, |s| float(s).map(|v| v as f32)),
+      DType::Float64 => typed(shape, scalars, float),
+      DType::Float16 => typed(shape, scalars, |s| float(s).map(f16::from_f64)),
+      DType::Int8 => typed(shape, scalars, integer::<i8>),
+      DType::Uint8 => typed(shape, scalars, integer::<u8>),
+      DType::Int16 => typed(shape, scalars, integer::<i16>),
+      DType::Uint16 => typed(shape, scalars, integer::<u16>),
+      DType::Int32 => typed(shape, scalars, integer::<i32>),
+      DType::Uint32 => typed(shape, scalars, integer::<u32>),
+      DType::Int64 => typed(shape, scalars, integer::<i64>),
+      DType::Uint64 => typed(shape, scalars, integer::<u64>),
+      DType::Bool => typed(shape, scalars, truth),
     };
-    tensor.ok_or_else(|| bad(kind(dtype)))
+    tensor.ok_or_else(|| {
+      TractNodeError::tensor_data(name, format!("{datatype} data must be {}", kind(dtype)))
+    })
   }
 }
 
