@@ -58,9 +58,10 @@ impl TileLimits {
       Tier::Avx2 => Some(TileLimits {
         lanes: 8,
         columns: 6,
-        // A row of at most 5 outputs per tile holds at most 10 sums (1 × 5 × 2); stacked rows take
-        // tiles of 2 × 2 outputs by 3 blocks: 12 sums on every tap (1 × 4 × 3 spills a sum).
-        stacking_columns: 5,
+        // Rows are always stacked (where the image has more than one): tiles of 2 × 2 outputs by
+        // 3 blocks hold 12 sums and load 7 registers for their 12 multiply-adds, where a row's
+        // 1 × 6 × 2 loads 8 and covers rows of 28 with 30 outputs.
+        stacking_columns: 6,
         stacked_columns: 2,
         rows: 4,
         blocks: 3,

@@ -6,10 +6,11 @@
 //! Here the image is laid out once per run as zero-padded rows split by column phase
 //! ([`PhasedRows`]), so that for every tap a tile of consecutive outputs of a row reads consecutive
 //! values. The weights are packed once, when the model is optimised, in blocks of one register of
-//! output channels, tap after tap. Rows of 4 or fewer outputs are laid out with their padding rows
-//! so that a tile covers several rows, and each weight loaded serves all their outputs. Tiles of
-//! output channels and rows are split over the intra-op threads; a ReLU that follows is applied as
-//! the outputs are stored.
+//! output channels, tap after tap. Short rows (any row on AVX2, whose tiles are small) are laid out
+//! with their padding rows so that a tile covers several rows, and each weight loaded serves all
+//! their outputs. Tiles of output channels and rows are split over the intra-op threads, by
+//! channels or by bands of rows, whichever moves fewer bytes between cores ([`TaskOrder`]); a ReLU
+//! that follows is applied as the outputs are stored.
 //!
 //! On the tiers with tile kernels (AVX-512, AVX2); elsewhere tract's lowering stays.
 
@@ -181,7 +182,12 @@ impl Layout {
     let kernel_taps = channels * geometry.kernel_height * geometry.kernel_width;
     let tiling =
       Tiling::of(conv.tier, conv.limits, geometry, out_channels, kernel_taps, stacks_rows);
-    let tasks = tiling.tasks(geometry.out_height);
+    let order = TaskOrder::of(
+      out_channels * kernel_taps,
+      rows.values().len(),
+      out_channels * geometry.out_height * geometry.out_width,
+    );
+    let tasks = tiling.tasks(geometry.out_height, order);
     Ok(Layout { plane: (geometry.height, geometry.width), rows, taps, tiling, tasks })
   }
 }
@@ -401,9 +407,9 @@ impl Tiling {
     Tiling { tier, lanes, rows, columns, blocks_per_tile, blocks }
   }
 
-  /// Every (first block, blocks, first row, rows) of the output, the rows of one tile of channels
-  /// after each other so that a thread's tasks share weights.
-  fn tasks(&self, height: usize) -> Vec<Task> {
+  /// Every (first block, blocks, first row, rows) of the output, in the order the threads take
+  /// them in runs (see [`TaskOrder`]).
+  fn tasks(&self, height: usize, order: TaskOrder) -> Vec<Task> {
     let mut row_runs = Vec::new();
     let mut first_row = 0;
     while first_row < height {
@@ -416,12 +422,45 @@ impl Tiling {
       first_row += rows;
     }
     let tiles = (0..self.blocks).step_by(self.blocks_per_tile);
-    tiles
-      .flat_map(|first_block| {
-        let blocks = self.blocks_per_tile.min(self.blocks - first_block);
-        row_runs.iter().map(move |&(first_row, rows)| Task { first_block, blocks, first_row, rows })
-      })
-      .collect()
+    let task = |first_block, (first_row, rows)| {
+      let blocks = self.blocks_per_tile.min(self.blocks - first_block);
+      Task { first_block, blocks, first_row, rows }
+    };
+    match order {
+      TaskOrder::ByChannels => tiles
+        .flat_map(|first_block| row_runs.iter().map(move |&run| task(first_block, run)))
+        .collect(),
+      TaskOrder::ByRows => row_runs
+        .iter()
+        .flat_map(|&run| tiles.clone().map(move |first_block| task(first_block, run)))
+        .collect(),
+    }
+  }
+}
+
+/// How the tasks are ordered, and so how the threads share them (each takes a run of consecutive
+/// tasks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TaskOrder {
+  /// Each tile of channels down every row: each thread streams only its channels' weights, but
+  /// reads every input value, half of which (on 2 threads) another core wrote last. For
+  /// convolutions whose weights outweigh their image.
+  ByChannels,
+  /// Each band of rows across every channel: each thread reads every weight, but only its band of
+  /// the image, and writes the band the next layer's same thread reads. For convolutions whose
+  /// weights are lighter than their input and output (a network's first layers).
+  ByRows,
+}
+
+impl TaskOrder {
+  /// The order that moves fewer bytes between the cores: weights against the laid-out input
+  /// and the output, counted in values.
+  fn of(weights: usize, input: usize, output: usize) -> TaskOrder {
+    if weights < input.saturating_add(output) {
+      TaskOrder::ByRows
+    } else {
+      TaskOrder::ByChannels
+    }
   }
 }
 
@@ -525,7 +564,7 @@ mod tests {
   }
 
   #[test]
-  fn every_tile_the_tilings_make_has_a_kernel() {
+  fn the_tasks_cover_every_output_once_on_compiled_kernels() {
     let shapes = (1..=40).flat_map(|width| {
       (1..=9).flat_map(move |height| [1, 15, 16, 17, 50, 100, 512].map(|c| (width, height, c)))
     });
@@ -547,10 +586,19 @@ mod tests {
       for (tier, limits) in Tier::ALL.iter().filter_map(|&t| Some((t, TileLimits::of(t)?))) {
         for (taps, stacked) in tilings {
           let tiling = Tiling::of(tier, limits, &geometry, channels, taps, stacked);
-          for task in tiling.tasks(out_height) {
-            let sums = task.rows * tiling.columns * task.blocks;
-            assert!(sums <= limits.sums || task.blocks == 1, "{tier}: {tiling:?} {task:?}");
-            kernel(tier, task.rows, tiling.columns, task.blocks);
+          for order in [TaskOrder::ByChannels, TaskOrder::ByRows] {
+            // Every block of channels of every row, once.
+            let mut covered = vec![0; tiling.blocks * out_height];
+            for task in tiling.tasks(out_height, order) {
+              let sums = task.rows * tiling.columns * task.blocks;
+              assert!(sums <= limits.sums || task.blocks == 1, "{tier}: {tiling:?} {task:?}");
+              kernel(tier, task.rows, tiling.columns, task.blocks);
+              for row in task.first_row..task.first_row + task.rows {
+                let blocks = task.first_block..task.first_block + task.blocks;
+                blocks.for_each(|block| covered[row * tiling.blocks + block] += 1);
+              }
+            }
+            assert!(covered.iter().all(|&n| n == 1), "{tier} {order:?}: {tiling:?}");
           }
         }
       }
