@@ -105,15 +105,15 @@ pub struct Tile<'a> {
 /// rows' first `columns` outputs.
 pub type TileFn = unsafe fn(&Tile);
 
-/// The kernel of `rows` × `columns` × `blocks` on `tier`, within [`TileLimits::of`] it; the
-/// tilings make only the shapes compiled here.
-pub fn kernel(tier: Tier, rows: usize, columns: usize, blocks: usize) -> TileFn {
+/// The kernel of `rows` × `columns` × `blocks` on `tier`, where one is compiled: the tilings make
+/// only those shapes; a row's last, narrower tile uses one where there is one.
+pub fn kernel(tier: Tier, rows: usize, columns: usize, blocks: usize) -> Option<TileFn> {
   #[cfg(target_arch = "x86_64")]
   {
     macro_rules! kernels {
       ($function:ident: $(($rows:literal $columns:literal $blocks:literal))*) => {
         match (rows, columns, blocks) {
-          $(($rows, $columns, $blocks) => return $function::<$rows, $columns, $blocks>,)*
+          $(($rows, $columns, $blocks) => return Some($function::<$rows, $columns, $blocks>),)*
           _ => {}
         }
       };
@@ -134,7 +134,7 @@ pub fn kernel(tier: Tier, rows: usize, columns: usize, blocks: usize) -> TileFn 
       Tier::Neon | Tier::Portable => {}
     }
   }
-  unreachable!("no {tier} convolution kernel of {rows} × {columns} × {blocks}")
+  None
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -505,8 +505,13 @@ impl Job<'_> {
     let block_len = self.weights.len() / self.tiling.blocks;
     let lanes = self.tiling.lanes;
     let first_channel = task.first_block * lanes;
-    let tile_fn = kernel(self.tiling.tier, task.rows, self.tiling.columns, task.blocks);
+    let kernel = |columns| kernel(self.tiling.tier, task.rows, columns, task.blocks);
+    let whole = kernel(self.tiling.columns).expect("the tilings make only compiled tiles");
     for first_column in (0..out_width).step_by(self.tiling.columns) {
+      let columns = (out_width - first_column).min(self.tiling.columns);
+      // A narrower last tile skips the outputs past the row, where a kernel of its width exists.
+      let tile_fn =
+        if columns < self.tiling.columns { kernel(columns).unwrap_or(whole) } else { whole };
       let first_output = task.first_row * out_width + first_column;
       let tile = Tile {
         // SAFETY (all offsets): the rows cover every tile's columns (`Layout::new`), the weights
@@ -522,7 +527,7 @@ impl Job<'_> {
         plane: self.out.plane,
         out_width,
         channels: (self.out.channels - first_channel).min(task.blocks * lanes),
-        columns: (out_width - first_column).min(self.tiling.columns),
+        columns,
       };
       // SAFETY: the CPU runs the tiling's tier (the rewrite picked it from the CPU's tiers), and
       // `tile`'s pointers are valid as above.
@@ -549,6 +554,8 @@ mod tests {
         Case::new([2, 20, 7, 3], [3, 3]).out_channels(24).padding([1, 1], [1, 1]),
         Case::new([1, 16, 7, 7], [3, 3]).out_channels(40).strides([2, 2]).padding([1, 1], [1, 1]),
         Case::new([1, 16, 4, 4], [3, 3]).out_channels(16).dilations([2, 2]).padding([2, 2], [2, 2]),
+        // Rows of 7: each row's last tile narrower than the others.
+        Case::new([1, 24, 7, 7], [3, 3]).out_channels(40).padding([1, 1], [1, 1]),
         // Dilation, asymmetric padding, a 1-wide kernel, strides that skip rows.
         Case::new([1, 5, 17, 37], [3, 1])
           .out_channels(17)
@@ -592,7 +599,7 @@ mod tests {
             for task in tiling.tasks(out_height, order) {
               let sums = task.rows * tiling.columns * task.blocks;
               assert!(sums <= limits.sums || task.blocks == 1, "{tier}: {tiling:?} {task:?}");
-              kernel(tier, task.rows, tiling.columns, task.blocks);
+              assert!(kernel(tier, task.rows, tiling.columns, task.blocks).is_some());
               for row in task.first_row..task.first_row + task.rows {
                 let blocks = task.first_block..task.first_block + task.blocks;
                 blocks.for_each(|block| covered[row * tiling.blocks + block] += 1);
