@@ -3,8 +3,9 @@
 //!
 //! - [`for_each_task`]: tasks split over the intra-op threads (tract's executor for the run) in
 //!   runs of consecutive tasks of about the same work, so that each thread keeps reading the same
-//!   operands (weights of its own tiles of channels) from its own cache. The direct products and
-//!   convolutions run their tiles this way.
+//!   operands (weights of its own tiles of channels) from its own cache; a thread done with its run
+//!   takes what is left of the others'. The direct products and convolutions run their tiles this
+//!   way.
 //! - [`for_each_range`]: a range of items of the same work, one run of consecutive items per
 //!   thread (the tree ensembles' rows).
 //! - [`shares`]: work cut in a few shares that should run at once, each always on the same thread
@@ -13,11 +14,14 @@
 //!   share runs on the calling thread.
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 /// Runs `run` on every task, split over the intra-op threads when the operator's `work`
 /// (multiply-adds) is worth it: each thread takes a run of consecutive tasks whose `weight`s add
-/// up to about the same.
+/// up to about the same, then helps with what is left of the others' runs. A thread slowed down
+/// (its core taken by another process, as in a busy VM) then holds the operator back by one
+/// task, not by the rest of its run.
 pub fn for_each_task<T: Sync>(
   tasks: &[T],
   weight: impl Fn(&T) -> usize,
@@ -29,7 +33,20 @@ pub fn for_each_task<T: Sync>(
   };
   let weights: Vec<usize> = tasks.iter().map(weight).collect();
   let parts = equal_parts(&weights, threads.count);
-  threads.run(&parts, |part| tasks[part.clone()].iter().for_each(&run));
+  // Each run's next task not yet taken.
+  let next: Vec<AtomicUsize> = parts.iter().map(|part| AtomicUsize::new(part.start)).collect();
+  let owners: Vec<usize> = (0..parts.len()).collect();
+  threads.run(&owners, |&owner| {
+    for part in (owner..parts.len()).chain(0..owner) {
+      loop {
+        let index = next[part].fetch_add(1, Ordering::Relaxed);
+        if index >= parts[part].end {
+          break;
+        }
+        run(&tasks[index]);
+      }
+    }
+  });
 }
 
 /// Runs `run` on `0..len` (items of about the same work) cut into one run of consecutive items per
@@ -69,7 +86,7 @@ impl IntraOpThreads {
   }
 
   /// Runs `run_part` on every part, at once on the threads.
-  fn run(&self, parts: &[Range<usize>], run_part: impl Fn(&Range<usize>) + Sync + Send) {
+  fn run<P: Sync>(&self, parts: &[P], run_part: impl Fn(&P) + Sync + Send) {
     use rayon::prelude::*;
     match &self.pool {
       Some(pool) => pool.install(|| parts.par_iter().for_each(run_part)),
@@ -173,5 +190,42 @@ mod tests {
     assert_eq!(equal_parts(&[2, 2, 1], 2), vec![0..2, 2..3]);
     assert_eq!(equal_parts(&[5], 2), vec![0..1]);
     assert_eq!(equal_parts(&[0, 0], 2), vec![0..1, 1..2]);
+  }
+
+  #[test]
+  fn a_thread_done_with_its_run_finishes_a_stuck_thread_s() {
+    use std::sync::atomic::AtomicBool;
+    use std::time::{Duration, Instant};
+    use tract_linalg::multithread::{multithread_tract_scope, Executor};
+
+    let tasks: Vec<usize> = (0..64).collect();
+    let runs: Vec<AtomicUsize> = tasks.iter().map(|_| AtomicUsize::new(0)).collect();
+    let (last_of_first_run_done, gave_up) = (AtomicBool::new(false), AtomicBool::new(false));
+    multithread_tract_scope(Executor::multithread(2), || {
+      for_each_task(
+        &tasks,
+        |_| 1,
+        usize::MAX,
+        |&task| {
+          runs[task].fetch_add(1, Ordering::Relaxed);
+          if task == 0 {
+            // Stuck until the first run's last task is done: only the other thread can do it.
+            let start = Instant::now();
+            while !last_of_first_run_done.load(Ordering::Acquire) {
+              if start.elapsed() > Duration::from_secs(10) {
+                gave_up.store(true, Ordering::Relaxed);
+                break;
+              }
+              std::thread::yield_now();
+            }
+          }
+          if task == 31 {
+            last_of_first_run_done.store(true, Ordering::Release);
+          }
+        },
+      )
+    });
+    assert!(runs.iter().all(|runs| runs.load(Ordering::Relaxed) == 1));
+    assert!(!gave_up.load(Ordering::Relaxed), "the first run's other tasks waited for its thread");
   }
 }
