@@ -157,22 +157,62 @@ fn nice_increment(env_value: Option<&str>) -> i32 {
     .unwrap_or(DEFAULT_NICE)
 }
 
-/// Lowers the calling thread's priority by `TRACT_NODE_NICE` steps (on Linux, nice is per thread),
-/// so a JS thread that wakes up for a request or a timer gets a core at once instead of waiting for
-/// a compute thread's time slice to end. Called by every thread that computes for the JS thread:
-/// pool workers, matrix-product helpers, background plan builders. Best effort.
+/// Lowers the calling thread's priority by `TRACT_NODE_NICE` steps (on Linux, nice is per thread)
+/// and shortens its time slice, so a JS thread that wakes up for a request or a timer gets a core
+/// at once instead of waiting for a compute thread's time slice to end. Called by every thread
+/// that computes for the JS thread: pool workers, matrix-product helpers, background plan
+/// builders. Best effort.
 pub(crate) fn lower_priority() {
   let increment = nice_increment(std::env::var(NICE_ENV).ok().as_deref());
   #[cfg(target_os = "linux")]
   if increment > 0 {
     // SAFETY: getpriority/setpriority on the calling thread (who = 0) touch no memory.
-    unsafe {
-      let current = libc::getpriority(libc::PRIO_PROCESS, 0);
-      libc::setpriority(libc::PRIO_PROCESS, 0, current.saturating_add(increment));
-    }
+    let nice = unsafe {
+      let nice = libc::getpriority(libc::PRIO_PROCESS, 0).saturating_add(increment).min(19);
+      libc::setpriority(libc::PRIO_PROCESS, 0, nice);
+      nice
+    };
+    ask_short_slice(nice);
   }
   #[cfg(not(target_os = "linux"))]
   let _ = increment;
+}
+
+/// The time slice compute threads ask for: the shortest Linux grants (0.1 ms).
+const COMPUTE_SLICE_NS: u64 = 100_000;
+
+/// `struct sched_attr` (its first version), as `sched_setattr(2)` and `sched_getattr(2)` use it.
+#[cfg(target_os = "linux")]
+#[repr(C)]
+#[derive(Default)]
+struct SchedAttr {
+  size: u32,
+  policy: u32,
+  flags: u64,
+  nice: i32,
+  priority: u32,
+  /// For the normal policy, the thread's time slice (Linux ≥ 6.12).
+  runtime: u64,
+  deadline: u64,
+  period: u64,
+}
+
+/// Asks the scheduler for a [`COMPUTE_SLICE_NS`] time slice for the calling thread, at `nice`.
+/// Linux's scheduler (EEVDF) lets a running thread finish its slice before a thread that wakes up
+/// takes its core, whatever that thread's priority: the JS thread waking for a timer or a socket
+/// waited up to a default slice (1.4 ms on a 2-core Linux 6.18) behind a compute thread. Kernels without
+/// custom slices (before 6.12) ignore the request. Best effort.
+#[cfg(target_os = "linux")]
+fn ask_short_slice(nice: i32) {
+  let attr = SchedAttr {
+    size: std::mem::size_of::<SchedAttr>() as u32,
+    policy: libc::SCHED_OTHER as u32,
+    nice,
+    runtime: COMPUTE_SLICE_NS,
+    ..SchedAttr::default()
+  };
+  // SAFETY: sched_setattr on the calling thread (pid 0) reads `attr`, alive across the call.
+  unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) };
 }
 
 /// The process-wide pool, started on first use.
@@ -235,6 +275,32 @@ mod tests {
     pool.resize(2).unwrap();
     assert_eq!(pool.size(), 2);
     assert_eq!(pool.resize(0).unwrap_err().code().as_str(), "ERR_INVALID_ARG");
+  }
+
+  #[cfg(target_os = "linux")]
+  #[test]
+  fn compute_threads_run_lower_with_a_short_slice() {
+    let (before, after) = std::thread::spawn(|| {
+      let attr = || {
+        let mut attr = SchedAttr::default();
+        let size = std::mem::size_of::<SchedAttr>() as u32;
+        // SAFETY: sched_getattr on the calling thread (pid 0) writes at most `size` bytes.
+        let done = unsafe { libc::syscall(libc::SYS_sched_getattr, 0, &mut attr, size, 0) };
+        assert_eq!(done, 0, "sched_getattr");
+        attr
+      };
+      let before = attr();
+      lower_priority();
+      (before, attr())
+    })
+    .join()
+    .unwrap();
+    let increment = nice_increment(std::env::var(NICE_ENV).ok().as_deref());
+    assert_eq!(after.nice, (before.nice + increment).min(19));
+    // Kernels without custom slices (before 6.12) report none.
+    if increment > 0 && after.runtime != 0 {
+      assert_eq!(after.runtime, COMPUTE_SLICE_NS);
+    }
   }
 
   #[test]
