@@ -179,6 +179,7 @@ pub(crate) fn lower_priority() {
 }
 
 /// The time slice compute threads ask for: the shortest Linux grants (0.1 ms).
+#[cfg(target_os = "linux")]
 const COMPUTE_SLICE_NS: u64 = 100_000;
 
 /// `struct sched_attr` (its first version), as `sched_setattr(2)` and `sched_getattr(2)` use it.
@@ -200,8 +201,8 @@ struct SchedAttr {
 /// Asks the scheduler for a [`COMPUTE_SLICE_NS`] time slice for the calling thread, at `nice`.
 /// Linux's scheduler (EEVDF) lets a running thread finish its slice before a thread that wakes up
 /// takes its core, whatever that thread's priority: the JS thread waking for a timer or a socket
-/// waited up to a default slice (1.4 ms on a 2-core Linux 6.18) behind a compute thread. Kernels without
-/// custom slices (before 6.12) ignore the request. Best effort.
+/// waited up to a default slice (1.4 ms on a 2-core Linux 6.18) behind a compute thread. Kernels
+/// without custom slices (before 6.12) ignore the request. Best effort.
 #[cfg(target_os = "linux")]
 fn ask_short_slice(nice: i32) {
   let attr = SchedAttr {
