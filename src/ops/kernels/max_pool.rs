@@ -1,8 +1,8 @@
 //! Max pooling of one window shape over planes (`crate::ops::rewrite::max_pool`), in two passes:
 //! the maximum down each window's rows, over whole contiguous rows, then across each window's
 //! columns, with the row split by column phase so that each tap of consecutive windows reads
-//! consecutive values. Both passes keep 8 maxima at a time in registers (accumulated in memory,
-//! the compiler stores conditionally and loses most of it). Values are compared as tract compares
+//! consecutive values. Both passes keep up to 32 maxima at a time in registers (accumulated in
+//! memory, the compiler stores conditionally and loses most of it). Values are compared as tract compares
 //! them: a NaN never replaces a value, and a window that lies wholly in the padding gives
 //! `f32::MIN`.
 
@@ -87,13 +87,14 @@ impl Window {
     target: &mut [f32],
     out: [usize; 2],
   ) {
+    let columns = self.columns_of(width, out[1]);
     let mut column_maxima = vec![f32::MIN; width];
-    let mut phases = vec![f32::MIN; width.div_ceil(self.stride_x) * self.stride_x];
+    let mut phases = vec![f32::MIN; columns.phase_len * self.stride_x];
     let sources = source.chunks_exact(height * width);
     for (source, target) in sources.zip(target.chunks_exact_mut(out[0] * out[1])) {
       for (y, target_row) in target.chunks_exact_mut(out[1]).enumerate() {
         self.column_maxima(source, width, height, y, &mut column_maxima);
-        self.row_maxima(&column_maxima, &mut phases, target_row);
+        self.row_maxima(&columns, &column_maxima, &mut phases, target_row);
       }
     }
   }
@@ -112,22 +113,39 @@ impl Window {
     elementwise_maxima(rows.map(|row| &plane[row * width..][..width]), maxima);
   }
 
+  /// How every output row of `out_width` windows folds its `width` column maxima.
+  fn columns_of(&self, width: usize, out_width: usize) -> Columns {
+    let (stride, left, size) = (self.stride_x, self.left, self.columns);
+    let first_inside = left.div_ceil(stride);
+    let room = (width + left).checked_sub(size);
+    let inside_end = room.map_or(0, |room| room / stride + 1).max(first_inside);
+    let inside = first_inside.min(out_width)..inside_end.min(out_width);
+    let phase_len = width.div_ceil(stride);
+    // From the first inside window's first column, if any window lies inside.
+    let window = (inside.start * stride).saturating_sub(left);
+    let taps = if inside.is_empty() { 0..0 } else { window..window + size };
+    let tap_starts = taps.map(|first| first % stride * phase_len + first / stride).collect();
+    Columns { inside, phase_len, tap_starts }
+  }
+
   /// One output row: the maximum of `column_maxima` over each window's columns. The clipped
   /// windows at either end are folded value by value. Those wholly inside the row are folded tap
   /// by tap: with `column_maxima` split by column phase into `phases`, each tap of consecutive
   /// windows reads consecutive values.
   #[inline(always)]
-  fn row_maxima(&self, column_maxima: &[f32], phases: &mut [f32], target: &mut [f32]) {
-    let (stride, left, size) = (self.stride_x, self.left, self.columns);
-    let first_inside = left.div_ceil(stride);
-    let room = (column_maxima.len() + left).checked_sub(size);
-    let inside_end = room.map_or(0, |room| room / stride + 1).max(first_inside);
-    let inside = first_inside.min(target.len())..inside_end.min(target.len());
+  fn row_maxima(
+    &self,
+    columns: &Columns,
+    column_maxima: &[f32],
+    phases: &mut [f32],
+    target: &mut [f32],
+  ) {
+    let (stride, inside) = (self.stride_x, columns.inside.clone());
     for x in (0..inside.start).chain(inside.end..target.len()) {
-      let window = &column_maxima[taps(x, stride, left, size, column_maxima.len())];
+      let window = &column_maxima[taps(x, stride, self.left, self.columns, column_maxima.len())];
       target[x] = window.iter().fold(f32::MIN, |max, &value| larger(max, value));
     }
-    let phase_len = column_maxima.len().div_ceil(stride);
+    let phase_len = columns.phase_len;
     let phased = match stride {
       1 => column_maxima,
       // The usual stride, split pair by pair (value by value, as for other strides, took 1.7 times
@@ -152,29 +170,56 @@ impl Window {
         phases
       }
     };
-    let (window, count) = (inside.start * stride - left, inside.len());
-    let tap_values = (window..window + size)
-      .map(|first| &phased[first % stride * phase_len + first / stride..][..count]);
+    let count = inside.len();
+    let tap_values = columns.tap_starts.iter().map(|&start| &phased[start..][..count]);
     elementwise_maxima(tap_values, &mut target[inside]);
   }
 }
 
-/// `maxima[i]` = the largest `values[i]` of all the `values` slices (`f32::MIN` for none), 8 at a
-/// time in registers.
+/// How the windows of an output row cover its input columns, the same for every row of a plane.
+struct Columns {
+  /// The outputs whose windows lie wholly inside the row.
+  inside: std::ops::Range<usize>,
+  /// Values per column phase.
+  phase_len: usize,
+  /// Where each tap of the first inside window reads among the phased values (the next windows
+  /// read the values after).
+  tap_starts: Vec<usize>,
+}
+
+/// `maxima[i]` = the largest `values[i]` of all the `values` slices (`f32::MIN` for none): 32 at a
+/// time in registers, then 8, and the last few as the 8 that end the row (computing some again), or
+/// value by value in rows shorter than 8. Each value's maximum is a chain of dependent comparisons;
+/// four registers of chains at once keep the vector unit busy.
 #[inline(always)]
 fn elementwise_maxima<'a>(values: impl Iterator<Item = &'a [f32]> + Clone, maxima: &mut [f32]) {
-  const LANES: usize = 8;
-  let whole = maxima.len() / LANES * LANES;
-  let (chunks, tail) = maxima.split_at_mut(whole);
-  for (chunk, start) in chunks.chunks_exact_mut(LANES).zip((0..).step_by(LANES)) {
-    let mut lanes = [f32::MIN; LANES];
+  let done = maxima_by::<32>(values.clone(), maxima, 0);
+  let done = maxima_by::<8>(values.clone(), maxima, done);
+  if done < maxima.len() {
+    let last_eight = maxima.len().checked_sub(8);
+    match last_eight {
+      Some(from) => maxima_by::<8>(values, maxima, from),
+      None => maxima_by::<1>(values, maxima, done),
+    };
+  }
+}
+
+/// [`elementwise_maxima`] of the whole groups of `N` values from `maxima[from]` on, `N` at a time;
+/// returns where the groups end.
+#[inline(always)]
+fn maxima_by<'a, const N: usize>(
+  values: impl Iterator<Item = &'a [f32]> + Clone,
+  maxima: &mut [f32],
+  from: usize,
+) -> usize {
+  let end = from + (maxima.len() - from) / N * N;
+  for (group, start) in maxima[from..end].chunks_exact_mut(N).zip((from..).step_by(N)) {
+    let mut lanes = [f32::MIN; N];
     for values in values.clone() {
-      let values = &values[start..start + LANES];
+      let values = &values[start..start + N];
       lanes.iter_mut().zip(values).for_each(|(max, &value)| *max = larger(*max, value));
     }
-    chunk.copy_from_slice(&lanes);
+    group.copy_from_slice(&lanes);
   }
-  for (i, max) in tail.iter_mut().enumerate() {
-    *max = values.clone().fold(f32::MIN, |max, values| larger(max, values[whole + i]));
-  }
+  end
 }
