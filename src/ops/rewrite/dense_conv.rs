@@ -10,7 +10,10 @@
 //! with their padding rows so that a tile covers several rows, and each weight loaded serves all
 //! their outputs. Tiles of output channels and rows are split over the intra-op threads, by
 //! channels or by bands of rows, whichever moves fewer bytes between cores ([`TaskOrder`]); a ReLU
-//! that follows is applied as the outputs are stored.
+//! that follows is applied as the outputs are stored. Where a small image's few tiles are the
+//! only ones to read their channels' weights (a network's last layers, whose weights exceed the L2
+//! cache), they run their taps a chunk at a time and fetch the next chunk's weights ahead
+//! ([`Job::run_tiles`]).
 //!
 //! On the tiers with tile kernels (AVX-512, AVX2); elsewhere tract's lowering stays.
 
@@ -23,7 +26,7 @@ use tract_hir::internal::*;
 use super::conv::is_plain_2d;
 use crate::cpu::Tier;
 use crate::ops::kernels::conv_rows::{uninitialized_output, Geometry, PhasedRows};
-use crate::ops::kernels::dense_conv::{kernel, Tile, TileLimits};
+use crate::ops::kernels::dense_conv::{kernel, Tile, TileFn, TileLimits, MAX_SUM_VALUES};
 use crate::ops::kernels::split::for_each_task;
 
 /// Most laid-out values kept from one run to the next (4 MB): larger layouts, of large images, are
@@ -32,6 +35,15 @@ const MAX_KEPT_LAYOUT_VALUES: usize = 1 << 20;
 
 /// Most bytes of weights a tile streams, so that a thread's next rows find them in its L2 cache.
 const MAX_TILE_WEIGHT_BYTES: usize = 768 << 10;
+
+/// Tiles that run their taps a chunk at a time, one tile after the other, so that the chunk's
+/// weights come from the L1 cache for all but the first (the sums wait in registers' worth of
+/// memory between chunks). A task covers at least as many tiles where the image has them.
+const CHUNK_TILES: usize = 4;
+
+/// Bytes of weights one chunk of taps reads: what stays in the L1 cache while the chunk's tiles
+/// run.
+const CHUNK_BYTES: usize = 16 << 10;
 
 /// Replaces every f32 NCHW 2-D `Conv` of one group with a constant OIHW kernel wider than 1 × 1 and
 /// a constant bias by [`DenseConv`], its weights packed, on the tiers with tile kernels; a ReLU that
@@ -159,6 +171,8 @@ struct Layout {
   rows: PhasedRows,
   taps: Taps,
   tiling: Tiling,
+  /// The rows the tiles cover, as (first row, rows) runs down the image.
+  row_runs: Vec<(usize, usize)>,
   tasks: Vec<Task>,
 }
 
@@ -187,8 +201,9 @@ impl Layout {
       rows.values().len(),
       out_channels * geometry.out_height * geometry.out_width,
     );
-    let tasks = tiling.tasks(geometry.out_height, order);
-    Ok(Layout { plane: (geometry.height, geometry.width), rows, taps, tiling, tasks })
+    let row_runs = tiling.row_runs(geometry.out_height);
+    let tasks = tiling.tasks(&row_runs, geometry.out_width, order);
+    Ok(Layout { plane: (geometry.height, geometry.width), rows, taps, tiling, row_runs, tasks })
   }
 }
 
@@ -264,9 +279,11 @@ impl EvalOp for DenseConv {
     for (image, out) in target.chunks_exact_mut(out_channels * out_plane).enumerate() {
       layout.rows.fill_all(&source[image * channels * plane..][..channels * plane], work)?;
       let out = Output { values: out.as_mut_ptr(), channels: out_channels, plane: out_plane };
-      let Layout { rows, taps, tiling, tasks, .. } = &mut layout;
-      let job = Job { rows, taps, weights, bias, relu: self.relu, tiling, out };
-      for_each_task(tasks, |task| task.blocks, work, |task| job.run(task));
+      let Layout { rows, taps, tiling, row_runs, tasks, .. } = &mut layout;
+      let job = Job { rows, taps, weights, bias, relu: self.relu, tiling, row_runs, out };
+      let weight =
+        |task: &Task| task.blocks * row_runs[task.runs.clone()].iter().map(|r| r.1).sum::<usize>();
+      for_each_task(tasks, weight, work, |task| job.run(task));
     }
     if layout.rows.values().len() <= MAX_KEPT_LAYOUT_VALUES {
       if let Ok(mut kept) = self.layout.lock() {
@@ -348,6 +365,8 @@ struct Tiling {
   columns: usize,
   blocks_per_tile: usize,
   blocks: usize,
+  /// Taps per chunk in tiles that run their taps in chunks ([`CHUNK_TILES`]).
+  chunk_taps: usize,
 }
 
 impl Tiling {
@@ -404,16 +423,16 @@ impl Tiling {
       })
       .unwrap_or(1);
     let blocks_per_tile = blocks_of(rows);
-    Tiling { tier, lanes, rows, columns, blocks_per_tile, blocks }
+    let chunk_taps = (CHUNK_BYTES / (blocks_per_tile * lanes * std::mem::size_of::<f32>())).max(1);
+    Tiling { tier, lanes, rows, columns, blocks_per_tile, blocks, chunk_taps }
   }
 
-  /// Every (first block, blocks, first row, rows) of the output, in the order the threads take
-  /// them in runs (see [`TaskOrder`]).
-  fn tasks(&self, height: usize, order: TaskOrder) -> Vec<Task> {
+  /// The rows the tiles cover, run after run down `height` rows: `rows` at a time, a last run of
+  /// 3 rows cut in 2 and 1 (no kernel covers 3).
+  fn row_runs(&self, height: usize) -> Vec<(usize, usize)> {
     let mut row_runs = Vec::new();
     let mut first_row = 0;
     while first_row < height {
-      // A last run of 3 rows is cut in 2 and 1: no kernel covers 3.
       let rows = match self.rows.min(height - first_row) {
         3 => 2,
         rows => rows,
@@ -421,6 +440,17 @@ impl Tiling {
       row_runs.push((first_row, rows));
       first_row += rows;
     }
+    row_runs
+  }
+
+  /// Every tile of blocks of channels down a band of `row_runs` (as many runs as make
+  /// [`CHUNK_TILES`] tiles on rows of `width` outputs), in the order the threads take them in
+  /// runs (see [`TaskOrder`]).
+  fn tasks(&self, row_runs: &[(usize, usize)], width: usize, order: TaskOrder) -> Vec<Task> {
+    let runs_per_band = CHUNK_TILES.div_ceil(width.div_ceil(self.columns).max(1));
+    let bands = (0..row_runs.len()).step_by(runs_per_band);
+    let bands: Vec<_> =
+      bands.map(|first| first..(first + runs_per_band).min(row_runs.len())).collect();
     // The blocks dealt out evenly over as few tiles as `blocks_per_tile` allows: 16 blocks as
     // 3, 3, 3, 3, 2, 2 rather than 3, 3, 3, 3, 3, 1, whose 4 sums on AVX2 (a tile of 2 × 2
     // outputs) cannot keep both multiply-add units busy.
@@ -430,14 +460,17 @@ impl Tiling {
       *first_block += blocks;
       Some((*first_block - blocks, blocks))
     });
-    let task =
-      |(first_block, blocks), (first_row, rows)| Task { first_block, blocks, first_row, rows };
+    let task = |(first_block, blocks), runs: &std::ops::Range<usize>| Task {
+      first_block,
+      blocks,
+      runs: runs.clone(),
+    };
     match order {
       TaskOrder::ByChannels => {
-        tiles.flat_map(|tile| row_runs.iter().map(move |&run| task(tile, run))).collect()
+        tiles.flat_map(|tile| bands.iter().map(move |runs| task(tile, runs))).collect()
       }
       TaskOrder::ByRows => {
-        row_runs.iter().flat_map(|&run| tiles.clone().map(move |tile| task(tile, run))).collect()
+        bands.iter().flat_map(|runs| tiles.clone().map(move |tile| task(tile, runs))).collect()
       }
     }
   }
@@ -469,13 +502,12 @@ impl TaskOrder {
   }
 }
 
-/// Rows of outputs for one tile of channels.
-#[derive(Debug, Clone, Copy)]
+/// A band of rows of outputs (runs of the layout's `row_runs`) for one tile of channels.
+#[derive(Debug, Clone)]
 struct Task {
   first_block: usize,
   blocks: usize,
-  first_row: usize,
-  rows: usize,
+  runs: std::ops::Range<usize>,
 }
 
 /// The output of one image, written by several threads at once, each at its own tasks' places.
@@ -498,45 +530,109 @@ struct Job<'a> {
   bias: &'a [f32],
   relu: bool,
   tiling: &'a Tiling,
+  row_runs: &'a [(usize, usize)],
   out: Output,
 }
 
 impl Job<'_> {
-  /// Computes the outputs of `task`, tile after tile along its rows.
+  /// Computes the outputs of `task`: its tiles along each row run of its band, [`CHUNK_TILES`] at
+  /// a time.
   fn run(&self, task: &Task) {
+    let tiles: Vec<(Tile, TileFn)> =
+      self.row_runs[task.runs.clone()].iter().flat_map(|&run| self.tiles(task, run)).collect();
+    let mut partial = std::mem::MaybeUninit::<[f32; CHUNK_TILES * MAX_SUM_VALUES]>::uninit();
+    // A band of every row reads its channels' weights once per run, from beyond the L2 cache.
+    let streams_weights = task.runs.len() == self.row_runs.len();
+    for group in tiles.chunks(CHUNK_TILES) {
+      self.run_tiles(group, streams_weights, partial.as_mut_ptr().cast());
+    }
+  }
+
+  /// The tiles of `task`'s channels along the row run `(first_row, rows)`, each with its kernel,
+  /// every tap in one chunk.
+  fn tiles(
+    &self,
+    task: &Task,
+    (first_row, rows): (usize, usize),
+  ) -> impl Iterator<Item = (Tile<'_>, TileFn)> + '_ {
     let geometry = self.rows.geometry();
     let out_width = geometry.out_width;
-    let taps = self.taps.of_row(task.first_row);
+    let taps = self.taps.of_row(first_row);
     let block_len = self.weights.len() / self.tiling.blocks;
     let lanes = self.tiling.lanes;
-    let first_channel = task.first_block * lanes;
-    let kernel = |columns| kernel(self.tiling.tier, task.rows, columns, task.blocks);
+    let (first_block, blocks) = (task.first_block, task.blocks);
+    let first_channel = first_block * lanes;
+    let kernel = move |columns| kernel(self.tiling.tier, rows, columns, blocks);
     let whole = kernel(self.tiling.columns).expect("the tilings make only compiled tiles");
-    for first_column in (0..out_width).step_by(self.tiling.columns) {
+    (0..out_width).step_by(self.tiling.columns).map(move |first_column| {
       let columns = (out_width - first_column).min(self.tiling.columns);
       // A narrower last tile skips the outputs past the row, where a kernel of its width exists.
       let tile_fn =
         if columns < self.tiling.columns { kernel(columns).unwrap_or(whole) } else { whole };
-      let first_output = task.first_row * out_width + first_column;
+      let first_output = first_row * out_width + first_column;
       let tile = Tile {
         // SAFETY (all offsets): the rows cover every tile's columns (`Layout::new`), the weights
         // and bias hold every block, the output every channel and row.
         values: unsafe { self.rows.values().as_ptr().add(first_column) },
         taps,
         row_step: geometry.stride_y * self.rows.row_len(),
-        weights: unsafe { self.weights.as_ptr().add(task.first_block * block_len) },
+        weights: unsafe { self.weights.as_ptr().add(first_block * block_len) },
         block_len,
         bias: unsafe { self.bias.as_ptr().add(first_channel) },
+        partial: std::ptr::null_mut(),
+        first: true,
+        last: true,
+        prefetch_from: 0,
+        prefetch_taps: 0,
         relu: self.relu,
         out: unsafe { self.out.values.add(first_channel * self.out.plane + first_output) },
         plane: self.out.plane,
         out_width,
-        channels: (self.out.channels - first_channel).min(task.blocks * lanes),
+        channels: (self.out.channels - first_channel).min(blocks * lanes),
         columns,
       };
+      (tile, tile_fn)
+    })
+  }
+
+  /// Runs `tiles` (at most [`CHUNK_TILES`]). When they are the only tiles to read their
+  /// channels' weights in the run (`streams_weights`: from beyond the L2 cache) and there are
+  /// several, they take their taps a chunk at a time, one tile after the other: the chunk's weights
+  /// come from the L1 cache for all but the first tile, and each tile asks the L2 cache for its
+  /// share of the next chunk's weights, which then arrive while this chunk runs. Each tile's sums
+  /// wait in its part of `partial` between chunks.
+  fn run_tiles(&self, tiles: &[(Tile, TileFn)], streams_weights: bool, partial: *mut f32) {
+    if !streams_weights || tiles.len() < 2 {
       // SAFETY: the CPU runs the tiling's tier (the rewrite picked it from the CPU's tiers), and
-      // `tile`'s pointers are valid as above.
-      unsafe { tile_fn(&tile) };
+      // each tile's pointers are valid (see `tiles`).
+      tiles.iter().for_each(|(tile, tile_fn)| unsafe { tile_fn(tile) });
+      return;
+    }
+    let chunk = self.tiling.chunk_taps;
+    let share = chunk.div_ceil(tiles.len());
+    let longest = tiles.iter().map(|(tile, _)| tile.taps.len()).max().unwrap_or(0);
+    // One chunk at least: a tile without taps still stores its bias.
+    for first_tap in (0..longest.max(1)).step_by(chunk) {
+      for (index, (tile, tile_fn)) in tiles.iter().enumerate() {
+        let taps = tile.taps.get(first_tap..).unwrap_or_default();
+        if first_tap > 0 && taps.is_empty() {
+          continue;
+        }
+        let prefetch = taps.get(chunk + index * share..).unwrap_or_default();
+        let part = Tile {
+          taps: &taps[..taps.len().min(chunk)],
+          prefetch_from: prefetch.first().map_or(0, |&(_, tap)| tap as usize),
+          prefetch_taps: prefetch.len().min(share),
+          // SAFETY: `partial` holds CHUNK_TILES tiles' sums.
+          partial: unsafe { partial.add(index * MAX_SUM_VALUES) },
+          first: first_tap == 0,
+          last: taps.len() <= chunk,
+          ..*tile
+        };
+        // SAFETY: as above; a chunk that is not the first reads the sums that the tile's chunk
+        // before left in `partial`.
+        unsafe { tile_fn(&part) };
+      }
     }
   }
 }
@@ -554,7 +650,10 @@ mod tests {
         // A stem: 3 channels, 7 × 7 stride 2, channels that end mid-block, two images.
         Case::new([2, 3, 23, 19], [7, 7]).out_channels(21).strides([2, 2]).padding([3, 3], [3, 3]),
         // Small planes: four rows in a tile (laid out with their padding), one bias for all channels.
+        // Its few tiles alone read their channels' weights, a chunk of taps at a time.
         Case::new([1, 40, 4, 4], [3, 3]).out_channels(100).padding([1, 1], [1, 1]).shared_bias(),
+        // Taps in chunks on every tier, rows of two lengths of taps where rows are not stacked.
+        Case::new([1, 64, 3, 20], [3, 3]).out_channels(40).padding([1, 1], [0, 1]),
         // Tiles of 4 rows, then 2 and 1; stride 2 and dilation 2 across stacked rows.
         Case::new([2, 20, 7, 3], [3, 3]).out_channels(24).padding([1, 1], [1, 1]),
         Case::new([1, 16, 7, 7], [3, 3]).out_channels(40).strides([2, 2]).padding([1, 1], [1, 1]),
@@ -598,16 +697,19 @@ mod tests {
       for (tier, limits) in Tier::ALL.iter().filter_map(|&t| Some((t, TileLimits::of(t)?))) {
         for (taps, stacked) in tilings {
           let tiling = Tiling::of(tier, limits, &geometry, channels, taps, stacked);
+          let row_runs = tiling.row_runs(out_height);
           for order in [TaskOrder::ByChannels, TaskOrder::ByRows] {
             // Every block of channels of every row, once.
             let mut covered = vec![0; tiling.blocks * out_height];
-            for task in tiling.tasks(out_height, order) {
-              let sums = task.rows * tiling.columns * task.blocks;
-              assert!(sums <= limits.sums || task.blocks == 1, "{tier}: {tiling:?} {task:?}");
-              assert!(kernel(tier, task.rows, tiling.columns, task.blocks).is_some());
-              for row in task.first_row..task.first_row + task.rows {
-                let blocks = task.first_block..task.first_block + task.blocks;
-                blocks.for_each(|block| covered[row * tiling.blocks + block] += 1);
+            for task in tiling.tasks(&row_runs, out_width, order) {
+              for &(first_row, rows) in &row_runs[task.runs.clone()] {
+                let sums = rows * tiling.columns * task.blocks;
+                assert!(sums <= limits.sums || task.blocks == 1, "{tier}: {tiling:?} {task:?}");
+                assert!(kernel(tier, rows, tiling.columns, task.blocks).is_some());
+                for row in first_row..first_row + rows {
+                  let blocks = task.first_block..task.first_block + task.blocks;
+                  blocks.for_each(|block| covered[row * tiling.blocks + block] += 1);
+                }
               }
             }
             assert!(covered.iter().all(|&n| n == 1), "{tier} {order:?}: {tiling:?}");
