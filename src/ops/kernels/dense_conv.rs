@@ -354,15 +354,52 @@ fn store_avx512_with(
   });
 }
 
-/// [`store`] on AVX2, lane by lane.
+/// [`store`] on AVX2: two neighbouring outputs of a row at once where both are kept and the block
+/// is full, their registers interleaved so that each channel's pair goes out in one 8-byte store
+/// (8 stores for 16 values); other outputs lane by lane.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline(never)]
-fn store_avx2(sums: &[std::arch::x86_64::__m256], shape: [usize; 3], tile: &Tile) {
-  // SAFETY: `first` and the planes after it hold `channels` lanes (see `store`).
-  store::<Avx2>(sums, shape, tile, |first, channels, sum| unsafe {
-    write_lanes::<Avx2>(first, tile.plane, channels, sum)
-  });
+fn store_avx2(
+  sums: &[std::arch::x86_64::__m256],
+  [rows, columns, blocks]: [usize; 3],
+  tile: &Tile,
+) {
+  use std::arch::x86_64::*;
+  let relu = |sum| if tile.relu { _mm256_max_ps(sum, _mm256_setzero_ps()) } else { sum };
+  for row in 0..rows {
+    for column in (0..columns.min(tile.columns)).step_by(2) {
+      for block in 0..blocks {
+        let sum = |column: usize| relu(sums[(row * columns + column) * blocks + block]);
+        let channels = tile.channels.saturating_sub(block * 8).min(8);
+        let at = block * 8 * tile.plane + row * tile.out_width + column;
+        // SAFETY: the output holds every channel of the tile, `tile.columns` outputs from each of
+        // its rows' first; the stores write only those.
+        unsafe {
+          let first = tile.out.add(at);
+          if column + 1 < tile.columns && channels == 8 {
+            // Lanes (0, 1, 4, 5) of the first column, each beside the second's; then (2, 3, 6, 7).
+            let (low, high) = (sum(column), sum(column + 1));
+            let pairs = [_mm256_unpacklo_ps(low, high), _mm256_unpackhi_ps(low, high)];
+            for (half, pairs) in pairs.into_iter().enumerate() {
+              let lanes = [_mm256_castps256_ps128(pairs), _mm256_extractf128_ps::<1>(pairs)];
+              for (quarter, lanes) in lanes.into_iter().enumerate() {
+                let channel = quarter * 4 + half * 2;
+                let lanes = _mm_castps_pd(lanes);
+                _mm_storel_pd(first.add(channel * tile.plane).cast(), lanes);
+                _mm_storeh_pd(first.add((channel + 1) * tile.plane).cast(), lanes);
+              }
+            }
+          } else {
+            write_lanes::<Avx2>(first, tile.plane, channels, sum(column));
+            if column + 1 < tile.columns {
+              write_lanes::<Avx2>(first.add(1), tile.plane, channels, sum(column + 1));
+            }
+          }
+        }
+      }
+    }
+  }
 }
 
 #[cfg(all(test, target_arch = "x86_64"))]
@@ -381,8 +418,8 @@ mod tests {
   }
 
   /// Checks the store of 2 rows × 3 columns × 2 blocks of sums, of channels that end 4 lanes into
-  /// the second block, 2 of the 3 columns kept, in outputs of rows of 5 in planes of 10.
-  fn check_store<S: Simd>(store: impl Fn(&[S::V], [usize; 3], &Tile)) {
+  /// the second block, `kept` of the 3 columns kept, in outputs of rows of 5 in planes of 10.
+  fn check_store<S: Simd>(kept: usize, store: impl Fn(&[S::V], [usize; 3], &Tile)) {
     let (plane, out_width) = (10, 5);
     let channels = S::LANES + 4;
     let mut out = vec![-1f32; channels * plane];
@@ -403,19 +440,19 @@ mod tests {
       plane,
       out_width,
       channels,
-      columns: 2,
+      columns: kept,
     };
     store(&sums::<S>(12), [2, 3, 2], &tile);
     for (channel, plane) in out.chunks_exact(plane).enumerate() {
       let (block, lane) = (channel / S::LANES, channel % S::LANES);
       for (at, &value) in plane.iter().enumerate() {
         let (row, column) = (at / out_width, at % out_width);
-        let want = if row < 2 && column < 2 {
+        let want = if row < 2 && column < kept {
           (((row * 3 + column) * 2 + block) * 100 + lane) as f32
         } else {
           -1.0
         };
-        assert_eq!(value, want, "channel {channel}, row {row}, column {column}");
+        assert_eq!(value, want, "{kept} kept: channel {channel}, row {row}, column {column}");
       }
     }
   }
@@ -423,18 +460,20 @@ mod tests {
   crate::cpu::test_each_tier! {
     fn every_store_writes_each_channel_s_row_segments(tier: Tier) {
       // SAFETY (each arm): the CPU runs the tier (the test is skipped otherwise).
-      match tier {
-        Tier::Avx512 => {
-          for scatter in [true, false] {
-            check_store::<Avx512>(|sums, shape, tile| unsafe {
-              store_avx512_with(sums, shape, tile, scatter)
-            });
+      for kept in 1..=3 {
+        match tier {
+          Tier::Avx512 => {
+            for scatter in [true, false] {
+              check_store::<Avx512>(kept, |sums, shape, tile| unsafe {
+                store_avx512_with(sums, shape, tile, scatter)
+              });
+            }
           }
+          Tier::Avx2 => check_store::<Avx2>(kept, |sums, shape, tile| unsafe {
+            store_avx2(sums, shape, tile)
+          }),
+          Tier::Neon | Tier::Portable => assert!(TileLimits::of(tier).is_none()),
         }
-        Tier::Avx2 => {
-          check_store::<Avx2>(|sums, shape, tile| unsafe { store_avx2(sums, shape, tile) })
-        }
-        Tier::Neon | Tier::Portable => assert!(TileLimits::of(tier).is_none()),
       }
     }
   }
