@@ -13,7 +13,7 @@
 //! that follows is applied as the outputs are stored. Where a small image's few tiles are the
 //! only ones to read their channels' weights (a network's last layers, whose weights exceed the L2
 //! cache), they run their taps a chunk at a time and fetch the next chunk's weights ahead
-//! ([`Job::run_tiles`]).
+//! ([`Job::run_chunked`]).
 //!
 //! On the tiers with tile kernels (AVX-512, AVX2); elsewhere tract's lowering stays.
 
@@ -535,16 +535,20 @@ struct Job<'a> {
 }
 
 impl Job<'_> {
-  /// Computes the outputs of `task`: its tiles along each row run of its band, [`CHUNK_TILES`] at
-  /// a time.
+  /// Computes the outputs of `task`: its tiles along each row run of its band, one after the
+  /// other, or [`CHUNK_TILES`] at a time by chunks of taps where the band covers every row
+  /// (see [`Job::run_chunked`]).
   fn run(&self, task: &Task) {
-    let tiles: Vec<(Tile, TileFn)> =
-      self.row_runs[task.runs.clone()].iter().flat_map(|&run| self.tiles(task, run)).collect();
+    let tiles = self.row_runs[task.runs.clone()].iter().flat_map(|&run| self.tiles(task, run));
+    if task.runs.len() < self.row_runs.len() {
+      // SAFETY: the CPU runs the tiling's tier (the rewrite picked it from the CPU's tiers), and
+      // each tile's pointers are valid (see `tiles`).
+      return tiles.for_each(|(tile, tile_fn)| unsafe { tile_fn(&tile) });
+    }
+    let tiles: Vec<(Tile, TileFn)> = tiles.collect();
     let mut partial = std::mem::MaybeUninit::<[f32; CHUNK_TILES * MAX_SUM_VALUES]>::uninit();
-    // A band of every row reads its channels' weights once per run, from beyond the L2 cache.
-    let streams_weights = task.runs.len() == self.row_runs.len();
     for group in tiles.chunks(CHUNK_TILES) {
-      self.run_tiles(group, streams_weights, partial.as_mut_ptr().cast());
+      self.run_chunked(group, partial.as_mut_ptr().cast());
     }
   }
 
@@ -595,18 +599,16 @@ impl Job<'_> {
     })
   }
 
-  /// Runs `tiles` (at most [`CHUNK_TILES`]). When they are the only tiles to read their
-  /// channels' weights in the run (`streams_weights`: from beyond the L2 cache) and there are
-  /// several, they take their taps a chunk at a time, one tile after the other: the chunk's weights
-  /// come from the L1 cache for all but the first tile, and each tile asks the L2 cache for its
-  /// share of the next chunk's weights, which then arrive while this chunk runs. Each tile's sums
-  /// wait in its part of `partial` between chunks.
-  fn run_tiles(&self, tiles: &[(Tile, TileFn)], streams_weights: bool, partial: *mut f32) {
-    if !streams_weights || tiles.len() < 2 {
-      // SAFETY: the CPU runs the tiling's tier (the rewrite picked it from the CPU's tiers), and
-      // each tile's pointers are valid (see `tiles`).
-      tiles.iter().for_each(|(tile, tile_fn)| unsafe { tile_fn(tile) });
-      return;
+  /// Runs `tiles` (at most [`CHUNK_TILES`]), the only tiles to read their channels' weights in
+  /// the run (from beyond the L2 cache, for big weights). Several take their taps a chunk at a
+  /// time, one tile after the other: the chunk's weights come from the L1 cache for all but the
+  /// first tile, and each tile asks the L2 cache for its share of the next chunk's weights, which
+  /// then arrive while this chunk runs. Each tile's sums wait in its part of `partial` between
+  /// chunks.
+  fn run_chunked(&self, tiles: &[(Tile, TileFn)], partial: *mut f32) {
+    if let [(tile, tile_fn)] = tiles {
+      // SAFETY: as in `run`.
+      return unsafe { tile_fn(tile) };
     }
     let chunk = self.tiling.chunk_taps;
     let share = chunk.div_ceil(tiles.len());
@@ -629,8 +631,8 @@ impl Job<'_> {
           last: taps.len() <= chunk,
           ..*tile
         };
-        // SAFETY: as above; a chunk that is not the first reads the sums that the tile's chunk
-        // before left in `partial`.
+        // SAFETY: as in `run`; a chunk that is not the first reads the sums that the tile's
+        // chunk before left in `partial`.
         unsafe { tile_fn(&part) };
       }
     }
