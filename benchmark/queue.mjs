@@ -5,7 +5,9 @@
 // jobs; (c) CSV records through the wine Model, 1,000 records a job (tract-node only). Jobs are queued
 // while the queue is paused; the clock runs from resume to the last completion. Each worker reports its
 // event-loop delay while saturated; a job that ran twice (a lock renewal too late) is counted. Each
-// worker runs tract-node's default number of jobs at once, the peer as many.
+// worker runs tract-node's default number of jobs at once, the peer as many. Each case runs
+// `--rounds` times (default 3), the engines in turns, as the machine's speed drifts from minute to
+// minute: the table gives each engine's median jobs/s, and the worst loop delays of any round.
 // Writes benchmark/results/queue.json (`--scale 0.05` runs a twentieth of the jobs, for a quick check,
 // and writes nothing); `node benchmark/report.mjs` renders it into BENCHMARKS.md.
 import { execFileSync, spawn } from 'node:child_process'
@@ -18,8 +20,9 @@ import { Queue } from 'bullmq'
 
 import { startRedis } from '../scripts/redis.mjs'
 
-const { values } = parseArgs({ options: { scale: { type: 'string', default: '1' } } })
+const { values } = parseArgs({ options: { scale: { type: 'string', default: '1' }, rounds: { type: 'string', default: '3' } } })
 const scale = Number(values.scale)
+const rounds = Number(values.rounds)
 const cores = os.availableParallelism()
 const samples = JSON.parse(readFileSync(new URL('../examples/models/wine.samples.json', import.meta.url), 'utf8'))
 const random = (() => {
@@ -124,12 +127,28 @@ async function measure(redis, name, engine, workers) {
   return result
 }
 
+/**
+ * Rounds of one engine: the median round by jobs/s, with every round's jobs/s, the worst loop
+ * delays, and the failures and reruns of every round.
+ */
+function summary(runs) {
+  const median = [...runs].sort((a, b) => a.jobsPerSecond - b.jobsPerSecond)[Math.floor(runs.length / 2)]
+  const worst = (key) => Math.max(...runs.map((r) => r[key]))
+  const total = (key) => runs.reduce((sum, r) => sum + r[key], 0)
+  const roundsJobsPerSecond = runs.map((r) => r.jobsPerSecond)
+  return { ...median, roundsJobsPerSecond, loopP99Ms: worst('loopP99Ms'), loopMaxMs: worst('loopMaxMs'), failed: total('failed'), ranTwice: total('ranTwice') }
+}
+
 const redis = await startRedis()
 const results = []
 try {
   for (const [name, spec] of Object.entries(CASES).filter(([name]) => !process.env.CASES || process.env.CASES.split(',').includes(name))) {
     for (const workers of [1, 2]) {
-      for (const engine of spec.engines) results.push(await measure(redis, name, engine, workers))
+      const runs = Object.fromEntries(spec.engines.map((engine) => [engine, []]))
+      for (let round = 0; round < rounds; round++) {
+        for (const engine of spec.engines) runs[engine].push(await measure(redis, name, engine, workers))
+      }
+      for (const engine of spec.engines) results.push(summary(runs[engine]))
     }
   }
 } finally {

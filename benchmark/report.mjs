@@ -28,6 +28,13 @@ mkdirSync(new URL('./charts/', import.meta.url), { recursive: true })
 const ms = (v) => (v === null || v === undefined ? '—' : v < 1 ? v.toFixed(3) : v < 100 ? v.toFixed(2) : v.toFixed(0))
 const ratio = (v) => (v === null || v === undefined ? '—' : `${v.toFixed(2)}×`)
 const int = (v) => Math.round(v).toLocaleString('en-US')
+
+/** The range of a queue case's per-round ratios to its peer (rounds run in turns), if it ran in rounds. */
+function roundRatios(result, peer) {
+  const ratios = (result.roundsJobsPerSecond ?? []).map((jobs, i) => jobs / peer.roundsJobsPerSecond[i])
+  if (ratios.length < 2) return ''
+  return ` (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`
+}
 const yes = (ok) => (ok ? '**met**' : 'missed')
 
 /** Writes benchmark/charts/<name>.svg and returns the Markdown image line. */
@@ -409,14 +416,16 @@ function longRunning() {
       "completion. tract-node's `createWorker` against a plain BullMQ Worker whose processor runs onnxruntime-node (same",
       'Redis on the same cores, same jobs, the cores split between the worker processes, 4 jobs in flight per thread). Loop',
       'p99 is the workers\' event-loop delay while saturated (the worst worker); "ran twice" counts jobs whose lock',
-      'expired while they ran.',
+      'expired while they ran. Each case runs in rounds, the engines in turns: jobs/s is the median round, the ratio',
+      "that of the medians, with the range of the rounds' own ratios; loop delays are the worst round's, failures and",
+      'reruns those of every round.',
       '',
       '| case | workers | engine | jobs/s | records/s | vs onnxruntime-node | loop p99 / max ms | failed | ran twice |',
       '|---|---:|---|---:|---:|---:|---:|---:|---:|',
       ...queue.results.map((r) => {
         const peer = r.engine === 'tract' ? peerOf(r) : null
         const engine = r.engine === 'tract' ? 'tract-node' : 'onnxruntime-node'
-        const ratio = peer ? `${(r.jobsPerSecond / peer.jobsPerSecond).toFixed(2)}×` : '—'
+        const ratio = peer ? `${(r.jobsPerSecond / peer.jobsPerSecond).toFixed(2)}×${roundRatios(r, peer)}` : '—'
         const records = r.recordsPerSecond ? int(r.recordsPerSecond) : '—'
         return `| ${r.description} | ${r.workers} | ${engine} | ${int(r.jobsPerSecond)} | ${records} | ${ratio} | ${r.loopP99Ms.toFixed(1)} / ${r.loopMaxMs.toFixed(1)} | ${r.failed} | ${r.ranTwice} |`
       }),
