@@ -112,9 +112,10 @@ pub struct Tile<'a> {
   pub columns: usize,
 }
 
-/// The most registers of sums a tile of any tier holds, and the values they take: the size of a
-/// tile's [`Tile::partial`].
+/// The most registers of sums a tile of any tier holds (AVX-512's 24).
 pub const MAX_SUMS: usize = 24;
+
+/// The values [`MAX_SUMS`] registers hold: room enough for any tile's [`Tile::partial`].
 pub const MAX_SUM_VALUES: usize = MAX_SUMS * MAX_LANES;
 
 /// A tile kernel for one number of rows, columns and blocks.

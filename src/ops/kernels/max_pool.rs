@@ -2,8 +2,8 @@
 //! the maximum down each window's rows, over whole contiguous rows, then across each window's
 //! columns, with the row split by column phase so that each tap of consecutive windows reads
 //! consecutive values. Both passes keep up to 32 maxima at a time in registers (accumulated in
-//! memory, the compiler stores conditionally and loses most of it). Values are compared as tract compares
-//! them: a NaN never replaces a value, and a window that lies wholly in the padding gives
+//! memory, the compiler stores conditionally and loses most of it). Values are compared as tract
+//! compares them: a NaN never replaces a value, and a window that lies wholly in the padding gives
 //! `f32::MIN`.
 
 use crate::cpu::Tier;
