@@ -12,9 +12,8 @@
 //! One kernel is compiled per tile shape the tilings make (AVX-512: 53, AVX2: 29), to keep the
 //! package small.
 
-use super::simd::MAX_LANES;
 #[cfg(target_arch = "x86_64")]
-use super::simd::{Avx2, Avx512, Simd};
+use super::simd::{Avx2, Avx512, Simd, MAX_LANES};
 use crate::cpu::Tier;
 
 /// What a tier's tiles may hold.
@@ -115,8 +114,9 @@ pub struct Tile<'a> {
 /// The most registers of sums a tile of any tier holds (AVX-512's 24).
 pub const MAX_SUMS: usize = 24;
 
-/// The values [`MAX_SUMS`] registers hold: room enough for any tile's [`Tile::partial`].
-pub const MAX_SUM_VALUES: usize = MAX_SUMS * MAX_LANES;
+/// The values [`MAX_SUMS`] registers of 16 lanes (AVX-512's, the widest) hold: room enough for
+/// any tile's [`Tile::partial`].
+pub const MAX_SUM_VALUES: usize = MAX_SUMS * 16;
 
 /// A tile kernel for one number of rows, columns and blocks.
 ///
@@ -183,7 +183,7 @@ unsafe fn compute<S: Simd, const R: usize, const C: usize, const B: usize, const
   tile: &Tile,
   store: impl FnOnce(&[S::V]),
 ) {
-  const { assert!(N <= MAX_SUMS) };
+  const { assert!(N <= MAX_SUMS && N * S::LANES <= MAX_SUM_VALUES) };
   // SAFETY (all pointer reads and writes): as [`TileFn`] requires.
   unsafe {
     // Every output's sums start from the bias, or from where its chunk before left them.
