@@ -28,6 +28,7 @@ mkdirSync(new URL('./charts/', import.meta.url), { recursive: true })
 const ms = (v) => (v === null || v === undefined ? '—' : v < 1 ? v.toFixed(3) : v < 100 ? v.toFixed(2) : v.toFixed(0))
 const ratio = (v) => (v === null || v === undefined ? '—' : `${v.toFixed(2)}×`)
 const int = (v) => Math.round(v).toLocaleString('en-US')
+const yes = (ok) => (ok ? '**met**' : 'missed')
 
 /** The range of a queue case's per-round ratios to its peer (rounds run in turns), if it ran in rounds. */
 function roundRatios(result, peer) {
@@ -35,7 +36,6 @@ function roundRatios(result, peer) {
   if (ratios.length < 2) return ''
   return ` (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`
 }
-const yes = (ok) => (ok ? '**met**' : 'missed')
 
 /** Writes benchmark/charts/<name>.svg and returns the Markdown image line. */
 function chart(name, spec) {
