@@ -102,6 +102,10 @@ test('JS values read as N-API read them: Dates of any realm, NaN, undefined, get
   const inherited = Object.assign(Object.create({ score: 5, extra: 1 }), { name: 'Ada', born: null })
   const nullProto = Object.assign(Object.create(null), base)
   const hidden = Object.defineProperty({ name: 'Ada', born: null }, 'score', { value: 7, enumerable: false })
+  // A getter that validates a record of its own while its record is being encoded.
+  const reentrant = Object.defineProperty({ ...base }, 'score', { get: () => people.validateSync({ ...base, score: 3 }).score, enumerable: true })
+  // Past the encoder's first string buffer and its scratch cap, with text beyond ASCII at the end.
+  const long = `${'\u00e9'.repeat(400_000)} ${'a'.repeat(5000)}\ud83d\ude00`
   const records = [
     { ...base, born: otherRealmDate }, // 0: a Date from a vm context
     { ...base, score: NaN }, // 1: NaN is not a number a form accepts
@@ -116,6 +120,8 @@ test('JS values read as N-API read them: Dates of any realm, NaN, undefined, get
     [base], // 10
     null, // 11
     { ...base, score: 10n }, // 12
+    reentrant, // 13
+    { ...base, name: long }, // 14
   ]
   const { valid, errors } = await people.validateMany(records)
   const byIndex = {}
@@ -142,6 +148,8 @@ test('JS values read as N-API read them: Dates of any realm, NaN, undefined, get
     { name: 'Ada', born: '1815-12-10', score: 2 },
     { name: 'Ada', born: '1815-12-10', score: 1 },
     { name: 'Ad\u00e9 \ud83d\ude00 \ufffd', born: '1815-12-10', score: 1 },
+    { name: 'Ada', born: '1815-12-10', score: 3 },
+    { name: long, born: '1815-12-10', score: 1 },
   ])
   assert.deepEqual(people.validateSync({ ...base, born: otherRealmDate }), base)
 })

@@ -38,6 +38,17 @@ const VALUES_PER_SLICE = 32768
 
 const EMPTY_LIST = Buffer.from('[]')
 
+/**
+ * The most slots and bytes of strings a writer keeps as scratch between slices: a streamed slice
+ * needs fewer than `VALUES_PER_SLICE` plus a record's slots; a bigger writer (a blocking twin's
+ * whole array is one slice) is dropped after its slice.
+ */
+const MOST_SPARE_SLOTS = 2 * VALUES_PER_SLICE
+const MOST_SPARE_BYTES = 1 << 20
+
+/** A slice writer no `encodeSlice` is using, with its scratch arrays (see `SliceWriter`). */
+let spareWriter = null
+
 /** The kind of a JS value. */
 function kindOf(value) {
   switch (typeof value) {
@@ -72,64 +83,143 @@ function jsonList(strings) {
 }
 
 /**
- * Writes the kind of `value` into slot `slot` of a slice, and the value itself, if it has one,
- * after the slice's numbers (a Date's time value) or strings so far.
+ * Writes one slice's buffers (layout: src/schema/read/encoded.rs): each slot's kind, and its value,
+ * if it has one, after the slice's numbers or strings so far. Strings go straight into UTF-8 bytes
+ * as they are read (an array of them would take a push each and a second pass): ASCII by a loop,
+ * the rest of a string from its first other character by `Buffer.write`.
+ *
+ * Values are written into scratch arrays sized for the biggest slice so far, kept from slice to
+ * slice, and copied out at their exact size when the slice is done: V8 collects garbage by how
+ * many bytes buffers take, so the buffers handed to the addon are not made bigger than needed.
  */
-function put(value, slot, kinds, numbers, strings) {
-  const kind = kindOf(value)
-  kinds[slot] = kind
-  if (kind === NUMBER) numbers.push(value)
-  else if (kind === STRING) strings.push(value)
-  else if (kind === DATE) numbers.push(value.getTime())
-}
+class SliceWriter {
+  kinds = new Uint8Array(0)
+  numbers = new Float64Array(0)
+  numberCount = 0
+  bytes = Buffer.alloc(0)
+  byteCount = 0
+  stringLengths = new Uint32Array(0)
+  stringCount = 0
+  /** @type {string[] | undefined} */
+  sent = undefined
+  markedNumbers = 0
+  markedBytes = 0
+  markedStrings = 0
 
-/**
- * A slice's strings as UTF-8, one after the other, and each one's length in UTF-16 code units (how
- * JS counts; a lone surrogate becomes U+FFFD in UTF-8, still one unit long). ASCII is copied by
- * this loop, the rest of a string from its first other character by `Buffer.write`: both faster
- * than joining the strings first or making a JSON array, which must be escaped and parsed. The
- * buffer is sized for ASCII and grows at the first other character: V8 collects garbage by how
- * many bytes buffers take, so they are not made bigger than needed.
- */
-function joinStrings(strings) {
-  const lengths = new Uint32Array(strings.length)
-  let units = 0
-  for (let i = 0; i < strings.length; i++) units += lengths[i] = strings[i].length
-  let bytes = Buffer.allocUnsafe(units)
-  let at = 0
-  for (let i = 0; i < strings.length; i++) {
-    const string = strings[i]
-    for (let k = 0; k < string.length; k++) {
-      const code = string.charCodeAt(k)
+  /**
+   * Starts a slice.
+   * @param {number} slots records × fields
+   * @param {boolean} keepStrings whether to keep the slice's strings, as the addon reads them
+   */
+  begin(slots, keepStrings) {
+    this.kinds = new Uint8Array(slots)
+    if (this.numbers.length < slots) {
+      this.numbers = new Float64Array(slots)
+      this.stringLengths = new Uint32Array(slots)
+    }
+    this.numberCount = 0
+    this.byteCount = 0
+    this.stringCount = 0
+    this.sent = keepStrings ? [] : undefined
+  }
+
+  /** Whether the scratch arrays are small enough to keep for the next slice. */
+  fitsSpare() {
+    return this.numbers.length <= MOST_SPARE_SLOTS && this.bytes.length <= MOST_SPARE_BYTES
+  }
+
+  /** The slice's kinds and values, each in a buffer of its own size. */
+  finish() {
+    return {
+      kinds: this.kinds,
+      numbers: this.numbers.slice(0, this.numberCount),
+      strings: Buffer.from(this.bytes.subarray(0, this.byteCount)),
+      stringLengths: this.stringLengths.slice(0, this.stringCount),
+    }
+  }
+
+  /** Appends a slot's number (or a Date's time value). */
+  number(value) {
+    this.numbers[this.numberCount++] = value
+  }
+
+  /**
+   * Appends a slot's string in UTF-8, and its length in UTF-16 code units (JS's count; a lone
+   * surrogate becomes U+FFFD in UTF-8, still one unit long).
+   */
+  string(value) {
+    const units = value.length
+    this.stringLengths[this.stringCount++] = units
+    // Room for every code unit at 3 bytes each (the most UTF-8 takes).
+    if (this.bytes.length - this.byteCount < units * 3) this.grow(units * 3)
+    const bytes = this.bytes
+    let at = this.byteCount
+    for (let k = 0; k < units; k++) {
+      const code = value.charCodeAt(k)
       if (code < 0x80) {
         bytes[at++] = code
         continue
       }
-      // Room for every code unit left in the slice at 3 bytes each (the most UTF-8 takes).
-      const room = (units - k) * 3
-      if (bytes.length - at < room) bytes = Buffer.concat([bytes.subarray(0, at)], at + room)
-      at += bytes.write(string.slice(k), at)
-      break
+      return this.nonAscii(value, k, at)
     }
-    units -= string.length
+    this.byteCount = at
+    this.sent?.push(value)
   }
-  return { strings: bytes.subarray(0, at), stringLengths: lengths }
+
+  /** `string` from the first character past ASCII, `k`, which goes at byte `at`. */
+  nonAscii(value, k, at) {
+    this.byteCount = at + this.bytes.write(value.slice(k), at)
+    // A lone surrogate reaches the addon as U+FFFD, so a string kept to reuse must have it too.
+    this.sent?.push(value.toWellFormed())
+  }
+
+  /** Makes room for `more` bytes of strings. */
+  grow(more) {
+    const grown = Buffer.allocUnsafe(Math.max(this.bytes.length * 2, this.byteCount + more, 4096))
+    this.bytes.copy(grown, 0, 0, this.byteCount)
+    this.bytes = grown
+  }
+
+  /** Writes the kind of `value` into `slot`, and the value itself when it has one. */
+  put(value, slot) {
+    const kind = kindOf(value)
+    this.kinds[slot] = kind
+    if (kind === NUMBER) this.number(value)
+    else if (kind === STRING) this.string(value)
+    else if (kind === DATE) this.number(value.getTime())
+  }
+
+  /** Notes where the values end, for `rewind` (when a record starts). */
+  mark() {
+    this.markedNumbers = this.numberCount
+    this.markedBytes = this.byteCount
+    this.markedStrings = this.stringCount
+  }
+
+  /** Forgets a record's slots `[base, base + width)` and the values written since `mark`. */
+  rewind(base, width) {
+    this.kinds.fill(MISSING, base, base + width)
+    this.numberCount = this.markedNumbers
+    this.byteCount = this.markedBytes
+    this.stringCount = this.markedStrings
+    if (this.sent !== undefined) this.sent.length = this.markedStrings
+  }
 }
 
 /**
- * A function(record, kinds, numbers, strings, base, put) that writes a record's declared fields
- * (read as properties) and returns how many it has; null when code generation is not allowed.
+ * A function(record, writer, base) that writes a record's declared fields (read as properties)
+ * and returns how many it has; null when code generation is not allowed.
  */
 function compileEncoder(names) {
   const body = names.map(
     (name, f) => `value = record[${JSON.stringify(name)}]
-if (typeof value === 'string') { present++; kinds[base + ${f}] = ${STRING}; strings.push(value) }
-else if (typeof value === 'number') { present++; kinds[base + ${f}] = ${NUMBER}; numbers.push(value) }
-else if (value !== undefined) { present++; put(value, base + ${f}, kinds, numbers, strings) }`,
+if (typeof value === 'string') { present++; writer.kinds[base + ${f}] = ${STRING}; writer.string(value) }
+else if (typeof value === 'number') { present++; writer.kinds[base + ${f}] = ${NUMBER}; writer.number(value) }
+else if (value !== undefined) { present++; writer.put(value, base + ${f}) }`,
   )
   try {
     // oxlint-disable-next-line no-new-func -- property reads the engine can optimise (see above)
-    return new Function('record', 'kinds', 'numbers', 'strings', 'base', 'put', `let present = 0, value\n${body.join('\n')}\nreturn present`)
+    return new Function('record', 'writer', 'base', `let present = 0, value\n${body.join('\n')}\nreturn present`)
   } catch {
     return null
   }
@@ -257,10 +347,11 @@ class RecordCodec {
   encodeSlice(records, start, end, sent) {
     const width = this.#names.length
     const count = end - start
-    const kinds = new Uint8Array(count * width)
-    const numbers = []
+    // A getter the encoder calls may encode records itself: it then writes with a writer of its own.
+    const writer = spareWriter ?? new SliceWriter()
+    spareWriter = null
+    writer.begin(count * width, sent !== undefined)
     const recordKinds = new Uint8Array(count)
-    const strings = []
     const unknownAt = []
     const unknownKeys = []
     const failedAt = []
@@ -268,20 +359,19 @@ class RecordCodec {
     const slotValues = Array.from({ length: width })
     for (let i = 0; i < count; i++) {
       const record = records[start + i]
-      const kind = kindOf(record)
+      // A plain object, asked first: the common case, cheaper than `kindOf`.
+      const plain = typeof record === 'object' && record !== null && Object.getPrototypeOf(record) === Object.prototype
+      const kind = plain ? OBJECT : kindOf(record)
       recordKinds[i] = kind
       if (kind !== OBJECT) continue
       const base = i * width
-      const numbersBefore = numbers.length
-      const stringsBefore = strings.length
+      writer.mark()
       try {
-        if (this.#encodeKnown !== null && Object.getPrototypeOf(record) === Object.prototype) {
+        if (this.#encodeKnown !== null && plain) {
           // Declared fields read as properties; done if they are all the record's keys.
-          const present = this.#encodeKnown(record, kinds, numbers, strings, base, put)
+          const present = this.#encodeKnown(record, writer, base)
           if (countKeys(record) === present) continue
-          kinds.fill(MISSING, base, base + width)
-          numbers.length = numbersBefore
-          strings.length = stringsBefore
+          writer.rewind(base, width)
         }
         // Read in key order, written in slot order: the order the addon takes numbers and strings.
         slotValues.fill(undefined)
@@ -295,12 +385,10 @@ class RecordCodec {
           }
         }
         for (let field = 0; field < width; field++) {
-          if (slotValues[field] !== undefined) put(slotValues[field], base + field, kinds, numbers, strings)
+          if (slotValues[field] !== undefined) writer.put(slotValues[field], base + field)
         }
       } catch (error) {
-        kinds.fill(MISSING, base, base + width)
-        numbers.length = numbersBefore
-        strings.length = stringsBefore
+        writer.rewind(base, width)
         while (unknownAt.at(-1) === i) {
           unknownAt.pop()
           unknownKeys.pop()
@@ -309,17 +397,12 @@ class RecordCodec {
         failures.push(`Cannot read the record: ${error instanceof Error ? error.message : String(error)}.`)
       }
     }
-    const encodedStrings = joinStrings(strings)
-    if (sent) {
-      // A lone surrogate reaches the addon as U+FFFD, so a reused string must have it replaced too.
-      for (let i = 0; i < strings.length; i++) if (!strings[i].isWellFormed()) strings[i] = strings[i].toWellFormed()
-      sent.push(strings)
-    }
+    if (sent) sent.push(writer.sent)
+    const values = writer.finish()
+    if (writer.fitsSpare()) spareWriter = writer
     return {
       records: recordKinds,
-      kinds,
-      numbers: new Float64Array(numbers),
-      ...encodedStrings,
+      ...values,
       unknownAt: Uint32Array.from(unknownAt),
       unknownKeys: jsonList(unknownKeys),
       failedAt: Uint32Array.from(failedAt),
