@@ -29,7 +29,7 @@ const FUNCTION = 9
 const SYMBOL = 10
 const BIGINT = 11
 // In cleaned columns: a string of the input, unchanged; its number is `slice · 2^32 + index`, the
-// place of the slice's strings in `sent` and of the string among them (see `toObjects`).
+// place of the slice's strings in `sent` and of the string among them (see `writeObjects`).
 const INPUT_STRING = 12
 const SLICE_ID = 2 ** 32
 
@@ -226,9 +226,10 @@ else if (value !== undefined) { present++; writer.put(value, base + ${f}) }`,
 }
 
 /**
- * A function(kinds, numbers, texts, sent, count, sentString) that builds `count` objects from
- * columns, as object literals with the fields in declaration order; null when code generation is
- * not allowed or a field is named `__proto__` (a literal would set the prototype).
+ * A function(kinds, numbers, texts, sent, count, sentString, out, at) that builds `count` objects
+ * from columns into `out` from index `at`, as object literals with the fields in declaration
+ * order; null when code generation is not allowed or a field is named `__proto__` (a literal
+ * would set the prototype).
  */
 function compileBuilder(names) {
   if (names.includes('__proto__')) return null
@@ -237,12 +238,11 @@ function compileBuilder(names) {
     (name, f) =>
       `${JSON.stringify(name)}: (k = kinds[s + ${f}]) === ${INPUT_STRING} ? sentString(sent, numbers[s + ${f}]) : k === ${STRING} ? texts[next++] : k === ${NUMBER} ? numbers[s + ${f}] : k === ${NULL} ? null : k === ${TRUE}`,
   )
-  const body = `const out = new Array(count); let next = 0, k
-for (let i = 0, s = 0; i < count; i++, s += ${width}) out[i] = { ${fields.join(', ')} }
-return out`
+  const body = `let next = 0, k
+for (let i = 0, s = 0; i < count; i++, s += ${width}) out[at + i] = { ${fields.join(', ')} }`
   try {
     // oxlint-disable-next-line no-new-func -- object literals the engine can optimise (see above)
-    return new Function('kinds', 'numbers', 'texts', 'sent', 'count', 'sentString', body)
+    return new Function('kinds', 'numbers', 'texts', 'sent', 'count', 'sentString', 'out', 'at', body)
   } catch {
     return null
   }
@@ -250,13 +250,13 @@ return out`
 
 /** The string `id` names among `sent` (an array of each slice's strings). */
 function sentString(sent, id) {
-  return sent[Math.floor(id / SLICE_ID)][id % SLICE_ID]
+  const slice = Math.floor(id / SLICE_ID)
+  return sent[slice][id - slice * SLICE_ID]
 }
 
 /** Objects from columns with generic property writes (the builder's fallback). */
-function buildGeneric(names, kinds, numbers, texts, sent, count) {
+function buildGeneric(names, kinds, numbers, texts, sent, count, out, at) {
   const width = names.length
-  const objects = []
   let next = 0
   for (let i = 0, slot = 0; i < count; i++) {
     const object = {}
@@ -274,9 +274,8 @@ function buildGeneric(names, kinds, numbers, texts, sent, count) {
                 : kind === TRUE
       Object.defineProperty(object, names[f], { value, writable: true, enumerable: true, configurable: true })
     }
-    objects.push(object)
+    out[at + i] = object
   }
-  return objects
 }
 
 /** How many enumerable keys `object` has, without making an array of them. */
@@ -307,7 +306,7 @@ class RecordCodec {
    * An array of records sent down a native `RecordStream` a slice per event-loop turn, to a job on
    * the compute pool that reads each slice as it comes: the pool cleans one slice while JS encodes
    * the next. Returns the stream at once, with the first slice sent. With `sent`, each slice's
-   * strings are appended to it as the slice is sent (see `toObjects`).
+   * strings are appended to it as the slice is sent (see `writeObjects`).
    */
   stream(records, sent) {
     const stream = new RecordStream()
@@ -411,14 +410,17 @@ class RecordCodec {
   }
 
   /**
-   * Cleaned records from a block of columns (`ValidationReport.takeValid`) as plain objects. `sent`
-   * holds the strings of the records as they were encoded (`stream`, `encodeSlice`), slice by
-   * slice, which the block refers to where cleaning left them as they were.
+   * Writes the cleaned records of a block of columns (`ValidationReport.takeValid`) as plain
+   * objects into `out` from index `at`; returns how many. `sent` holds the strings of the records
+   * as they were encoded (`stream`, `encodeSlice`), slice by slice, which the block refers to
+   * where cleaning left them as they were.
    */
-  toObjects({ kinds, numbers, strings }, sent = []) {
+  writeObjects({ kinds, numbers, strings }, sent, out, at) {
     const texts = JSON.parse(Buffer.from(strings.buffer, strings.byteOffset, strings.byteLength).toString())
-    const count = this.#names.length === 0 ? 0 : kinds.length / this.#names.length
-    return this.#build === null ? buildGeneric(this.#names, kinds, numbers, texts, sent, count) : this.#build(kinds, numbers, texts, sent, count, sentString)
+    const count = kinds.length / this.#names.length
+    if (this.#build === null) buildGeneric(this.#names, kinds, numbers, texts, sent, count, out, at)
+    else this.#build(kinds, numbers, texts, sent, count, sentString, out, at)
+    return count
   }
 }
 

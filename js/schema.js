@@ -59,7 +59,9 @@ class Schema {
   /** The blocking twin of `validate`. */
   validateSync(record) {
     const sent = []
-    return this.#codec.toObjects(this.#native.validateSync(this.#codec.encodeSlice([record], 0, 1, sent)), sent)[0]
+    const valid = []
+    this.#codec.writeObjects(this.#native.validateSync(this.#codec.encodeSlice([record], 0, 1, sent)), sent, valid, 0)
+    return valid[0]
   }
 
   /**
@@ -77,9 +79,11 @@ class Schema {
     let valid
     if (read.keep === 'native') valid = report.takeNative()
     else {
-      valid = []
+      // oxlint-disable-next-line unicorn/no-new-array -- its length, filled block by block below
+      valid = new Array(report.validLeft)
+      let written = 0
       for (let block = report.takeValid(); block !== null; block = report.takeValid()) {
-        for (const record of this.#codec.toObjects(block, sent)) valid.push(record)
+        written += this.#codec.writeObjects(block, sent, valid, written)
         await new Promise(setImmediate)
       }
     }
