@@ -21,42 +21,72 @@ fn issue(code: &'static str, message: impl Into<String>) -> Issue {
 
 /// Cleans the value of `field` (`None` when the record lacks the key).
 pub fn clean(field: &Field, raw: Option<RawValue<'_>>) -> Result<Clean, Issue> {
+  let mut value = Clean::Null;
+  clean_to_slot(field, raw, &mut value)?;
+  Ok(value)
+}
+
+/// [`clean`] into `slot`, which holds the field's value of an earlier record: a string reuses the
+/// buffer of a string `slot` held, so that cleaning row after row into the same slots allocates
+/// nothing once the buffers have grown. On failure, `slot` holds no value worth reading.
+pub fn clean_to_slot(
+  field: &Field,
+  raw: Option<RawValue<'_>>,
+  slot: &mut Clean,
+) -> Result<(), Issue> {
   let raw = match raw {
-    None if field.default.is_some() => return Ok(field.default.clone().expect("checked")),
-    None if !field.required => return Ok(Clean::Null),
+    None if field.default.is_some() => {
+      slot.clone_from(field.default.as_ref().expect("checked"));
+      return Ok(());
+    }
+    None if !field.required => {
+      *slot = Clean::Null;
+      return Ok(());
+    }
     None => return Err(issue("required", "This field is required.")),
     Some(raw) => raw,
   };
   if let RawValue::Null = raw {
-    return if field.nullable {
-      Ok(Clean::Null)
-    } else {
-      Err(issue("null", "This field cannot be null."))
-    };
+    *slot = Clean::Null;
+    return if field.nullable { Ok(()) } else { Err(issue("null", "This field cannot be null.")) };
   }
   // Text (a CSV cell) converts as form input does. (The value is matched where it is: moving it
   // into a new (value, flag) pair made the compiler copy it byte by byte, and stall.)
   let coerce = field.coerce || matches!(raw, RawValue::Text(_));
-  let value = match &field.kind {
-    Kind::String { .. } => to_string(raw, coerce)?,
-    Kind::Int { .. } => to_int(&raw, coerce)?,
-    Kind::Float { .. } => to_float(&raw, coerce)?,
-    Kind::Bool => to_bool(&raw, coerce)?,
-    Kind::Date => to_date(&raw)?,
-    Kind::DateTime => to_datetime(&raw)?,
-  };
-  check_constraints(field, &value)?;
-  Ok(value)
+  match &field.kind {
+    Kind::String { .. } => string_to_slot(&raw, coerce, slot)?,
+    Kind::Int { .. } => *slot = to_int(&raw, coerce)?,
+    Kind::Float { .. } => *slot = to_float(&raw, coerce)?,
+    Kind::Bool => *slot = to_bool(&raw, coerce)?,
+    Kind::Date => *slot = to_date(&raw)?,
+    Kind::DateTime => *slot = to_datetime(&raw)?,
+  }
+  check_constraints(field, slot)
 }
 
-fn to_string(raw: RawValue<'_>, coerce: bool) -> Result<Clean, Issue> {
-  match (raw, coerce) {
-    (RawValue::String(s) | RawValue::Text(s), false) => Ok(Clean::String(s.into_owned())),
-    (RawValue::String(s) | RawValue::Text(s), true) => Ok(Clean::String(s.trim().to_string())),
-    (RawValue::Number(n), true) if n.is_finite() => Ok(Clean::String(format_number(n))),
-    (RawValue::Bool(b), true) => Ok(Clean::String(if b { "True" } else { "False" }.to_string())),
-    (raw, _) => Err(issue("invalid", format!("Not a valid string (got {}).", raw.kind()))),
+/// A string field's value into `slot`, in the buffer of the string it held if it held one.
+fn string_to_slot(raw: &RawValue<'_>, coerce: bool, slot: &mut Clean) -> Result<(), Issue> {
+  let text = match (raw, coerce) {
+    (RawValue::String(s) | RawValue::Text(s), false) => s,
+    (RawValue::String(s) | RawValue::Text(s), true) => s.trim(),
+    (RawValue::Number(n), true) if n.is_finite() => &*format_number(*n),
+    (RawValue::Bool(b), true) => {
+      if *b {
+        "True"
+      } else {
+        "False"
+      }
+    }
+    (raw, _) => return Err(issue("invalid", format!("Not a valid string (got {}).", raw.kind()))),
+  };
+  match slot {
+    Clean::String(buffer) => {
+      buffer.clear();
+      buffer.push_str(text);
+    }
+    other => *other = Clean::String(text.to_owned()),
   }
+  Ok(())
 }
 
 /// Python's `str()` of a number that arrived as a JS number: integral values print without `.0`.

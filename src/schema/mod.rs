@@ -165,8 +165,9 @@ impl Schema {
     }
   }
 
-  /// Cleans `record` (taking its values) into `row`, replacing what `row` held, or appends every
-  /// problem to `errors`. Whether the record is valid.
+  /// Cleans `record` (taking its values) into `row`, one value per field in the place of the row's
+  /// last record (strings reuse its buffers), or appends every problem to `errors` (`row` then
+  /// holds nothing worth reading). Whether the record is valid.
   pub fn clean_into(
     &self,
     record: &mut RawRecord<'_>,
@@ -190,11 +191,10 @@ impl Schema {
         ));
       }
     }
-    row.clear();
-    for (field, raw) in self.fields.iter().zip(&mut record.values) {
-      match clean::clean(field, raw.take()) {
-        Ok(value) => row.push(value),
-        Err(issue) => errors.push(error(&field.name, issue.code, issue.message)),
+    row.resize(self.fields.len(), Clean::Null);
+    for ((field, raw), slot) in self.fields.iter().zip(&mut record.values).zip(row.iter_mut()) {
+      if let Err(issue) = clean::clean_to_slot(field, raw.take(), slot) {
+        errors.push(error(&field.name, issue.code, issue.message));
       }
     }
     errors.len() == before
