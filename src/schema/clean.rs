@@ -4,6 +4,8 @@
 //! strings convert the way Django forms convert them (`IntegerField`, `FloatField`, `BooleanField`,
 //! `CharField`). Text (a CSV cell) always converts, as form input does.
 
+use chrono::{DateTime, NaiveDate, Utc};
+
 use super::dates::{from_epoch_millis, parse_date, parse_datetime, DateError};
 use super::field::{Field, Kind};
 use super::value::{Clean, RawValue};
@@ -40,14 +42,14 @@ pub fn clean_to_slot(
       return Ok(());
     }
     None if !field.required => {
-      *slot = Clean::Null;
+      put(slot, Clean::Null);
       return Ok(());
     }
     None => return Err(issue("required", "This field is required.")),
     Some(raw) => raw,
   };
   if let RawValue::Null = raw {
-    *slot = Clean::Null;
+    put(slot, Clean::Null);
     return if field.nullable { Ok(()) } else { Err(issue("null", "This field cannot be null.")) };
   }
   // Text (a CSV cell) converts as form input does. (The value is matched where it is: moving it
@@ -55,13 +57,21 @@ pub fn clean_to_slot(
   let coerce = field.coerce || matches!(raw, RawValue::Text(_));
   match &field.kind {
     Kind::String { .. } => string_to_slot(&raw, coerce, slot)?,
-    Kind::Int { .. } => *slot = to_int(&raw, coerce)?,
-    Kind::Float { .. } => *slot = to_float(&raw, coerce)?,
-    Kind::Bool => *slot = to_bool(&raw, coerce)?,
-    Kind::Date => *slot = to_date(&raw)?,
-    Kind::DateTime => *slot = to_datetime(&raw)?,
+    // The converters return plain values, wrapped and `put` here (see `put`).
+    Kind::Int { .. } => put(slot, Clean::Int(to_int(&raw, coerce)?)),
+    Kind::Float { .. } => put(slot, Clean::Float(to_float(&raw, coerce)?)),
+    Kind::Bool => put(slot, Clean::Bool(to_bool(&raw, coerce)?)),
+    Kind::Date => put(slot, Clean::Date(to_date(&raw)?)),
+    Kind::DateTime => put(slot, Clean::DateTime(to_datetime(&raw)?)),
   }
   check_constraints(field, slot)
+}
+
+/// Puts `value` in `slot`, then drops the value it held. (Assigning drops first: the new value,
+/// kept across the call that frees the old one's string, went through the stack and came back in
+/// one 16-byte read of two 8-byte writes, which stalls store forwarding.)
+fn put(slot: &mut Clean, value: Clean) {
+  drop(std::mem::replace(slot, value));
 }
 
 /// A string field's value into `slot`, in the buffer of the string it held if it held one.
@@ -100,12 +110,12 @@ fn format_number(n: f64) -> String {
 
 const WHOLE_NUMBER: &str = "Enter a whole number.";
 
-fn to_int(raw: &RawValue<'_>, coerce: bool) -> Result<Clean, Issue> {
+fn to_int(raw: &RawValue<'_>, coerce: bool) -> Result<i64, Issue> {
   let invalid = || issue("invalid", WHOLE_NUMBER);
   let from_float = |n: f64| {
     // 18.0 is a whole number; 36.5, NaN and values beyond i64 are not.
     if n.is_finite() && n.fract() == 0.0 && n.abs() < 9.2e18 {
-      Ok(Clean::Int(n as i64))
+      Ok(n as i64)
     } else {
       Err(invalid())
     }
@@ -119,7 +129,7 @@ fn to_int(raw: &RawValue<'_>, coerce: bool) -> Result<Clean, Issue> {
         Some(dot) if trimmed[dot + 1..].chars().all(|c| c == '0') => &trimmed[..dot],
         _ => trimmed,
       };
-      python_int(body).map(Clean::Int).ok_or_else(invalid)
+      python_int(body).ok_or_else(invalid)
     }
     _ => Err(invalid()),
   }
@@ -153,7 +163,7 @@ fn without_underscores(text: &str) -> std::borrow::Cow<'_, str> {
   }
 }
 
-fn to_float(raw: &RawValue<'_>, coerce: bool) -> Result<Clean, Issue> {
+fn to_float(raw: &RawValue<'_>, coerce: bool) -> Result<f64, Issue> {
   let invalid = || issue("invalid", "Enter a number.");
   let value = match raw {
     RawValue::Number(n) => *n,
@@ -164,58 +174,56 @@ fn to_float(raw: &RawValue<'_>, coerce: bool) -> Result<Clean, Issue> {
   };
   // NaN and ±Infinity are not numbers a form accepts.
   if value.is_finite() {
-    Ok(Clean::Float(value))
+    Ok(value)
   } else {
     Err(invalid())
   }
 }
 
-fn to_bool(raw: &RawValue<'_>, coerce: bool) -> Result<Clean, Issue> {
+fn to_bool(raw: &RawValue<'_>, coerce: bool) -> Result<bool, Issue> {
   match (raw, coerce) {
-    (RawValue::Bool(b), _) => Ok(Clean::Bool(*b)),
+    (RawValue::Bool(b), _) => Ok(*b),
     // BooleanField.to_python: 'false' and '0' are False, any other non-empty string is True.
     (RawValue::String(s) | RawValue::Text(s), true) => {
-      Ok(Clean::Bool(!(s.is_empty() || s.eq_ignore_ascii_case("false") || s == "0")))
+      Ok(!(s.is_empty() || s.eq_ignore_ascii_case("false") || s == "0"))
     }
-    (RawValue::Number(n), true) => Ok(Clean::Bool(*n != 0.0 && !n.is_nan())),
+    (RawValue::Number(n), true) => Ok(*n != 0.0 && !n.is_nan()),
     _ => Err(issue("invalid", "Must be either true or false.")),
   }
 }
 
-fn to_date(raw: &RawValue<'_>) -> Result<Clean, Issue> {
+fn to_date(raw: &RawValue<'_>) -> Result<NaiveDate, Issue> {
   match raw {
-    RawValue::String(s) | RawValue::Text(s) => match parse_date(s.trim()) {
-      Ok(date) => Ok(Clean::Date(date)),
-      Err(DateError::Impossible) => Err(issue(
+    RawValue::String(s) | RawValue::Text(s) => parse_date(s.trim()).map_err(|e| match e {
+      DateError::Impossible => issue(
         "invalid_date",
         format!("“{s}” value has the correct format (YYYY-MM-DD) but it is an invalid date."),
-      )),
-      Err(DateError::Format) => Err(issue(
+      ),
+      DateError::Format => issue(
         "invalid",
         format!("“{s}” value has an invalid date format. It must be in YYYY-MM-DD format."),
-      )),
-    },
+      ),
+    }),
     RawValue::Date(millis) => from_epoch_millis(*millis)
-      .map(|dt| Clean::Date(dt.date_naive()))
+      .map(|dt| dt.date_naive())
       .ok_or_else(|| issue("invalid", "Enter a valid date.")),
     _ => Err(issue("invalid", format!("Enter a valid date (got {}).", raw.kind()))),
   }
 }
 
-fn to_datetime(raw: &RawValue<'_>) -> Result<Clean, Issue> {
+fn to_datetime(raw: &RawValue<'_>) -> Result<DateTime<Utc>, Issue> {
   match raw {
-    RawValue::String(s) | RawValue::Text(s) => match parse_datetime(s.trim()) {
-      Ok(dt) => Ok(Clean::DateTime(dt)),
-      Err(DateError::Impossible) => Err(issue(
+    RawValue::String(s) | RawValue::Text(s) => parse_datetime(s.trim()).map_err(|e| match e {
+      DateError::Impossible => issue(
         "invalid_datetime",
         format!("“{s}” value has the correct format (YYYY-MM-DD HH:MM[:ss[.uuuuuu]][TZ]) but it is an invalid date/time."),
-      )),
-      Err(DateError::Format) => Err(issue(
+      ),
+      DateError::Format => issue(
         "invalid",
         format!("“{s}” value has an invalid format. It must be in YYYY-MM-DD HH:MM[:ss[.uuuuuu]][TZ] format."),
-      )),
-    },
-    RawValue::Date(millis) => from_epoch_millis(*millis).map(Clean::DateTime).ok_or_else(|| issue("invalid", "Enter a valid date/time.")),
+      ),
+    }),
+    RawValue::Date(millis) => from_epoch_millis(*millis).ok_or_else(|| issue("invalid", "Enter a valid date/time.")),
     _ => Err(issue("invalid", format!("Enter a valid date/time (got {}).", raw.kind()))),
   }
 }
