@@ -162,12 +162,10 @@ fn read_slice<S>(slice: &Slice<'_>, sequence: u64, reader: &Reader<'_, S>) -> Ch
       record.clear();
       let kinds = &slice.kinds[index * width..(index + 1) * width];
       for (field, &kind) in kinds.iter().enumerate() {
-        let value = value(kind, &mut numbers, &mut strings);
-        if let Some(RawValue::String(Cow::Borrowed(text))) = value {
+        if let Some(text) = set_value(&mut record.values[field], kind, &mut numbers, &mut strings) {
           record.input_strings[field] = string_id(sequence, next_string).map(|id| (id, text));
           next_string += 1;
         }
-        record.values[field] = value;
       }
       while let Some((_, key)) = unknown.next_if(here) {
         record.unknown.push(key.into_owned());
@@ -179,23 +177,31 @@ fn read_slice<S>(slice: &Slice<'_>, sequence: u64, reader: &Reader<'_, S>) -> Ch
   chunk
 }
 
-/// The value of a slot of `kind`, taking the next of `numbers` or `strings` when it has one (a
-/// consistent slice has enough of each).
-fn value<'a>(
+/// Sets `slot` to the value of a slot of `kind`, taking the next of `numbers` or `strings` when it
+/// has one (a consistent slice has enough of each); the string, when it took one. (Each kind sets
+/// the slot itself: a value made first and then moved in went through the stack, written in narrow
+/// stores and read back in wide loads, which stalls store forwarding.)
+fn set_value<'a>(
+  slot: &mut Option<RawValue<'a>>,
   kind: u8,
   numbers: &mut impl Iterator<Item = f64>,
   strings: &mut impl Iterator<Item = &'a str>,
-) -> Option<RawValue<'a>> {
-  Some(match kind {
-    KIND_MISSING => return None,
-    KIND_NULL => RawValue::Null,
-    KIND_FALSE => RawValue::Bool(false),
-    KIND_TRUE => RawValue::Bool(true),
-    KIND_NUMBER => RawValue::Number(numbers.next().unwrap_or_default()),
-    KIND_STRING => RawValue::String(Cow::Borrowed(strings.next().unwrap_or_default())),
-    KIND_DATE => RawValue::Date(numbers.next().unwrap_or_default()),
-    other => RawValue::Other(kind_name(other)),
-  })
+) -> Option<&'a str> {
+  match kind {
+    KIND_MISSING => *slot = None,
+    KIND_NULL => *slot = Some(RawValue::Null),
+    KIND_FALSE => *slot = Some(RawValue::Bool(false)),
+    KIND_TRUE => *slot = Some(RawValue::Bool(true)),
+    KIND_NUMBER => *slot = Some(RawValue::Number(numbers.next().unwrap_or_default())),
+    KIND_STRING => {
+      let text = strings.next().unwrap_or_default();
+      *slot = Some(RawValue::String(Cow::Borrowed(text)));
+      return Some(text);
+    }
+    KIND_DATE => *slot = Some(RawValue::Date(numbers.next().unwrap_or_default())),
+    other => *slot = Some(RawValue::Other(kind_name(other))),
+  }
+  None
 }
 
 /// UTF-8 `text` cut into strings `lengths` UTF-16 code units long; `None` if it does not fit.
