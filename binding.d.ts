@@ -203,8 +203,11 @@ export declare class ValidationReport {
    * `keep: 'native'` for these.
    */
   takeNative(): CleanRecords
-  /** Takes up to `count` errors, in input order. */
-  takeErrors(count: number): Array<FieldError>
+  /**
+   * Takes up to `count` errors, in input order, for `js/schema.js` to make objects of (see
+   * [`ErrorChunk`]).
+   */
+  takeErrors(count: number): ErrorChunk
 }
 
 /** A session's dynamic batching limits, defaults filled in. */
@@ -266,6 +269,20 @@ export interface EncodedRecords {
   unknownKeys: Uint8Array
   failedAt: Uint32Array
   failures: Uint8Array
+}
+
+/**
+ * A chunk of a report's errors in columns, for JS to make the objects: through N-API each property
+ * of each object would be a call of its own. Errors mostly repeat a few distinct
+ * `[path, code, message]` triples, which `table` holds once each.
+ */
+export interface ErrorChunk {
+  /** Each error's record index, or [`NO_INDEX`] for an error of no record. */
+  indices: Uint32Array
+  /** Each error's triple in `table`. */
+  entries: Uint32Array
+  /** The distinct triples, as a JSON array of `[path, code, message]` arrays. */
+  table: string
 }
 
 /**
@@ -391,6 +408,12 @@ export interface ModelReport {
   /** The operators tract-node cannot run (a session would fail with ERR_UNSUPPORTED_OP). */
   unsupported: Array<string>
 }
+
+/**
+ * The index of an error that belongs to no record (a record's position cannot be this big: the
+ * input would be gigabytes of empty records).
+ */
+export declare const NO_INDEX: number
 
 /** How often a model uses one operator, and whether tract-node can run it. */
 export interface OperatorUsage {

@@ -851,4 +851,5 @@ module.exports.cpuInfo = nativeBinding.cpuInfo
 module.exports.csvColumnNames = nativeBinding.csvColumnNames
 module.exports.ErrorCode = nativeBinding.ErrorCode
 module.exports.inspectModel = nativeBinding.inspectModel
+module.exports.NO_INDEX = nativeBinding.NO_INDEX
 module.exports.setComputeThreads = nativeBinding.setComputeThreads

@@ -74,6 +74,25 @@ test('validateMany keeps every good record and indexes every bad one', async () 
   }
 })
 
+test('validateMany reports thousands of errors, each as validating its record alone does', async () => {
+  // Several chunks of errors, most repeating a few messages, some with a message of their own
+  // (quotes, backslashes, accents and emoji in the value an invalid choice quotes).
+  const records = Array.from({ length: 6000 }, (_, i) =>
+    i % 4 === 0 ? { ...matrix.base, department: `h"r\\é😀${i}` } : i % 4 === 1 ? matrix.base : badRecord(matrix.cases[i % matrix.cases.length]),
+  )
+  const expected = records.flatMap((record, index) => {
+    try {
+      employees.validateSync(record)
+      return []
+    } catch (error) {
+      return error.errors.map(({ path, code, message }) => ({ path, code, message, index }))
+    }
+  })
+  assert.ok(expected.length > 4000)
+  const { errors } = await employees.validateMany(records)
+  assert.deepEqual(errors, expected)
+})
+
 test('validateMany hands over large results without blocking the loop for long', async (t) => {
   if (emulated) return t.skip(emulated)
   const ndjson = Buffer.from(Array.from({ length: 50_000 }, (_, i) => JSON.stringify({ ...matrix.base, age: 18 + (i % 50) })).join('\n'))

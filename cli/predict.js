@@ -10,7 +10,7 @@ const { formatCount, table } = require('./format.js')
 const { createProgress } = require('./progress.js')
 const { recordChunks, recordStartLines } = require('../js/record-chunks.js')
 const { UsageError, onInterrupt, parseCommand, positiveInt } = require('./usage.js')
-const { drain } = require('../js/schema.js')
+const { drainErrors } = require('../js/schema.js')
 
 const HELP = `Usage: tract-node predict --model m.onnx [--pipeline p.json] [--schema s.json] <in.csv|in.ndjson|-> [-o out.csv]
        tract-node predict --model m.onnx --tokenizer tokenizer.json [--text-column text] <in.csv|in.ndjson|-> [-o out.csv]
@@ -143,7 +143,7 @@ async function recordScorer(values, session, labels, input, format, outputFormat
   return {
     score: (chunk, index) =>
       native.validateAndPredictText(chunk.bytes, { format: format === 'csv' ? 'csv' : 'json', output: outputFormat, chunk: index }, numbers),
-    settle: async (result) => ({ result, errors: await drain(result.errors, 'errorsLeft', (n) => result.errors.takeErrors(n)) }),
+    settle: async (result) => ({ result, errors: await drainErrors(result.errors) }),
   }
 }
 

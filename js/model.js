@@ -3,7 +3,7 @@
 const { NativeModel } = require('./native.js')
 const { invalidArg } = require('./errors.js')
 const { nativePipeline } = require('./pipeline.js')
-const { drain, readOptions, recordsInput, recordsInputSync } = require('./schema.js')
+const { drainErrors, readOptions, recordsInput, recordsInputSync } = require('./schema.js')
 const { Pace, Pacer } = require('./pacer.js')
 const { nativeSession } = require('./session.js')
 const { rowOf } = require('./tensor.js')
@@ -87,7 +87,7 @@ class Model {
   async validateAndPredict(records, options) {
     const read = readOptions(options)
     const { predictions, indices, errors } = await this.#native.validateAndPredict(recordsInput(this.schema, records), read)
-    return { predictions: await toPredictions(predictions), indices, errors: await drain(errors, 'errorsLeft', (n) => errors.takeErrors(n)) }
+    return { predictions: await toPredictions(predictions), indices, errors: await drainErrors(errors) }
   }
 }
 

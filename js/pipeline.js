@@ -2,7 +2,7 @@
 
 const { NativePipeline } = require('./native.js')
 const { codedError, invalidArg } = require('./errors.js')
-const { Schema, drain, readOptions, recordsInput, recordsInputSync } = require('./schema.js')
+const { Schema, drainErrors, readOptions, recordsInput, recordsInputSync } = require('./schema.js')
 const { fromNative } = require('./tensor.js')
 
 const FORMAT = 'tract-node/pipeline'
@@ -83,7 +83,7 @@ class Pipeline {
   async validateAndTransform(records, options) {
     const read = readOptions(options)
     const { features, indices, errors } = await this.#native.validateAndTransform(recordsInput(this.#schema, records), read)
-    return { features: fromNative(features), indices, errors: await drain(errors, 'errorsLeft', (n) => errors.takeErrors(n)) }
+    return { features: fromNative(features), indices, errors: await drainErrors(errors) }
   }
 
   /** `fit` then `transform` on the same records. */

@@ -1,6 +1,6 @@
 'use strict'
 
-const { NativeSchema, CleanRecords } = require('./native.js')
+const { NativeSchema, CleanRecords, NO_INDEX } = require('./native.js')
 const { codedError, invalidArg } = require('./errors.js')
 const { RecordCodec } = require('./records.js')
 
@@ -87,7 +87,7 @@ class Schema {
         await new Promise(setImmediate)
       }
     }
-    return { valid, errors: await drain(report, 'errorsLeft', (n) => report.takeErrors(n)) }
+    return { valid, errors: await drainErrors(report) }
   }
 
   /** The native schema, for Pipeline and Model. @internal */
@@ -143,14 +143,23 @@ function recordsInputSync(schema, records) {
   return recordsOf(schema, records, true)
 }
 
-/** Moves a report's items into a JS array a chunk per event-loop turn. */
-async function drain(report, left, take) {
-  const items = []
-  while (report[left] > 0) {
-    for (const item of take(ERRORS_PER_TURN)) items.push(item)
-    if (report[left] > 0) await new Promise(setImmediate)
+/**
+ * A report's errors as objects, a chunk per event-loop turn: each chunk's distinct
+ * `[path, code, message]` triples come as JSON, shared by the errors that repeat them.
+ */
+async function drainErrors(report) {
+  const errors = []
+  while (report.errorsLeft > 0) {
+    const { indices, entries, table } = report.takeErrors(ERRORS_PER_TURN)
+    const triples = JSON.parse(table)
+    for (let k = 0; k < indices.length; k++) {
+      const [path, code, message] = triples[entries[k]]
+      const index = indices[k]
+      errors.push(index === NO_INDEX ? { path, code, message } : { path, code, message, index })
+    }
+    if (report.errorsLeft > 0) await new Promise(setImmediate)
   }
-  return items
+  return errors
 }
 
-module.exports = { Schema, drain, readOptions, recordsInput, recordsInputSync }
+module.exports = { Schema, drainErrors, readOptions, recordsInput, recordsInputSync }

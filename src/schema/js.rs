@@ -2,7 +2,7 @@
 //! `ValidationReport`, which hands results to JS in chunks so that a million records never block
 //! the event loop in one go.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use napi::bindgen_prelude::{
@@ -280,11 +280,51 @@ impl ValidationReport {
     CleanRecords { rows: Arc::new(CleanRows { schema: self.schema.clone(), rows }), indices }
   }
 
-  /// Takes up to `count` errors, in input order.
+  /// Takes up to `count` errors, in input order, for `js/schema.js` to make objects of (see
+  /// [`ErrorChunk`]).
   #[napi]
-  pub fn take_errors(&mut self, count: u32) -> Vec<FieldError> {
+  pub fn take_errors(&mut self, count: u32) -> ErrorChunk {
     let count = (count as usize).min(self.errors.len());
-    self.errors.drain(..count).collect()
+    ErrorChunk::new(self.errors.drain(..count))
+  }
+}
+
+/// A chunk of a report's errors in columns, for JS to make the objects: through N-API each property
+/// of each object would be a call of its own. Errors mostly repeat a few distinct
+/// `[path, code, message]` triples, which `table` holds once each.
+#[napi(object)]
+pub struct ErrorChunk {
+  /// Each error's record index, or [`NO_INDEX`] for an error of no record.
+  pub indices: Uint32Array,
+  /// Each error's triple in `table`.
+  pub entries: Uint32Array,
+  /// The distinct triples, as a JSON array of `[path, code, message]` arrays.
+  pub table: String,
+}
+
+/// The index of an error that belongs to no record (a record's position cannot be this big: the
+/// input would be gigabytes of empty records).
+#[napi]
+pub const NO_INDEX: u32 = u32::MAX;
+
+impl ErrorChunk {
+  fn new(errors: impl Iterator<Item = FieldError>) -> Self {
+    let errors: Vec<FieldError> = errors.collect();
+    let mut distinct: HashMap<[&str; 3], u32> = HashMap::new();
+    let mut table: Vec<[&str; 3]> = Vec::new();
+    let entries: Vec<u32> = errors
+      .iter()
+      .map(|error| {
+        let triple = [error.path.as_str(), error.code.as_str(), error.message.as_str()];
+        *distinct.entry(triple).or_insert_with(|| {
+          table.push(triple);
+          table.len() as u32 - 1
+        })
+      })
+      .collect();
+    let indices = errors.iter().map(|error| error.index.unwrap_or(NO_INDEX)).collect::<Vec<_>>();
+    let table = serde_json::to_string(&table).expect("strings serialise");
+    ErrorChunk { indices: indices.into(), entries: entries.into(), table }
   }
 }
 
