@@ -168,7 +168,10 @@ export declare class RecordNumbers {
 /** Records sent slice by slice to a native job reading them (see the module's doc). */
 export declare class RecordStream {
   constructor()
-  /** Sends the next slice; false once nothing will read it (the job that took the stream is over). */
+  /**
+   * Sends a copy of the next slice; false once nothing will read it (the job that took the stream
+   * is over).
+   */
   push(slice: EncodedRecords): boolean
   /** Every slice is sent. */
   end(): void

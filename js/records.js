@@ -88,12 +88,14 @@ function jsonList(strings) {
  * as they are read (an array of them would take a push each and a second pass): ASCII by a loop,
  * the rest of a string from its first other character by `Buffer.write`.
  *
- * Values are written into scratch arrays sized for the biggest slice so far, kept from slice to
- * slice, and copied out at their exact size when the slice is done: V8 collects garbage by how
- * many bytes buffers take, so the buffers handed to the addon are not made bigger than needed.
+ * Kinds and values are written into scratch arrays sized for the biggest slice so far, kept from
+ * slice to slice, and handed to the addon as views, which it copies at once: a buffer a slice
+ * would count towards the external memory that makes V8 collect garbage, a major collection every
+ * few hundred thousand records.
  */
 class SliceWriter {
   kinds = new Uint8Array(0)
+  slots = 0
   numbers = new Float64Array(0)
   numberCount = 0
   bytes = Buffer.alloc(0)
@@ -112,11 +114,12 @@ class SliceWriter {
    * @param {boolean} keepStrings whether to keep the slice's strings, as the addon reads them
    */
   begin(slots, keepStrings) {
-    this.kinds = new Uint8Array(slots)
-    if (this.numbers.length < slots) {
+    if (this.kinds.length < slots) {
+      this.kinds = new Uint8Array(slots)
       this.numbers = new Float64Array(slots)
       this.stringLengths = new Uint32Array(slots)
-    }
+    } else this.kinds.fill(MISSING, 0, slots)
+    this.slots = slots
     this.numberCount = 0
     this.byteCount = 0
     this.stringCount = 0
@@ -128,13 +131,13 @@ class SliceWriter {
     return this.numbers.length <= MOST_SPARE_SLOTS && this.bytes.length <= MOST_SPARE_BYTES
   }
 
-  /** The slice's kinds and values, each in a buffer of its own size. */
+  /** The slice's kinds and values: views of the scratch arrays, valid until the next `begin`. */
   finish() {
     return {
-      kinds: this.kinds,
-      numbers: this.numbers.slice(0, this.numberCount),
-      strings: Buffer.from(this.bytes.subarray(0, this.byteCount)),
-      stringLengths: this.stringLengths.slice(0, this.stringCount),
+      kinds: this.kinds.subarray(0, this.slots),
+      numbers: this.numbers.subarray(0, this.numberCount),
+      strings: this.bytes.subarray(0, this.byteCount),
+      stringLengths: this.stringLengths.subarray(0, this.stringCount),
     }
   }
 

@@ -68,6 +68,38 @@ pub struct EncodedRecords {
 }
 
 impl EncodedRecords {
+  /// The slice copied out of JS's buffers: `js/records.js` hands views of scratch buffers it
+  /// writes the next slice into, and memory the addon allocates does not count towards the
+  /// external memory that makes V8 collect garbage, as a buffer per slice from JS would.
+  pub(crate) fn copy(&self) -> SliceCopy {
+    SliceCopy {
+      records: self.records.to_vec(),
+      kinds: self.kinds.to_vec(),
+      numbers: self.numbers.to_vec(),
+      strings: self.strings.to_vec(),
+      string_lengths: self.string_lengths.to_vec(),
+      unknown_at: self.unknown_at.to_vec(),
+      unknown_keys: self.unknown_keys.to_vec(),
+      failed_at: self.failed_at.to_vec(),
+      failures: self.failures.to_vec(),
+    }
+  }
+}
+
+/// The buffers of an [`EncodedRecords`], copied.
+pub(crate) struct SliceCopy {
+  records: Vec<u8>,
+  kinds: Vec<u8>,
+  numbers: Vec<f64>,
+  strings: Vec<u8>,
+  string_lengths: Vec<u32>,
+  unknown_at: Vec<u32>,
+  unknown_keys: Vec<u8>,
+  failed_at: Vec<u32>,
+  failures: Vec<u8>,
+}
+
+impl SliceCopy {
   pub(crate) fn view(&self) -> Slice<'_> {
     Slice {
       records: &self.records,
@@ -90,7 +122,7 @@ const ROWS_PER_CHUNK: usize = 4096;
 /// cleaned before (`validateMany(…, { keep: 'native' })`).
 pub(crate) enum Input {
   Bytes(Uint8Array, Format),
-  Encoded(Vec<EncodedRecords>),
+  Encoded(Vec<SliceCopy>),
   Stream(StreamInput),
   Clean(Arc<CleanRows>),
 }
@@ -108,7 +140,7 @@ impl Input {
         schema.clean_records(Source::Bytes(bytes, *format), threads, keep)
       }
       Input::Encoded(slices) => {
-        let slices: Vec<Slice<'_>> = slices.iter().map(EncodedRecords::view).collect();
+        let slices: Vec<Slice<'_>> = slices.iter().map(SliceCopy::view).collect();
         schema.clean_records(Source::Encoded(&slices), threads, keep)
       }
       Input::Stream(stream) => {
@@ -420,6 +452,7 @@ pub(crate) fn read_many(
     Either4::B(slices) => {
       format?;
       let width = schema.fields().len();
+      let slices: Vec<SliceCopy> = slices.iter().map(EncodedRecords::copy).collect();
       if !slices.iter().all(|slice| slice.view().is_consistent(width)) {
         return Err(TractNodeError::invalid_arg("records", "slices encoded by js/records.js"));
       }

@@ -9,13 +9,13 @@ use std::sync::Mutex;
 use crossbeam_channel::{Receiver, Sender};
 use napi_derive::napi;
 
-use super::js::EncodedRecords;
+use super::js::{EncodedRecords, SliceCopy};
 use super::read::encoded::{Slice, SliceStream};
 use crate::error::{Result, TractNodeError};
 
 /// What JS sends down a stream.
 enum Piece {
-  Slice(Box<EncodedRecords>),
+  Slice(SliceCopy),
   End,
   Failed(String),
 }
@@ -36,10 +36,11 @@ impl RecordStream {
     RecordStream { sender, receiver: Mutex::new(Some(receiver)) }
   }
 
-  /// Sends the next slice; false once nothing will read it (the job that took the stream is over).
+  /// Sends a copy of the next slice; false once nothing will read it (the job that took the stream
+  /// is over).
   #[napi]
   pub fn push(&self, slice: EncodedRecords) -> bool {
-    self.sender.send(Piece::Slice(Box::new(slice))).is_ok()
+    self.sender.send(Piece::Slice(slice.copy())).is_ok()
   }
 
   /// Every slice is sent.
