@@ -239,7 +239,12 @@ impl NativeSchema {
     pool::js::spawn(env, move || {
       if native {
         let report = input.clean_records(&schema, Report::default)?;
-        let valid = Valid::Rows(report.valid);
+        let (indices, rows) =
+          report.valid.into_iter().map(|(index, row)| (index as u32, row)).unzip();
+        let valid = Valid::Native(CleanRecords {
+          rows: Arc::new(CleanRows { schema: schema.clone(), rows }),
+          indices,
+        });
         return Ok(ValidationReport { schema, valid, errors: report.errors.into() });
       }
       let rows_per_block = VALUES_PER_BLOCK / schema.fields().len().max(1);
@@ -258,16 +263,17 @@ pub struct ValidationReport {
   errors: VecDeque<FieldError>,
 }
 
-/// The valid records of a report: in blocks of columns for JS objects, or cleaned rows to keep.
+/// The valid records of a report: in blocks of columns for JS objects, or kept native.
 enum Valid {
   Columns(VecDeque<Block>),
-  Rows(Vec<(usize, Vec<Clean>)>),
+  Native(CleanRecords),
 }
 
 impl ValidationReport {
   /// A report of errors alone (the valid records went elsewhere).
   pub(crate) fn errors_only(schema: Arc<Schema>, errors: Vec<FieldError>) -> Self {
-    ValidationReport { schema, valid: Valid::Rows(Vec::new()), errors: errors.into() }
+    let valid = Valid::Native(CleanRecords::none(&schema));
+    ValidationReport { schema, valid, errors: errors.into() }
   }
 }
 
@@ -278,7 +284,7 @@ impl ValidationReport {
   pub fn valid_left(&self) -> u32 {
     match &self.valid {
       Valid::Columns(blocks) => blocks.iter().map(|b| b.rows).sum::<usize>() as u32,
-      Valid::Rows(rows) => rows.len() as u32,
+      Valid::Native(records) => records.length(),
     }
   }
 
@@ -296,7 +302,7 @@ impl ValidationReport {
   pub fn take_valid(&mut self) -> Option<CleanColumns> {
     match &mut self.valid {
       Valid::Columns(blocks) => blocks.pop_front().map(CleanColumns),
-      Valid::Rows(_) => None,
+      Valid::Native(_) => None,
     }
   }
 
@@ -304,12 +310,11 @@ impl ValidationReport {
   /// `keep: 'native'` for these.
   #[napi]
   pub fn take_native(&mut self) -> CleanRecords {
-    let rows = match &mut self.valid {
-      Valid::Rows(rows) => std::mem::take(rows),
-      Valid::Columns(_) => Vec::new(),
-    };
-    let (indices, rows) = rows.into_iter().map(|(index, row)| (index as u32, row)).unzip();
-    CleanRecords { rows: Arc::new(CleanRows { schema: self.schema.clone(), rows }), indices }
+    let none = CleanRecords::none(&self.schema);
+    match &mut self.valid {
+      Valid::Native(records) => std::mem::replace(records, none),
+      Valid::Columns(_) => none,
+    }
   }
 
   /// Takes up to `count` errors, in input order, for `js/schema.js` to make objects of (see
@@ -373,6 +378,30 @@ pub(crate) struct CleanRows {
   pub schema: Arc<Schema>,
   pub rows: Vec<Vec<Clean>>,
 }
+
+impl CleanRecords {
+  /// No records, of `schema`.
+  fn none(schema: &Arc<Schema>) -> Self {
+    CleanRecords {
+      rows: Arc::new(CleanRows { schema: schema.clone(), rows: Vec::new() }),
+      indices: Vec::new(),
+    }
+  }
+}
+
+impl Drop for CleanRows {
+  /// Frees many rows on a compute thread: JS collects `CleanRecords` on its own thread, and a
+  /// million records are millions of allocations to free, tens of milliseconds of a blocked loop.
+  fn drop(&mut self) {
+    if self.rows.len() >= ROWS_FREED_IN_PLACE {
+      let rows = std::mem::take(&mut self.rows);
+      pool::global().submit(Box::new(move || drop(rows)));
+    }
+  }
+}
+
+/// The most rows a [`CleanRows`] frees on the thread that drops it.
+const ROWS_FREED_IN_PLACE: usize = 4096;
 
 impl CleanRows {
   /// The rows in chunks for `threads` threads, each with the index of its first row: several
