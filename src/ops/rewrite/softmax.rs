@@ -5,6 +5,7 @@
 
 use tract_core::ops::nn::{Softmax, SoftmaxKind};
 use tract_hir::internal::*;
+use tract_linalg::multithread::par_chunks_mut;
 
 use crate::cpu::Tier;
 use crate::ops::kernels::softmax::softmax;
@@ -73,8 +74,15 @@ impl EvalOp for StridedSoftmax {
     let inner: usize = shape[self.axis + 1..].iter().product();
     let mut plain = tensor.try_as_plain_ram_mut()?;
     let data = plain.as_slice_mut::<f32>()?;
-    // SAFETY: the CPU runs the op's tier (the rewrite picked it from the CPU's tiers).
-    unsafe { softmax(self.tier, data, n, inner, self.log) };
+    let (block, len) = (n * inner, data.len());
+    if block > 0 {
+      // Blocks are independent: split over the intra-op threads as tract splits element-wise work.
+      par_chunks_mut(data, block, len, |_, blocks| {
+        // SAFETY: the CPU runs the op's tier (the rewrite picked it from the CPU's tiers).
+        unsafe { softmax(self.tier, blocks, n, inner, self.log) };
+        Ok(())
+      })?;
+    }
     Ok(tvec!(tensor.into_tvalue()))
   }
 }
@@ -86,26 +94,30 @@ mod tests {
   crate::cpu::test_each_tier! {
     fn last_axis_rows_of_symbolic_length_equal_the_definition(tier: Tier) {
       let mut model = TypedModel::default();
+      let rows = model.symbols.sym("rows");
       let length = model.symbols.sym("length");
-      let x = model.add_source("x", f32::fact(&[2.to_dim(), length.to_dim()])).unwrap();
+      let x = model.add_source("x", f32::fact(&[rows.to_dim(), length.to_dim()])).unwrap();
       let op = Softmax::new(tvec![1], None, SoftmaxKind::Softmax);
       let y = model.wire_node("y", op, &[x]).unwrap();
       model.select_output_outlets(&y).unwrap();
       replace_slow_softmaxes(&mut model, tier).unwrap();
       assert!(model.node_by_name("y").unwrap().op_is::<StridedSoftmax>());
       let plan = model.into_runnable().unwrap();
-      // Short rows on tract-node's kernel, long ones on tract's.
-      for n in [5, SHORT_ROW - 1, SHORT_ROW, 3 * SHORT_ROW] {
-        let values: Vec<f32> = (0..2 * n).map(|i| ((i * 37 % 23) as f32 - 11.0) / 3.0).collect();
-        let input = Tensor::from_shape(&[2, n], &values).unwrap();
-        let output = plan.run(tvec![input.into_tvalue()]).unwrap();
+      // Short rows on tract-node's kernel, long ones on tract's; enough short rows to be split
+      // over two threads.
+      for (rows, n) in [(2, 5), (2, SHORT_ROW - 1), (2, SHORT_ROW), (2, 3 * SHORT_ROW), (4099, 20)] {
+        let values: Vec<f32> =
+          (0..rows * n).map(|i| ((i * 37 % 23) as f32 - 11.0) / 3.0).collect();
+        let input = Tensor::from_shape(&[rows, n], &values).unwrap();
+        let output =
+          crate::pool::intra_op::scope(2, || plan.run(tvec![input.into_tvalue()])).unwrap();
         let output = output[0].to_plain_array_view::<f32>().unwrap();
         for (row, got) in values.chunks(n).zip(output.rows()) {
           let max = row.iter().fold(f64::MIN, |m, &v| m.max(v as f64));
           let total: f64 = row.iter().map(|&v| (v as f64 - max).exp()).sum();
           for (&v, &got) in row.iter().zip(got) {
             let want = (v as f64 - max).exp() / total;
-            assert!((got as f64 - want).abs() < 1e-6, "length {n}: {got} for {want}");
+            assert!((got as f64 - want).abs() < 1e-6, "{rows} rows of {n}: {got} for {want}");
           }
         }
       }
