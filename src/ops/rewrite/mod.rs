@@ -18,6 +18,7 @@ mod in_place;
 mod max_pool;
 mod per_channel;
 mod pointwise_conv;
+mod row_sum;
 mod softmax;
 mod symbolic_sum;
 mod vector_product;
@@ -40,7 +41,7 @@ use crate::ops::onnx::conditional;
 /// of products of two activations (attention) run on tract-node's own tiles, and batch-1 products
 /// with constant weights run on packed weights, split in shares for runs on several `threads`.
 /// After optimisation, constant pads, strided subsampling and 2-D max pooling get row-wise
-/// implementations. Rewrites whose kernels a tier lacks leave the model to tract's lowering there.
+/// implementations, and sums along the last axis a vectorised one. Rewrites whose kernels a tier lacks leave the model to tract's lowering there.
 ///
 /// Fails if this CPU cannot run `tier`.
 pub fn optimize(
@@ -72,5 +73,6 @@ pub fn optimize(
   }
   block_copy::replace_block_copies(&mut model)?;
   max_pool::replace_max_pools(&mut model, tier)?;
+  row_sum::replace_row_sums(&mut model)?;
   Ok(model)
 }
