@@ -218,6 +218,8 @@ function compileEncoder(names) {
     (name, f) => `value = record[${JSON.stringify(name)}]
 if (typeof value === 'string') { present++; writer.kinds[base + ${f}] = ${STRING}; writer.string(value) }
 else if (typeof value === 'number') { present++; writer.kinds[base + ${f}] = ${NUMBER}; writer.number(value) }
+else if (typeof value === 'boolean') { present++; writer.kinds[base + ${f}] = value ? ${TRUE} : ${FALSE} }
+else if (value === null) { present++; writer.kinds[base + ${f}] = ${NULL} }
 else if (value !== undefined) { present++; writer.put(value, base + ${f}) }`,
   )
   try {
