@@ -322,7 +322,7 @@ impl ValidationReport {
   #[napi]
   pub fn take_errors(&mut self, count: u32) -> ErrorChunk {
     let count = (count as usize).min(self.errors.len());
-    ErrorChunk::new(self.errors.drain(..count))
+    ErrorChunk::new(self.errors.drain(..count).collect())
   }
 }
 
@@ -345,8 +345,7 @@ pub struct ErrorChunk {
 pub const NO_INDEX: u32 = u32::MAX;
 
 impl ErrorChunk {
-  fn new(errors: impl Iterator<Item = FieldError>) -> Self {
-    let errors: Vec<FieldError> = errors.collect();
+  fn new(errors: Vec<FieldError>) -> Self {
     let mut distinct: HashMap<[&str; 3], u32> = HashMap::new();
     let mut table: Vec<[&str; 3]> = Vec::new();
     let entries: Vec<u32> = errors

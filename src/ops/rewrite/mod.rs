@@ -41,7 +41,8 @@ use crate::ops::onnx::conditional;
 /// of products of two activations (attention) run on tract-node's own tiles, and batch-1 products
 /// with constant weights run on packed weights, split in shares for runs on several `threads`.
 /// After optimisation, constant pads, strided subsampling and 2-D max pooling get row-wise
-/// implementations, and sums along the last axis a vectorised one. Rewrites whose kernels a tier lacks leave the model to tract's lowering there.
+/// implementations, and f32 sums along the last axis one split over the threads. Rewrites whose
+/// kernels a tier lacks leave the model to tract's lowering there.
 ///
 /// Fails if this CPU cannot run `tier`.
 pub fn optimize(

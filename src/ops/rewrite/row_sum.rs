@@ -69,8 +69,6 @@ impl EvalOp for RowSum {
 
 #[cfg(test)]
 mod tests {
-  use tract_core::ops::nn::Reduce;
-
   use super::*;
 
   #[test]
