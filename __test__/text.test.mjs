@@ -153,7 +153,10 @@ test('classification: the labels and scores of onnxruntime + softmax', { skip: m
 })
 
 test('bad tokenizers, texts and options reject with coded errors', { skip: missing }, async () => {
-  await assert.rejects(Tokenizer.fromBuffer('{"not": "a tokenizer"}'), { code: 'ERR_INVALID_MODEL' })
+  await assert.rejects(
+    Tokenizer.fromBuffer('{"not": "a tokenizer"}'),
+    (e) => e.code === 'ERR_INVALID_MODEL' && e.message.startsWith('not a Hugging Face tokenizer.json: '),
+  )
   await assert.rejects(Tokenizer.fromBuffer(new Uint8Array([0xff, 0xfe, 0])), { code: 'ERR_INVALID_MODEL' })
   await assert.rejects(Tokenizer.fromFile(`${dir}no-such-tokenizer.json`), { code: 'ERR_MODEL_NOT_FOUND' })
   await assert.rejects(tokenizer.encodeBatch(['ok', 42]), (e) => e.code === 'ERR_INVALID_ARG' && /texts\[1\]/.test(e.message))
@@ -190,7 +193,13 @@ test('bad tokenizers, texts and options reject with coded errors', { skip: missi
   await assert.rejects(pipeline.embed([undefined]), { code: 'ERR_INVALID_ARG' })
   // The classification of an embedding model's [n, tokens, dim] output is refused, not guessed.
   const misread = await TextPipeline.create({ ...embeddings, task: 'classification' })
-  await assert.rejects(misread.classify(['a']), { code: 'ERR_INTERNAL' })
+  await assert.rejects(misread.classify(['a']), (e) => e.code === 'ERR_INVALID_ARG' && /\[1, 3, 384\].*\[texts, classes\]/.test(e.message))
+  // A pipeline answers its own task only: an embedding's vector is no class scores, nor the reverse.
+  await assert.rejects(pipeline.classify(['a']), (e) => e.code === 'ERR_INVALID_ARG' && /classify\(\) needs .*'classification'.*'embeddings'/.test(e.message))
+  assert.throws(
+    () => misread.embedSync(['a']),
+    (e) => e.code === 'ERR_INVALID_ARG' && /embed\(\) needs .*'embeddings'/.test(e.message),
+  )
 })
 
 test('an aborted or timed-out embed rejects at once and stops at its next batch', { skip: missing }, async () => {

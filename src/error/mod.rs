@@ -101,6 +101,8 @@ pub enum TractNodeError {
   ModelNotFound { path: String, reason: String },
   /// The model could not be decoded or analysed.
   InvalidModel { reason: String },
+  /// A tokenizer file that is not a Hugging Face `tokenizer.json` (code ERR_INVALID_MODEL).
+  InvalidTokenizer { reason: String },
   /// Operators the loader does not know, as `domain.OpType` (or `OpType` for the default domain).
   UnsupportedOp { ops: Vec<String> },
   /// A model input without a feed.
@@ -140,7 +142,9 @@ impl TractNodeError {
   pub fn code(&self) -> ErrorCode {
     match self {
       TractNodeError::ModelNotFound { .. } => ErrorCode::ErrModelNotFound,
-      TractNodeError::InvalidModel { .. } => ErrorCode::ErrInvalidModel,
+      TractNodeError::InvalidModel { .. } | TractNodeError::InvalidTokenizer { .. } => {
+        ErrorCode::ErrInvalidModel
+      }
       TractNodeError::UnsupportedOp { .. } => ErrorCode::ErrUnsupportedOp,
       TractNodeError::InputMissing { .. } => ErrorCode::ErrInputMissing,
       TractNodeError::InputUnknown { .. } => ErrorCode::ErrInputUnknown,
@@ -193,6 +197,9 @@ impl fmt::Display for TractNodeError {
         write!(f, "cannot read model file '{path}': {reason}")
       }
       TractNodeError::InvalidModel { reason } => write!(f, "invalid ONNX model: {reason}"),
+      TractNodeError::InvalidTokenizer { reason } => {
+        write!(f, "not a Hugging Face tokenizer.json: {reason}")
+      }
       TractNodeError::UnsupportedOp { ops } => {
         write!(f, "the model uses operators tract-node does not support: {}", ops.join(", "))
       }

@@ -288,10 +288,7 @@ impl NativeTextPipeline {
   /// `'embeddings'` or `'classification'`.
   #[napi(getter)]
   pub fn task(&self) -> &'static str {
-    match self.inner.task() {
-      Task::Embeddings => "embeddings",
-      Task::Classification => "classification",
-    }
+    self.inner.task().name()
   }
 }
 

@@ -25,6 +25,16 @@ pub enum Task {
   Classification,
 }
 
+impl Task {
+  /// The name JS gives the task.
+  pub fn name(self) -> &'static str {
+    match self {
+      Task::Embeddings => "embeddings",
+      Task::Classification => "classification",
+    }
+  }
+}
+
 /// How token vectors become one vector per text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pooling {
@@ -170,6 +180,7 @@ impl TextPipeline {
   /// One vector per text (L2-normalised when the pipeline normalises); stops between batches
   /// once `cancel` is set.
   pub fn embed(&self, texts: &[String], cancel: &Cancellation) -> Result<Rows> {
+    self.check_task(Task::Embeddings, "embed")?;
     self.run_sorted(texts, cancel, |encoded, values, shape| {
       let mut rows = match shape {
         [rows, seq, dim] if *rows == encoded.rows && *seq == encoded.width => {
@@ -189,6 +200,7 @@ impl TextPipeline {
 
   /// Class scores per text, `[texts, classes]`; stops between batches once `cancel` is set.
   pub fn classify(&self, texts: &[String], cancel: &Cancellation) -> Result<Rows> {
+    self.check_task(Task::Classification, "classify")?;
     self.run_sorted(texts, cancel, |encoded, mut values, shape| {
       let &[rows, classes] = shape else {
         return Err(unexpected_shape(&self.output, shape, "[texts, classes]"));
@@ -201,6 +213,22 @@ impl TextPipeline {
       values.chunks_mut(classes.max(1)).for_each(|row| transform(row, activation));
       Ok(Rows { rows, width: classes, data: values })
     })
+  }
+
+  /// ERR_INVALID_ARG unless this pipeline was made for `task`: a classifier's logits are no
+  /// embedding, and an embedding model's vectors are no class scores.
+  fn check_task(&self, task: Task, call: &str) -> Result<()> {
+    if self.task == task {
+      return Ok(());
+    }
+    Err(TractNodeError::invalid_arg(
+      "task",
+      format!(
+        "{call}() needs a pipeline created with task '{}', this one's is '{}'",
+        task.name(),
+        self.task.name()
+      ),
+    ))
   }
 
   /// Runs `texts` in batches of similar length (see [`length_groups`]) and puts each batch's rows
@@ -335,10 +363,13 @@ fn l2_normalize(row: &mut [f32]) {
   row.iter_mut().for_each(|v| *v = (f64::from(*v) / norm) as f32);
 }
 
+/// ERR_INVALID_ARG: the model's output does not fit the pipeline's task (an embedding model made
+/// a classifier, a model whose output is not floats).
 fn unexpected_shape(output: &str, shape: &[usize], expected: &str) -> TractNodeError {
-  TractNodeError::Internal {
-    reason: format!("output '{output}' has shape {shape:?}, where the task reads {expected}"),
-  }
+  TractNodeError::invalid_arg(
+    "model",
+    format!("output '{output}' has shape {shape:?}, where the task reads {expected}"),
+  )
 }
 
 #[cfg(test)]

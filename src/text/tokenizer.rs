@@ -72,9 +72,7 @@ pub struct TextTokenizer {
 impl TextTokenizer {
   /// Reads a `tokenizer.json`; anything else is ERR_INVALID_MODEL.
   pub fn from_bytes(bytes: &[u8]) -> Result<TextTokenizer> {
-    let invalid = |e: tokenizers::Error| TractNodeError::InvalidModel {
-      reason: format!("not a Hugging Face tokenizer.json: {e}"),
-    };
+    let invalid = |e: tokenizers::Error| TractNodeError::InvalidTokenizer { reason: e.to_string() };
     let mut file = crate::error::catch_panic(|| Tokenizer::from_bytes(bytes).map_err(invalid))?;
     let pad_id = file
       .get_padding()
