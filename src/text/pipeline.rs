@@ -231,6 +231,16 @@ impl TextPipeline {
     ))
   }
 
+  /// The width of a row as the model declares its output (its last dim, when fixed), so that no
+  /// texts make `[0, width]` like any other call; 0 when the model leaves it open.
+  fn declared_width(&self) -> usize {
+    let output = self.session.outputs().iter().find(|info| info.name == self.output);
+    match output.and_then(|info| info.dims.as_deref()?.last()) {
+      Some(Dim::Fixed(width)) => *width,
+      _ => 0,
+    }
+  }
+
   /// Runs `texts` in batches of similar length (see [`length_groups`]) and puts each batch's rows
   /// (from `read`: the batch's encoding, its output values and shape) back in the order of `texts`.
   /// `cancel` is checked before each batch and at the end (counted in the session's rejections).
@@ -244,7 +254,7 @@ impl TextPipeline {
     let mut order: Vec<usize> = (0..texts.len()).collect();
     order.sort_by_key(|&i| encodings[i].len());
     let lengths: Vec<usize> = order.iter().map(|&i| encodings[i].len()).collect();
-    let mut result = Rows { rows: texts.len(), ..Rows::default() };
+    let mut result = Rows { rows: texts.len(), width: self.declared_width(), data: Vec::new() };
     let mut first = 0;
     for size in length_groups(&lengths, self.batch_size) {
       cancel.check(self.session.stats())?;
