@@ -64,6 +64,9 @@ test('record start lines skip blank lines and follow quoted newlines', () => {
   const body = Buffer.from('1,a\n\n2,"x\ny"\n3,b\r\n\r\n4,c')
   assert.deepEqual(recordStartLines(body, true), [0, 2, 4, 6])
   assert.deepEqual(recordStartLines(Buffer.from('{}\n  \n{}\n'), false), [0, 2])
+  // Without quotes, newlines are searched for rather than walked to.
+  assert.deepEqual(recordStartLines(Buffer.from('1,a\n\n2,b\r\n\r\n3,c'), true), [0, 2, 4])
+  assert.deepEqual(recordStartLines(Buffer.from('\n{"a":1}\n\t\n{"a":2}'), false), [1, 3])
 })
 
 test('a header alone, and an empty file, make no chunks', async () => {

@@ -297,12 +297,13 @@ class Summary {
   }
 
   async addErrors(chunk, errors, csv, errorsOut) {
-    const lines = recordStartLines(chunk.body, csv)
+    // Lines cost a pass over the chunk: only the errors shown or written out need them.
+    const lines = errorsOut || this.shown.length < SHOWN_RECORDS ? recordStartLines(chunk.body, csv) : null
     let text = ''
     for (const error of errors) {
       const located = {
         row: this.records + error.index + 1,
-        line: chunk.firstLine + lines[error.index],
+        line: lines === null ? null : chunk.firstLine + lines[error.index],
         field: error.path,
         code: error.code,
         message: error.message,

@@ -50,29 +50,39 @@ function countLines(bytes) {
 /**
  * The records of `body` as the Rust parsers see them (blank lines skipped): `{ start, end, line }`
  * each — where it starts, where it ends (after its newline) and the 0-based line it starts on.
+ * Without quotes to track (NDJSON, or CSV with none) every newline ends a record, and the
+ * newlines are found by `indexOf`, an order of magnitude faster than a loop over the bytes.
  */
 function recordSpans(body, csv) {
   const spans = []
-  let line = 0
-  let recordLine = 0
-  let start = 0
-  let inQuotes = false
-  const take = (contentEnd, end) => {
-    if (!isBlank(body, start, contentEnd, csv)) spans.push({ start, end, line: recordLine })
+  const take = (start, contentEnd, end, line) => {
+    if (!isBlank(body, start, contentEnd, csv)) spans.push({ start, end, line })
   }
+  let start = 0
+  let line = 0
+  if (!csv || body.indexOf(QUOTE) === -1) {
+    for (let i = body.indexOf(NEWLINE); i !== -1; i = body.indexOf(NEWLINE, i + 1)) {
+      take(start, i, i + 1, line++)
+      start = i + 1
+    }
+    if (start < body.length) take(start, body.length, body.length, line)
+    return spans
+  }
+  let recordLine = 0
+  let inQuotes = false
   for (let i = 0; i < body.length; i++) {
     const byte = body[i]
-    if (csv && byte === QUOTE) inQuotes = !inQuotes
+    if (byte === QUOTE) inQuotes = !inQuotes
     else if (byte === NEWLINE) {
       line++
       if (!inQuotes) {
-        take(i, i + 1)
+        take(start, i, i + 1, recordLine)
         start = i + 1
         recordLine = line
       }
     }
   }
-  if (start < body.length) take(body.length, body.length)
+  if (start < body.length) take(start, body.length, body.length, recordLine)
   return spans
 }
 
