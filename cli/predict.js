@@ -3,7 +3,7 @@
 const fs = require('node:fs')
 const { once } = require('node:events')
 const path = require('node:path')
-const { InferenceSession, Model, Pipeline, Schema, TextPipeline } = require('../index.js')
+const { InferenceSession, Model, Pipeline, Schema, TextPipeline, computeThreads } = require('../index.js')
 const { nativeModel } = require('../js/model.js')
 const { RecordNumbers, csvColumnNames } = require('../js/native.js')
 const { formatCount, table } = require('./format.js')
@@ -91,9 +91,11 @@ async function main(args) {
   let chunks = 0
   let header = false
 
-  // Two chunks in flight: Rust scores one (and writes its predictions as text) while JS reads the
-  // next and writes the other out.
+  // Chunks are scored (and their predictions written as text) on the compute threads, and taken in
+  // order: a chunk in flight per thread and one more keeps the threads busy while JS waits for the
+  // oldest, reads the next chunk and writes the finished ones out.
   const inflight = []
+  const mostInFlight = computeThreads() + 1
   const settle = async () => {
     const { chunk, scored } = await inflight.shift()
     const { result, errors } = await scorer.settle(scored, summary.records)
@@ -112,7 +114,7 @@ async function main(args) {
         const job = scorer.score(chunk, chunks++).then((scored) => ({ chunk, scored }))
         job.catch(() => {}) // awaited in order below; this only keeps a later failure from going unhandled meanwhile
         inflight.push(job)
-        if (inflight.length >= 2) await settle()
+        if (inflight.length >= mostInFlight) await settle()
       }
       while (inflight.length > 0) await settle()
     } finally {
