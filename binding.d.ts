@@ -167,7 +167,8 @@ export declare class RecordNumbers {
 
 /** Records sent slice by slice to a native job reading them (see the module's doc). */
 export declare class RecordStream {
-  constructor()
+  /** A stream of `expected` records (the length of the array JS sends), when it says. */
+  constructor(expected?: number | undefined | null)
   /**
    * Sends a copy of the next slice; false once nothing will read it (the job that took the stream
    * is over).

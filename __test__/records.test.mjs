@@ -69,6 +69,42 @@ test('features equal scikit-learn on every path: objects, JSON, NDJSON, CSV, rec
   assertMatchesScikitLearn(await pipeline.transform(objects), 'objects validateMany made')
 })
 
+test('objects over many slices featurise into their own rows, as scikit-learn does', async () => {
+  const pipeline = new Pipeline(schema, steps)
+  await pipeline.fit(refs.fit)
+  // Enough copies of the reference records for many slices, read on every compute thread.
+  const copies = Math.ceil(40_000 / refs.transform.length)
+  const records = Array.from({ length: copies }, () => refs.transform).flat()
+  for (const [label, features] of [
+    ['transform', await pipeline.transform(records)],
+    ['transformSync', pipeline.transformSync(records)],
+  ]) {
+    const width = features.dims[1]
+    const rows = refs.transform.length * width
+    assert.deepEqual(features.dims, [records.length, width])
+    for (let copy = 0; copy < copies; copy++) {
+      const part = { dims: [refs.transform.length, width], data: features.data.subarray(copy * rows, (copy + 1) * rows) }
+      assertMatchesScikitLearn(part, `${label}, copy ${copy}`)
+    }
+  }
+})
+
+test('an array that grows while transform reads it rejects ERR_INVALID_ARG', async () => {
+  const pipeline = new Pipeline(schema, steps)
+  await pipeline.fit(refs.fit)
+  const records = Array.from({ length: 100 }, () => ({ ...refs.transform[0] }))
+  const [field] = schema.fieldNames
+  const value = records[0][field]
+  Object.defineProperty(records[0], field, {
+    enumerable: true,
+    get() {
+      records.push({ ...refs.transform[0] })
+      return value
+    },
+  })
+  await assertCode(pipeline.transform(records), 'ERR_INVALID_ARG', /keeps its length/)
+})
+
 test('records kept native feed Model.predict, and only a pipeline over the same Schema', async () => {
   const pipeline = new Pipeline(schema, modelRefs.steps)
   await pipeline.fit(refs.fit)

@@ -314,7 +314,7 @@ class RecordCodec {
    * strings are appended to it as the slice is sent (see `writeObjects`).
    */
   stream(records, sent) {
-    const stream = new RecordStream()
+    const stream = new RecordStream(records.length)
     this.#send(records, stream, sent)
     return stream
   }

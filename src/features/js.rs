@@ -10,7 +10,7 @@ use napi::{sys, Env, JsValue};
 use napi_derive::napi;
 use serde_json::Value;
 
-use super::{Featurised, Pipeline};
+use super::{Featurised, MatrixRows, Pipeline};
 use crate::error::js::IntoNapi;
 use crate::error::{Result, TractNodeError};
 use crate::pool;
@@ -196,12 +196,22 @@ fn fit(pipeline: &RwLock<Pipeline>, input: Input) -> Result<()> {
 
 fn transform(pipeline: &RwLock<Pipeline>, input: Input) -> Result<FeatureMatrix> {
   let pipeline = pipeline.read().unwrap_or_else(|p| p.into_inner()).clone();
-  let featurised = featurise(&pipeline, &input)?;
-  Ok(FeatureMatrix {
-    rows: featurised.indices.len(),
-    width: pipeline.width()?,
-    data: all_valid(featurised.errors, featurised.data)?,
-  })
+  let width = pipeline.width()?;
+  let Some(count) = input.objects_count() else {
+    let featurised = featurise(&pipeline, &input)?;
+    let rows = featurised.indices.len();
+    return Ok(FeatureMatrix { rows, width, data: all_valid(featurised.errors, featurised.data)? });
+  };
+  // JS objects say how many they are, and every record must be valid: each record's features go
+  // straight into its row of the matrix.
+  let matrix = MatrixRows::new(count, width);
+  let Featurised { indices, errors, .. } =
+    input.clean_records(pipeline.schema(), || Featurised::into_rows(&pipeline, width, &matrix))?;
+  all_valid(errors, ())?;
+  let data = matrix.into_data(indices.len()).ok_or_else(|| {
+    TractNodeError::invalid_arg("records", "an array that keeps its length while it is read")
+  })?;
+  Ok(FeatureMatrix { rows: indices.len(), width, data })
 }
 
 fn validate_and_transform(

@@ -13,6 +13,7 @@ pub mod scaler;
 pub mod js;
 
 use std::cmp::Ordering;
+use std::sync::atomic::{self, AtomicBool};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -327,6 +328,10 @@ impl Pipeline {
 pub struct Featurised<'p> {
   pipeline: &'p Pipeline,
   width: usize,
+  /// Where rows go when each record's row is its index in the input ([`Featurised::into_rows`]),
+  /// and the index of the chunk's first record.
+  into: Option<&'p MatrixRows>,
+  first: Option<usize>,
   pub indices: Vec<u32>,
   /// Row-major `[indices.len(), width]`, once joined.
   pub data: Vec<f32>,
@@ -345,11 +350,20 @@ impl<'p> Featurised<'p> {
     Featurised {
       pipeline,
       width,
+      into: None,
+      first: None,
       indices: Vec::new(),
       data: Vec::new(),
       errors: Vec::new(),
       blocks: Vec::new(),
     }
+  }
+
+  /// Features written straight into `rows`, record `i` of the input into row `i`, for a read whose
+  /// records must all be valid (an invalid one leaves its row as it was) and whose chunks are told
+  /// where they start ([`Keep::starts_at`]). `data` stays empty: the matrix is `rows`'.
+  pub fn into_rows(pipeline: &'p Pipeline, width: usize, rows: &'p MatrixRows) -> Self {
+    Featurised { into: Some(rows), ..Featurised::new(pipeline, width) }
   }
 
   /// The features of records that are all valid, given in chunks in input order: each chunk is
@@ -365,6 +379,55 @@ impl<'p> Featurised<'p> {
       }
     });
     whole
+  }
+}
+
+/// A zeroed `[rows, width]` matrix whose rows the chunks of a read write at once, each the rows of
+/// its own records (see [`Featurised::into_rows`]): no rows gathered per chunk, then copied.
+pub struct MatrixRows {
+  data: Vec<f32>,
+  start: *mut f32,
+  rows: usize,
+  width: usize,
+  /// A record had no row: past the end, or in a chunk not told where it starts.
+  unplaced: AtomicBool,
+}
+
+// SAFETY: the matrix is written only through `write`, row by row, and each row by one thread (see
+// there); `start` points into `data`, which is neither moved nor touched otherwise until
+// `into_data` takes `self`.
+unsafe impl Sync for MatrixRows {}
+// SAFETY: as for `Sync`; the pointer is `data`'s own and goes with it.
+unsafe impl Send for MatrixRows {}
+
+impl MatrixRows {
+  pub fn new(rows: usize, width: usize) -> Self {
+    let mut data = vec![0.0; rows * width];
+    let start = data.as_mut_ptr();
+    MatrixRows { data, start, rows, width, unplaced: AtomicBool::new(false) }
+  }
+
+  /// Fills row `index` with `fill`, or notes that a record had no row.
+  fn write(&self, index: Option<usize>, fill: impl FnOnce(&mut [f32])) {
+    let Some(index) = index.filter(|&index| index < self.rows) else {
+      self.unplaced.store(true, atomic::Ordering::Relaxed);
+      return;
+    };
+    // SAFETY: `index < rows`, so the row lies within `data`, alive while `self` is borrowed. Each
+    // record is read once, by the one chunk that holds it, and chunks hold disjoint ranges of the
+    // input: no other thread writes this row meanwhile, and nothing reads it before `into_data`.
+    let row =
+      unsafe { std::slice::from_raw_parts_mut(self.start.add(index * self.width), self.width) };
+    fill(row);
+  }
+
+  /// The first `rows` rows; `None` when a record had no row (the input outgrew the matrix).
+  pub fn into_data(mut self, rows: usize) -> Option<Vec<f32>> {
+    if self.unplaced.load(atomic::Ordering::Relaxed) || rows > self.rows {
+      return None;
+    }
+    self.data.truncate(rows * self.width);
+    Some(std::mem::take(&mut self.data))
   }
 }
 
@@ -397,6 +460,11 @@ impl Keep for Featurised<'_> {
 
   fn valid_ref(&mut self, index: usize, row: &[Clean]) {
     self.indices.push(index as u32);
+    if let Some(rows) = self.into {
+      let pipeline = self.pipeline;
+      rows.write(self.first.map(|first| first + index), |out| pipeline.encode(row, out));
+      return;
+    }
     let block = match self.blocks.last_mut() {
       Some(block) if block.len() < block.capacity() => block,
       _ => {
@@ -413,15 +481,22 @@ impl Keep for Featurised<'_> {
     &mut self.errors
   }
 
+  fn starts_at(&mut self, first: usize) {
+    self.first = Some(first);
+  }
+
   fn join(mut parts: Vec<(Self, usize)>) -> Self {
     let Some((first, _)) = parts.first() else { unreachable!("joined reads have a chunk or more") };
     let rows = parts.iter().map(|(part, _)| part.indices.len()).sum::<usize>();
-    let mut whole = Featurised::new(first.pipeline, first.width);
+    let mut whole = Featurised { into: first.into, ..Featurised::new(first.pipeline, first.width) };
     whole.errors =
       join_errors(parts.iter_mut().map(|(part, at)| (std::mem::take(&mut part.errors), *at)));
     whole.indices.reserve_exact(rows);
     for (part, offset) in &parts {
       whole.indices.extend(part.indices.iter().map(|i| i + *offset as u32));
+    }
+    if whole.into.is_some() {
+      return whole;
     }
     // The matrix is copied on every compute thread: most of the copy's time is the kernel giving
     // the fresh pages (zeroed memory from the allocator costs nothing more).

@@ -106,3 +106,19 @@ fn bad_steps_name_the_column() {
     assert!(err.to_string().contains(step["column"].as_str().unwrap()), "{err}");
   }
 }
+
+#[test]
+fn matrix_rows_take_each_row_in_place_and_refuse_rows_past_the_end() {
+  let matrix = MatrixRows::new(3, 2);
+  matrix.write(Some(2), |row| row.copy_from_slice(&[5.0, 6.0]));
+  matrix.write(Some(0), |row| row.copy_from_slice(&[1.0, 2.0]));
+  assert_eq!(matrix.into_data(2), Some(vec![1.0, 2.0, 0.0, 0.0]));
+
+  let matrix = MatrixRows::new(1, 2);
+  matrix.write(Some(1), |row| row.fill(1.0));
+  assert_eq!(matrix.into_data(1), None);
+  let matrix = MatrixRows::new(1, 2);
+  matrix.write(None, |row| row.fill(1.0));
+  assert_eq!(matrix.into_data(1), None);
+  assert_eq!(MatrixRows::new(1, 2).into_data(2), None);
+}

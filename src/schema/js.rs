@@ -128,6 +128,16 @@ pub(crate) enum Input {
 }
 
 impl Input {
+  /// How many records JS objects are (for a stream, how many it said it would carry); `None` for
+  /// inputs counted only by reading them.
+  pub(crate) fn objects_count(&self) -> Option<usize> {
+    match self {
+      Input::Encoded(slices) => Some(slices.iter().map(|slice| slice.records.len()).sum()),
+      Input::Stream(stream) => stream.expected,
+      Input::Bytes(..) | Input::Clean(_) => None,
+    }
+  }
+
   /// Cleans the records with `schema` on the compute threads, keeping what `keep` keeps.
   pub(crate) fn clean_records<K: Keep>(
     &self,

@@ -61,6 +61,9 @@ pub trait Keep: Send {
   }
   /// Where the errors of invalid records go (indexed within the chunk).
   fn errors(&mut self) -> &mut Vec<FieldError>;
+  /// The chunk's first record is record `first` of the input (told before any record, when the
+  /// reader knows it then).
+  fn starts_at(&mut self, _first: usize) {}
   /// What the chunks kept, in input order, joined into one: `(kept, offset)` per chunk, where the
   /// chunk's record `i` is record `offset + i` of the input. Sized once, as the parts can be big.
   fn join(parts: Vec<(Self, usize)>) -> Self
@@ -212,7 +215,13 @@ impl Schema {
       source,
       self,
       threads,
-      || (keep(), Vec::new()),
+      |first| {
+        let mut kept = keep();
+        if let Some(first) = first {
+          kept.starts_at(first);
+        }
+        (kept, Vec::new())
+      },
       |(kept, row), index, item| match item {
         Item::Record(record) => {
           if self.clean_into(record, Some(index as u32), row, kept.errors()) {

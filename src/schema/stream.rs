@@ -25,15 +25,17 @@ enum Piece {
 pub struct RecordStream {
   sender: Sender<Piece>,
   receiver: Mutex<Option<Receiver<Piece>>>,
+  expected: Option<usize>,
 }
 
 #[napi]
 impl RecordStream {
+  /// A stream of `expected` records (the length of the array JS sends), when it says.
   #[napi(constructor)]
-  #[allow(clippy::new_without_default)] // a JS class: built by `new RecordStream()`
-  pub fn new() -> Self {
+  pub fn new(expected: Option<u32>) -> Self {
     let (sender, receiver) = crossbeam_channel::unbounded();
-    RecordStream { sender, receiver: Mutex::new(Some(receiver)) }
+    let expected = expected.map(|count| count as usize);
+    RecordStream { sender, receiver: Mutex::new(Some(receiver)), expected }
   }
 
   /// Sends a copy of the next slice; false once nothing will read it (the job that took the stream
@@ -63,13 +65,15 @@ impl RecordStream {
     let receiver = taken.ok_or_else(|| {
       TractNodeError::invalid_arg("records", "a record stream that no other call has read")
     })?;
-    Ok(StreamInput { receiver })
+    Ok(StreamInput { receiver, expected: self.expected })
   }
 }
 
 /// The reading end of a [`RecordStream`], for records `width` fields wide.
 pub(crate) struct StreamInput {
   receiver: Receiver<Piece>,
+  /// How many records the stream said it would carry (its array's length as sending began).
+  pub expected: Option<usize>,
 }
 
 impl StreamInput {

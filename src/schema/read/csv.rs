@@ -21,7 +21,7 @@ pub(super) fn read<S: Send>(
   let header = match header_of(&mut csv) {
     Ok(header) => header,
     Err(e) => {
-      let mut chunk = Chunk { state: (reader.state)(), records: 1 };
+      let mut chunk = Chunk { state: (reader.state)(None), records: 1 };
       let why = format!("Cannot read the CSV header: {e}.");
       (reader.visit)(&mut chunk.state, 0, Item::Invalid(why));
       return Ok(vec![chunk]);
@@ -50,7 +50,7 @@ fn rows<S>(
 ) -> Run<S> {
   let mut csv = csv_reader(&bytes[start..], false);
   let mut row = csv::ByteRecord::new();
-  let mut chunk = Chunk { state: (reader.state)(), records: 0 };
+  let mut chunk = Chunk { state: (reader.state)(None), records: 0 };
   loop {
     let at = start + csv.position().byte() as usize;
     if chunk.records > 0 && at >= stop {

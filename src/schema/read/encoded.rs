@@ -110,31 +110,48 @@ pub(super) fn read_stream<S: Send>(
 ) -> Result<Vec<Chunk<S>>> {
   let mut chunks = Vec::new();
   let mut first_slice = 0;
+  let mut first_record = 0;
   stream.each(&mut |slices| {
-    chunks.extend(read(slices, first_slice, reader, threads));
+    chunks.extend(read(slices, first_slice, first_record, reader, threads));
     first_slice += slices.len() as u64;
+    first_record += slices.iter().map(|slice| slice.records.len()).sum::<usize>();
   })?;
   Ok(chunks)
 }
 
-/// Reads the slices, one chunk each; the first is slice `first_slice` of the call.
+/// Reads the slices, one chunk each; the first is slice `first_slice` of the call, and its first
+/// record record `first_record`.
 pub(super) fn read<S: Send>(
   slices: &[Slice<'_>],
   first_slice: u64,
+  first_record: usize,
   reader: &Reader<'_, S>,
   threads: usize,
 ) -> Vec<Chunk<S>> {
   let threads = if slices.len() > 1 { threads } else { 1 };
-  crate::pool::intra_op::run_each_alone(
-    threads,
-    slices.iter().zip(first_slice..).collect(),
-    |(slice, sequence)| read_slice(slice, sequence, reader),
-  )
+  let mut next_record = first_record;
+  let tasks = slices
+    .iter()
+    .zip(first_slice..)
+    .map(|(slice, sequence)| {
+      let first = next_record;
+      next_record += slice.records.len();
+      (slice, sequence, first)
+    })
+    .collect();
+  crate::pool::intra_op::run_each_alone(threads, tasks, |(slice, sequence, first)| {
+    read_slice(slice, sequence, first, reader)
+  })
 }
 
-/// Reads slice `sequence` of the call.
-fn read_slice<S>(slice: &Slice<'_>, sequence: u64, reader: &Reader<'_, S>) -> Chunk<S> {
-  let mut chunk = Chunk { state: (reader.state)(), records: slice.records.len() };
+/// Reads slice `sequence` of the call, whose first record is record `first` of the input.
+fn read_slice<S>(
+  slice: &Slice<'_>,
+  sequence: u64,
+  first: usize,
+  reader: &Reader<'_, S>,
+) -> Chunk<S> {
+  let mut chunk = Chunk { state: (reader.state)(Some(first)), records: slice.records.len() };
   let width = reader.schema.fields().len();
   let texts = [slice.unknown_keys, slice.failures].map(json_strings);
   let (Some(strings), [Some(unknown_keys), Some(failures)]) =

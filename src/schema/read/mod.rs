@@ -73,15 +73,16 @@ const PARALLEL_BYTES: usize = 1 << 20;
 /// Chunks per thread, so that threads that finish early take more.
 pub(crate) const CHUNKS_PER_THREAD: usize = 4;
 
-/// Reads every record of `source` into a fresh `state()` per chunk, calling `visit(state, index,
-/// item)` for each (index counted from the chunk's start), on up to `threads` threads. The chunks
-/// come back in input order. A JSON array that is not valid JSON fails as a whole
+/// Reads every record of `source` into a fresh `state(first)` per chunk, calling `visit(state,
+/// index, item)` for each (index counted from the chunk's start), on up to `threads` threads. The
+/// chunks come back in input order. `first` is the index in the input of the chunk's first record
+/// when the reader knows it as the chunk starts (JS objects, read a slice at a time), else `None`. A JSON array that is not valid JSON fails as a whole
 /// (`ERR_INVALID_ARG`); a bad NDJSON line or CSV row is that record's [`Item::Invalid`].
 pub fn read<S: Send>(
   source: Source<'_>,
   schema: &Schema,
   threads: usize,
-  state: impl Fn() -> S + Sync,
+  state: impl Fn(Option<usize>) -> S + Sync,
   visit: impl Fn(&mut S, usize, Item<'_, '_>) + Sync,
 ) -> Result<Vec<Chunk<S>>> {
   let reader = Reader { schema, state: &state, visit: &visit };
@@ -93,7 +94,7 @@ pub fn read<S: Send>(
         _ => Ok(read_ndjson(bytes, &reader, threads)),
       }
     }
-    Source::Encoded(slices) => Ok(encoded::read(slices, 0, &reader, threads)),
+    Source::Encoded(slices) => Ok(encoded::read(slices, 0, 0, &reader, threads)),
     Source::Stream(stream) => encoded::read_stream(stream, &reader, threads),
   }
 }
@@ -101,7 +102,7 @@ pub fn read<S: Send>(
 /// The caller's side of a read: its schema, a fresh state per chunk, and what to do per record.
 pub(crate) struct Reader<'c, S> {
   pub schema: &'c Schema,
-  pub state: &'c (dyn Fn() -> S + Sync),
+  pub state: &'c (dyn Fn(Option<usize>) -> S + Sync),
   pub visit: &'c (dyn Fn(&mut S, usize, Item<'_, '_>) + Sync),
 }
 
@@ -205,7 +206,7 @@ fn array_run<S>(
   reader: &Reader<'_, S>,
 ) -> std::result::Result<Run<S>, SyntaxError> {
   let mut cursor = Cursor::new(bytes, start);
-  let mut chunk = Chunk { state: (reader.state)(), records: 0 };
+  let mut chunk = Chunk { state: (reader.state)(None), records: 0 };
   let mut record = RawRecord::new(reader.schema);
   if first && cursor.skip_whitespace() == Some(b']') {
     cursor.bump();
@@ -255,7 +256,7 @@ fn read_ndjson<S: Send>(bytes: &[u8], reader: &Reader<'_, S>, threads: usize) ->
   let ends: Vec<usize> = starts[1..].iter().copied().chain([bytes.len()]).collect();
   let tasks: Vec<(usize, usize)> = starts.into_iter().zip(ends).collect();
   crate::pool::intra_op::run_each_alone(threads, tasks, |(start, end)| {
-    let mut chunk = Chunk { state: (reader.state)(), records: 0 };
+    let mut chunk = Chunk { state: (reader.state)(None), records: 0 };
     let mut record = RawRecord::new(reader.schema);
     for line in bytes[start..end].split(|&b| b == b'\n') {
       if line.iter().all(u8::is_ascii_whitespace) {

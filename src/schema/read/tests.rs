@@ -12,14 +12,19 @@ fn schema() -> Schema {
 /// Every element read from `source` on `threads` threads, as the record's debug form or why it is
 /// not one. Checks that each chunk indexes its records from 0.
 fn items(source: Source<'_>, threads: usize) -> Result<Vec<String>> {
-  let chunks =
-    read(source, &schema(), threads, Vec::new, |seen: &mut Vec<String>, index, item| {
+  let chunks = read(
+    source,
+    &schema(),
+    threads,
+    |_| Vec::new(),
+    |seen: &mut Vec<String>, index, item| {
       assert_eq!(index, seen.len());
       seen.push(match item {
         Item::Record(record) => format!("{:?} {:?}", record.values, record.unknown),
         Item::Invalid(why) => why,
       });
-    })?;
+    },
+  )?;
   for chunk in &chunks {
     assert_eq!(chunk.records, chunk.state.len());
   }
