@@ -197,14 +197,13 @@ fn fit(pipeline: &RwLock<Pipeline>, input: Input) -> Result<()> {
 fn transform(pipeline: &RwLock<Pipeline>, input: Input) -> Result<FeatureMatrix> {
   let pipeline = pipeline.read().unwrap_or_else(|p| p.into_inner()).clone();
   let width = pipeline.width()?;
-  let Some(count) = input.objects_count() else {
+  let Some(matrix) = input.objects_count().and_then(|count| MatrixRows::new(count, width)) else {
     let featurised = featurise(&pipeline, &input)?;
     let rows = featurised.indices.len();
     return Ok(FeatureMatrix { rows, width, data: all_valid(featurised.errors, featurised.data)? });
   };
   // JS objects say how many they are, and every record must be valid: each record's features go
   // straight into its row of the matrix.
-  let matrix = MatrixRows::new(count, width);
   let Featurised { indices, errors, .. } =
     input.clean_records(pipeline.schema(), || Featurised::into_rows(&pipeline, width, &matrix))?;
   all_valid(errors, ())?;

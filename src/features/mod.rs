@@ -401,10 +401,12 @@ unsafe impl Sync for MatrixRows {}
 unsafe impl Send for MatrixRows {}
 
 impl MatrixRows {
-  pub fn new(rows: usize, width: usize) -> Self {
-    let mut data = vec![0.0; rows * width];
+  /// `None` when the memory cannot be had: the count comes from the input (a sparse array's length,
+  /// say), not from records read.
+  pub fn new(rows: usize, width: usize) -> Option<Self> {
+    let mut data = try_zeroed(rows.checked_mul(width)?)?;
     let start = data.as_mut_ptr();
-    MatrixRows { data, start, rows, width, unplaced: AtomicBool::new(false) }
+    Some(MatrixRows { data, start, rows, width, unplaced: AtomicBool::new(false) })
   }
 
   /// Fills row `index` with `fill`, or notes that a record had no row.
@@ -429,6 +431,23 @@ impl MatrixRows {
     self.data.truncate(rows * self.width);
     Some(std::mem::take(&mut self.data))
   }
+}
+
+/// `len` zeros, as `vec![0.0; len]` makes them (pages the kernel zeroes as they are first touched),
+/// or `None` when the allocator cannot give that much.
+fn try_zeroed(len: usize) -> Option<Vec<f32>> {
+  let layout = std::alloc::Layout::array::<f32>(len).ok()?;
+  if layout.size() == 0 {
+    return Some(Vec::new());
+  }
+  // SAFETY: the layout's size is not zero.
+  let start = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<f32>();
+  if start.is_null() {
+    return None;
+  }
+  // SAFETY: `start` comes from the global allocator with the layout of `len` f32s, whose bytes are
+  // all zero (0.0): a vector of that length and capacity.
+  Some(unsafe { Vec::from_raw_parts(start, len, len) })
 }
 
 /// A `[rows, width]` matrix filled part by part on the compute threads: `parts` are

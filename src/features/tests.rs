@@ -109,16 +109,23 @@ fn bad_steps_name_the_column() {
 
 #[test]
 fn matrix_rows_take_each_row_in_place_and_refuse_rows_past_the_end() {
-  let matrix = MatrixRows::new(3, 2);
+  let matrix = MatrixRows::new(3, 2).unwrap();
   matrix.write(Some(2), |row| row.copy_from_slice(&[5.0, 6.0]));
   matrix.write(Some(0), |row| row.copy_from_slice(&[1.0, 2.0]));
   assert_eq!(matrix.into_data(2), Some(vec![1.0, 2.0, 0.0, 0.0]));
 
-  let matrix = MatrixRows::new(1, 2);
+  let matrix = MatrixRows::new(1, 2).unwrap();
   matrix.write(Some(1), |row| row.fill(1.0));
   assert_eq!(matrix.into_data(1), None);
-  let matrix = MatrixRows::new(1, 2);
+  let matrix = MatrixRows::new(1, 2).unwrap();
   matrix.write(None, |row| row.fill(1.0));
   assert_eq!(matrix.into_data(1), None);
-  assert_eq!(MatrixRows::new(1, 2).into_data(2), None);
+  assert_eq!(MatrixRows::new(1, 2).unwrap().into_data(2), None);
+}
+
+#[test]
+fn matrix_rows_are_refused_when_the_memory_cannot_be_had() {
+  // A sparse JS array's length times a wide pipeline: more than the address space, or than usize.
+  assert!(MatrixRows::new(1 << 50, 16).is_none());
+  assert!(MatrixRows::new(usize::MAX / 2, 4).is_none());
 }
