@@ -89,6 +89,16 @@ test('objects over many slices featurise into their own rows, as scikit-learn do
   }
 })
 
+test("Model.predict on objects over many slices equals scikit-learn's predict, row for row", async () => {
+  const pipeline = new Pipeline(schema, modelRefs.steps)
+  await pipeline.fit(refs.fit)
+  const model = await Model.create({ session: await InferenceSession.create(fixture('employee_model.onnx')), pipeline, labels: modelRefs.labels })
+  const copies = Math.ceil(40_000 / refs.transform.length)
+  const records = Array.from({ length: copies }, () => refs.transform).flat()
+  const labels = (await model.predict(records)).map((p) => p.label)
+  assert.deepEqual(labels, Array.from({ length: copies }, () => modelRefs.predict).flat())
+})
+
 test('an array that grows while transform reads it rejects ERR_INVALID_ARG', async () => {
   const pipeline = new Pipeline(schema, steps)
   await pipeline.fit(refs.fit)

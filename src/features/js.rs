@@ -196,21 +196,8 @@ fn fit(pipeline: &RwLock<Pipeline>, input: Input) -> Result<()> {
 
 fn transform(pipeline: &RwLock<Pipeline>, input: Input) -> Result<FeatureMatrix> {
   let pipeline = pipeline.read().unwrap_or_else(|p| p.into_inner()).clone();
-  let width = pipeline.width()?;
-  let Some(matrix) = input.objects_count().and_then(|count| MatrixRows::new(count, width)) else {
-    let featurised = featurise(&pipeline, &input)?;
-    let rows = featurised.indices.len();
-    return Ok(FeatureMatrix { rows, width, data: all_valid(featurised.errors, featurised.data)? });
-  };
-  // JS objects say how many they are, and every record must be valid: each record's features go
-  // straight into its row of the matrix.
-  let Featurised { indices, errors, .. } =
-    input.clean_records(pipeline.schema(), || Featurised::into_rows(&pipeline, width, &matrix))?;
-  all_valid(errors, ())?;
-  let data = matrix.into_data(indices.len()).ok_or_else(|| {
-    TractNodeError::invalid_arg("records", "an array that keeps its length while it is read")
-  })?;
-  Ok(FeatureMatrix { rows: indices.len(), width, data })
+  let (rows, data) = featurise_all_valid(&pipeline, &input)?;
+  Ok(FeatureMatrix { rows, width: pipeline.width()?, data })
 }
 
 fn validate_and_transform(
@@ -239,6 +226,25 @@ pub(crate) fn featurise<'p>(pipeline: &'p Pipeline, input: &Input) -> Result<Fea
     }
     _ => input.clean_records(pipeline.schema(), || Featurised::new(pipeline, width)),
   }
+}
+
+/// The features of records that must all be valid (`transform`, `predict`): `(rows, row-major
+/// data)`, or ERR_VALIDATION with the errors. JS objects say how many they are, so each record's
+/// features go straight into its row of the matrix (when that much memory can be had).
+pub(crate) fn featurise_all_valid(pipeline: &Pipeline, input: &Input) -> Result<(usize, Vec<f32>)> {
+  let width = pipeline.width()?;
+  let Some(matrix) = input.objects_count().and_then(|count| MatrixRows::new(count, width)) else {
+    let featurised = featurise(pipeline, input)?;
+    let rows = featurised.indices.len();
+    return Ok((rows, all_valid(featurised.errors, featurised.data)?));
+  };
+  let Featurised { indices, errors, .. } =
+    input.clean_records(pipeline.schema(), || Featurised::into_rows(pipeline, width, &matrix))?;
+  all_valid(errors, ())?;
+  let data = matrix.into_data(indices.len()).ok_or_else(|| {
+    TractNodeError::invalid_arg("records", "an array that keeps its length while it is read")
+  })?;
+  Ok((indices.len(), data))
 }
 
 /// `kept`, if there were no `errors`; else ERR_VALIDATION with (the first of) them.

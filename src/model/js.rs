@@ -15,7 +15,7 @@ use super::text::{self, TextFormat};
 use super::{interpret, Prediction};
 use crate::error::js::IntoNapi;
 use crate::error::{Result, TractNodeError};
-use crate::features::js::{all_valid, featurise, NativePipeline, ValidOnly};
+use crate::features::js::{featurise, featurise_all_valid, NativePipeline, ValidOnly};
 use crate::features::Pipeline;
 use crate::pool;
 use crate::schema::js::{
@@ -320,9 +320,7 @@ impl Parts {
 }
 
 fn predict(parts: &Parts, input: Input) -> Result<Predictions> {
-  let featurised = featurise(&parts.pipeline, &input)?;
-  let rows = featurised.indices.len();
-  let features = all_valid(featurised.errors, featurised.data)?;
+  let (rows, features) = featurise_all_valid(&parts.pipeline, &input)?;
   Ok(Predictions::new(parts.predict_rows(rows, &features)?))
 }
 
